@@ -1,0 +1,296 @@
+"""The messages: police notices, and the broker's decisions, deliveries and audit records.
+
+Notices are what police systems publish. Every model forbids unknown fields, so a typo in a
+publisher's payload is an error instead of silently unshared data. A notice type's shape is
+versioned: the CloudEvents ``type`` names both (``no.oslo.broker.incident-notice.v1``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from broker import national_id
+
+NationalId = Annotated[
+    str,
+    Field(
+        description="Norwegian national identity number (11 digits, mod-11 check digits); "
+        "D-numbers and synthetic test numbers accepted",
+        pattern=r"^\d{11}$",
+        json_schema_extra={"x-personal-data": "identifier"},
+    ),
+    AfterValidator(national_id.validate),
+]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ]{8,15}$", description="phone number")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- parts of a notice -----------------------------------------------------------------------
+
+
+class IssuingUnit(Strict):
+    """The police unit that issued the notice."""
+
+    unit_id: ShortText = Field(description="stable id of the police unit, e.g. 'oslo-pd-east'")
+    unit_name: ShortText
+
+
+class ContactPerson(Strict):
+    """The named police contact for follow-up: the municipal services asked for one."""
+
+    name: ShortText
+    role: ShortText = Field(description="e.g. 'forebyggende politibetjent'")
+    phone: Phone
+
+
+class School(Strict):
+    school_id: ShortText = Field(description="the school's organisation number or local id")
+    name: ShortText
+
+
+class Child(Strict):
+    """The child the notice is about (the data subject)."""
+
+    national_id: NationalId
+    name: ShortText
+    birth_date: date
+    address: ShortText | None = None
+    district: ShortText = Field(description="Oslo district (bydel), e.g. 'Grorud'")
+    school: School | None = None
+
+    @model_validator(mode="after")
+    def _birth_date_matches_national_id(self) -> Child:
+        if national_id.birth_date_of(self.national_id) != self.birth_date:
+            raise ValueError("birth_date does not match the national id number")
+        return self
+
+
+class Guardian(Strict):
+    name: ShortText
+    relation: ShortText = Field(description="e.g. 'mother', 'father', 'foster parent'")
+    phone: Phone | None = None
+    address: ShortText | None = None
+
+
+class ChildRole(StrEnum):
+    suspect = "suspect"
+    victim = "victim"
+    witness = "witness"
+
+
+class IncidentCategory(StrEnum):
+    assault = "assault"
+    robbery = "robbery"
+    threat = "threat"
+    weapons = "weapons"
+    violence_for_hire = "violence-for-hire"
+    other = "other"
+
+
+class InvolvedPerson(Strict):
+    """Someone else involved in the incident. Police-internal: no rule should release it lightly."""
+
+    name: ShortText
+    role: ShortText = Field(description="e.g. 'co-suspect', 'victim', 'recruiter'")
+    age: int | None = Field(default=None, ge=0, le=120)
+
+
+class Incident(Strict):
+    occurred_at: datetime
+    location: ShortText
+    category: IncidentCategory
+    child_role: ChildRole
+    summary: Text
+    co_involved: list[InvolvedPerson] = Field(default_factory=list, max_length=50)
+
+
+class RiskLevel(StrEnum):
+    low = "low"
+    moderate = "moderate"
+    high = "high"
+    critical = "critical"
+
+
+class AtRisk(StrEnum):
+    child = "child"
+    family = "family"
+    school = "school"
+    staff = "staff"
+
+
+class RiskAssessment(Strict):
+    level: RiskLevel
+    at_risk: list[AtRisk] = Field(min_length=1, description="who is at risk")
+    indicators: list[ShortText] = Field(
+        default_factory=list,
+        max_length=30,
+        description="e.g. 'social-media-recruitment', 'paid-violence', 'weapon-access'",
+    )
+    summary: Text
+    recommended_measures: list[ShortText] = Field(default_factory=list, max_length=30)
+    valid_until: date
+
+
+class Intelligence(Strict):
+    """Police-internal information that no rule should release: sources, unverified leads."""
+
+    sources: list[ShortText] = Field(default_factory=list)
+    unverified: Text | None = None
+
+
+class Consent(Strict):
+    """A reference to recorded consent, where consent is the legal basis."""
+
+    reference: ShortText
+    given_by: ShortText = Field(description="who consented, e.g. 'guardian' or 'child'")
+    given_at: datetime
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+
+class NoticeBase(Strict):
+    notice_id: UUID
+    issued_at: datetime
+    issuer: IssuingUnit
+    contact: ContactPerson
+    child: Child
+    guardians: list[Guardian] = Field(default_factory=list, max_length=10)
+    purpose: Text = Field(description="why the police share this notice")
+    necessity: Text | None = Field(
+        default=None,
+        description="the police's necessity and proportionality assessment; required by "
+        "discretionary legal bases",
+    )
+    consent: Consent | None = None
+    intelligence: Intelligence | None = None
+
+    @model_validator(mode="after")
+    def _times_are_aware(self) -> NoticeBase:
+        if self.issued_at.tzinfo is None:
+            raise ValueError("issued_at must carry a time zone")
+        return self
+
+    def child_age(self) -> int:
+        """Age in whole years on the day the notice was issued."""
+        born, on = self.child.birth_date, self.issued_at.astimezone(UTC).date()
+        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class IncidentNotice(NoticeBase):
+    """An incident involving a child as suspect, victim or witness."""
+
+    notice_type: Literal["incident"] = "incident"
+    incident: Incident
+    risk: RiskAssessment | None = None
+
+
+class RiskNotice(NoticeBase):
+    """A risk assessment covering the child, family, school and staff."""
+
+    notice_type: Literal["risk"] = "risk"
+    risk: RiskAssessment
+
+
+Notice = IncidentNotice | RiskNotice
+
+# (notice type, version) -> model. The CloudEvents type is derived from it.
+NOTICE_MODELS: dict[tuple[str, int], type[IncidentNotice] | type[RiskNotice]] = {
+    ("incident", 1): IncidentNotice,
+    ("risk", 1): RiskNotice,
+}
+CE_TYPE_PREFIX = "no.oslo.broker."
+
+
+def ce_type(notice_type: str, version: int) -> str:
+    return f"{CE_TYPE_PREFIX}{notice_type}-notice.v{version}"
+
+
+# --- the broker's output ---------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    deliver = "deliver"
+    deny = "deny"
+
+
+class LegalBasisRef(Strict):
+    """The legal basis as cited at decision time (the catalogue may change later)."""
+
+    id: str
+    statute: str
+    section: str
+    verified: str
+
+
+class Decision(Strict):
+    """Deliver or deny one notice to one recipient, and why."""
+
+    notice_id: UUID
+    notice_type: str
+    recipient: str
+    outcome: Outcome
+    rule_id: str | None
+    legal_basis: LegalBasisRef | None
+    reasons: list[str] = Field(description="stable reason codes with detail, never values")
+    fields_kept: list[str]
+    fields_withheld: list[str]
+    policy_version: str
+
+
+class Delivery(Strict):
+    """What a recipient receives: its redacted copy of the notice and the law that allowed it."""
+
+    delivery_id: str = Field(
+        description="deterministic per notice and recipient; reveals nothing of the notice id"
+    )
+    notice_type: str
+    recipient: str
+    rule_id: str
+    legal_basis: LegalBasisRef
+    purpose: str
+    policy_version: str
+    fields_withheld: list[str]
+    notice: dict[str, object] = Field(description="the redacted copy: released fields only")
+
+
+class AuditEvent(StrEnum):
+    decision = "decision"
+    dead_letter = "dead-letter"
+
+
+class AuditRecord(Strict):
+    """One per decision or dead letter. Field names, never values; the child as a keyed hash."""
+
+    record_id: str
+    event: AuditEvent
+    recorded_at: datetime
+    policy_version: str
+    notice_id: str | None = Field(description="None if the input had no readable notice id")
+    notice_type: str | None
+    source: str = Field(description="topic/partition/offset of the input message")
+    subject_ref: str | None = Field(description="keyed HMAC of the child's national id")
+    recipient: str | None = None
+    outcome: Outcome | None = None
+    rule_id: str | None = None
+    legal_basis: LegalBasisRef | None = None
+    reasons: list[str] = Field(default_factory=list)
+    fields_kept: list[str] = Field(default_factory=list)
+    fields_withheld: list[str] = Field(default_factory=list)
+    delivery_id: str | None = None
+    delivery_topic: str | None = None
+    input_sha256: str | None = Field(default=None, description="hash of the input bytes")
+
+
+# Which sender publishes each notice type. Rules are per (sender, notice type, recipient).
+NOTICE_SENDERS: dict[str, str] = {"incident": "police", "risk": "police"}

@@ -1,0 +1,59 @@
+"""Building notice messages for publishing: validated notices, or raw files for drills."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from broker import crypto, envelope
+from broker.errors import BrokerError
+from broker.models import NOTICE_MODELS, Notice, ce_type
+from broker.pipeline import OutMessage
+from broker.settings import Settings
+
+
+def load_notice(path: Path) -> Notice:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BrokerError(f"{path}: not a readable JSON file ({type(exc).__name__})") from None
+    kind = (data.get("notice_type"), 1) if isinstance(data, dict) else None
+    model = NOTICE_MODELS.get(kind) if kind else None  # type: ignore[arg-type]
+    if model is None:
+        raise BrokerError(
+            f"{path}: notice_type: must be one of {sorted({t for t, _ in NOTICE_MODELS})}"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(str(p) for p in envelope.field_problems(exc))
+        raise BrokerError(f"{path}: {problems}") from None
+
+
+def raw_message(path: Path, topic: str) -> OutMessage:
+    """An unvalidated file as a notice message, to exercise the dead-letter path."""
+    value = path.read_bytes()
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    headers = (
+        ("ce_specversion", b"1.0"),
+        ("ce_type", ce_type(str(data.get("notice_type", "unknown")), 1).encode()),
+        ("ce_source", b"/police/unvalidated"),
+        ("ce_id", str(data.get("notice_id", path.name)).encode()),
+        ("ce_time", datetime.now(UTC).isoformat().encode()),
+        ("content-type", b"application/json"),
+    )
+    return OutMessage(topic, None, value, headers)
+
+
+def notice_message(notice: Notice, settings: Settings) -> OutMessage:
+    """A validated notice as a CloudEvent, keyed by a keyed hash of the child."""
+    key = crypto.partition_key(settings.subject_key(), "notices", notice.child.national_id)
+    k, v, h = envelope.encode_notice(notice, key, datetime.now(UTC))
+    return OutMessage(settings.topics.notices, k, v, h)

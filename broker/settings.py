@@ -1,0 +1,63 @@
+"""Settings from the environment, with defaults that run against the local broker."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.errors import ConfigError
+from broker.topics import TopicNames
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    policy_dir: Path = ROOT / "policies"
+    state_dir: Path = ROOT / "var"
+    app_id: str = "oslo-share-broker"
+    subject_key_file: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        state = Path(env.get("BROKER_STATE_DIR", str(cls.state_dir)))
+        prefix = env.get("BROKER_TOPIC_PREFIX", "")
+        return cls(
+            bootstrap=env.get("BROKER_BOOTSTRAP", cls.bootstrap),
+            topic_prefix=prefix,
+            policy_dir=Path(env.get("BROKER_POLICY_DIR", str(cls.policy_dir))),
+            state_dir=state,
+            app_id=env.get("BROKER_APP_ID", f"{prefix}{cls.app_id}"),
+            subject_key_file=Path(env["BROKER_SUBJECT_KEY_FILE"])
+            if "BROKER_SUBJECT_KEY_FILE" in env
+            else None,
+        )
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
+
+    def subject_key(self) -> bytes:
+        """The HMAC key for keyed references to children. Created (0600) on first use locally;
+        in production it is provisioned and the file must already exist."""
+        path = self.subject_key_file or self.state_dir / "keys" / "subject-ref.key"
+        if not path.exists():
+            if self.subject_key_file is not None:
+                raise ConfigError(f"subject key file {path} does not exist")
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process created it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(secrets.token_bytes(32))
+        key = path.read_bytes()
+        if len(key) < 32:
+            raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")
+        return key

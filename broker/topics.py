@@ -1,0 +1,70 @@
+"""Topic names and their settings: one definition for the local broker, compose and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+# Notices and deliveries are kept two weeks: long enough to replay after an outage, short
+# enough not to become a second register. The audit log and dead letters never expire.
+TWO_WEEKS_MS = str(14 * 24 * 3600 * 1000)
+FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic names under an optional prefix (tests and parallel deployments use their own)."""
+
+    prefix: str = ""
+
+    @property
+    def notices(self) -> str:
+        return f"{self.prefix}notices"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}notices.dead-letter"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    def delivery(self, recipient_topic: str) -> str:
+        return f"{self.prefix}{recipient_topic}"
+
+
+def topic_specs(names: TopicNames, recipient_topics: Iterable[str]) -> list[TopicSpec]:
+    specs = [
+        TopicSpec(
+            names.notices,
+            3,
+            {"retention.ms": TWO_WEEKS_MS},
+            "notices published by police systems, keyed by a keyed hash of the child",
+        ),
+        TopicSpec(
+            names.dead_letter,
+            1,
+            dict(FOREVER),
+            "inputs that were not valid notices, with the reason in a header",
+        ),
+        # One partition: the order of the audit topic is the order of the audit log.
+        TopicSpec(names.audit, 1, dict(FOREVER), "one audit record per decision or dead letter"),
+    ]
+    specs += [
+        TopicSpec(
+            names.delivery(t),
+            3,
+            {"retention.ms": TWO_WEEKS_MS},
+            "a recipient's redacted copies, keyed per child so one child's stay in order",
+        )
+        for t in sorted(set(recipient_topics))
+    ]
+    return specs

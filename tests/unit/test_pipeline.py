@@ -1,0 +1,157 @@
+"""The pipeline: one decision per recipient, deliveries as CloudEvents, dead letters audited,
+and no personal data value in any audit record."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from broker.paths import leaves
+from broker.pipeline import Pipeline, Result, Source
+from broker.policy import PolicySet
+from tests.conftest import ce_headers
+
+SRC = Source("t.notices", 0, 7)
+
+
+def _run(pipeline: Pipeline, doc: Any, headers: Any = None) -> Result:
+    value = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    return pipeline.process(value, ce_headers(doc) if headers is None else headers, SRC)
+
+
+def _personal_values(doc: dict[str, Any]) -> set[str]:
+    """Every string value in the notice that could identify or describe someone."""
+    # enumerations and ids are not personal data, and their values double as field names
+    skip = {
+        "notice_type",
+        "issued_at",
+        "notice_id",
+        "risk.at_risk[]",
+        "risk.level",
+        "incident.category",
+        "incident.child_role",
+    }
+    return {str(v) for p, v in leaves(doc) if p not in skip and len(str(v)) > 4}
+
+
+@pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
+def test_one_decision_and_one_audit_record_per_recipient(
+    pipeline: Pipeline, policy: PolicySet, notice: Callable[..., dict[str, Any]], name: str
+) -> None:
+    """Every recipient gets exactly one decision, audited once; deliveries match 'deliver'."""
+    result = _run(pipeline, notice(name))
+    assert result.dead_letter is None
+    assert sorted(d.recipient for d in result.decisions) == sorted(policy.recipients)
+    assert len(result.audit_records) == len(policy.recipients)
+    delivered = [d for d in result.decisions if d.outcome == "deliver"]
+    assert len(result.deliveries) == len(delivered)
+
+
+@pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
+def test_audit_records_hold_no_personal_data(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]], name: str
+) -> None:
+    """Audit records carry field names and a keyed child reference, never a value."""
+    doc = notice(name)
+    result = _run(pipeline, doc)
+    text = b"\n".join(
+        m.value + repr(m.headers).encode() + (m.key or b"") for m in result.audit_records
+    ).decode()
+    leaked = [v for v in _personal_values(doc) if v in text]
+    assert leaked == []
+    record = json.loads(result.audit_records[0].value)
+    assert record["subject_ref"].startswith("hs256:")
+
+
+def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """A delivery names its rule and legal basis, carries the redacted copy, and is keyed
+    differently per recipient so that recipients cannot join on the key."""
+    doc = notice("threat")
+    result = _run(pipeline, doc)
+    by_topic = {m.topic: m for m in result.deliveries}
+    school = by_topic["t.deliveries.school"]
+    headers = dict(school.headers)
+    assert headers["ce_type"] == b"no.oslo.broker.delivery.v1"
+    body = json.loads(school.value)
+    assert body["legal_basis"]["id"] == "prl-prevent"
+    assert "national_id" not in body["notice"]["child"]
+    assert school.key != by_topic["t.deliveries.child-welfare"].key
+    assert doc["child"]["national_id"].encode() not in school.key
+
+
+def test_delivery_ids_are_deterministic(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """Re-processing the same notice gives the same delivery ids (subscribers can dedupe)."""
+    first = [dict(m.headers)["ce_id"] for m in _run(pipeline, notice("threat")).deliveries]
+    again = [dict(m.headers)["ce_id"] for m in _run(pipeline, notice("threat")).deliveries]
+    assert first == again
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "code", "field"),
+    [
+        (b"{not json", None, "not-json", "value"),
+        (b"\xff\xfe", None, "not-utf8", "value"),
+        (b"[1, 2]", None, "not-object", "value"),
+        (
+            b"{}",
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_type", b"no.oslo.broker.gossip-notice.v1"),
+                ("ce_source", b"/x"),
+                ("ce_id", b"1"),
+            ],
+            "unknown-type",
+            "ce_type",
+        ),
+        (b"{}", [("ce_type", b"no.oslo.broker.risk-notice.v1")], "envelope-invalid", "headers"),
+        (b"x" * (300 * 1024), None, "too-large", "value"),
+    ],
+)
+def test_invalid_input_is_dead_lettered_and_audited(
+    pipeline: Pipeline, value: bytes, headers: Any, code: str, field: str
+) -> None:
+    """Bad input goes to the dead-letter topic as it came, with the reason, and is audited."""
+    hdrs = headers if headers is not None else ce_headers({"notice_type": "risk"})
+    result = pipeline.process(value, hdrs, SRC)
+    assert result.decisions == ()
+    assert result.dead_letter is not None
+    assert result.dead_letter.topic == "t.notices.dead-letter"
+    assert result.dead_letter.value == value
+    error = json.loads(dict(result.dead_letter.headers)["broker_error"])
+    assert error["code"] == code
+    assert error["problems"][0]["field"] == field
+    (audit,) = result.audit_records
+    record = json.loads(audit.value)
+    assert record["event"] == "dead-letter"
+    assert record["reasons"][0].startswith(code)
+
+
+def test_dead_letter_names_field_without_value(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """A bad national id is named by field and reason; the number itself appears nowhere."""
+    doc = notice("robbery")
+    nid = doc["child"]["national_id"]
+    doc["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
+    result = _run(pipeline, doc)
+    error = dict(result.dead_letter.headers)["broker_error"].decode()  # type: ignore[union-attr]
+    assert "child.national_id" in error
+    assert "check digits" in error
+    assert doc["child"]["national_id"] not in error
+    assert doc["child"]["national_id"] not in result.audit_records[0].value.decode()
+
+
+def test_notice_id_must_match_event_id(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """The CloudEvent id and the notice id must agree, so audit and transport tell one story."""
+    doc = notice("threat")
+    headers = [(k, b"other" if k == "ce_id" else v) for k, v in ce_headers(doc)]
+    result = _run(pipeline, doc, headers)
+    assert result.error is not None
+    assert result.error.code == "id-mismatch"
