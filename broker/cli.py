@@ -171,37 +171,50 @@ def subscribe(
 # --- auditors ------------------------------------------------------------------------------
 
 
-def audit_table(records: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "recorded",
-        "notice",
-        "type",
-        "recipient",
-        "decision",
-        "rule",
-        "legal basis",
-        "kept",
-        "withheld",
-        "reason",
-        title="audit records",
-    )
+AUDIT_COLUMNS = (
+    "recorded",
+    "notice",
+    "type",
+    "recipient",
+    "decision",
+    "rule or reason",
+    "legal basis",
+    "kept/withheld",
+)
+
+
+def _reason(record: dict[str, Any]) -> str:
+    """The deciding rule, or the last reason's code and subject (never a value)."""
+    if record.get("rule_id"):
+        return str(record["rule_id"])
+    reason = (record.get("reasons") or ["-"])[-1]
+    code, _, detail = reason.partition(": ")
+    if code == "no-rule":
+        return "no-rule"
+    return f"{code} ({detail.removeprefix('rule ')})" if detail else code
+
+
+def audit_row(r: dict[str, Any]) -> list[str]:
+    decision = r.get("outcome") or r["event"]
+    style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
+    return [
+        r["recorded_at"][11:19],
+        (r.get("notice_id") or "-")[:8],
+        r.get("notice_type") or "-",
+        r.get("recipient") or "-",
+        f"[{style}]{decision}[/]",
+        _reason(r),
+        (r.get("legal_basis") or {}).get("id", "-"),
+        f"{len(r.get('fields_kept', []))}/{len(r.get('fields_withheld', []))}",
+    ]
+
+
+def audit_table(
+    records: list[dict[str, Any]], title: str | None = "audit records", show_header: bool = True
+) -> Table:
+    table = Table(*AUDIT_COLUMNS, title=title, show_header=show_header)
     for r in records:
-        basis = r.get("legal_basis") or {}
-        decision = r.get("outcome") or r["event"]
-        style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
-        reason = (r.get("reasons") or [""])[-1]
-        table.add_row(
-            r["recorded_at"][11:19],
-            (r.get("notice_id") or "-")[:8],
-            r.get("notice_type") or "-",
-            r.get("recipient") or "-",
-            f"[{style}]{decision}[/]",
-            r.get("rule_id") or "-",
-            basis.get("id", "-"),
-            str(len(r.get("fields_kept", []))),
-            str(len(r.get("fields_withheld", []))),
-            reason,
-        )
+        table.add_row(*audit_row(r))
     return table
 
 
@@ -214,13 +227,22 @@ def audit_tail(
 ) -> None:
     """Print audit records as they arrive (field names and keyed references, never values)."""
     settings = _settings()
+    widths = (8, 8, 8, 14, 11, 44, 13, 13)
+    if not as_json:
+        out.print(
+            " ".join(c.ljust(w) for c, w in zip(AUDIT_COLUMNS, widths, strict=True)),
+            style="bold",
+            highlight=False,
+        )
 
     def show(record: Any) -> None:
         data = json.loads(record.value)
         if as_json:
             print(json.dumps(data, ensure_ascii=False), flush=True)
-        else:
-            out.print(audit_table([data]))
+            return
+        cells = audit_row(data)
+        plain = [c.split("]", 1)[-1].removesuffix("[/]") if c.startswith("[") else c for c in cells]
+        out.print(" ".join(c.ljust(w) for c, w in zip(plain, widths, strict=True)), highlight=False)
 
     asyncio.run(_follow([settings.topics.audit], show, max_records, idle_timeout, from_beginning))
 
@@ -303,7 +325,9 @@ def demo(
     from broker import demo as demo_module
 
     logs.configure("warning")
-    raise typer.Exit(demo_module.run(out, keep_running=keep_running))
+    # wide enough for the tables when the output goes to a file or a CI log
+    console = out if out.is_terminal else Console(width=150)
+    raise typer.Exit(demo_module.run(console, keep_running=keep_running))
 
 
 def main() -> None:

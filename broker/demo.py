@@ -162,7 +162,7 @@ async def _flow(console: Console, settings: Settings, worker: subprocess.Popen[b
             basis = d["legal_basis"]
             fields = sorted(_top_fields(d["notice"]))
             table.add_row(
-                d["notice"].get("notice_id", "(anonymised)")[:8],
+                d["notice"].get("notice_id", "(anon.)")[:8],
                 d["rule_id"],
                 f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['section']}",
                 ", ".join(fields),

@@ -112,7 +112,7 @@ broker_pid() {
   pid=$(tr -dc '0-9' <"$PID_FILE")
   [[ -n "$pid" ]] && pid_alive "$pid" || return 1
   # Guard against pid reuse by an unrelated process.
-  ps -o args= -p "$pid" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
   echo "$pid"
 }
 

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The whole system end to end on examples/: starts Kafka and a worker, publishes the examples,
+# shows what each recipient received and the audit records, stops what it started.
+source "$(dirname -- "${BASH_SOURCE[0]}")/venv.sh"
+exec broker demo "$@"

@@ -1,0 +1,22 @@
+# Sourced by deploy/demo.sh and deploy/test.sh: a project virtualenv with everything installed.
+# Re-installs only when pyproject.toml changed. Needs python3 (3.11+); Kafka needs Java 17 + Maven.
+set -euo pipefail
+ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+VENV="${BROKER_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "need Python 3.11 or newer as '$PYTHON'" >&2; exit 1; }
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "creating virtualenv $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+STAMP="$VENV/.installed-pyproject.sha256"
+WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]]; then
+  echo "installing the project and its pinned dependencies into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+  echo "$WANT" >"$STAMP"
+fi
+export PATH="$VENV/bin:$PATH"
+cd "$ROOT"

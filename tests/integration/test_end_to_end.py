@@ -1,0 +1,192 @@
+"""End to end on the real broker: publish, decide, redact, deliver, audit, dead-letter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from broker.kafka import consume, producer, send_all
+from broker.models import IncidentNotice, RiskNotice
+from broker.paths import covers, leaves
+from broker.pipeline import OutMessage
+from broker.policy import PolicySet
+from broker.publisher import notice_message
+from tests.conftest import ce_headers, example
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Observed:
+    published_valid: list[dict[str, Any]]
+    published_invalid: int
+    audit: list[dict[str, Any]]
+    deliveries: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    dead: list[Any] = field(default_factory=list)
+
+
+def _model(doc: dict[str, Any]) -> Any:
+    return (RiskNotice if doc["notice_type"] == "risk" else IncidentNotice).model_validate(doc)
+
+
+async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
+    s = stack.settings
+    valid = [example("recruited"), example("threat"), example("robbery")]
+    follow_up = example("recruited")  # a second notice about the same child, published after
+    follow_up["notice_id"] = str(uuid.uuid4())
+    follow_up["issued_at"] = "2026-11-25T10:00:00+01:00"
+    valid.append(follow_up)
+    bad_checksum = example("robbery")
+    bad_checksum["notice_id"] = str(uuid.uuid4())
+    nid = bad_checksum["child"]["national_id"]
+    bad_checksum["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
+    raw = [
+        (json.dumps(bad_checksum).encode(), ce_headers(bad_checksum)),
+        (b'{"notice_id": "oops", ', ce_headers({"notice_type": "incident"})),
+        (b"{}", ce_headers({"notice_type": "rumour", "notice_id": "x"})),
+    ]
+    messages = [notice_message(_model(d), s) for d in valid]
+    messages += [OutMessage(s.topics.notices, None, v, tuple(h)) for v, h in raw]
+    async with producer(s.bootstrap) as p:
+        await send_all(p, messages)
+
+    expected = len(valid) * len(policy.recipients) + len(raw)
+    observed = Observed(valid, len(raw), [])
+    deadline = time.monotonic() + 90
+    async for record in consume(s.bootstrap, [s.topics.audit], idle_timeout=60):
+        observed.audit.append(json.loads(record.value))
+        if len(observed.audit) >= expected or time.monotonic() > deadline:
+            break
+    topics = {s.topics.delivery(r.topic): r.id for r in policy.recipients.values()}
+    async for record in consume(s.bootstrap, [*topics, s.topics.dead_letter], idle_timeout=3):
+        if record.topic == s.topics.dead_letter:
+            observed.dead.append(record)
+        else:
+            observed.deliveries[topics[record.topic]].append(record)
+    return observed
+
+
+@pytest.fixture(scope="module")
+def observed(stack: Stack, policy: PolicySet) -> Observed:
+    return asyncio.run(_publish_and_collect(stack, policy))
+
+
+def _bodies(observed: Observed, recipient: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value) for r in observed.deliveries[recipient]]
+
+
+def test_school_receives_only_its_allowed_fields(observed: Observed, policy: PolicySet) -> None:
+    """The school's copy of the staff-threat notice holds only paths its rule releases."""
+    (delivery,) = _bodies(observed, "school")
+    rule = next(r for r in policy.rules if r.id == delivery["rule_id"])
+    paths = [p for p, _ in leaves(delivery["notice"])]
+    assert paths
+    assert [p for p in paths if not any(covers(a, p) for a in rule.fields)] == []
+    threat = example("threat")
+    text = json.dumps(delivery)
+    for value in (
+        threat["child"]["national_id"],
+        threat["guardians"][0]["name"],
+        threat["necessity"],
+        threat["intelligence"]["sources"][0],
+    ):
+        assert value not in text
+
+
+def test_child_welfare_receives_more(observed: Observed) -> None:
+    """Child welfare gets the national id and guardians that the school does not."""
+    school = _bodies(observed, "school")[0]
+    welfare = next(
+        d
+        for d in _bodies(observed, "child-welfare")
+        if d["notice"]["notice_id"] == example("threat")["notice_id"]
+    )
+    assert welfare["legal_basis"]["id"] == "bvl-13-2"
+    school_paths = {p for p, _ in leaves(school["notice"])}
+    welfare_paths = {p for p, _ in leaves(welfare["notice"])}
+    assert school_paths < welfare_paths
+    assert {"child.national_id", "guardians[].name"} <= welfare_paths - school_paths
+
+
+def test_recipient_without_legal_basis_receives_nothing(observed: Observed) -> None:
+    """The youth club has no rule: nothing on its topic, and the audit says why."""
+    assert observed.deliveries["youth-club"] == []
+    records = [r for r in observed.audit if r.get("recipient") == "youth-club"]
+    assert len(records) == len(observed.published_valid)
+    assert all(r["outcome"] == "deny" and r["reasons"][0].startswith("no-rule:") for r in records)
+
+
+def test_malformed_notices_are_dead_lettered_with_their_error(observed: Observed) -> None:
+    """Each malformed input is on the dead-letter topic, as sent, with a field and a reason."""
+    errors = [json.loads(dict(r.headers)["broker_error"]) for r in observed.dead]
+    assert sorted(e["code"] for e in errors) == ["invalid-notice", "not-json", "unknown-type"]
+    checksum = next(e for e in errors if e["code"] == "invalid-notice")
+    assert checksum["problems"][0]["field"] == "child.national_id"
+    dead_records = [r for r in observed.audit if r["event"] == "dead-letter"]
+    assert len(dead_records) == observed.published_invalid
+
+
+def test_every_input_is_accounted_for(observed: Observed, policy: PolicySet) -> None:
+    """delivered + denied + dead-lettered covers every published input, exactly once each."""
+    decisions = [r for r in observed.audit if r["event"] == "decision"]
+    per_notice = Counter(r["notice_id"] for r in decisions)
+    assert per_notice == {d["notice_id"]: len(policy.recipients) for d in observed.published_valid}
+    assert len({(r["notice_id"], r["recipient"]) for r in decisions}) == len(decisions)
+    outcomes = Counter(r["outcome"] for r in decisions)
+    delivered = sum(len(v) for v in observed.deliveries.values())
+    assert outcomes["deliver"] == delivered
+    assert len(observed.dead) == observed.published_invalid
+    published = len(observed.published_valid) + observed.published_invalid
+    assert len(per_notice) + len(observed.dead) == published
+    delivery_ids = [dict(r.headers)["ce_id"] for v in observed.deliveries.values() for r in v]
+    assert len(set(delivery_ids)) == len(delivery_ids)
+    audited_ids = {r["delivery_id"].encode() for r in decisions if r.get("delivery_id")}
+    assert audited_ids == set(delivery_ids)
+
+
+def test_one_childs_notices_stay_in_order(observed: Observed) -> None:
+    """Two notices about one child go to one partition, in the order they were published."""
+    nid = example("recruited")["child"]["national_id"]
+    records = observed.deliveries["child-welfare"]
+    same_child = [
+        r for r in records if json.loads(r.value)["notice"]["child"]["national_id"] == nid
+    ]
+    assert len(same_child) == 2
+    assert len({r.partition for r in same_child}) == 1
+    ids = [
+        json.loads(r.value)["notice"]["notice_id"]
+        for r in sorted(same_child, key=lambda r: r.offset)
+    ]
+    assert ids == [
+        d["notice_id"] for d in observed.published_valid if d["child"]["national_id"] == nid
+    ]
+
+
+def test_audit_and_worker_log_hold_no_personal_data(observed: Observed, stack: Stack) -> None:
+    """No name, national id, phone or free text from the notices is in the audit or the log."""
+    values = set()
+    for doc in observed.published_valid:
+        for path, value in leaves(doc):
+            if path.startswith(
+                (
+                    "child.",
+                    "guardians",
+                    "incident.summary",
+                    "incident.co_involved",
+                    "risk.summary",
+                    "necessity",
+                    "intelligence",
+                )
+            ):
+                values.add(str(value))
+    values = {v for v in values if len(v) > 4}
+    haystack = json.dumps(observed.audit) + stack.log()
+    assert sorted(v for v in values if v in haystack) == []

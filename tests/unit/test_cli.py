@@ -1,0 +1,70 @@
+"""The commands refuse bad input before touching Kafka, naming the file, field and reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLES, ROOT
+
+
+def _broker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        check=False,
+        timeout=60,
+    )
+
+
+def test_worker_refuses_to_start_on_a_bad_policy_file(tmp_path: Path) -> None:
+    """A broken rules file stops the worker before it connects, naming the file and problem."""
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    rules = policies / "rules.yaml"
+    rules.write_text(rules.read_text().replace("legal_basis: bvl-13-2", "legal_basis: nope", 1))
+    result = _broker(
+        "worker", env={"BROKER_POLICY_DIR": str(policies), "BROKER_BOOTSTRAP": "127.0.0.1:1"}
+    )
+    assert result.returncode != 0
+    assert "rules.yaml" in result.stderr
+    assert "unknown legal basis 'nope'" in result.stderr
+
+
+def test_policy_check_passes_on_shipped_policies() -> None:
+    """`broker policy check` accepts the shipped set and prints its version."""
+    result = _broker("policy", "check")
+    assert result.returncode == 0, result.stderr
+    assert "version sha256:" in result.stdout
+
+
+def test_publish_refuses_an_invalid_notice(tmp_path: Path) -> None:
+    """`broker publish` validates first: nothing is sent, the field and reason are named."""
+    doc = json.loads((EXAMPLES / "03-robbery-victim.json").read_text())
+    doc["child"]["birth_date"] = "not a date"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    result = _broker(
+        "publish",
+        str(bad),
+        env={"BROKER_BOOTSTRAP": "127.0.0.1:1", "BROKER_STATE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "child.birth_date" in result.stdout
+    assert "invalid, not sent" in result.stdout
+    assert doc["child"]["national_id"] not in result.stdout + result.stderr
+
+
+def test_subscribe_rejects_an_unknown_recipient() -> None:
+    """An unknown recipient is named, with the known ones listed."""
+    result = _broker("subscribe", "newspaper", env={"BROKER_BOOTSTRAP": "127.0.0.1:1"})
+    assert result.returncode == 2
+    assert "unknown recipient 'newspaper'" in result.stderr
+    assert "child-welfare" in result.stderr
