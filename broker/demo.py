@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from broker.cli import audit_table
+from broker.cli.audit import audit_table
 from broker.kafka import consume, ensure_topics, producer, send_all, wait_for_kafka
 from broker.policy import load_policy
 from broker.publisher import load_notice, notice_message, raw_message

@@ -10,7 +10,11 @@ SHELL = {"worker", "kafka", "cli", "demo", "settings", "logs", "publisher", "__m
 FORBIDDEN = {"faust", "aiokafka", "mode", "typer", "rich", "structlog"} | {
     f"broker.{m}" for m in SHELL
 }
-CORE = sorted(p for p in PACKAGE.rglob("*.py") if p.stem not in SHELL)
+CORE = sorted(
+    p
+    for p in PACKAGE.rglob("*.py")
+    if p.stem not in SHELL and "cli" not in p.relative_to(PACKAGE).parts
+)
 
 
 def _imports(path: Path) -> set[str]:

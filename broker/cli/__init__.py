@@ -13,33 +13,22 @@ from rich.console import Console
 from rich.table import Table
 
 from broker import logs
+from broker.cli import audit as audit_cli
+from broker.cli import policy as policy_cli
+from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
 from broker.errors import BrokerError, PolicyError
-from broker.settings import Settings
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Inter-agency information-sharing broker (police → school, child welfare, SaLTo).",
 )
-audit_app = typer.Typer(no_args_is_help=True, help="Auditors: read the audit log.")
-policy_app = typer.Typer(no_args_is_help=True, help="Lawyers: check the policies.")
 topics_app = typer.Typer(no_args_is_help=True, help="Operators: Kafka topics.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Developers: generated schemas/.")
-app.add_typer(audit_app, name="audit")
-app.add_typer(policy_app, name="policy")
+app.add_typer(audit_cli.app, name="audit")
+app.add_typer(policy_cli.app, name="policy")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
-out = Console()
-err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    return Settings.from_env()
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 # --- police --------------------------------------------------------------------------------
@@ -57,12 +46,12 @@ def publish(
     from broker.kafka import producer, send_all
     from broker.publisher import load_notice, notice_message, raw_message
 
-    settings = _settings()
+    s = settings()
     messages, table = [], Table("file", "notice id", "type", "result")
     failed = False
     for path in files:
         if skip_validation:
-            messages.append(raw_message(path, settings.topics.notices))
+            messages.append(raw_message(path, s.topics.notices))
             table.add_row(str(path), "-", "-", "[yellow]sent unvalidated[/]")
             continue
         try:
@@ -71,11 +60,11 @@ def publish(
             failed = True
             table.add_row(str(path), "-", "-", f"[red]invalid, not sent[/]: {exc}")
             continue
-        messages.append(notice_message(notice, settings))
+        messages.append(notice_message(notice, s))
         table.add_row(str(path), str(notice.notice_id), notice.notice_type, "[green]sent[/]")
 
     async def go() -> None:
-        async with producer(settings.bootstrap) as p:
+        async with producer(s.bootstrap) as p:
             await send_all(p, messages)
 
     if messages:
@@ -95,39 +84,12 @@ def worker(loglevel: Annotated[str, typer.Option(help="log level")] = "info") ->
 
     logs.configure(loglevel)
     try:
-        worker_module.run(_settings(), loglevel)
+        worker_module.run(settings(), loglevel)
     except PolicyError as exc:
-        _fail(f"policy invalid, worker not started: {exc}")
+        fail(f"policy invalid, worker not started: {exc}")
 
 
 # --- recipients ----------------------------------------------------------------------------
-
-
-async def _follow(
-    topics: list[str],
-    handle: Any,
-    max_records: int | None,
-    idle_timeout: float | None,
-    from_beginning: bool,
-) -> int:
-    from broker.kafka import consume
-
-    n = 0
-    async for record in consume(
-        _settings().bootstrap, topics, from_beginning=from_beginning, idle_timeout=idle_timeout
-    ):
-        handle(record)
-        n += 1
-        if max_records is not None and n >= max_records:
-            break
-    return n
-
-
-MaxOpt = Annotated[int | None, typer.Option("--max", help="stop after this many")]
-IdleOpt = Annotated[float | None, typer.Option(help="stop after this many idle seconds")]
-BeginOpt = Annotated[
-    bool, typer.Option("--from-beginning/--new-only", help="start at the oldest or only show new")
-]
 
 
 @app.command()
@@ -141,14 +103,14 @@ def subscribe(
     """Recipients: print this recipient's deliveries as they arrive."""
     from broker.policy import load_policy
 
-    settings = _settings()
-    policy = load_policy(settings.policy_dir)
+    s = settings()
+    policy = load_policy(s.policy_dir)
     if recipient not in policy.recipients:
-        _fail(
+        fail(
             f"recipient: unknown recipient '{recipient}' (known: "
             f"{', '.join(sorted(policy.recipients))})"
         )
-    topic = settings.topics.delivery(policy.recipients[recipient].topic)
+    topic = s.topics.delivery(policy.recipients[recipient].topic)
 
     def show(record: Any) -> None:
         delivery = json.loads(record.value)
@@ -165,108 +127,10 @@ def subscribe(
         out.print_json(data=delivery["notice"])
         out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")
 
-    asyncio.run(_follow([topic], show, max_records, idle_timeout, from_beginning))
+    asyncio.run(follow([topic], show, max_records, idle_timeout, from_beginning))
 
 
 # --- auditors ------------------------------------------------------------------------------
-
-
-AUDIT_COLUMNS = (
-    "recorded",
-    "notice",
-    "type",
-    "recipient",
-    "decision",
-    "rule or reason",
-    "legal basis",
-    "kept/withheld",
-)
-
-
-def _reason(record: dict[str, Any]) -> str:
-    """The deciding rule, or the last reason's code and subject (never a value)."""
-    if record.get("rule_id"):
-        return str(record["rule_id"])
-    reason = (record.get("reasons") or ["-"])[-1]
-    code, _, detail = reason.partition(": ")
-    if code == "no-rule":
-        return "no-rule"
-    return f"{code} ({detail.removeprefix('rule ')})" if detail else code
-
-
-def audit_row(r: dict[str, Any]) -> list[str]:
-    decision = r.get("outcome") or r["event"]
-    style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
-    return [
-        r["recorded_at"][11:19],
-        (r.get("notice_id") or "-")[:8],
-        r.get("notice_type") or "-",
-        r.get("recipient") or "-",
-        f"[{style}]{decision}[/]",
-        _reason(r),
-        (r.get("legal_basis") or {}).get("id", "-"),
-        f"{len(r.get('fields_kept', []))}/{len(r.get('fields_withheld', []))}",
-    ]
-
-
-def audit_table(
-    records: list[dict[str, Any]], title: str | None = "audit records", show_header: bool = True
-) -> Table:
-    table = Table(*AUDIT_COLUMNS, title=title, show_header=show_header)
-    for r in records:
-        table.add_row(*audit_row(r))
-    return table
-
-
-@audit_app.command("tail")
-def audit_tail(
-    max_records: MaxOpt = None,
-    idle_timeout: IdleOpt = None,
-    from_beginning: BeginOpt = True,
-    as_json: Annotated[bool, typer.Option("--json", help="raw JSON lines")] = False,
-) -> None:
-    """Print audit records as they arrive (field names and keyed references, never values)."""
-    settings = _settings()
-    widths = (8, 8, 8, 14, 11, 44, 13, 13)
-    if not as_json:
-        out.print(
-            " ".join(c.ljust(w) for c, w in zip(AUDIT_COLUMNS, widths, strict=True)),
-            style="bold",
-            highlight=False,
-        )
-
-    def show(record: Any) -> None:
-        data = json.loads(record.value)
-        if as_json:
-            print(json.dumps(data, ensure_ascii=False), flush=True)
-            return
-        cells = audit_row(data)
-        plain = [c.split("]", 1)[-1].removesuffix("[/]") if c.startswith("[") else c for c in cells]
-        out.print(" ".join(c.ljust(w) for c, w in zip(plain, widths, strict=True)), highlight=False)
-
-    asyncio.run(_follow([settings.topics.audit], show, max_records, idle_timeout, from_beginning))
-
-
-# --- lawyers and operators -----------------------------------------------------------------
-
-
-@policy_app.command("check")
-def policy_check() -> None:
-    """Validate policies/: exits non-zero naming the file and the problem."""
-    from broker.policy import load_policy
-
-    settings = _settings()
-    try:
-        policy = load_policy(settings.policy_dir)
-    except PolicyError as exc:
-        err.print(f"[bold red]{exc.file}[/]")
-        for problem in exc.problems:
-            err.print(f"  - {problem}", highlight=False)
-        raise typer.Exit(1) from None
-    out.print(
-        f"policies OK: {len(policy.legal_bases)} legal bases, {len(policy.recipients)} "
-        f"recipients, {len(policy.rules)} rules; version {policy.version}"
-    )
 
 
 @topics_app.command("create")
@@ -276,17 +140,17 @@ def topics_create() -> None:
     from broker.policy import load_policy
     from broker.topics import topic_specs
 
-    settings = _settings()
-    policy = load_policy(settings.policy_dir)
-    specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
-    created = asyncio.run(ensure_topics(settings.bootstrap, specs))
+    s = settings()
+    policy = load_policy(s.policy_dir)
+    specs = topic_specs(s.topics, [r.topic for r in policy.recipients.values()])
+    created = asyncio.run(ensure_topics(s.bootstrap, specs))
     table = Table("topic", "partitions", "config", "status")
-    for s in specs:
+    for spec in specs:
         table.add_row(
-            s.name,
-            str(s.partitions),
-            ", ".join(f"{k}={v}" for k, v in s.config.items()),
-            "created" if s.name in created else "exists",
+            spec.name,
+            str(spec.partitions),
+            ", ".join(f"{k}={v}" for k, v in spec.config.items()),
+            "created" if spec.name in created else "exists",
         )
     out.print(table)
 
@@ -300,7 +164,7 @@ def schemas_export(
     from broker.policy import load_policy
     from broker.schemas import render
 
-    files = render(load_policy(_settings().policy_dir))
+    files = render(load_policy(settings().policy_dir))
     stale = [
         n
         for n, text in files.items()
@@ -308,7 +172,7 @@ def schemas_export(
     ]
     if check:
         if stale:
-            _fail(f"schemas/ is stale: {', '.join(stale)} (run: broker schemas export)", 1)
+            fail(f"schemas/ is stale: {', '.join(stale)} (run: broker schemas export)", 1)
         out.print(f"schemas/ is up to date ({len(files)} files)")
         return
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,50 @@
+"""What every command module shares: consoles, settings, failing with a clear message."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from broker.settings import Settings
+
+out = Console()
+err = Console(stderr=True)
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+async def follow(
+    topics: list[str],
+    handle: Any,
+    max_records: int | None,
+    idle_timeout: float | None,
+    from_beginning: bool,
+) -> int:
+    """Consume ``topics`` calling ``handle(record)``; stop at ``max_records`` or when idle."""
+    from broker.kafka import consume
+
+    n = 0
+    async for record in consume(
+        settings().bootstrap, topics, from_beginning=from_beginning, idle_timeout=idle_timeout
+    ):
+        handle(record)
+        n += 1
+        if max_records is not None and n >= max_records:
+            break
+    return n
+
+
+MaxOpt = Annotated[int | None, typer.Option("--max", help="stop after this many")]
+IdleOpt = Annotated[float | None, typer.Option(help="stop after this many idle seconds")]
+BeginOpt = Annotated[
+    bool, typer.Option("--from-beginning/--new-only", help="start at the oldest or only show new")
+]
