@@ -290,6 +290,9 @@ class AuditRecord(Strict):
     delivery_id: str | None = None
     delivery_topic: str | None = None
     input_sha256: str | None = Field(default=None, description="hash of the input bytes")
+    review_required: bool = Field(
+        default=False, description="an urgent disclosure that must be reviewed afterwards"
+    )
 
 
 # Which sender publishes each notice type. Rules are per (sender, notice type, recipient).
