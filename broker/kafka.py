@@ -18,9 +18,10 @@ from broker.topics import TopicSpec
 log = structlog.get_logger(__name__)
 
 
-async def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
-    """Return once the broker answers a metadata request; warn while it does not."""
-    deadline = time.monotonic() + timeout
+async def wait_for_kafka(bootstrap: str, timeout: float | None = 60.0) -> None:
+    """Return once the broker answers a metadata request; warn while it does not.
+    ``timeout=None`` waits for ever (the worker may start before Kafka)."""
+    deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:

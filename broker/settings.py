@@ -21,6 +21,7 @@ class Settings:
     state_dir: Path = ROOT / "var"
     app_id: str = "oslo-share-broker"
     subject_key_file: Path | None = None
+    metrics_port: int = 0  # Prometheus endpoint on 127.0.0.1; 0 = off
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,6 +34,7 @@ class Settings:
             policy_dir=Path(env.get("BROKER_POLICY_DIR", str(cls.policy_dir))),
             state_dir=state,
             app_id=env.get("BROKER_APP_ID", f"{prefix}{cls.app_id}"),
+            metrics_port=int(env.get("BROKER_METRICS_PORT", "0")),
             subject_key_file=Path(env["BROKER_SUBJECT_KEY_FILE"])
             if "BROKER_SUBJECT_KEY_FILE" in env
             else None,

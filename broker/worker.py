@@ -1,26 +1,126 @@
-"""The Faust worker: consume notices, call the pipeline, send what it returns.
+"""The Faust worker: consume notices, call the pipeline, commit what it returns.
 
-Kept thin on purpose: every decision is made in broker.pipeline. Sends are awaited until
-Kafka acknowledges them before the input is acknowledged, so a crash re-processes rather than
-loses a notice (at least once; deliveries carry deterministic ids for deduplication).
+Kept thin: every decision is made in broker.pipeline. Faust supplies the consumer group, the
+partition assignment and the stream; the commit is ours. Faust's own exactly-once mode routes
+each output to the transaction of the *output* partition, not of the input whose offset it
+commits (faust-streaming/transport/consumer.py, TransactionManager.send), so outputs and offsets
+could commit apart. Instead, each input partition has its own transactional producer
+(transactional id ``<app>-notices-<partition>``, which fences a zombie owner of that partition)
+and one Kafka transaction per batch holds the deliveries, the audit records, the dead letters
+and the input offset: all of them or none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.structs import TopicPartition
 
+from broker import metrics
 from broker.kafka import ensure_topics, wait_for_kafka
-from broker.pipeline import OutMessage, Pipeline, Source
+from broker.pipeline import OutMessage, Pipeline, Result, Source
 from broker.policy import load_policy
 from broker.settings import Settings
 from broker.topics import topic_specs
 
 log = structlog.get_logger(__name__)
+BATCH = 500  # inputs per transaction at most
+BATCH_WINDOW = 0.01  # seconds to wait for a batch to fill: latency vs. throughput
+
+
+class Committer:
+    """One transactional producer per input partition; one transaction per batch."""
+
+    def __init__(self, settings: Settings, group_id: str) -> None:
+        self.settings = settings
+        self.group_id = group_id
+        self.producers: dict[int, AIOKafkaProducer] = {}
+
+    async def _producer(self, partition: int) -> AIOKafkaProducer:
+        producer = self.producers.get(partition)
+        if producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.bootstrap,
+                transactional_id=f"{self.settings.app_id}-notices-{partition}",
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=2,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=30000,
+            )
+            await producer.start()  # init_transactions: fences and aborts a previous owner
+            self.producers[partition] = producer
+        return producer
+
+    async def commit(
+        self, tp: TopicPartition, messages: list[OutMessage], next_offset: int
+    ) -> bool:
+        """Send ``messages`` and the input offset in one transaction. Retries while Kafka is
+        away; returns False if another worker now owns the partition (we were fenced)."""
+        delay = 0.5
+        while True:
+            try:
+                producer = await self._producer(tp.partition)
+                async with producer.transaction():
+                    futures = [
+                        await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+                        for m in messages
+                    ]
+                    await asyncio.gather(*futures)
+                    await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+                return True
+            except ProducerFenced:
+                log.warning("worker.fenced", partition=tp.partition)
+                await self._drop(tp.partition)
+                return False
+            except KafkaError as exc:  # Kafka away or a transient error: abort and retry
+                log.warning(
+                    "worker.commit_retry",
+                    partition=tp.partition,
+                    error=type(exc).__name__,
+                    retry_in_s=delay,
+                )
+                await self._drop(tp.partition)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _drop(self, partition: int) -> None:
+        producer = self.producers.pop(partition, None)
+        if producer is not None:
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
+
+    async def revoke(self, partitions: Iterable[int]) -> None:
+        for p in partitions:
+            await self._drop(p)
+
+    async def stop(self) -> None:
+        await self.revoke(list(self.producers))
+
+
+def _messages(result: Result) -> list[OutMessage]:
+    dead = [result.dead_letter] if result.dead_letter else []
+    return [*result.deliveries, *dead, *result.audit_records]
+
+
+def _observe(result: Result, started: float) -> None:
+    if result.error:
+        metrics.DEAD_LETTERED.labels(code=result.error.code).inc()
+        log.warning("notice.dead_lettered", code=result.error.code)
+        return
+    for d in result.decisions:
+        metrics.DECISIONS.labels(recipient=d.recipient, outcome=d.outcome.value).inc()
+    metrics.LATENCY.observe(time.monotonic() - started)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -30,16 +130,15 @@ def create_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         datadir=str(settings.state_dir / "faust"),
-        web_enabled=False,  # no listener at all (and never on 0.0.0.0)
+        web_enabled=False,  # no Faust web listener at all (never on 0.0.0.0)
         web_host="127.0.0.1",
-        stream_publish_on_commit=False,  # publish now, before the offset commits
-        producer_acks=-1,
-        producer_linger_ms=1,
-        stream_wait_empty=True,
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=100,
+        broker_commit_every=BATCH,
         broker_commit_interval=1.0,
+        broker_max_poll_records=BATCH,
+        stream_buffer_maxsize=4 * BATCH,
         topic_disable_leader=True,
+        consumer_max_fetch_size=4 * 1024 * 1024,
     )
     notices = app.topic(
         settings.topics.notices,
@@ -48,44 +147,39 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    out_topics: dict[str, Any] = {}
-
-    def out(name: str) -> Any:
-        if name not in out_topics:
-            out_topics[name] = app.topic(name, key_serializer="raw", value_serializer="raw")
-        return out_topics[name]
-
-    async def send(messages: list[OutMessage]) -> None:
-        futures = [
-            await out(m.topic).send(key=m.key, value=m.value, headers=list(m.headers), force=True)
-            for m in messages
-        ]
-        await asyncio.gather(*futures)  # acknowledged by Kafka before the input is acked
+    committer = Committer(settings, settings.app_id)
 
     @app.agent(notices)
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            result = pipeline.process(
-                msg.value, msg.headers, Source(msg.topic, msg.partition, msg.offset)
-            )
-            dead = [result.dead_letter] if result.dead_letter else []
-            # deliveries first, then the records that describe them
-            await send([*result.deliveries, *dead])
-            await send(list(result.audit_records))
-            if result.error:
-                log.warning(
-                    "notice.dead_lettered",
-                    code=result.error.code,
-                    source=f"{msg.topic}/{msg.partition}/{msg.offset}",
-                )
-            else:
-                log.info(
-                    "notice.decided",
-                    notice_id=str(result.decisions[0].notice_id),
-                    delivered=len(result.deliveries),
-                    denied=len(result.decisions) - len(result.deliveries),
-                )
+        async for events in stream.take_events(BATCH, within=BATCH_WINDOW):
+            started = time.monotonic()
+            by_tp: dict[TopicPartition, list[Any]] = defaultdict(list)
+            for event in events:
+                msg = event.message
+                by_tp[TopicPartition(msg.topic, msg.partition)].append(msg)
+            for tp, msgs in by_tp.items():
+                results = [
+                    pipeline.process(m.value, m.headers, Source(m.topic, m.partition, m.offset))
+                    for m in msgs
+                ]
+                out = [m for r in results for m in _messages(r)]
+                if await committer.commit(tp, out, msgs[-1].offset + 1):
+                    for r in results:
+                        _observe(r, started)
+                    metrics.RECEIVED.inc(len(msgs))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode wants keyword signal
+    async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
+        revoked: set[Any] = args[0] if args else set()
+        # another worker may own these now: its producer will fence ours anyway
+        await committer.revoke(
+            {tp.partition for tp in revoked if tp.topic == settings.topics.notices}
+        )
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+        await committer.stop()
+        log.info("worker.stopped")
 
     @app.task
     async def announce() -> None:
@@ -94,24 +188,28 @@ def create_app(settings: Settings) -> faust.App:
             policy_version=policy.version,
             notices=settings.topics.notices,
             recipients=len(policy.recipients),
+            guarantee="kafka-transactions",
         )
 
     return app
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
-    """Ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
+    """Wait for Kafka, ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
     policy = load_policy(settings.policy_dir)
     specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
 
     async def prepare() -> None:
-        await wait_for_kafka(settings.bootstrap, timeout=300)
+        await wait_for_kafka(settings.bootstrap, timeout=None)
         created = await ensure_topics(settings.bootstrap, specs)
         if created:
             log.info("topics.created", topics=created)
 
     asyncio.run(prepare())
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
     app = create_app(settings)
-    logging.getLogger("faust").setLevel(logging.WARNING)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    logging.getLogger("faust").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker.execute_from_commandline()

@@ -1,0 +1,20 @@
+"""Prometheus metrics of the worker, served on 127.0.0.1 only (shell module)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+RECEIVED = Counter("broker_notices_received_total", "input messages committed")
+DECISIONS = Counter(
+    "broker_decisions_total", "decisions by recipient and outcome", ["recipient", "outcome"]
+)
+DEAD_LETTERED = Counter("broker_dead_lettered_total", "inputs dead-lettered", ["code"])
+LATENCY = Histogram(
+    "broker_batch_seconds",
+    "decide + commit time of a batch, per input",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def serve(port: int) -> None:
+    start_http_server(port, addr="127.0.0.1")
