@@ -81,7 +81,8 @@ class WorkerProcess:
     def start(self, wait_ready: bool = True, timeout: float = 90) -> None:
         env = {**os.environ, "BROKER_TOPIC_PREFIX": self.settings.topic_prefix,
                "BROKER_APP_ID": self.settings.app_id, "BROKER_BOOTSTRAP": self.settings.bootstrap,
-               "BROKER_STATE_DIR": str(self.settings.state_dir), **self.env_extra}
+               "BROKER_STATE_DIR": str(self.settings.state_dir),
+               "BROKER_POLICY_DIR": str(self.settings.policy_dir), **self.env_extra}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
@@ -126,3 +127,138 @@ class WorkerProcess:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return None
+
+
+# --- fault drill -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DrillReport:
+    published: int = 0
+    notices_on_topic: int = 0
+    duplicate_inputs: int = 0
+    kills: int = 0
+    broker_restarts: int = 0
+    recipients: int = 0
+    decisions: int = 0
+    duplicate_decisions: int = 0
+    missing_decisions: int = 0
+    deliveries: int = 0
+    duplicate_deliveries: int = 0
+    audited_deliveries: int = 0
+    dead_lettered: int = 0
+    aborted_records_seen_uncommitted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (self.duplicate_decisions == 0 and self.missing_decisions == 0
+                and self.duplicate_deliveries == 0 and self.deliveries == self.audited_deliveries
+                and self.decisions == self.notices_on_topic * self.recipients)
+
+
+async def _read_all(bootstrap: str, topics: list[str], isolation: str) -> list[Any]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level=isolation,
+                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        end = await consumer.end_offsets(list(consumer.assignment()))
+        while True:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10000)
+            for recs in batch.values():
+                records += recs
+            positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+            if not batch and all(positions[tp] >= end[tp] for tp in end):
+                return records
+    finally:
+        await consumer.stop()
+
+
+async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int, rate: float,
+                      kills: int, restart_broker: Any = None, seed: int = 3,
+                      settle_timeout: float = 180, say: Any = print) -> DrillReport:
+    """Publish ``notices`` at ``rate``/s while kill -9'ing the worker ``kills`` times at random
+    moments (restarting it each time) and, if given, restarting the broker once midway; then
+    check that every notice has exactly one decision per recipient and every delivery is on
+    its topic exactly once (read committed), with nothing missing."""
+    from aiokafka import AIOKafkaProducer
+
+    rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not secrets
+    report = DrillReport(kills=kills, recipients=len(load_policy(settings.policy_dir).recipients))
+    docs = list(synthetic_notices(notices, seed=seed))
+    messages = [encode(d, settings) for d in docs]
+    duration = notices / rate
+    kill_at = sorted(rng.uniform(0.05, 1.0) * duration for _ in range(kills))
+    restart_at = duration * 0.5 if restart_broker else None
+    started = time.monotonic()
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+                                    enable_idempotence=True, linger_ms=5,
+                                    request_timeout_ms=120000, retry_backoff_ms=500)
+        await producer.start()
+        try:
+            futures = []
+            for i, m in enumerate(messages):
+                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                futures.append(await producer.send(m.topic, m.value, key=m.key,
+                                                   headers=list(m.headers)))
+            await asyncio.gather(*futures)
+            report.published = len(futures)
+        finally:
+            await producer.stop()
+
+    async def chaos() -> None:
+        events = [(t, "kill") for t in kill_at]
+        if restart_at is not None:
+            events.append((restart_at, "broker"))
+        for at, what in sorted(events):
+            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            if what == "kill":
+                await asyncio.to_thread(worker.kill)
+                say(f"  {time.monotonic() - started:6.1f} s  kill -9 worker; restarting")
+                await asyncio.to_thread(worker.start)
+            else:
+                say(f"  {time.monotonic() - started:6.1f} s  restarting the Kafka broker")
+                await asyncio.to_thread(restart_broker)
+                report.broker_restarts += 1
+
+    await asyncio.gather(publish(), chaos())
+    say(f"  {time.monotonic() - started:6.1f} s  published {report.published}; settling")
+
+    inputs = await _read_all(settings.bootstrap, [settings.topics.notices], "read_committed")
+    input_ids = [r.headers and dict(r.headers).get("ce_id", b"").decode() for r in inputs]
+    report.notices_on_topic = len(set(input_ids))
+    report.duplicate_inputs = len(input_ids) - len(set(input_ids))
+    expected = report.notices_on_topic * report.recipients
+    deadline = time.monotonic() + settle_timeout
+    while True:
+        audit = await _read_all(settings.bootstrap, [settings.topics.audit], "read_committed")
+        decisions = [json.loads(r.value) for r in audit]
+        decisions = [d for d in decisions if d.get("event") == "decision"]
+        if len(decisions) >= expected or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(2)
+    counts: dict[tuple[str, str], int] = {}
+    for d in decisions:
+        k = (d["notice_id"], d["recipient"])
+        counts[k] = counts.get(k, 0) + 1
+    report.decisions = len(decisions)
+    report.duplicate_decisions = sum(c - 1 for c in counts.values() if c > 1)
+    report.missing_decisions = expected - len(counts)
+    report.dead_lettered = sum(1 for r in audit if b'"dead-letter"' in r.value)
+    report.audited_deliveries = len({d["delivery_id"] for d in decisions if d.get("delivery_id")})
+    policy = load_policy(settings.policy_dir)
+    topics = [settings.topics.delivery(r.topic) for r in policy.recipients.values()]
+    deliveries = await _read_all(settings.bootstrap, topics, "read_committed")
+    ids = [dict(r.headers)["ce_id"] for r in deliveries]
+    report.deliveries = len(ids)
+    report.duplicate_deliveries = len(ids) - len(set(ids))
+    raw = await _read_all(settings.bootstrap, [settings.topics.audit], "read_uncommitted")
+    report.aborted_records_seen_uncommitted = len(raw) - len(audit)
+    report.seconds = time.monotonic() - started
+    return report

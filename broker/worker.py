@@ -139,6 +139,9 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=4 * BATCH,
         topic_disable_leader=True,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        # a crashed worker's partitions move to a live one after 10 s, not Faust's default 60 s
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
     )
     notices = app.topic(
         settings.topics.notices,
