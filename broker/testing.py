@@ -22,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from broker import national_id
 from broker.kafka import ensure_topics
 from broker.models import NOTICE_MODELS
@@ -158,8 +160,6 @@ class DrillReport:
 
 
 async def _read_all(bootstrap: str, topics: list[str], isolation: str) -> list[Any]:
-    from aiokafka import AIOKafkaConsumer
-
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest", isolation_level=isolation,
                                 max_partition_fetch_bytes=8 * 1024 * 1024)
@@ -185,8 +185,6 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
     moments (restarting it each time) and, if given, restarting the broker once midway; then
     check that every notice has exactly one decision per recipient and every delivery is on
     its topic exactly once (read committed), with nothing missing."""
-    from aiokafka import AIOKafkaProducer
-
     rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not secrets
     report = DrillReport(kills=kills, recipients=len(load_policy(settings.policy_dir).recipients))
     docs = list(synthetic_notices(notices, seed=seed))
@@ -229,7 +227,13 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
 
     await asyncio.gather(publish(), chaos())
     say(f"  {time.monotonic() - started:6.1f} s  published {report.published}; settling")
+    await _tally(settings, report, settle_timeout)
+    report.seconds = time.monotonic() - started
+    return report
 
+
+async def _tally(settings: Settings, report: DrillReport, settle_timeout: float) -> None:
+    """Count, read committed, what the drill left on the topics."""
     inputs = await _read_all(settings.bootstrap, [settings.topics.notices], "read_committed")
     input_ids = [r.headers and dict(r.headers).get("ce_id", b"").decode() for r in inputs]
     report.notices_on_topic = len(set(input_ids))
@@ -260,5 +264,3 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
     report.duplicate_deliveries = len(ids) - len(set(ids))
     raw = await _read_all(settings.bootstrap, [settings.topics.audit], "read_uncommitted")
     report.aborted_records_seen_uncommitted = len(raw) - len(audit)
-    report.seconds = time.monotonic() - started
-    return report
