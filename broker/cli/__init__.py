@@ -14,19 +14,24 @@ from rich.table import Table
 
 from broker import logs
 from broker.cli import audit as audit_cli
+from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
+from broker.cli import retention as retention_cli
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
 from broker.errors import BrokerError, PolicyError
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold notices or keys
     help="Inter-agency information-sharing broker (police → school, child welfare, SaLTo).",
 )
 topics_app = typer.Typer(no_args_is_help=True, help="Operators: Kafka topics.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Developers: generated schemas/.")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(policy_cli.app, name="policy")
+app.add_typer(keys_cli.app, name="keys")
+app.add_typer(retention_cli.app, name="retention")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
