@@ -1,0 +1,152 @@
+"""`broker keys …`: create, list, rotate and retire signing and encryption keys.
+
+Public keys go to the registry; private keys to 0600 files on this host only. Nothing here
+prints, logs or raises with private key material.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from broker.cli._common import fail, out, settings
+from broker.keys import BROKER_OWNER, KeyKind, KeyPaths, KeyStatus, RegistryEntry
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback must never print a key
+    help="Operators and key holders: signing keys (publishers, broker) and encryption keys "
+    "(recipients).",
+)
+
+PublisherOpt = Annotated[
+    str | None, typer.Option("--publisher", help="a publishing unit id, e.g. oslo-pd-ost")
+]
+RecipientOpt = Annotated[
+    str | None, typer.Option("--recipient", help="a recipient id from policies/recipients.yaml")
+]
+BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
+STATUS_STYLE = {KeyStatus.active: "green", KeyStatus.rotated: "yellow", KeyStatus.retired: "red"}
+
+
+def key_paths() -> KeyPaths:
+    return KeyPaths.from_env(settings().state_dir, os.environ)
+
+
+def _owner(publisher: str | None, recipient: str | None, broker: bool) -> tuple[KeyKind, str]:
+    chosen = [
+        (KeyKind.publisher, publisher) if publisher else None,
+        (KeyKind.recipient, recipient) if recipient else None,
+        (KeyKind.broker, BROKER_OWNER) if broker else None,
+    ]
+    picked = [c for c in chosen if c is not None]
+    if len(picked) != 1:
+        fail("give exactly one of --publisher UNIT, --recipient ID, --broker")
+    kind, owner = picked[0]
+    if kind is KeyKind.recipient:
+        from broker.policy import load_policy
+
+        known = load_policy(settings().policy_dir).recipients
+        if owner not in known:
+            fail(f"recipient: unknown recipient '{owner}' (known: {', '.join(sorted(known))})")
+    return kind, owner
+
+
+def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:
+    from broker.keys import has_private
+
+    when = entry.retired_at or entry.rotated_at
+    status = f"[{STATUS_STYLE[entry.status]}]{entry.status}[/]"
+    return [
+        entry.owner,
+        entry.kind.value,
+        entry.key_id,
+        entry.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        status + (f" {when.astimezone(UTC):%Y-%m-%d}" if when else ""),
+        "yes" if has_private(paths, entry) else "-",
+    ]
+
+
+def _table(title: str) -> Table:
+    return Table(
+        "owner", "kind", "key id", "created (UTC)", "status", "private key here", title=title
+    )
+
+
+@app.command("generate")
+def keys_generate(
+    publisher: PublisherOpt = None, recipient: RecipientOpt = None, broker: BrokerOpt = False
+) -> None:
+    """Create the first key pair of a publisher, recipient or the broker."""
+    from broker.keys import generate
+
+    kind, owner = _owner(publisher, recipient, broker)
+    paths = key_paths()
+    entry = generate(paths, kind, owner, datetime.now(UTC))
+    table = _table("new key")
+    table.add_row(*_row(entry, paths))
+    out.print(table)
+    out.print(f"registry: {paths.registry}", highlight=False)
+
+
+@app.command("rotate")
+def keys_rotate(
+    publisher: PublisherOpt = None, recipient: RecipientOpt = None, broker: BrokerOpt = False
+) -> None:
+    """A new active key; the old one still verifies and decrypts until it is retired."""
+    from broker.keys import rotate
+
+    kind, owner = _owner(publisher, recipient, broker)
+    paths = key_paths()
+    new, old = rotate(paths, kind, owner, datetime.now(UTC))
+    table = _table("rotated")
+    for entry in (old, new):
+        if entry is not None:
+            table.add_row(*_row(entry, paths))
+    out.print(table)
+    out.print("[dim]restart the worker (and subscribers) to load the new registry[/]")
+
+
+@app.command("retire")
+def keys_retire(
+    key_id: Annotated[str, typer.Argument(help="the key id (see `broker keys list`)")],
+    destroy_private: Annotated[
+        bool,
+        typer.Option(help="also delete this host's private key file (cannot be undone)"),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask before deleting")] = False,
+) -> None:
+    """Refuse a key from now on (stolen, or no longer needed)."""
+    from broker.keys import retire
+
+    if destroy_private and not yes:
+        typer.confirm(
+            f"Delete the private key of {key_id}? Deliveries sealed to it become unreadable here",
+            abort=True,
+        )
+    paths = key_paths()
+    entry = retire(paths, key_id, datetime.now(UTC), destroy_private=destroy_private)
+    table = _table("retired")
+    table.add_row(*_row(entry, paths))
+    out.print(table)
+
+
+@app.command("list")
+def keys_list() -> None:
+    """Every registered key: owner, kind, key id, created, status. Never private material."""
+    from broker.keys import load_registry
+
+    paths = key_paths()
+    registry = load_registry(paths.registry, missing_ok=True)
+    table = _table(f"keys in {paths.registry}")
+    for entry in sorted(registry.keys, key=lambda e: (e.kind.value, e.owner, e.created)):
+        table.add_row(*_row(entry, paths))
+    out.print(table)
+    if not registry.keys:
+        out.print(
+            "[dim]no keys yet: broker keys generate --broker | --publisher UNIT | --recipient ID[/]"
+        )

@@ -1,0 +1,240 @@
+"""Key files and the registry: 0600 files, rotation, tamper checks, no key material leaks."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner
+
+from broker import keys
+from broker.cli.keys import app
+from broker.errors import ConfigError
+from broker.keys import KeyKind, KeyPaths, KeyStatus
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> KeyPaths:
+    return KeyPaths.under(tmp_path / "keys")
+
+
+@pytest.fixture
+def wide_umask() -> Iterator[None]:
+    """A permissive umask, so 0600/0700 must come from the code, not the environment."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def secret_forms(path: Path) -> list[str]:
+    """Every way a private key could show up in text: PEM body lines, raw bytes in hex and
+    base64 (standard and url-safe)."""
+    pem = path.read_bytes()
+    private = serialization.load_pem_private_key(pem, password=None)
+    raw = private.private_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    body = [line for line in pem.decode().splitlines() if not line.startswith("-----")]
+    return [
+        *body,
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    ]
+
+
+def test_private_key_file_is_0600_in_0700_directories(paths: KeyPaths, wide_umask: None) -> None:
+    """Even under umask 000, the private key is 0600 and every directory above it 0700."""
+    entry = keys.generate(paths, KeyKind.publisher, "oslo-pd-ost", NOW)
+    path = paths.private_file(KeyKind.publisher, "oslo-pd-ost", entry.key_id)
+    assert _mode(path) == 0o600
+    for directory in (path.parent, path.parent.parent, paths.root / "private", paths.root):
+        assert _mode(directory) == 0o700, directory
+
+
+def test_private_key_file_is_never_replaced(paths: KeyPaths) -> None:
+    """Creating a key file where one exists fails and leaves the existing file untouched."""
+    target = paths.root / "private" / "broker" / "broker" / "x.pem"
+    keys.write_private(target, b"first", paths.root)
+    with pytest.raises(ConfigError, match="already exists"):
+        keys.write_private(target, b"second", paths.root)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in target.parent.iterdir()] == ["x.pem"]  # no temporary file left
+
+
+def test_registry_holds_public_keys_only(paths: KeyPaths) -> None:
+    """The registry names owner, kind and public key; no private key form appears in it."""
+    entry = keys.generate(paths, KeyKind.recipient, "school", NOW)
+    text = paths.registry.read_text()
+    assert entry.public_key in text
+    for form in secret_forms(paths.private_file(KeyKind.recipient, "school", entry.key_id)):
+        assert form not in text
+
+
+def test_second_generate_is_refused_and_rotate_keeps_the_old_key(paths: KeyPaths) -> None:
+    """One active key per owner; rotation makes a new active key and keeps the old one usable."""
+    first = keys.generate(paths, KeyKind.publisher, "oslo-pd-ost", NOW)
+    with pytest.raises(ConfigError, match="already has an active key"):
+        keys.generate(paths, KeyKind.publisher, "oslo-pd-ost", NOW)
+    new, old = keys.rotate(paths, KeyKind.publisher, "oslo-pd-ost", NOW)
+    registry = keys.load_registry(paths.registry)
+    assert old is not None
+    assert old.key_id == first.key_id
+    assert registry.active(KeyKind.publisher, "oslo-pd-ost") == new
+    assert registry.get(first.key_id).status is KeyStatus.rotated  # type: ignore[union-attr]
+    assert keys.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-ost").key_id == new.key_id
+
+
+def test_retire_with_destroy_deletes_the_private_file(paths: KeyPaths) -> None:
+    """Retiring a key marks it retired; --destroy-private removes this host's private file."""
+    entry = keys.generate(paths, KeyKind.recipient, "school", NOW)
+    keys.retire(paths, entry.key_id, NOW, destroy_private=True)
+    assert keys.load_registry(paths.registry).get(entry.key_id).status is KeyStatus.retired  # type: ignore[union-attr]
+    assert not paths.private_file(KeyKind.recipient, "school", entry.key_id).exists()
+
+
+@pytest.mark.parametrize("owner", ["../escape", "a/b", "", ".hidden", "x" * 101])
+def test_owner_ids_that_are_not_safe_path_components_are_refused(
+    paths: KeyPaths, owner: str
+) -> None:
+    """An owner id becomes a directory name: traversal and oddities are refused up front."""
+    with pytest.raises(ConfigError, match="owner"):
+        keys.generate(paths, KeyKind.publisher, owner, NOW)
+    assert not (paths.root / "private").exists()
+
+
+def test_edited_registry_pairing_a_key_id_with_another_key_is_refused(paths: KeyPaths) -> None:
+    """Key ids derive from public keys, so swapping a public key in the file is caught."""
+    a = keys.generate(paths, KeyKind.publisher, "unit-a", NOW)
+    b = keys.generate(paths, KeyKind.publisher, "unit-b", NOW)
+    text = paths.registry.read_text().replace(b.public_key, a.public_key)
+    paths.registry.write_text(text)
+    with pytest.raises(ConfigError, match="key_id does not match public_key"):
+        keys.load_registry(paths.registry)
+
+
+def test_two_active_keys_for_one_owner_are_refused(paths: KeyPaths) -> None:
+    """A registry with two active keys for the same owner and kind does not load."""
+    keys.generate(paths, KeyKind.publisher, "unit-a", NOW)
+    keys.rotate(paths, KeyKind.publisher, "unit-a", NOW)
+    data = yaml.safe_load(paths.registry.read_text())
+    for k in data["keys"]:
+        k["status"] = "active"
+    paths.registry.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="more than one active key for publisher unit-a"):
+        keys.load_registry(paths.registry)
+
+
+def test_private_key_readable_by_others_is_refused(paths: KeyPaths) -> None:
+    """Like ssh, a private key file with group or other permissions is not used."""
+    entry = keys.generate(paths, KeyKind.broker, "broker", NOW)
+    path = paths.private_file(KeyKind.broker, "broker", entry.key_id)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="mode 0644"):
+        keys.signing_key(paths, keys.load_registry(paths.registry), KeyKind.broker, "broker")
+
+
+def test_private_key_not_matching_the_registry_is_refused(paths: KeyPaths) -> None:
+    """A private file swapped for another key does not sign under the registered key id."""
+    a = keys.generate(paths, KeyKind.publisher, "unit-a", NOW)
+    b = keys.generate(paths, KeyKind.publisher, "unit-b", NOW)
+    pa = paths.private_file(KeyKind.publisher, "unit-a", a.key_id)
+    pb = paths.private_file(KeyKind.publisher, "unit-b", b.key_id)
+    pa.chmod(0o600)
+    pa.write_bytes(pb.read_bytes())
+    with pytest.raises(ConfigError, match="does not match the registry"):
+        keys.signing_key(paths, keys.load_registry(paths.registry), KeyKind.publisher, "unit-a")
+
+
+def test_key_material_never_reaches_reprs_errors_or_logs(
+    paths: KeyPaths, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every error path and repr is scanned for every textual form of the private key."""
+    caplog.set_level(logging.DEBUG)
+    entry = keys.generate(paths, KeyKind.publisher, "unit-a", NOW)
+    path = paths.private_file(KeyKind.publisher, "unit-a", entry.key_id)
+    forms = secret_forms(path)
+    registry = keys.load_registry(paths.registry)
+    texts = [repr(keys.signing_key(paths, registry, KeyKind.publisher, "unit-a"))]
+    original = path.read_bytes()
+    for damage in (
+        lambda: path.chmod(0o640),
+        lambda: path.write_bytes(original[:-40]),  # truncated PEM
+        lambda: path.write_bytes(original.replace(b"PRIVATE KEY", b"PUBLIC KEY")),
+    ):
+        path.chmod(0o600)
+        path.write_bytes(original)
+        damage()
+        with pytest.raises(ConfigError) as caught:
+            keys.signing_key(paths, registry, KeyKind.publisher, "unit-a")
+        error = caught.value
+        texts += [str(error), repr(error)]
+        # the library's exception (and its arguments) is never chained into ours
+        assert error.__cause__ is None
+        assert error.__context__ is None or error.__suppress_context__
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err, caplog.text]
+    for text in texts:
+        for form in forms:
+            assert form not in text
+
+
+def test_keys_cli_lists_keys_without_private_material(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`broker keys generate/rotate/list` print ids and statuses, never private key forms."""
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    outputs = []
+    for args in (
+        ["generate", "--broker"],
+        ["generate", "--publisher", "oslo-pd-ost"],
+        ["generate", "--recipient", "school"],
+        ["rotate", "--recipient", "school"],
+        ["list"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    listing = outputs[-1]
+    registry = keys.load_registry(tmp_path / "keys" / "registry.yaml")
+    assert len(registry.keys) == 4
+    for entry in registry.keys:
+        assert entry.key_id in listing
+    assert "rotated" in listing
+    assert "active" in listing
+    for pem in (tmp_path / "keys" / "private").rglob("*.pem"):
+        for form in secret_forms(pem):
+            assert all(form not in text for text in outputs)
+
+
+def test_keys_cli_refuses_an_unknown_recipient_and_two_selectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipient must exist in policies/; exactly one of the owner options is required."""
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["generate", "--recipient", "nobody"])
+    assert unknown.exit_code == 2
+    assert "unknown recipient 'nobody'" in unknown.output
+    both = runner.invoke(app, ["generate", "--broker", "--publisher", "x"])
+    assert both.exit_code == 2
+    assert "exactly one" in both.output
+    assert not (tmp_path / "keys" / "private").exists()
