@@ -7,9 +7,15 @@
 #   deploy/kafka.sh status   exit 0 if running and ready, 1 otherwise
 #   deploy/kafka.sh reset    stop and delete the data dir (next start makes a fresh cluster)
 #   deploy/kafka.sh topics [list | create NAME [PARTITIONS] | delete NAME]   small admin helper
+#   deploy/kafka.sh credentials   secure profile: create the CA and missing certificates
 #
 # Environment:
-#   KAFKA_PORT             client (PLAINTEXT) port, default 9092; the controller uses KAFKA_PORT+1
+#   KAFKA_PROFILE          plaintext (default) or secure: mutual TLS on both listeners, no
+#                          plaintext listener, StandardAuthorizer denying what no ACL allows
+#                          (deploy/kafka/secure.properties; ACLs: `broker acl apply`)
+#   KAFKA_CREDENTIALS_DIR  secure profile: CA, certificates and keys, default var/kafka-credentials
+#   KAFKA_PYTHON           Python with the broker package (secure profile), default .venv/bin/python
+#   KAFKA_PORT             client port, default 9092; the controller uses KAFKA_PORT+1
 #   KAFKA_CONTROLLER_PORT  override the controller port
 #   KAFKA_DATA_DIR         data dir (storage, generated config, kafka.log, pid), default deploy/kafka/var
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness, default 90
@@ -27,6 +33,8 @@ STAMP="$LIB_DIR/.pom.sha256"
 TEMPLATE="$KAFKA_HOME/server.properties"
 LOG4J_CONF="$KAFKA_HOME/log4j2.properties"
 READY_SRC="$KAFKA_HOME/Ready.java"
+SECURE_TEMPLATE="$KAFKA_HOME/secure.properties"
+REPO_DIR="$(cd -- "$SCRIPT_DIR/.." && pwd -P)"
 
 HOST=127.0.0.1
 PORT="${KAFKA_PORT:-9092}"
@@ -37,6 +45,11 @@ STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xmx512m}"
 read -r -a EXTRA_JVM_OPTS <<<"${KAFKA_JVM_OPTS:-}"
 if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
+PROFILE="${KAFKA_PROFILE:-plaintext}"
+CREDS_DIR="${KAFKA_CREDENTIALS_DIR:-$REPO_DIR/var/kafka-credentials}"
+if [[ -n "${KAFKA_PYTHON:-}" ]]; then PYTHON=$KAFKA_PYTHON
+elif [[ -x "$REPO_DIR/.venv/bin/python" ]]; then PYTHON="$REPO_DIR/.venv/bin/python"
+else PYTHON=python3; fi
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 say() { echo "kafka.sh: $*"; }
@@ -48,6 +61,10 @@ is_port_number "$CONTROLLER_PORT" || die "controller port must be a port number,
 [[ "$CONTROLLER_PORT" != "$PORT" ]] || die "client and controller ports must differ"
 [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be whole seconds"
 [[ "$STOP_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be whole seconds"
+[[ "$PROFILE" == plaintext || "$PROFILE" == secure ]] || die "KAFKA_PROFILE must be plaintext or secure, got '$PROFILE'"
+[[ "$CREDS_DIR" == /* ]] || CREDS_DIR="$PWD/$CREDS_DIR"
+CREDS_DIR="${CREDS_DIR%/}"
+[[ "$CREDS_DIR" =~ ^[A-Za-z0-9/._-]+$ ]] || die "KAFKA_CREDENTIALS_DIR may hold only letters, digits, '/', '.', '_' and '-'"
 
 # Absolute data dir (a relative KAFKA_DATA_DIR is taken from the caller's directory).
 [[ "$DATA_DIR" == /* ]] || DATA_DIR="$PWD/$DATA_DIR"
@@ -122,13 +139,37 @@ cluster_id() { sed -n 's/^cluster\.id=//p' "$STORAGE_DIR/meta.properties" 2>/dev
 
 # Client port of the running broker, from the config it was started with.
 running_port() {
-  sed -n "s|^advertised\.listeners=PLAINTEXT://$HOST:\([0-9]*\).*|\1|p" "$CONF" 2>/dev/null | head -n1
+  sed -n "s|^advertised\.listeners=[A-Z_]*://$HOST:\([0-9]*\).*|\1|p" "$CONF" 2>/dev/null | head -n1
 }
 
-# ready_check PORT TIMEOUT [PID] : a real admin round trip (see deploy/kafka/Ready.java).
+# Profile and credentials dir of the running broker (marker lines written by write_config).
+running_profile() {
+  local p
+  p=$(sed -n 's/^# kafka\.sh profile=//p' "$CONF" 2>/dev/null | head -n1)
+  echo "${p:-plaintext}"
+}
+running_creds_dir() {
+  local d
+  d=$(sed -n 's/^# kafka\.sh credentials=//p' "$CONF" 2>/dev/null | head -n1)
+  echo "${d:-$CREDS_DIR}"
+}
+
+# Sets ADMIN_ARGS: Java client properties for the admin principal (secure profile), or none.
+ADMIN_ARGS=()
+admin_client_args() {
+  local profile=$1 creds=$2
+  ADMIN_ARGS=()
+  [[ "$profile" == secure ]] || return 0
+  [[ -f "$creds/admin.properties" ]] || die "$creds/admin.properties is missing; run 'credentials'"
+  ADMIN_ARGS=(--command-config "$creds/admin.properties")
+}
+
+# ready_check PORT TIMEOUT [PID [PROFILE CREDS]] : a real admin round trip (see Ready.java).
 ready_check() {
-  local port=$1 timeout=$2 pid=${3:-} cid args=()
+  local port=$1 timeout=$2 pid=${3:-} profile=${4:-$PROFILE} creds=${5:-$CREDS_DIR} cid args=()
   args=(--bootstrap "$HOST:$port" --timeout "$timeout")
+  admin_client_args "$profile" "$creds"
+  args+=("${ADMIN_ARGS[@]}")
   [[ -z "$pid" ]] || args+=(--pid "$pid")
   cid=$(cluster_id)
   [[ -z "$cid" ]] || args+=(--cluster-id "$cid")
@@ -144,6 +185,10 @@ with_lock() {
 }
 
 write_config() {
+  if [[ "$PROFILE" == secure ]]; then
+    write_secure_config
+    return
+  fi
   {
     grep -v -E '^(controller\.quorum\.voters|listeners|advertised\.listeners|log\.dirs)[[:space:]]*=|^# \[generated\]' "$TEMPLATE"
     echo
@@ -154,6 +199,34 @@ write_config() {
     echo "log.dirs=$STORAGE_DIR"
   } >"$CONF.tmp"
   mv -f -- "$CONF.tmp" "$CONF"
+}
+
+# The secure profile: server.properties minus its listener settings, plus secure.properties.
+write_secure_config() {
+  {
+    grep -v -E '^(controller\.quorum\.voters|listeners|advertised\.listeners|log\.dirs|listener\.security\.protocol\.map|inter\.broker\.listener\.name|controller\.listener\.names)[[:space:]]*=|^# \[generated\]' "$TEMPLATE"
+    echo
+    echo "############################# Secure profile (deploy/kafka/secure.properties) ##########"
+    sed "s|@CREDENTIALS_DIR@|$CREDS_DIR|g" "$SECURE_TEMPLATE"
+    echo
+    echo "############################# Generated by deploy/kafka.sh #############################"
+    echo "# kafka.sh profile=secure"
+    echo "# kafka.sh credentials=$CREDS_DIR"
+    echo "controller.quorum.voters=1@$HOST:$CONTROLLER_PORT"
+    echo "listeners=CLIENTS://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
+    echo "advertised.listeners=CLIENTS://$HOST:$PORT"
+    echo "log.dirs=$STORAGE_DIR"
+  } >"$CONF.tmp"
+  chmod 600 "$CONF.tmp"
+  mv -f -- "$CONF.tmp" "$CONF"
+}
+
+# Secure profile: the CA and a certificate per principal (broker/kafka_security.py); existing
+# ones are kept. Recipients come from BROKER_POLICY_DIR (default policies/).
+ensure_credentials() {
+  local policy_dir=${BROKER_POLICY_DIR:-$REPO_DIR/policies}
+  (cd -- "$REPO_DIR" && "$PYTHON" -m broker.kafka_security init "$CREDS_DIR" --policy-dir "$policy_dir") \
+    || die "creating credentials in $CREDS_DIR failed (KAFKA_PYTHON=$PYTHON)"
 }
 
 java_common() {
@@ -216,6 +289,8 @@ cmd_start() {
     rport=$(running_port)
     rport=${rport:-$PORT}
     [[ "$rport" == "$PORT" ]] || die "already running (pid $pid) on port $rport, not $PORT; stop it first"
+    [[ "$(running_profile)" == "$PROFILE" ]] \
+      || die "already running (pid $pid) with the $(running_profile) profile, not $PROFILE; stop it first"
     if ready_check "$PORT" "$START_TIMEOUT" "$pid" >/dev/null; then
       say "already running (pid $pid) on $HOST:$PORT"
       return 0
@@ -231,6 +306,7 @@ cmd_start() {
   done
 
   t0=$(now_ms)
+  [[ "$PROFILE" != secure ]] || ensure_credentials
   write_config
   format_storage
 
@@ -263,6 +339,9 @@ cmd_start() {
     rm -f -- "$PID_FILE"
     exit 1
   fi
+  if [[ "$PROFILE" == secure ]]; then
+    say "started (secure profile: mutual TLS, ACLs; credentials in $CREDS_DIR)"
+  fi
   say "started on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT, pid $pid, cluster $(cluster_id)) in $(elapsed "$t0")"
   say "log: $LOG_FILE"
 }
@@ -290,7 +369,11 @@ cmd_status() {
   fi
   rport=$(running_port)
   rport=${rport:-$PORT}
-  if ready_check "$rport" 5 "$pid" >/dev/null 2>&1; then
+  if ready_check "$rport" 5 "$pid" "$(running_profile)" "$(running_creds_dir)" >/dev/null 2>&1; then
+    if [[ "$(running_profile)" == secure ]]; then
+      say "running and ready (pid $pid) on $HOST:$rport, cluster $(cluster_id), secure profile"
+      return 0
+    fi
     say "running and ready (pid $pid) on $HOST:$rport, cluster $(cluster_id)"
     return 0
   fi
@@ -320,9 +403,15 @@ cmd_reset() {
 
 cmd_topics() {
   [[ -f "$STAMP" ]] || die "jars not fetched; run 'start' first"
-  local rport action=${1:-list}
+  local rport action=${1:-list} profile=$PROFILE creds=$CREDS_DIR
   rport=$(running_port)
-  [[ -n "$rport" ]] && broker_pid >/dev/null || rport=$PORT
+  if [[ -n "$rport" ]] && broker_pid >/dev/null; then
+    profile=$(running_profile)
+    creds=$(running_creds_dir)
+  else
+    rport=$PORT
+  fi
+  admin_client_args "$profile" "$creds"
   shift || true
   case "$action" in
     list) set -- list-topics ;;
@@ -330,11 +419,13 @@ cmd_topics() {
     delete) set -- delete-topic "$@" ;;
     *) die "usage: kafka.sh topics [list | create NAME [PARTITIONS] | delete NAME]" ;;
   esac
-  exec "$JAVA" -XX:TieredStopAtLevel=1 -cp "$LIB_DIR/*" "$READY_SRC" --bootstrap "$HOST:$rport" "$@"
+  exec "$JAVA" -XX:TieredStopAtLevel=1 -cp "$LIB_DIR/*" "$READY_SRC" --bootstrap "$HOST:$rport" "${ADMIN_ARGS[@]}" "$@"
 }
 
+cmd_credentials() { ensure_credentials; }
+
 usage() {
-  sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 case "${1:-}" in
@@ -344,6 +435,7 @@ case "${1:-}" in
   status) cmd_status ;;
   reset) cmd_reset ;;
   topics) shift; cmd_topics "$@" ;;
+  credentials) cmd_credentials ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from broker import logs
+from broker.cli import acl as acl_cli
 from broker.cli import audit as audit_cli
 from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
@@ -32,6 +33,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(retention_cli.app, name="retention")
+app.add_typer(acl_cli.app, name="acl")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 

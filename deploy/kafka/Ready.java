@@ -13,6 +13,8 @@
 //   --timeout SECONDS          how long "ready" keeps trying (default 90; other commands: 15)
 //   --pid PID                  "ready" gives up as soon as this process has exited
 //   --cluster-id ID            "ready" also requires the broker to report this cluster id
+//   --command-config FILE      client properties (security.protocol, ssl.*), as Kafka's tools
+//                              take them; the secure profile passes the admin's
 //
 // "ready" means: DescribeCluster returns the broker (and the expected cluster id), a
 // Metadata request (listTopics) succeeds, and the controller accepts a validate-only
@@ -21,6 +23,10 @@
 //
 // Exit codes: 0 ok, 1 failed or timed out, 2 usage, 3 the --pid process exited.
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -45,6 +51,7 @@ public class Ready {
     static Double timeoutSeconds = null;
     static Long pid = null;
     static String expectedClusterId = null;
+    static Properties clientProps = new Properties();
 
     public static void main(String[] argv) {
         List<String> rest = new ArrayList<>();
@@ -55,6 +62,7 @@ public class Ready {
                     case "--timeout": timeoutSeconds = Double.parseDouble(argv[++i]); break;
                     case "--pid": pid = Long.parseLong(argv[++i]); break;
                     case "--cluster-id": expectedClusterId = argv[++i]; break;
+                    case "--command-config": loadClientProps(argv[++i]); break;
                     case "-h": case "--help": usage(null); return;
                     default: rest.add(argv[i]);
                 }
@@ -119,6 +127,15 @@ public class Ready {
 
     interface AdminAction { int run(Admin admin) throws Exception; }
 
+    static void loadClientProps(String file) {
+        try (InputStream in = Files.newInputStream(Path.of(file))) {
+            clientProps.load(in);
+        } catch (IOException e) {
+            System.err.println("Ready: cannot read --command-config " + file + ": " + describe(e));
+            Runtime.getRuntime().halt(2);
+        }
+    }
+
     static long opTimeoutMs() {
         return (long) ((timeoutSeconds == null ? 15 : timeoutSeconds) * 1000);
     }
@@ -131,6 +148,7 @@ public class Ready {
 
     static Properties adminProps(int apiTimeoutMs) {
         Properties p = new Properties();
+        p.putAll(clientProps);
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, "kafka-sh-ready");
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
@@ -219,7 +237,7 @@ public class Ready {
     static void usage(String error) {
         System.err.println((error == null ? "" : "Ready: " + error + "\n")
             + "usage: java -cp 'lib/*' Ready.java [--bootstrap HOST:PORT] [--timeout S] [--pid PID]"
-            + " [--cluster-id ID] [ready | list-topics | create-topic NAME [PARTITIONS] | delete-topic NAME]");
+            + " [--cluster-id ID] [--command-config FILE] [ready | list-topics | create-topic NAME [PARTITIONS] | delete-topic NAME]");
         Runtime.getRuntime().halt(error == null ? 0 : 2);
     }
 }

@@ -1,0 +1,241 @@
+"""Who may do what on Kafka: ACL bindings generated from the recipient registry.
+
+Pure: `bindings()` turns recipients and topic names into the complete list of ALLOW bindings
+for the secure profile (the broker denies everything else: `allow.everyone.if.no.acl.found`
+is false). `allows()` answers a question the way Kafka's StandardAuthorizer would, so tests
+can enumerate every forbidden (principal, topic, operation) pair from the same data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from broker.errors import ConfigError
+from broker.topics import TopicNames, TopicSpec
+
+PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+CLUSTER = "kafka-cluster"  # the one name Kafka gives the cluster resource
+TWO_WEEKS_MS = str(14 * 24 * 3600 * 1000)
+
+
+class ResourceType(StrEnum):
+    TOPIC = "TOPIC"
+    GROUP = "GROUP"
+    CLUSTER = "CLUSTER"
+    TRANSACTIONAL_ID = "TRANSACTIONAL_ID"
+
+
+class PatternType(StrEnum):
+    LITERAL = "LITERAL"
+    PREFIXED = "PREFIXED"
+
+
+class Operation(StrEnum):
+    ALL = "ALL"
+    READ = "READ"
+    WRITE = "WRITE"
+    CREATE = "CREATE"
+    DELETE = "DELETE"
+    ALTER = "ALTER"
+    DESCRIBE = "DESCRIBE"
+    DESCRIBE_CONFIGS = "DESCRIBE_CONFIGS"
+    ALTER_CONFIGS = "ALTER_CONFIGS"
+    IDEMPOTENT_WRITE = "IDEMPOTENT_WRITE"
+
+
+class Permission(StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+
+
+# Kafka protocol codes (org.apache.kafka.common.acl / resource enums), for the admin requests.
+WIRE_RESOURCE = {
+    ResourceType.TOPIC: 2,
+    ResourceType.GROUP: 3,
+    ResourceType.CLUSTER: 4,
+    ResourceType.TRANSACTIONAL_ID: 5,
+}
+WIRE_PATTERN = {PatternType.LITERAL: 3, PatternType.PREFIXED: 4}
+WIRE_OPERATION = {
+    Operation.ALL: 2,
+    Operation.READ: 3,
+    Operation.WRITE: 4,
+    Operation.CREATE: 5,
+    Operation.DELETE: 6,
+    Operation.ALTER: 7,
+    Operation.DESCRIBE: 8,
+    Operation.DESCRIBE_CONFIGS: 10,
+    Operation.ALTER_CONFIGS: 11,
+    Operation.IDEMPOTENT_WRITE: 12,
+}
+WIRE_PERMISSION = {Permission.DENY: 2, Permission.ALLOW: 3}
+
+# Kafka grants these implicitly (AclEntry.supportedOperations / StandardAuthorizerData).
+_IMPLIES = {
+    Operation.DESCRIBE: {Operation.READ, Operation.WRITE, Operation.DELETE, Operation.ALTER},
+    Operation.DESCRIBE_CONFIGS: {Operation.ALTER_CONFIGS},
+}
+
+
+@dataclass(frozen=True, order=True)
+class AclBinding:
+    """One ACL: ``principal`` may (or may not) do ``operation`` on the resource pattern."""
+
+    principal: str  # "User:<name>"
+    resource_type: ResourceType
+    resource_name: str
+    pattern_type: PatternType
+    operation: Operation
+    permission: Permission = Permission.ALLOW
+    host: str = "*"
+
+
+@dataclass(frozen=True)
+class Principals:
+    """Principal names (the CN of each client certificate in the secure profile)."""
+
+    admin: str = "admin"
+    node: str = "kafka-node"  # the broker/controller itself (inter-broker, controller listener)
+    worker: str = "broker"
+    police: str = "police"
+    auditor: str = "auditor"
+
+    @staticmethod
+    def recipient(recipient_id: str) -> str:
+        # A fixed prefix: a recipient id can never become "admin" or "broker".
+        return f"recipient.{recipient_id}"
+
+    def super_users(self) -> list[str]:
+        return [self.admin, self.node]
+
+    def clients(self, recipient_ids: Iterable[str]) -> list[str]:
+        """Every principal that gets a client certificate."""
+        names = [self.admin, self.worker, self.police, self.auditor]
+        names += [self.recipient(r) for r in sorted(recipient_ids)]
+        for name in names:
+            check_principal(name)
+        return names
+
+
+def check_principal(name: str) -> str:
+    if not PRINCIPAL_NAME.match(name):
+        raise ConfigError(
+            f"principal: '{name}' is not a valid principal name "
+            f"(lower-case letters, digits, '.', '-'; at most 63 characters)"
+        )
+    return name
+
+
+def user(name: str) -> str:
+    return f"User:{name}"
+
+
+def receipts_topic(names: TopicNames, recipient_id: str) -> str:
+    return f"{names.prefix}receipts.{recipient_id}"
+
+
+def group_prefix(names: TopicNames, principal: str) -> str:
+    """Consumer groups a principal may use start with this (the dot ends the principal's name,
+    so recipient 'school' cannot use the groups of a recipient 'school2')."""
+    return f"{names.prefix}{principal}."
+
+
+def receipt_topic_specs(names: TopicNames, recipient_ids: Iterable[str]) -> list[TopicSpec]:
+    return [
+        TopicSpec(
+            receipts_topic(names, r),
+            1,
+            {"retention.ms": TWO_WEEKS_MS},
+            "a recipient's receipts for the deliveries it processed",
+        )
+        for r in sorted(set(recipient_ids))
+    ]
+
+
+def bindings(
+    recipients: Mapping[str, str],
+    names: TopicNames,
+    app_id: str,
+    principals: Principals = Principals(),
+    *,
+    transactions: bool = True,
+) -> list[AclBinding]:
+    """Every ALLOW binding of the secure profile. ``recipients``: id → delivery topic (before the
+    prefix), as in policies/recipients.yaml. ``transactions``: the worker may use Kafka
+    transactions (exactly-once), i.e. transactional ids under its app id and idempotent writes.
+    The admin and the node are super users and need no binding."""
+    out: list[AclBinding] = []
+    topic, group = ResourceType.TOPIC, ResourceType.GROUP
+    lit, pre = PatternType.LITERAL, PatternType.PREFIXED
+    R, W, D = Operation.READ, Operation.WRITE, Operation.DESCRIBE
+
+    def allow(
+        who: str, rtype: ResourceType, name: str, pattern: PatternType, *ops: Operation
+    ) -> None:
+        out.extend(AclBinding(user(check_principal(who)), rtype, name, pattern, op) for op in ops)
+
+    # police: publish notices, nothing else
+    allow(principals.police, topic, names.notices, lit, W, D)
+
+    # the worker: read notices, write every output, its own group and internal topics
+    worker = principals.worker
+    allow(worker, topic, names.notices, lit, R, D)
+    for name in (names.audit, names.dead_letter):
+        allow(worker, topic, name, lit, W, D)
+    for delivery_topic in sorted(set(recipients.values())):
+        allow(worker, topic, names.delivery(delivery_topic), lit, W, D)
+    allow(worker, group, app_id, lit, R, D)
+    # Faust's changelog/repartition topics are named "<app id>-..."
+    allow(worker, topic, f"{app_id}-", pre, Operation.CREATE, R, W, D)
+    if transactions:
+        allow(worker, ResourceType.TRANSACTIONAL_ID, app_id, pre, W, D)
+        allow(worker, ResourceType.CLUSTER, CLUSTER, lit, Operation.IDEMPOTENT_WRITE)
+
+    # each recipient: its own deliveries in, its own receipts out
+    for rid in sorted(recipients):
+        who = principals.recipient(rid)
+        allow(who, topic, names.delivery(recipients[rid]), lit, R, D)
+        allow(who, topic, receipts_topic(names, rid), lit, W, D)
+        allow(who, group, group_prefix(names, who), pre, R, D)
+
+    # auditors: the audit log
+    allow(principals.auditor, topic, names.audit, lit, R, D)
+    allow(principals.auditor, group, group_prefix(names, principals.auditor), pre, R, D)
+    return sorted(set(out))
+
+
+def _matches(b: AclBinding, rtype: ResourceType, name: str) -> bool:
+    if b.resource_type != rtype:
+        return False
+    if b.pattern_type is PatternType.PREFIXED:
+        return name.startswith(b.resource_name)
+    return b.resource_name in (name, "*")
+
+
+def allows(
+    acls: Iterable[AclBinding],
+    principal: str,
+    rtype: ResourceType,
+    name: str,
+    operation: Operation,
+    *,
+    super_users: Iterable[str] = (),
+) -> bool:
+    """Would Kafka's StandardAuthorizer allow it (deny wins; no match: deny)?"""
+    who = user(principal)
+    if who in {user(s) for s in super_users}:
+        return True
+    grants = {operation, Operation.ALL} | _IMPLIES.get(operation, set())
+    relevant = [
+        b
+        for b in acls
+        if b.principal in (who, "User:*") and b.host == "*" and _matches(b, rtype, name)
+    ]
+    # implication works for ALLOW only: DENY READ does not deny DESCRIBE
+    denies = {operation, Operation.ALL}
+    if any(b.permission is Permission.DENY and b.operation in denies for b in relevant):
+        return False
+    return any(b.permission is Permission.ALLOW and b.operation in grants for b in relevant)

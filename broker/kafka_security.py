@@ -1,0 +1,355 @@
+"""The secure Kafka profile's key material and client settings (mutual TLS).
+
+Every client and the broker itself hold a certificate from a local CA; the broker maps the
+certificate's CN to the principal (``User:<CN>``) that its ACLs name (broker.acl). Files in the
+credentials directory (created 0700; private keys 0600, written with O_EXCL):
+
+    ca.crt  ca.key                 the local CA (the key signs new client certificates)
+    <name>.crt  <name>.key         a principal's certificate and PKCS#8 key (Python clients)
+    <name>.keystore.pem            key + certificate in one file, 0600 (Java: ssl.keystore.location)
+    <name>.properties              Java client properties for that principal (paths only)
+
+`aiokafka_options()` turns (profile, credentials dir, principal) into aiokafka keyword
+arguments; `ssl_context()` is what Faust's ``SSLCredentials`` wraps. No secret is ever logged or
+put in an error message: errors name the file, never its content.
+
+    python -m broker.kafka_security init DIR [--recipients-from POLICY_DIR]   (deploy/kafka.sh)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import ipaddress
+import os
+import ssl
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from broker.acl import Principals, check_principal
+from broker.errors import ConfigError
+from broker.policy import load_policy
+
+CA_NAME = "oslo-share-broker local kafka CA"
+# Names the broker's certificate is valid for: loopback, and the compose service name.
+SERVER_DNS = ("localhost", "kafka")
+SERVER_IPS = ("127.0.0.1", "::1")
+# The same default as deploy/kafka.sh's KAFKA_CREDENTIALS_DIR (git-ignored under var/).
+DEFAULT_CREDENTIALS_DIR = Path(__file__).resolve().parent.parent / "var" / "kafka-credentials"
+CA_DAYS = 3650
+LEAF_DAYS = 825
+
+
+class Profile(StrEnum):
+    plaintext = "plaintext"
+    secure = "secure"
+
+
+def parse_profile(value: str) -> Profile:
+    try:
+        return Profile(value.strip().lower() or "plaintext")
+    except ValueError:
+        raise ConfigError(
+            f"BROKER_KAFKA_PROFILE: '{value}' is not a profile (expected one of: "
+            f"{', '.join(p.value for p in Profile)})"
+        ) from None
+
+
+# ---------------------------------------------------------------- certificates (pure)
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    # PKCS#8, unencrypted: Kafka's PEM key store reads it (KAFKA-12703); the file is 0600.
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def make_ca(now: dt.datetime, days: int = CA_DAYS) -> tuple[bytes, bytes]:
+    """A self-signed CA: (key PEM, certificate PEM)."""
+    key = _key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(CA_NAME))
+        .issuer_name(_name(CA_NAME))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+def issue(
+    ca_key_pem: bytes,
+    ca_cert_pem: bytes,
+    principal: str,
+    now: dt.datetime,
+    *,
+    server: bool = False,
+    days: int = LEAF_DAYS,
+) -> tuple[bytes, bytes]:
+    """A certificate with CN=<principal> signed by the CA: (key PEM, certificate PEM).
+    ``server``: also valid as the broker's server certificate (SANs for loopback and 'kafka')."""
+    check_principal(principal)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ConfigError("ca.key: not an EC private key")
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    key = _key()
+    usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(principal))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )
+    if server:
+        usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
+        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVER_DNS]
+        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in SERVER_IPS]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).sign(
+        ca_key, hashes.SHA256()
+    )
+    return _key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where one principal's files are."""
+
+    directory: Path
+    principal: str
+
+    @property
+    def ca(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def cert(self) -> Path:
+        return self.directory / f"{self.principal}.crt"
+
+    @property
+    def key(self) -> Path:
+        return self.directory / f"{self.principal}.key"
+
+    @property
+    def keystore(self) -> Path:
+        return self.directory / f"{self.principal}.keystore.pem"
+
+    @property
+    def java_properties(self) -> Path:
+        return self.directory / f"{self.principal}.properties"
+
+
+def java_client_properties(creds: Credentials) -> str:
+    """Java client settings (Ready.java, kafka tools) for one principal: paths, no secrets."""
+    return (
+        "security.protocol=SSL\n"
+        "ssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={creds.keystore}\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={creds.ca}\n"
+    )
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode`` from the start (never widened later); fail if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _write_group(files: dict[Path, tuple[bytes, int]]) -> None:
+    """Write files that belong together; a half-written set is removed rather than kept."""
+    written: list[Path] = []
+    try:
+        for path, (data, mode) in files.items():
+            _write_new(path, data, mode)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def ensure_credentials(
+    directory: Path,
+    principals: Iterable[str],
+    *,
+    server: str,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Create the CA and a certificate for every principal that has none yet (``server``'s is
+    also the broker's server certificate). Existing files are kept. Returns what was created."""
+    now = now or dt.datetime.now(dt.UTC)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    created: list[str] = []
+    ca = Credentials(directory, "ca")
+    if not ca.ca.exists():
+        key_pem, cert_pem = make_ca(now)
+        _write_group({ca.key: (key_pem, 0o600), ca.ca: (cert_pem, 0o644)})
+        created.append("ca")
+    elif not ca.key.exists():
+        raise ConfigError(f"{ca.key} is missing (needed to issue certificates); remove {ca.ca}")
+    ca_key, ca_cert = ca.key.read_bytes(), ca.ca.read_bytes()
+    for name in dict.fromkeys([server, *principals]):
+        creds = Credentials(directory, check_principal(name))
+        if creds.cert.exists() and creds.key.exists() and creds.keystore.exists():
+            continue
+        for stale in (creds.cert, creds.key, creds.keystore, creds.java_properties):
+            stale.unlink(missing_ok=True)
+        key_pem, cert_pem = issue(ca_key, ca_cert, name, now, server=name == server)
+        _write_group(
+            {
+                creds.key: (key_pem, 0o600),
+                creds.cert: (cert_pem, 0o644),
+                creds.keystore: (key_pem + cert_pem, 0o600),
+                creds.java_properties: (java_client_properties(creds).encode(), 0o600),
+            }
+        )
+        created.append(name)
+    return created
+
+
+# ---------------------------------------------------------------- clients
+
+
+def ssl_context(directory: Path, principal: str) -> ssl.SSLContext:
+    """TLS 1.2+, the local CA as the only trust anchor, this principal's certificate."""
+    creds = Credentials(directory, check_principal(principal))
+    for path in (creds.ca, creds.cert, creds.key):
+        if not path.is_file():
+            raise ConfigError(
+                f"BROKER_KAFKA_CREDENTIALS_DIR: {path} does not exist "
+                f"(run: bash deploy/kafka.sh credentials, or provision the file)"
+            )
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(creds.ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(creds.cert), str(creds.key))
+    except ssl.SSLError:
+        raise ConfigError(f"{creds.cert}: certificate and key do not load or match") from None
+    return ctx
+
+
+def aiokafka_options(profile: Profile, directory: Path, principal: str) -> dict[str, Any]:
+    """Keyword arguments for AIOKafkaProducer/Consumer/AdminClient."""
+    if profile is Profile.plaintext:
+        return {"security_protocol": "PLAINTEXT"}
+    return {"security_protocol": "SSL", "ssl_context": ssl_context(directory, principal)}
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How this process authenticates to Kafka (settings: BROKER_KAFKA_PROFILE,
+    BROKER_KAFKA_PRINCIPAL, BROKER_KAFKA_CREDENTIALS_DIR)."""
+
+    profile: Profile = Profile.plaintext
+    credentials_dir: Path = DEFAULT_CREDENTIALS_DIR
+    principal: str | None = None  # None: each command's own (police publishes, …)
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], default_dir: Path = DEFAULT_CREDENTIALS_DIR
+    ) -> KafkaSecurity:
+        principal = env.get("BROKER_KAFKA_PRINCIPAL") or None
+        if principal is not None:
+            check_principal(principal)
+        return cls(
+            profile=parse_profile(env.get("BROKER_KAFKA_PROFILE", "plaintext")),
+            credentials_dir=Path(env.get("BROKER_KAFKA_CREDENTIALS_DIR", str(default_dir))),
+            principal=principal,
+        )
+
+    def who(self, default: str) -> str:
+        """The principal to connect as: BROKER_KAFKA_PRINCIPAL if set, else ``default``."""
+        return self.principal or default
+
+    def options(self, default_principal: str) -> dict[str, Any]:
+        """aiokafka keyword arguments (producer, consumer, admin client)."""
+        return aiokafka_options(self.profile, self.credentials_dir, self.who(default_principal))
+
+    def ssl_context(self, default_principal: str) -> ssl.SSLContext | None:
+        """For Faust's ``broker_credentials=faust.SSLCredentials(ctx)``; None: plaintext."""
+        if self.profile is Profile.plaintext:
+            return None
+        return ssl_context(self.credentials_dir, self.who(default_principal))
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m broker.kafka_security")
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create the CA and the certificates that are missing")
+    init.add_argument("directory", type=Path)
+    init.add_argument("--policy-dir", type=Path, help="recipients from this policies/ directory")
+    init.add_argument("--principal", action="append", default=[], help="an extra principal")
+    args = parser.parse_args(argv)
+    principals = Principals()
+    policy_dir = args.policy_dir or Path(__file__).resolve().parent.parent / "policies"
+    recipients = load_policy(policy_dir).recipients
+    names = principals.clients(recipients) + list(args.principal)
+    try:
+        created = ensure_credentials(args.directory, names, server=principals.node)
+    except ConfigError as exc:
+        print(f"kafka_security: {exc}", file=sys.stderr)
+        return 2
+    if created:
+        print(f"kafka_security: created {', '.join(created)} in {args.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

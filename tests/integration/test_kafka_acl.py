@@ -1,0 +1,380 @@
+"""The secure profile on a real broker: Kafka itself refuses whatever the ACLs do not allow.
+
+A broker of its own (deploy/kafka.sh, KAFKA_PROFILE=secure, own ports, data dir and
+credentials) with the ACLs `broker acl apply` creates from policies/. Every (principal, topic,
+operation) pair is tried against it, and the expectation for each comes from the recipient
+registry through broker.acl (never a hand-written list).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import os
+import socket
+import ssl
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient, CoordinationType
+from aiokafka.errors import (
+    CoordinatorNotAvailableError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+from aiokafka.protocol.fetch import FetchRequest
+
+from broker.acl import (
+    AclBinding,
+    Operation,
+    Principals,
+    ResourceType,
+    allows,
+    group_prefix,
+    receipts_topic,
+)
+from broker.cli.acl import apply, planned
+from broker.kafka_security import KafkaSecurity, Profile, issue, make_ca
+from broker.policy import load_policy
+from broker.settings import Settings
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+KAFKA_SH = ROOT / "deploy" / "kafka.sh"
+PRINCIPALS = Principals()
+TOPIC_AUTHORIZATION_FAILED = 29
+
+
+@dataclasses.dataclass
+class Secure:
+    bootstrap: str
+    settings: Settings
+    security: KafkaSecurity
+    acls: list[AclBinding]
+    topics: list[str]
+    principals: list[str]  # every client principal except the admin (a super user)
+
+    def options(self, principal: str) -> dict[str, Any]:
+        return self.security.options(principal)
+
+    def allowed(self, principal: str, rtype: ResourceType, name: str, op: Operation) -> bool:
+        return allows(self.acls, principal, rtype, name, op)
+
+
+def _free_port_pair() -> int:
+    """A port P with P and P+1 free (client and controller listener)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port < 65000:
+            with socket.socket() as s2:
+                try:
+                    s2.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair")
+
+
+def _kafka(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(KAFKA_SH), command], env=env, capture_output=True, text=True, check=False
+    )
+
+
+async def _seed(secure: Secure) -> None:
+    """One record in partition 0 of every topic, written by the admin, so reads have data."""
+    p = AIOKafkaProducer(bootstrap_servers=secure.bootstrap, **secure.options(PRINCIPALS.admin))
+    await p.start()
+    try:
+        await asyncio.gather(*[p.send_and_wait(t, b"seed", partition=0) for t in secure.topics])
+    finally:
+        await p.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
+    """A secure-profile broker of its own, with the ACLs applied; stopped afterwards."""
+    base = tmp_path_factory.mktemp("kafka-secure")
+    port = _free_port_pair()
+    env = {
+        **os.environ,
+        "KAFKA_PROFILE": "secure",
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(base / "data"),
+        "KAFKA_CREDENTIALS_DIR": str(base / "credentials"),
+        "KAFKA_START_TIMEOUT": "60",
+    }
+    started = _kafka("start", env)
+    assert started.returncode == 0, f"secure Kafka did not start:\n{started.stdout}{started.stderr}"
+    try:
+        prefix = f"acl-{uuid.uuid4().hex[:8]}."
+        settings = dataclasses.replace(
+            Settings.from_env(),
+            bootstrap=f"127.0.0.1:{port}",
+            topic_prefix=prefix,
+            app_id=f"{prefix}broker",
+        )
+        security = KafkaSecurity(Profile.secure, base / "credentials")
+        acls, specs = planned(settings)
+        asyncio.run(apply(settings.bootstrap, security, acls, specs, prefix=prefix))
+        recipients = load_policy(settings.policy_dir).recipients
+        secure = Secure(
+            settings.bootstrap,
+            settings,
+            security,
+            acls,
+            [s.name for s in specs],
+            [p for p in PRINCIPALS.clients(recipients) if p != PRINCIPALS.admin],
+        )
+        asyncio.run(_seed(secure))
+        yield secure
+    finally:
+        stopped = _kafka("stop", env)
+        assert stopped.returncode == 0, stopped.stderr
+
+
+def test_topics_cover_every_recipient(secure_kafka: Secure) -> None:
+    """The probed topics include each recipient's delivery and receipts topic."""
+    names = secure_kafka.settings.topics
+    for r in load_policy(secure_kafka.settings.policy_dir).recipients.values():
+        assert names.delivery(r.topic) in secure_kafka.topics
+        assert receipts_topic(names, r.id) in secure_kafka.topics
+    assert {names.notices, names.audit, names.dead_letter} <= set(secure_kafka.topics)
+
+
+async def _write(secure: Secure, principal: str, topic: str) -> str:
+    p = AIOKafkaProducer(
+        bootstrap_servers=secure.bootstrap,
+        acks=1,
+        request_timeout_ms=5000,
+        **secure.options(principal),
+    )
+    await p.start()
+    try:
+        await p.send_and_wait(topic, b"probe", partition=0)
+        return "ok"
+    except TopicAuthorizationFailedError:
+        return "refused"
+    finally:
+        await p.stop()
+
+
+@pytest.mark.parametrize("principal", [PRINCIPALS.police, PRINCIPALS.worker, PRINCIPALS.auditor])
+async def test_fixed_principals_write_only_where_allowed(
+    secure_kafka: Secure, principal: str
+) -> None:
+    """Police, worker and auditor: every topic's produce is refused unless an ACL allows it."""
+    await _check_writes(secure_kafka, principal)
+
+
+async def test_recipients_write_only_their_receipts(secure_kafka: Secure) -> None:
+    """Every recipient principal: produce to any topic but its receipts topic is refused."""
+    registry = load_policy(secure_kafka.settings.policy_dir).recipients
+    recipients = [p for p in secure_kafka.principals if p.startswith("recipient.")]
+    assert recipients == sorted(PRINCIPALS.recipient(r) for r in registry)
+    for principal in recipients:
+        await _check_writes(secure_kafka, principal)
+
+
+async def _check_writes(secure: Secure, principal: str) -> None:
+    results = await asyncio.gather(*[_write(secure, principal, t) for t in secure.topics])
+    observed = dict(zip(secure.topics, results, strict=True))
+    expected = {
+        t: "ok" if secure.allowed(principal, ResourceType.TOPIC, t, Operation.WRITE) else "refused"
+        for t in secure.topics
+    }
+    assert observed == expected
+    assert "refused" in observed.values()  # nobody may write everywhere
+
+
+async def _fetch_error(secure: Secure, principal: str, topic: str) -> tuple[int, bytes]:
+    """The broker's answer to a Fetch of partition 0 from offset 0: (error code, records)."""
+    client = AIOKafkaClient(
+        bootstrap_servers=secure.bootstrap, request_timeout_ms=5000, **secure.options(principal)
+    )
+    await client.bootstrap()
+    try:
+        node = next(iter(client.cluster.brokers())).nodeId
+        # A raw Fetch: aiokafka's consumer only logs a topic whose metadata it may not see.
+        resp = await client.send(node, FetchRequest(0, 1, 1 << 20, 1, [(topic, [(0, 0, 1 << 20)])]))
+        [(name, [partition])] = resp.topics
+        assert name == topic
+        records = partition[-1] or b""
+        return int(partition[1]), bytes(records)
+    finally:
+        await client.close()
+
+
+async def test_every_read_is_refused_unless_allowed(secure_kafka: Secure) -> None:
+    """Every (principal, topic) Fetch: refused (TOPIC_AUTHORIZATION_FAILED) unless allowed,
+    and an allowed one returns the record written there."""
+    s = secure_kafka
+    pairs = [(p, t) for p in s.principals for t in s.topics]
+    answers = await asyncio.gather(*[_fetch_error(s, p, t) for p, t in pairs])
+    wrong = []
+    for (principal, topic), (error, records) in zip(pairs, answers, strict=True):
+        if s.allowed(principal, ResourceType.TOPIC, topic, Operation.READ):
+            if error != 0 or b"seed" not in records:
+                wrong.append((principal, topic, f"allowed but error {error}"))
+        elif error != TOPIC_AUTHORIZATION_FAILED:
+            wrong.append((principal, topic, f"forbidden but error {error}"))
+    assert wrong == []
+    refused = sum(not s.allowed(p, ResourceType.TOPIC, t, Operation.READ) for p, t in pairs)
+    assert refused > len(pairs) // 2  # the matrix is mostly "no"
+
+
+async def test_each_recipient_reads_only_its_own_delivery_topic(secure_kafka: Secure) -> None:
+    """Read straight from the registry: a recipient gets its own topic, no other's."""
+    s = secure_kafka
+    recipients = load_policy(s.settings.policy_dir).recipients.values()
+    for mine in recipients:
+        for other in recipients:
+            topic = s.settings.topics.delivery(other.topic)
+            error, _ = await _fetch_error(s, PRINCIPALS.recipient(mine.id), topic)
+            assert (error == 0) is (mine.id == other.id), (mine.id, topic, error)
+
+
+async def _find_coordinator(
+    secure: Secure, principal: str, kind: CoordinationType, key: str
+) -> str:
+    client = AIOKafkaClient(
+        bootstrap_servers=secure.bootstrap, request_timeout_ms=5000, **secure.options(principal)
+    )
+    await client.bootstrap()
+    try:
+        for _ in range(50):  # a fresh cluster creates its coordinator topics on first use
+            try:
+                await client.coordinator_lookup(kind, key)
+                return "ok"
+            except CoordinatorNotAvailableError:
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"no coordinator for {key}")
+    except (GroupAuthorizationFailedError, TransactionalIdAuthorizationFailed):
+        return "refused"
+    finally:
+        await client.close()
+
+
+async def test_consumer_groups_only_under_own_prefix(secure_kafka: Secure) -> None:
+    """Using any principal's group prefix or the worker's group is refused to all others."""
+    s = secure_kafka
+    names = s.settings.topics
+    groups = [f"{group_prefix(names, p)}probe" for p in s.principals] + [s.settings.app_id]
+    pairs = [(p, g) for p in s.principals for g in groups]
+    results = await asyncio.gather(
+        *[_find_coordinator(s, p, CoordinationType.GROUP, g) for p, g in pairs]
+    )
+    observed = dict(zip(pairs, results, strict=True))
+    expected = {
+        (p, g): "ok" if s.allowed(p, ResourceType.GROUP, g, Operation.DESCRIBE) else "refused"
+        for p, g in pairs
+    }
+    assert observed == expected
+    assert observed[(PRINCIPALS.worker, s.settings.app_id)] == "ok"
+
+
+async def test_recipient_commits_offsets_in_its_own_group(secure_kafka: Secure) -> None:
+    """A recipient can commit in its own group and is refused another recipient's."""
+    s = secure_kafka
+    names = s.settings.topics
+    principal = PRINCIPALS.recipient("school")
+    tp = TopicPartition(names.delivery("deliveries.school"), 0)
+
+    async def commit(group: str) -> None:
+        c = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            request_timeout_ms=5000,
+            **s.options(principal),
+        )
+        await c.start()
+        try:
+            c.assign([tp])
+            await c.commit({tp: 1})
+        finally:
+            await c.stop()
+
+    await commit(f"{group_prefix(names, principal)}subscriber")
+    with pytest.raises(GroupAuthorizationFailedError):
+        await commit(f"{group_prefix(names, PRINCIPALS.recipient('salto'))}subscriber")
+
+
+async def test_only_the_worker_uses_transactional_ids(secure_kafka: Secure) -> None:
+    """The worker's transactional ids (exactly-once) are refused to every other principal,
+    and the worker can run a transaction."""
+    s = secure_kafka
+    key = f"{s.settings.app_id}-probe"
+    results = await asyncio.gather(
+        *[_find_coordinator(s, p, CoordinationType.TRANSACTION, key) for p in s.principals]
+    )
+    observed = dict(zip(s.principals, results, strict=True))
+    assert observed == {p: "ok" if p == PRINCIPALS.worker else "refused" for p in s.principals}
+
+    p = AIOKafkaProducer(
+        bootstrap_servers=s.bootstrap, transactional_id=key, **s.options(PRINCIPALS.worker)
+    )
+    await p.start()
+    try:
+        async with p.transaction():
+            await p.send_and_wait(s.settings.topics.audit, b"in a transaction")
+    finally:
+        await p.stop()
+
+
+async def _connects(bootstrap: str, **options: Any) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **options)
+    try:
+        await asyncio.wait_for(admin.start(), timeout=8)
+        await asyncio.wait_for(admin.describe_cluster(), timeout=8)
+        return True
+    except (KafkaConnectionError, KafkaError, OSError, TimeoutError):
+        return False
+    finally:
+        await admin.close()
+
+
+async def test_unauthenticated_connections_fail(secure_kafka: Secure, tmp_path: Path) -> None:
+    """Plaintext, TLS without a client certificate and a certificate from another CA all fail;
+    the admin's certificate connects (so the failures are not a dead broker)."""
+    s = secure_kafka
+    assert not await _connects(s.bootstrap, security_protocol="PLAINTEXT")
+
+    ca_file = s.security.credentials_dir / "ca.crt"
+    no_cert = ssl.create_default_context(cafile=str(ca_file))
+    assert not await _connects(s.bootstrap, security_protocol="SSL", ssl_context=no_cert)
+
+    now = dt.datetime.now(dt.UTC)
+    other_key, other_cert = make_ca(now)
+    key_pem, cert_pem = issue(other_key, other_cert, PRINCIPALS.admin, now)
+    (tmp_path / "admin.key").write_bytes(key_pem)
+    (tmp_path / "admin.crt").write_bytes(cert_pem)
+    forged = ssl.create_default_context(cafile=str(ca_file))
+    forged.load_cert_chain(str(tmp_path / "admin.crt"), str(tmp_path / "admin.key"))
+    assert not await _connects(s.bootstrap, security_protocol="SSL", ssl_context=forged)
+
+    assert await _connects(s.bootstrap, **s.options(PRINCIPALS.admin))
+
+
+def test_kafka_sh_status_reports_the_secure_profile(secure_kafka: Secure) -> None:
+    """`kafka.sh status` finds the running secure broker and checks it with the admin's
+    certificate (its readiness probe)."""
+    port = secure_kafka.bootstrap.rsplit(":", 1)[1]
+    data = secure_kafka.security.credentials_dir.parent / "data"
+    env = {**os.environ, "KAFKA_PORT": port, "KAFKA_DATA_DIR": str(data)}
+    result = _kafka("status", env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "secure profile" in result.stdout
