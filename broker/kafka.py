@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from broker.acl import Principals
 from broker.pipeline import OutMessage
+from broker.settings import Settings
 from broker.topics import TopicSpec
 
 log = structlog.get_logger(__name__)
 
 
-async def wait_for_kafka(bootstrap: str, timeout: float | None = 60.0) -> None:
+def client_options(principal: str | None = None,
+                   options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for ``principal`` under the configured profile
+    (BROKER_KAFKA_PROFILE): nothing extra for plaintext, a client certificate for secure.
+    Without a principal: the admin (operators' and tests' tools)."""
+    if options is not None:
+        return dict(options)
+    return Settings.from_env().kafka.options(principal or Principals().admin)
+
+
+async def wait_for_kafka(bootstrap: str, timeout: float | None = 60.0,
+                         options: Mapping[str, Any] | None = None,
+                         principal: str | None = None) -> None:
     """Return once the broker answers a metadata request; warn while it does not.
     ``timeout=None`` waits for ever (the worker may start before Kafka)."""
     deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
+                                    **client_options(principal, options))
         try:
             await admin.start()
             await admin.describe_cluster()
@@ -37,9 +53,11 @@ async def wait_for_kafka(bootstrap: str, timeout: float | None = 60.0) -> None:
             await admin.close()
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]:
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec],
+                        options: Mapping[str, Any] | None = None,
+                        principal: str | None = None) -> list[str]:
     """Create the topics that are missing; return the names created. Existing ones are kept."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(principal, options))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -56,9 +74,11 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec]) -> list[str]
 
 
 @asynccontextmanager
-async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(bootstrap: str, options: Mapping[str, Any] | None = None,
+                   principal: str | None = None) -> AsyncIterator[AIOKafkaProducer]:
     p = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        **client_options(principal, options),
     )
     await p.start()
     try:
@@ -80,6 +100,8 @@ async def consume(
     from_beginning: bool = True,
     idle_timeout: float | None = None,
     group_id: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    principal: str | None = None,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Yield records; stop after ``idle_timeout`` seconds without one (None: run forever)."""
     consumer = AIOKafkaConsumer(
@@ -89,6 +111,7 @@ async def consume(
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=group_id is not None,
         isolation_level="read_committed",
+        **client_options(principal, options),
     )
     await consumer.start()
     last = time.monotonic()

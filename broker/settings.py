@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broker.errors import ConfigError
+from broker.kafka_security import KafkaSecurity
 from broker.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +23,8 @@ class Settings:
     app_id: str = "oslo-share-broker"
     subject_key_file: Path | None = None
     metrics_port: int = 0  # Prometheus endpoint on 127.0.0.1; 0 = off
+    # plaintext, or the secure profile (mutual TLS); frozen, so sharing the default is safe
+    kafka: KafkaSecurity = KafkaSecurity()  # noqa: RUF009
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -35,6 +38,7 @@ class Settings:
             state_dir=state,
             app_id=env.get("BROKER_APP_ID", f"{prefix}{cls.app_id}"),
             metrics_port=int(env.get("BROKER_METRICS_PORT", "0")),
+            kafka=KafkaSecurity.from_env(env),
             subject_key_file=Path(env["BROKER_SUBJECT_KEY_FILE"])
             if "BROKER_SUBJECT_KEY_FILE" in env
             else None,

@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
 from broker import metrics
+from broker.acl import Principals
 from broker.kafka import ensure_topics, wait_for_kafka
 from broker.pipeline import OutMessage, Pipeline, Result, Source
 from broker.policy import load_policy
@@ -51,6 +52,7 @@ class Committer:
         if producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.settings.bootstrap,
+                **self.settings.kafka.options(Principals().worker),
                 transactional_id=f"{self.settings.app_id}-notices-{partition}",
                 enable_idempotence=True,
                 acks="all",
@@ -126,9 +128,11 @@ def _observe(result: Result, started: float) -> None:
 def create_app(settings: Settings) -> faust.App:
     policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
     pipeline = Pipeline(policy, settings.topics, settings.subject_key())
+    ssl_context = settings.kafka.ssl_context(Principals().worker)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=faust.SSLCredentials(ssl_context) if ssl_context else None,
         datadir=str(settings.state_dir / "faust"),
         web_enabled=False,  # no Faust web listener at all (never on 0.0.0.0)
         web_host="127.0.0.1",
@@ -203,8 +207,9 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
 
     async def prepare() -> None:
-        await wait_for_kafka(settings.bootstrap, timeout=None)
-        created = await ensure_topics(settings.bootstrap, specs)
+        who = Principals().worker
+        await wait_for_kafka(settings.bootstrap, timeout=None, principal=who)
+        created = await ensure_topics(settings.bootstrap, specs, principal=who)
         if created:
             log.info("topics.created", topics=created)
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from broker import logs
+from broker.acl import Principals
 from broker.cli import acl as acl_cli
 from broker.cli import audit as audit_cli
 from broker.cli import keys as keys_cli
@@ -71,7 +72,7 @@ def publish(
         table.add_row(str(path), str(notice.notice_id), notice.notice_type, "[green]sent[/]")
 
     async def go() -> None:
-        async with producer(s.bootstrap) as p:
+        async with producer(s.bootstrap, principal=Principals().police) as p:
             await send_all(p, messages)
 
     if messages:
@@ -134,7 +135,8 @@ def subscribe(
         out.print_json(data=delivery["notice"])
         out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")
 
-    asyncio.run(follow([topic], show, max_records, idle_timeout, from_beginning))
+    asyncio.run(follow([topic], show, max_records, idle_timeout, from_beginning,
+                       principal=Principals.recipient(recipient)))
 
 
 # --- auditors ------------------------------------------------------------------------------

@@ -28,13 +28,17 @@ async def follow(
     max_records: int | None,
     idle_timeout: float | None,
     from_beginning: bool,
+    *,
+    principal: str | None = None,
 ) -> int:
-    """Consume ``topics`` calling ``handle(record)``; stop at ``max_records`` or when idle."""
+    """Consume ``topics`` as ``principal``, calling ``handle(record)``; stop at ``max_records``
+    or when idle."""
     from broker.kafka import consume
 
     n = 0
     async for record in consume(
-        settings().bootstrap, topics, from_beginning=from_beginning, idle_timeout=idle_timeout
+        settings().bootstrap, topics, from_beginning=from_beginning, idle_timeout=idle_timeout,
+        principal=principal,
     ):
         handle(record)
         n += 1
