@@ -1,17 +1,46 @@
-"""`broker audit …`: the auditors' commands."""
+"""`broker audit …`: the auditors' commands, and the sealer that makes the log tamper-evident.
+
+The shell around broker.audit (pure) and broker.store: Kafka, files, keys, tables. Reading the
+audit topic is by explicit partition and offset (no consumer group), in topic order: that order
+is the log's order.
+
+    seal      follow the audit topic, publish signed checkpoints, append them to the witness file
+    sync      materialise the topic into the auditor store (SQLite or PostgreSQL), verifying
+    verify    check the topic, the store or a dump; exit 1 naming the first bad record
+    query · subject · stats · review · tail    read the log
+    pubkey · dump · prove · check-proof        for auditors working offline
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, follow, out, settings
+from broker.acl import Principals
+from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
 
-app = typer.Typer(no_args_is_help=True, help="Auditors: read and check the audit log.")
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    from broker.audit import Checkpoint, Entry, Report
+    from broker.settings import Settings
+    from broker.store import AuditStore
+
+app = typer.Typer(no_args_is_help=True, help="Auditors: read, seal and check the audit log.")
 
 
 AUDIT_COLUMNS = (
@@ -38,10 +67,21 @@ def _reason(record: dict[str, Any]) -> str:
 
 
 def audit_row(r: dict[str, Any]) -> list[str]:
-    decision = r.get("outcome") or r["event"]
+    if r.get("event") == "review":
+        return [
+            str(r.get("recorded_at", ""))[11:19],
+            "-",
+            "-",
+            "-",
+            "[cyan]review[/]",
+            f"of {str(r.get('reviewed_record_id'))[:12]} by {r.get('reviewer')}",
+            "-",
+            "-",
+        ]
+    decision = r.get("outcome") or r.get("event", "?")
     style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
     return [
-        r["recorded_at"][11:19],
+        str(r.get("recorded_at", ""))[11:19],
         (r.get("notice_id") or "-")[:8],
         r.get("notice_type") or "-",
         r.get("recipient") or "-",
@@ -83,11 +123,877 @@ def audit_tail(
         if as_json:
             print(json.dumps(data, ensure_ascii=False), flush=True)
             return
+        if dict(record.headers or ()).get("ce_type") == b"no.oslo.broker.audit-checkpoint.v1":
+            out.print(
+                f"[dim]checkpoint: {data.get('tree_size')} records sealed, root "
+                f"{str(data.get('root_hash'))[:16]}…, key {data.get('key_id')}[/]",
+                highlight=False,
+            )
+            return
         cells = audit_row(data)
         plain = [c.split("]", 1)[-1].removesuffix("[/]") if c.startswith("[") else c for c in cells]
         out.print(" ".join(c.ljust(w) for c, w in zip(plain, widths, strict=True)), highlight=False)
 
-    asyncio.run(follow([s.topics.audit], show, max_records, idle_timeout, from_beginning))
+    asyncio.run(follow([s.topics.audit], show, max_records, idle_timeout, from_beginning,
+                       principal=Principals().auditor))
 
 
-# --- lawyers and operators -----------------------------------------------------------------
+# --- keys, witness, origin -----------------------------------------------------------------
+
+
+def origin_of(s: Settings) -> str:
+    """The log's name, signed into every checkpoint so one log's cannot pass for another's."""
+    return f"oslo-share-broker/{s.topics.audit}"
+
+
+def signing_key_path(s: Settings) -> Path:
+    return Path(os.environ.get("BROKER_AUDIT_KEY_FILE", s.state_dir / "keys" / "audit-signing.pem"))
+
+
+def witness_path(s: Settings) -> Path:
+    return Path(os.environ.get("BROKER_AUDIT_WITNESS", s.state_dir / "audit" / "witness.jsonl"))
+
+
+def store_target(s: Settings) -> str:
+    return os.environ.get("BROKER_AUDIT_STORE", str(s.state_dir / "audit" / "audit.sqlite"))
+
+
+def signing_key(s: Settings, create: bool = True) -> Ed25519PrivateKey | None:
+    """The sealer's Ed25519 key: created 0600 on first use, like the subject key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = signing_key_path(s)
+    if not path.exists():
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        fail(f"{path}: not an Ed25519 private key")
+    assert isinstance(key, Ed25519PrivateKey)
+    return key
+
+
+def trusted(s: Settings, extra: list[Path] | None) -> dict[str, Ed25519PublicKey]:
+    """Keys whose checkpoints count: the ones given (--trust), else this host's sealing key."""
+    from broker.audit import load_public_pem, trusted_keys
+
+    keys = [load_public_pem(p.read_bytes()) for p in extra or []]
+    if not keys:
+        own = signing_key(s, create=False)
+        if own is None:
+            fail(
+                "no trusted key: pass --trust PUBLIC.pem (from `broker audit pubkey`) "
+                f"or run where the sealing key is ({signing_key_path(s)})"
+            )
+        assert own is not None
+        keys = [own.public_key()]
+    return trusted_keys(*keys)
+
+
+def read_witness(path: Path | None) -> list[Checkpoint]:
+    """The witness file: one checkpoint per line. A line that does not parse stops everything."""
+    from broker.audit import AuditError, Checkpoint
+
+    if path is None or not path.exists():
+        return []
+    cps = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            cps.append(Checkpoint.from_json(line))
+        except AuditError as exc:
+            fail(f"{path}:{n}: {exc}", 1)
+    return cps
+
+
+def append_witness(path: Path, cp: Checkpoint) -> None:
+    """Append-only and flushed to disk before the checkpoint is published."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, cp.to_json() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- reading the audit topic in order ------------------------------------------------------
+
+
+async def read_topic(
+    s: Settings, start: int = 0, follow_on: bool = False, poll: float = 0.5
+) -> AsyncIterator[tuple[list[Entry], int, int]]:
+    """Yield (entries, position, end offset at start) batches from ``start``, in order. Stop at
+    the end offset seen when starting unless ``follow_on`` (then yield empty batches when idle,
+    so a caller can act on time)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from broker.audit import Entry
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=s.bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(s.topics.audit, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        end = (await consumer.end_offsets([tp]))[tp]
+        while True:
+            position = await consumer.position(tp)
+            if position >= end and not follow_on:
+                return
+            batch = await consumer.getmany(tp, timeout_ms=int(poll * 1000), max_records=2000)
+            entries = [
+                Entry(r.offset, dict(r.headers or ()).get("ce_type", b"").decode(), r.value or b"")
+                for r in batch.get(tp, [])
+            ]
+            yield entries, await consumer.position(tp), end
+    finally:
+        await consumer.stop()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _fail_fault(report: Report, where: str) -> None:
+    fault = report.fault
+    assert fault is not None
+    err.print(f"[bold red]{where} does not verify[/]", highlight=False)
+    err.print(f"[bold]{fault.kind}[/]: {fault.where()}", highlight=False)
+    err.print(f"  {fault.detail}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _report_table(report: Report, where: str) -> Table:
+    t = Table("", "", title=where, show_header=False)
+    latest = report.latest
+    for name, value in (
+        ("records", report.records),
+        ("checkpoints on the log", report.checkpoints),
+        ("witness copies", report.witnessed),
+        ("sealed records", report.sealed),
+        ("unsealed records", report.unsealed),
+        ("latest checkpoint", f"{latest.tree_size} records at {latest.time}" if latest else "-"),
+        ("root hash", latest.root_hash if latest else "-"),
+        ("signed by key", latest.key_id if latest else "-"),
+    ):
+        t.add_row(name, str(value))
+    return t
+
+
+TrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--trust", help="a public key (PEM) whose checkpoints count; repeatable"),
+]
+WitnessOpt = Annotated[
+    Path | None,
+    typer.Option(help="witness file of checkpoints kept outside Kafka [default: state dir]"),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="SQLite file or postgresql:// URL [default: $BROKER_AUDIT_STORE or state dir]",
+    ),
+]
+
+
+# --- sealing -------------------------------------------------------------------------------
+
+
+@app.command("pubkey")
+def pubkey() -> None:
+    """Print the checkpoint-signing public key (PEM) for auditors and witnesses."""
+    from broker.audit import key_id, public_pem
+
+    key = signing_key(settings())
+    assert key is not None
+    err.print(f"key id {key_id(key.public_key())}", highlight=False)
+    sys.stdout.write(public_pem(key.public_key()).decode())
+
+
+@app.command("seal")
+def seal(
+    every: Annotated[int, typer.Option(help="seal after this many new records")] = 1000,
+    interval: Annotated[float, typer.Option(help="or after this many seconds")] = 10.0,
+    witness: WitnessOpt = None,
+    once: Annotated[bool, typer.Option(help="catch up, seal what is pending, exit")] = False,
+) -> None:
+    """Follow the audit topic in order; publish a signed checkpoint every N records or T seconds.
+
+    Run one sealer per audit topic. It re-reads the topic from the start, verifying every
+    checkpoint already there and the witness file, and refuses to seal a log that does not
+    verify. Each checkpoint is appended to the witness file before it is published.
+    """
+    from broker import logs
+    from broker.audit import CHECKPOINT_TYPE, AuditError, Sealer, ce_headers
+    from broker.kafka import ensure_topics, producer, send_all, wait_for_kafka
+    from broker.pipeline import OutMessage
+    from broker.topics import topic_specs
+
+    logs.configure("info")
+    import structlog
+
+    log = structlog.get_logger("broker.audit.seal")
+    s = settings()
+    key = signing_key(s)
+    assert key is not None
+    wpath = witness or witness_path(s)
+    sealer = Sealer(
+        key,
+        origin_of(s),
+        every=every,
+        interval=timedelta(seconds=interval),
+        witness=read_witness(wpath),
+    )
+    stop = asyncio.Event()
+
+    async def publish(p: Any, cp: Checkpoint) -> None:
+        append_witness(wpath, cp)
+        headers = ce_headers(CHECKPOINT_TYPE, f"{cp.origin}/{cp.tree_size}", datetime.now(UTC))
+        await send_all(p, [OutMessage(s.topics.audit, None, cp.to_json(), headers)])
+        log.info(
+            "audit.sealed",
+            tree_size=cp.tree_size,
+            root=cp.root_hash[:16],
+            added=cp.tree_size - cp.hints_from,
+        )
+
+    async def run() -> None:
+        await wait_for_kafka(s.bootstrap, timeout=300)
+        specs = [t for t in topic_specs(s.topics, []) if t.name == s.topics.audit]
+        await ensure_topics(s.bootstrap, specs)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        caught_up = False
+        async with producer(s.bootstrap) as p:
+            async for entries, position, end in read_topic(s, 0, follow_on=True):
+                for entry in entries:
+                    sealer.add(entry)
+                if not caught_up and position >= end:
+                    caught_up = True
+                    log.info("audit.sealer_ready", records=sealer.size, pending=sealer.pending)
+                if caught_up and sealer.due(datetime.now(UTC)):
+                    await publish(p, sealer.seal(datetime.now(UTC)))
+                if stop.is_set() or (once and caught_up):
+                    break
+
+    try:
+        asyncio.run(run())
+    except AuditError as exc:
+        fail(str(exc), 1)
+
+
+# --- syncing and verifying -----------------------------------------------------------------
+
+
+@app.command("sync")
+def sync(
+    store: StoreOpt = None,
+    witness: WitnessOpt = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Copy the audit topic into the auditor store, verifying as it goes (idempotent).
+
+    Stops at the first inconsistency with exit status 1, naming the record and the fault;
+    nothing after it is written.
+    """
+    from broker.store import AuditStore, Syncer
+
+    s = settings()
+    keys = trusted(s, trust)
+    with AuditStore.open(store or store_target(s)) as st:
+        if st.meta("origin") not in (None, origin_of(s)):
+            fail(f"{st.where} holds the log '{st.meta('origin')}', not '{origin_of(s)}'")
+        syncer = Syncer(st, keys, origin_of(s), read_witness(witness or witness_path(s)))
+        start = st.next_offset()
+        with _progress() as progress:
+            task = progress.add_task("re-verifying the store", total=st.count())
+            fault = syncer.check_stored()
+            progress.update(task, completed=st.count())
+            if fault is None:
+
+                async def go() -> Any:
+                    t = progress.add_task("syncing the audit topic", total=None)
+                    async for entries, position, end in read_topic(s, start):
+                        progress.update(t, total=end - start, completed=position - start)
+                        f = syncer.add(entries)
+                        if f:
+                            return f
+                    return None
+
+                fault = asyncio.run(go())
+        st.set_meta("origin", origin_of(s))
+        st.conn.commit()
+        report = syncer.finish() if fault is None else syncer.verifier.report
+        if report.fault:
+            _fail_fault(report, f"audit log (sync into {st.where})")
+        out.print(_report_table(report, st.where))
+        out.print(f"{syncer.written} new message(s) written; next offset {st.next_offset()}")
+
+
+@app.command("verify")
+def verify(
+    source: Annotated[
+        str, typer.Option("--from", help="'topic', 'store', or a dump file (JSON lines)")
+    ] = "topic",
+    store: StoreOpt = None,
+    witness: WitnessOpt = None,
+    trust: TrustOpt = None,
+) -> None:
+    """Verify the audit log: exit 1 naming the first bad record and the fault.
+
+    Checks every record against the signed checkpoints (from the topic, the store or a dump)
+    and against the witness file's copies, which catch a rewritten or truncated topic.
+    """
+    from broker.audit import Verifier
+
+    s = settings()
+    keys = trusted(s, trust)
+    cps = read_witness(witness or witness_path(s))
+    v = Verifier(keys, origin_of(s), cps)
+    with _progress() as progress:
+        if source == "topic":
+            where = f"topic {s.topics.audit}"
+
+            async def go() -> None:
+                t = progress.add_task("verifying the audit topic", total=None)
+                async for entries, position, end in read_topic(s):
+                    progress.update(t, total=end, completed=position)
+                    for e in entries:
+                        if v.add(e):
+                            return
+
+            asyncio.run(go())
+        elif source == "store":
+            from broker.store import AuditStore
+
+            with AuditStore.open(store or store_target(s)) as st:
+                where = f"store {st.where}"
+                t = progress.add_task("verifying the store", total=st.count())
+                for e in st.entries():
+                    progress.advance(t)
+                    if v.add(e):
+                        break
+        else:
+            path = Path(source)
+            if not path.exists():
+                fail(f"--from: '{source}' is not 'topic', 'store' or an existing dump file")
+            where = f"dump {path}"
+            for e in read_dump(path):
+                if v.add(e):
+                    break
+    report = v.finish()
+    if report.fault:
+        _fail_fault(report, where)
+    out.print(_report_table(report, where))
+    out.print("[green]verified[/]: every sealed record is as it was sealed", highlight=False)
+    if report.unsealed:
+        out.print(
+            f"[yellow]{report.unsealed} record(s) not sealed yet[/] "
+            "(is `broker audit seal` running?)"
+        )
+
+
+@app.command("dump")
+def dump(file: Annotated[Path, typer.Argument(help="output file (JSON lines)")]) -> None:
+    """Write the audit topic to a file, one message per line, for offline verification."""
+    import base64
+
+    s = settings()
+    n = 0
+
+    async def go() -> None:
+        nonlocal n
+        with file.open("w", encoding="utf-8") as fh:
+            async for entries, _, _ in read_topic(s):
+                for e in entries:
+                    line = {
+                        "offset": e.offset,
+                        "ce_type": e.ce_type,
+                        "value": base64.b64encode(e.value).decode(),
+                    }
+                    fh.write(json.dumps(line) + "\n")
+                    n += 1
+
+    asyncio.run(go())
+    out.print(f"wrote {n} message(s) of {s.topics.audit} to {file}")
+
+
+def read_dump(path: Path) -> Iterator[Entry]:
+    import base64
+
+    from broker.audit import Entry
+
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            try:
+                d = json.loads(line)
+                yield Entry(int(d["offset"]), str(d["ce_type"]), base64.b64decode(d["value"]))
+            except (ValueError, KeyError, TypeError):
+                fail(f"{path}:{n}: not a dump line (offset, ce_type, value)", 1)
+
+
+# --- proofs --------------------------------------------------------------------------------
+
+
+def _load_tree(st: AuditStore) -> tuple[Any, list[Checkpoint], dict[str, tuple[int, bytes]]]:
+    """The store's Merkle tree, its checkpoints and record id -> (index, value)."""
+    from broker.audit import AuditError, Checkpoint, MerkleTree, record_id_of
+
+    tree, cps, ids = MerkleTree(), [], {}
+    for e in st.entries():
+        if e.is_checkpoint:
+            try:
+                cps.append(Checkpoint.from_json(e.value))
+            except AuditError:
+                continue
+        else:
+            i = tree.append(e.value)
+            rid = record_id_of(e.value)
+            if rid and rid not in ids:
+                ids[rid] = (i, e.value)
+    return tree, cps, ids
+
+
+@app.command("prove")
+def prove(
+    record: Annotated[str | None, typer.Option(help="inclusion proof for this record id")] = None,
+    old: Annotated[int | None, typer.Option("--old", help="consistency: older tree size")] = None,
+    new: Annotated[int | None, typer.Option("--new", help="consistency: newer tree size")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Print a proof bundle (JSON) from the store, to check offline with `check-proof`."""
+    from broker.audit.proofs import consistency_bundle, inclusion_bundle
+    from broker.store import AuditStore
+
+    s = settings()
+    with AuditStore.open(store or store_target(s)) as st:
+        tree, cps, ids = _load_tree(st)
+    if not cps:
+        fail("the store holds no checkpoint yet (run `broker audit seal` and `sync`)")
+    by_size = {cp.tree_size: cp for cp in cps}
+    if record is not None:
+        if record not in ids:
+            fail(f"--record: no audit record {record} in the store")
+        index, value = ids[record]
+        cp = next((c for c in sorted(cps, key=lambda c: c.tree_size) if c.tree_size > index), None)
+        if cp is None:
+            fail(f"--record: record {record} is not sealed yet")
+        assert cp is not None
+        bundle = inclusion_bundle(tree, index, value, cp)
+    elif old is not None and new is not None:
+        if old not in by_size or new not in by_size:
+            fail(f"--old/--new: checkpoints exist for sizes {', '.join(map(str, sorted(by_size)))}")
+        bundle = consistency_bundle(tree, by_size[old], by_size[new])
+    else:
+        fail("give --record ID, or --old SIZE and --new SIZE")
+    print(json.dumps(bundle, indent=2))
+
+
+@app.command("check-proof")
+def check_proof(
+    file: Annotated[Path, typer.Argument(help="a bundle from `broker audit prove`", exists=True)],
+    trust: TrustOpt = None,
+) -> None:
+    """Check a proof bundle offline, with the public key alone."""
+    from broker.audit import AuditError
+    from broker.audit.proofs import check_bundle
+
+    keys = trusted(settings(), trust)
+    try:
+        what = check_bundle(json.loads(file.read_text(encoding="utf-8")), keys)
+    except (AuditError, ValueError) as exc:
+        fail(f"{file}: {exc}", 1)
+    out.print(f"[green]valid[/]: {what}", highlight=False)
+
+
+# --- reading the store ---------------------------------------------------------------------
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{name}: not an ISO 8601 date or time")
+        raise
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+@app.command("query")
+def query(  # noqa: PLR0917 (typer maps each parameter to an option)
+    recipient: Annotated[str | None, typer.Option(help="recipient id")] = None,
+    legal_basis: Annotated[str | None, typer.Option(help="legal basis id")] = None,
+    decision: Annotated[
+        str | None, typer.Option(help="deliver, deny, dead-letter or review")
+    ] = None,
+    notice_id: Annotated[str | None, typer.Option(help="notice id")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="from this time (ISO 8601, UTC if bare)")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="before this time")] = None,
+    policy_version: Annotated[str | None, typer.Option(help="policy version")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Search the auditor store (run `broker audit sync` first)."""
+    from broker.store import AuditStore, Filters
+
+    if decision not in (None, "deliver", "deny", "dead-letter", "review"):
+        fail("--decision: must be deliver, deny, dead-letter or review")
+    f = Filters(
+        recipient=recipient,
+        legal_basis=legal_basis,
+        decision=decision,
+        notice_id=notice_id,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+        policy_version=policy_version,
+        limit=limit,
+    )
+    with AuditStore.open(store or store_target(settings())) as st:
+        docs = st.query(f)
+    if as_json:
+        for d in docs:
+            print(json.dumps(d, ensure_ascii=False))
+        return
+    out.print(
+        audit_table([d for d in docs if d.get("event") != "review"], f"{len(docs)} record(s)")
+    )
+
+
+@app.command("subject")
+def subject(
+    national_id: Annotated[str, typer.Option(help="the person's national id number (not stored)")],
+    fmt: Annotated[str, typer.Option("--format", help="markdown, html or json")] = "markdown",
+    output: Annotated[Path | None, typer.Option(help="write to this file")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """The data-subject access report: every disclosure about one person."""
+    from broker import crypto
+    from broker import national_id as nid
+    from broker.audit.report import subject_report, to_html, to_markdown
+    from broker.store import AuditStore, Filters
+
+    if fmt not in ("markdown", "html", "json"):
+        fail("--format: must be markdown, html or json")
+    try:
+        number = nid.validate(national_id.strip())
+    except ValueError as exc:
+        fail(f"--national-id: {exc}")
+        raise
+    s = settings()
+    ref = crypto.subject_ref(s.subject_key(), number)
+    with AuditStore.open(store or store_target(s)) as st:
+        report = subject_report(st.query(Filters(subject_ref=ref)), datetime.now(UTC))
+    text = {"markdown": to_markdown, "html": to_html, "json": lambda r: r.to_json() + "\n"}[fmt](
+        report
+    )
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {len(report.disclosures)} disclosure(s) to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command("stats")
+def stats(store: StoreOpt = None) -> None:
+    """Counts: by event, by recipient and decision, by legal basis; reviews pending."""
+    from broker.store import AuditStore
+
+    with AuditStore.open(store or store_target(settings())) as st:
+        data = st.stats()
+        where = st.where
+    out.print(
+        f"[bold]{where}[/]: {data['entries']} message(s), {data['first'] or '-'} … "
+        f"{data['last'] or '-'}; {data['pending_reviews']} review(s) pending",
+        highlight=False,
+    )
+    t = Table("event", "count", title="by event")
+    for name, n in data["by_event"]:
+        t.add_row(
+            "checkpoint" if name == "no.oslo.broker.audit-checkpoint.v1" else str(name), str(n)
+        )
+    out.print(t)
+    t = Table("recipient", "decision", "count", title="decisions by recipient")
+    for r, o, n in data["by_recipient"]:
+        t.add_row(str(r), str(o), str(n))
+    out.print(t)
+    t = Table("legal basis", "deliveries", title="deliveries by legal basis")
+    for b, n in data["by_legal_basis"]:
+        t.add_row(str(b), str(n))
+    out.print(t)
+
+
+@app.command("review")
+def review(
+    record: Annotated[str | None, typer.Option(help="the record id reviewed")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="who reviewed it")] = None,
+    note: Annotated[
+        str | None, typer.Option(help="the review's conclusion (no personal data)")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
+    from broker.audit import REVIEW_TYPE, ce_headers, review_event
+    from broker.kafka import producer, send_all
+    from broker.pipeline import OutMessage
+    from broker.store import AuditStore
+
+    s = settings()
+    with AuditStore.open(store or store_target(s)) as st:
+        if record is None:
+            pending = st.pending_reviews()
+            out.print(audit_table(pending, f"{len(pending)} urgent disclosure(s) awaiting review"))
+            t = Table("record id", "recorded")
+            for d in pending:
+                t.add_row(str(d.get("record_id")), str(d.get("recorded_at")))
+            out.print(t)
+            return
+        reviewed = st.record(record)
+    if reviewed is None:
+        fail(f"--record: no audit record {record} in the store (run `broker audit sync`)")
+    assert reviewed is not None
+    if not reviewed.get("review_required"):
+        fail(f"--record: record {record} is not marked for review")
+    if not reviewer or not note:
+        fail("--reviewer and --note are required to record a review")
+    assert reviewer is not None
+    assert note is not None
+    now = datetime.now(UTC)
+    try:
+        rid, value = review_event(record, reviewer, note, now)
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+
+    async def go() -> None:
+        async with producer(s.bootstrap) as p:
+            message = OutMessage(s.topics.audit, None, value, ce_headers(REVIEW_TYPE, rid, now))
+            await send_all(p, [message])
+
+    asyncio.run(go())
+    out.print(f"review {rid} of record {record} published to {s.topics.audit}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on (keep it local)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8087,
+    store: StoreOpt = None,
+    witness: WitnessOpt = None,
+    trust: TrustOpt = None,
+) -> None:
+    """The auditors' web page: search, subject report, chain status, disclosures chart.
+
+    Reads the auditor store (keep `broker audit sync` running or rerun it). Listens on
+    127.0.0.1 by default: the page shows who received what about whom.
+    """
+    from aiohttp import web
+
+    from broker import crypto
+    from broker.web.app import Config, create_app
+
+    s = settings()
+    key = s.subject_key()
+    wpath = witness or witness_path(s)
+    config = Config(
+        store=store or store_target(s),
+        trusted=trusted(s, trust),
+        origin=origin_of(s),
+        witness=lambda: read_witness(wpath),
+        subject_ref=lambda number: crypto.subject_ref(key, number),
+    )
+    err.print(f"auditor page on http://{host}:{port}/ (store {config.store})", highlight=False)
+    web.run_app(create_app(config), host=host, port=port, print=None, access_log=None)
+
+
+# --- the access log: delivered → received → opened ---------------------------------------
+
+
+@app.command("receipt")
+def receipt_command(
+    delivery_id: Annotated[str, typer.Argument(help="the delivery's id")],
+    recipient: Annotated[str, typer.Option(help="the recipient reporting (its receipts topic)")],
+    state: Annotated[str, typer.Option(help="received or opened")] = "received",
+) -> None:
+    """Recipients' systems: report that a delivery was received or opened."""
+    from broker.audit.access import RECEIPT_TYPE, State, receipt, receipts_topic
+    from broker.audit.events import ce_headers
+    from broker.kafka import producer, send_all
+    from broker.pipeline import OutMessage
+
+    if state not in {x.value for x in State}:
+        fail("--state: must be received or opened")
+    s = settings()
+    now = datetime.now(UTC)
+    try:
+        rid, value = receipt(delivery_id, State(state), now)
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+    topic = receipts_topic(s.topic_prefix, recipient)
+
+    async def go() -> None:
+        async with producer(s.bootstrap) as p:
+            await send_all(p, [OutMessage(topic, None, value, ce_headers(RECEIPT_TYPE, rid, now))])
+
+    asyncio.run(go())
+    out.print(f"{state} receipt for delivery {delivery_id} published to {topic}", highlight=False)
+
+
+@app.command("relay-receipts")
+def relay_receipts(
+    idle_timeout: IdleOpt = None,
+) -> None:
+    """Operators: copy recipients' receipts into the audit log (run beside the worker).
+
+    The recipient is the one whose receipts topic the receipt came from. A receipt that is not
+    valid is not dropped: a receipt-rejected audit event names the field and the reason.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    from broker import crypto
+    from broker.audit import AuditError, ce_headers
+    from broker.audit.access import AUDIT_RECEIPT_TYPE, audit_event, receipts_topic
+    from broker.audit.events import canonical
+    from broker.kafka import ensure_topics, producer, send_all
+    from broker.pipeline import OutMessage
+    from broker.policy import load_policy
+    from broker.topics import TWO_WEEKS_MS, TopicSpec
+
+    s = settings()
+    recipients = sorted(load_policy(s.policy_dir).recipients)
+    topics = {receipts_topic(s.topic_prefix, r): r for r in recipients}
+    n = 0
+
+    def relayed(record: Any, now: datetime) -> OutMessage:
+        rcpt = topics[record.topic]
+        source = f"{record.topic}/{record.partition}/{record.offset}"
+        try:
+            rid, value = audit_event(record.value or b"", rcpt, source, now)
+        except AuditError as exc:
+            digest = crypto.sha256_hex(record.value or b"")
+            rid = crypto.stable_id("receipt-rejected", source, digest)
+            value = canonical(
+                {
+                    "record_id": rid,
+                    "event": "receipt-rejected",
+                    "recorded_at": now.isoformat().replace("+00:00", "Z"),
+                    "recipient": rcpt,
+                    "source": source,
+                    "reasons": [str(exc)],
+                    "input_sha256": digest,
+                }
+            )
+        return OutMessage(s.topics.audit, None, value, ce_headers(AUDIT_RECEIPT_TYPE, rid, now))
+
+    async def go() -> None:
+        nonlocal n
+        specs = [TopicSpec(t, 1, {"retention.ms": TWO_WEEKS_MS}) for t in topics]
+        await ensure_topics(s.bootstrap, specs)
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=s.bootstrap,
+            group_id=f"{s.app_id}-receipts-relay",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        last = asyncio.get_running_loop().time()
+        try:
+            async with producer(s.bootstrap) as p:
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                    records = [r for rs in batch.values() for r in rs]
+                    now_loop = asyncio.get_running_loop().time()
+                    if not records:
+                        if idle_timeout is not None and now_loop - last > idle_timeout:
+                            return
+                        continue
+                    last = now_loop
+                    now = datetime.now(UTC)
+                    # in the audit log before the receipts' offsets are committed: at least once
+                    await send_all(p, [relayed(r, now) for r in records])
+                    await consumer.commit()
+                    n += len(records)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(go())
+    out.print(f"relayed {n} receipt(s) into {s.topics.audit}")
+
+
+@app.command("access")
+def access(
+    recipient: Annotated[str | None, typer.Option(help="only this recipient's deliveries")] = None,
+    within: Annotated[
+        float, typer.Option(help="flag deliveries not received within this many minutes")
+    ] = 60.0,
+    fail_overdue: Annotated[
+        bool, typer.Option("--fail-overdue", help="exit 1 if any delivery is overdue")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """The access log: every delivery, when it was received and opened; overdue ones flagged."""
+    from broker.audit.access import overdue
+    from broker.store import AuditStore
+
+    with AuditStore.open(store or store_target(settings())) as st:
+        log = st.access_log(recipient)
+    now, limit = datetime.now(UTC), timedelta(minutes=within)
+    late = {a.delivery_id for a in overdue(log, now, limit)}
+    t = Table("delivery", "recipient", "delivered", "received", "opened", "status")
+    for a in log:
+        if a.delivery_id in late:
+            status = f"[red]not received within {within:g} min[/]"
+        elif a.opened_at:
+            status = "[green]opened[/]"
+        elif a.received_at:
+            status = "received"
+        else:
+            status = "[yellow]awaiting receipt[/]"
+        t.add_row(
+            a.delivery_id[:16],
+            a.recipient,
+            a.delivered_at[:19],
+            (a.received_at or "-")[:19],
+            (a.opened_at or "-")[:19],
+            status,
+        )
+    out.print(t)
+    out.print(f"{len(log)} delivery(ies), {len(late)} overdue", highlight=False)
+    if late and fail_overdue:
+        raise typer.Exit(1)
