@@ -1,7 +1,9 @@
-"""The messages: police notices, and the broker's decisions, deliveries and audit records.
+"""The messages: notices, and the broker's decisions, deliveries and audit records.
 
-Notices are what police systems publish. Every model forbids unknown fields, so a typo in a
-publisher's payload is an error instead of silently unshared data. A notice type's shape is
+Notices are what senders publish: police incident and risk notices, a school's concern report
+to child welfare, child welfare's feedback to the police on a concern report. Every model
+forbids unknown fields, so a typo in a publisher's payload is an error instead of silently
+unshared data. A notice type's shape is
 versioned: the CloudEvents ``type`` names both (``no.oslo.broker.incident-notice.v1``).
 """
 
@@ -39,14 +41,15 @@ class Strict(BaseModel):
 
 
 class IssuingUnit(Strict):
-    """The police unit that issued the notice."""
+    """The unit that issued the notice: a police unit, a school, a child welfare service."""
 
-    unit_id: ShortText = Field(description="stable id of the police unit, e.g. 'oslo-pd-east'")
+    unit_id: ShortText = Field(description="stable id of the unit, e.g. 'oslo-pd-east'")
     unit_name: ShortText
 
 
 class ContactPerson(Strict):
-    """The named police contact for follow-up: the municipal services asked for one."""
+    """The sender's named contact for follow-up (for police notices: the municipal services
+    asked for one)."""
 
     name: ShortText
     role: ShortText = Field(description="e.g. 'forebyggende politibetjent'")
@@ -174,6 +177,11 @@ class NoticeBase(Strict):
     )
     consent: Consent | None = None
     intelligence: Intelligence | None = None
+    danger_to_life_or_health: bool = Field(
+        default=False,
+        description="urgent: sharing is needed to avert danger to life or health; disclosures "
+        "under urgent rules are marked for mandatory review afterwards",
+    )
 
     @model_validator(mode="after")
     def _times_are_aware(self) -> NoticeBase:
@@ -202,12 +210,117 @@ class RiskNotice(NoticeBase):
     risk: RiskAssessment
 
 
-Notice = IncidentNotice | RiskNotice
+# --- other senders ---------------------------------------------------------------------------
+
+
+class ConcernCategory(StrEnum):
+    neglect = "neglect"
+    violence_at_home = "violence-at-home"
+    abuse = "abuse"
+    substance_use = "substance-use"
+    offending = "offending"
+    absence = "absence"
+    mental_health = "mental-health"
+    other = "other"
+
+
+class Concern(Strict):
+    """What the school observed (a bekymringsmelding): the child welfare service assesses it."""
+
+    observed_at: date
+    categories: list[ConcernCategory] = Field(min_length=1, max_length=8)
+    description: Text
+    actions_taken: list[ShortText] = Field(
+        default_factory=list, max_length=20, description="what the school has done so far"
+    )
+    guardians_informed: bool = Field(description="whether the guardians know of the report")
+
+
+class ConcernReport(Strict):
+    """A school's concern report (bekymringsmelding) to child welfare."""
+
+    notice_id: UUID
+    notice_type: Literal["concern-report"] = "concern-report"
+    issued_at: datetime
+    issuer: IssuingUnit
+    contact: ContactPerson
+    child: Child
+    guardians: list[Guardian] = Field(default_factory=list, max_length=10)
+    purpose: Text = Field(description="why the school reports")
+    necessity: Text | None = None
+    consent: Consent | None = None
+    concern: Concern
+    danger_to_life_or_health: bool = Field(
+        default=False, description="urgent: danger to the child's life or health"
+    )
+
+    @model_validator(mode="after")
+    def _times_are_aware(self) -> ConcernReport:
+        if self.issued_at.tzinfo is None:
+            raise ValueError("issued_at must carry a time zone")
+        return self
+
+    def child_age(self) -> int:
+        """Age in whole years on the day the notice was issued."""
+        return _age(self.child.birth_date, self.issued_at)
+
+
+class ChildRef(Strict):
+    """The child a feedback is about, as the reporter already knows them."""
+
+    national_id: NationalId
+    name: ShortText | None = None
+
+
+class FeedbackStatus(StrEnum):
+    received = "received"
+    investigating = "investigating"
+    closed = "closed"
+
+
+class ConcernFeedback(Strict):
+    """Child welfare's feedback to a public reporter (here the police) on a concern report:
+    status only. ``case_notes`` is child welfare's own and no rule may release it."""
+
+    notice_id: UUID
+    notice_type: Literal["concern-feedback"] = "concern-feedback"
+    issued_at: datetime
+    issuer: IssuingUnit
+    contact: ContactPerson
+    child: ChildRef
+    concern_ref: UUID = Field(description="notice id of the concern report this answers")
+    status: FeedbackStatus
+    status_since: date
+    case_notes: Text | None = Field(
+        default=None, description="child-welfare case content; never for the reporter"
+    )
+    danger_to_life_or_health: bool = False
+
+    @model_validator(mode="after")
+    def _times_are_aware(self) -> ConcernFeedback:
+        if self.issued_at.tzinfo is None:
+            raise ValueError("issued_at must carry a time zone")
+        return self
+
+    def child_age(self) -> int:
+        """Age in whole years on the day the notice was issued."""
+        return _age(national_id.birth_date_of(self.child.national_id), self.issued_at)
+
+
+def _age(born: date, issued_at: datetime) -> int:
+    on = issued_at.astimezone(UTC).date()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+Notice = IncidentNotice | RiskNotice | ConcernReport | ConcernFeedback
+NoticeModel = type[IncidentNotice] | type[RiskNotice] | type[ConcernReport] | type[ConcernFeedback]
 
 # (notice type, version) -> model. The CloudEvents type is derived from it.
-NOTICE_MODELS: dict[tuple[str, int], type[IncidentNotice] | type[RiskNotice]] = {
+NOTICE_MODELS: dict[tuple[str, int], NoticeModel] = {
     ("incident", 1): IncidentNotice,
     ("risk", 1): RiskNotice,
+    ("concern-report", 1): ConcernReport,
+    ("concern-feedback", 1): ConcernFeedback,
 }
 CE_TYPE_PREFIX = "no.oslo.broker."
 
@@ -246,6 +359,10 @@ class Decision(Strict):
     fields_kept: list[str]
     fields_withheld: list[str]
     policy_version: str
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict, description="released path -> operator (mask, generalise, ...)"
+    )
+    review_required: bool = False
 
 
 class Delivery(Strict):
@@ -262,6 +379,11 @@ class Delivery(Strict):
     policy_version: str
     fields_withheld: list[str]
     notice: dict[str, object] = Field(description="the redacted copy: released fields only")
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict,
+        description="path -> operator for released values that were masked, generalised or "
+        "pseudonymised (pseudonyms are keyed per recipient)",
+    )
 
 
 class AuditEvent(StrEnum):
@@ -287,6 +409,9 @@ class AuditRecord(Strict):
     reasons: list[str] = Field(default_factory=list)
     fields_kept: list[str] = Field(default_factory=list)
     fields_withheld: list[str] = Field(default_factory=list)
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict, description="released path -> operator"
+    )
     delivery_id: str | None = None
     delivery_topic: str | None = None
     input_sha256: str | None = Field(default=None, description="hash of the input bytes")
@@ -296,4 +421,15 @@ class AuditRecord(Strict):
 
 
 # Which sender publishes each notice type. Rules are per (sender, notice type, recipient).
-NOTICE_SENDERS: dict[str, str] = {"incident": "police", "risk": "police"}
+NOTICE_SENDERS: dict[str, str] = {
+    "incident": "police",
+    "risk": "police",
+    "concern-report": "school",
+    "concern-feedback": "child-welfare",
+}
+
+
+def notice_model(notice_type: str) -> NoticeModel | None:
+    """The newest model of a notice type, or None if the type is unknown."""
+    versions = [v for t, v in NOTICE_MODELS if t == notice_type]
+    return NOTICE_MODELS[(notice_type, max(versions))] if versions else None

@@ -37,6 +37,40 @@ def _walk(node: Mapping[str, Any], defs: Mapping[str, Any], prefix: str) -> Iter
         yield from _walk(node["items"], defs, prefix + "[]")
 
 
+def _kind(node: Mapping[str, Any]) -> str:
+    if "properties" in node:
+        return "object"
+    if "enum" in node or "const" in node:
+        return "enum"
+    kind = str(node.get("type", "any"))
+    fmt = node.get("format")
+    return fmt if kind == "string" and fmt in ("date", "date-time", "uuid") else kind
+
+
+def _walk_kinds(
+    node: Mapping[str, Any], defs: Mapping[str, Any], prefix: str
+) -> Iterator[tuple[str, str]]:
+    node = _resolve(node, defs)
+    if "properties" in node:
+        for name, child in node["properties"].items():
+            path = f"{prefix}.{name}" if prefix else name
+            yield path, _kind(_resolve(child, defs))
+            yield from _walk_kinds(child, defs, path)
+    elif node.get("type") == "array" and "items" in node:
+        items = _resolve(node["items"], defs)
+        if "properties" not in items:  # a list of plain values: name the elements' kind
+            yield prefix + "[]", _kind(items)
+        yield from _walk_kinds(node["items"], defs, prefix + "[]")
+
+
+@cache
+def schema_kinds(model: type[BaseModel]) -> dict[str, str]:
+    """Path -> kind of value: object, array, string, date, date-time, uuid, integer, number,
+    boolean, enum. Lets the policy loader refuse an operator that cannot apply to a field."""
+    schema = model.model_json_schema()
+    return dict(_walk_kinds(schema, schema.get("$defs", {}), ""))
+
+
 @cache
 def schema_paths(model: type[BaseModel]) -> frozenset[str]:
     """Every path (objects, lists and leaves) a model's documents can contain."""

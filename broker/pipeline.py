@@ -28,6 +28,8 @@ from broker.models import (
 )
 from broker.paths import leaves
 from broker.policy import PolicySet, decide
+from broker.policy.evaluate import Facts
+from broker.redaction import pseudonym_key
 from broker.topics import TopicNames
 
 AUDIT_TYPE = "no.oslo.broker.audit-record.v1"
@@ -94,8 +96,9 @@ class Pipeline:
     def _decide(self, notice: Notice, source: Source) -> Result:
         now = self.clock()
         doc = notice.model_dump(mode="json", exclude_none=True)
-        context = {"notice": doc, "child_age": notice.child_age()}
         sender = NOTICE_SENDERS[notice.notice_type]
+        # what the conditions read, converted for CEL once and shared by every recipient
+        facts = Facts(self.policy, notice.notice_type, doc, notice.child_age())
         nin = notice.child.national_id
         all_fields = sorted({path for path, _ in leaves(doc)})
         decisions, deliveries, audits = [], [], []
@@ -106,10 +109,13 @@ class Pipeline:
                 notice_type=notice.notice_type,
                 recipient=recipient.id,
                 doc=doc,
-                context=context,
+                facts=facts,
+                # pseudonyms under the recipient's own key: two recipients cannot join on them
+                pseudonym_key=pseudonym_key(self.subject_key, recipient.id),
             )
             kept = list(verdict.redacted.kept) if verdict.redacted else []
             withheld = list(verdict.redacted.withheld) if verdict.redacted else all_fields
+            transformed = dict(verdict.redacted.transformed) if verdict.redacted else {}
             decision = Decision(
                 notice_id=notice.notice_id,
                 notice_type=notice.notice_type,
@@ -121,6 +127,8 @@ class Pipeline:
                 fields_kept=kept,
                 fields_withheld=withheld,
                 policy_version=self.policy.version,
+                fields_transformed=transformed,
+                review_required=verdict.review_required,
             )
             decisions.append(decision)
             delivery_id = topic = None
@@ -138,6 +146,7 @@ class Pipeline:
                     policy_version=self.policy.version,
                     fields_withheld=withheld,
                     notice=verdict.redacted.copy,
+                    fields_transformed=transformed,
                 )
                 key = crypto.partition_key(self.subject_key, recipient.id, nin)
                 k, v, h = envelope.encode(
@@ -160,8 +169,11 @@ class Pipeline:
                 reasons=decision.reasons,
                 fields_kept=kept,
                 fields_withheld=withheld,
+                fields_transformed=transformed,
                 delivery_id=delivery_id,
                 delivery_topic=topic,
+                # an urgent disclosure (danger to life or health) must be reviewed afterwards
+                review_required=verdict.review_required,
             )
             audits.append(self._audit_message(record))
         return Result(tuple(decisions), tuple(deliveries), tuple(audits), None)

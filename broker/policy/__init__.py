@@ -1,7 +1,17 @@
 """Legal-basis policies: load and validate policies/, decide deliver or deny per recipient."""
 
-from broker.policy.evaluate import Verdict, decide
+from broker.policy.evaluate import Facts, Verdict, decide
 from broker.policy.load import load_policy
-from broker.policy.model import LegalBasis, PolicySet, Recipient, Rule
+from broker.policy.model import Effect, LegalBasis, PolicySet, Recipient, Rule
 
-__all__ = ["LegalBasis", "PolicySet", "Recipient", "Rule", "Verdict", "decide", "load_policy"]
+__all__ = [
+    "Effect",
+    "Facts",
+    "LegalBasis",
+    "PolicySet",
+    "Recipient",
+    "Rule",
+    "Verdict",
+    "decide",
+    "load_policy",
+]

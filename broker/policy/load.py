@@ -13,9 +13,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from broker.errors import PolicyError
-from broker.models import NOTICE_MODELS
-from broker.paths import schema_paths
+from broker.models import NOTICE_MODELS, NOTICE_SENDERS
+from broker.paths import schema_kinds, schema_paths
 from broker.policy.model import LegalBasis, PolicySet, Recipient, Rule
+from broker.policy.view import View, union
+from broker.redaction import APPLIES_TO
 
 FILES = {"legal_bases": "legal-bases.yaml", "recipients": "recipients.yaml", "rules": "rules.yaml"}
 M = TypeVar("M", bound=BaseModel)
@@ -26,7 +28,8 @@ def policy_version(directory: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         rel = path.relative_to(directory).as_posix()
-        if rel.startswith(".") or "__pycache__" in rel:
+        # test cases and notes do not change a decision, so they do not change the version
+        if rel.startswith((".", "tests/")) or "__pycache__" in rel or rel.endswith(".md"):
             continue
         digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return "sha256:" + digest.hexdigest()
@@ -87,6 +90,12 @@ def _check_rules(
                 for f in rule.fields
                 if f not in known
             ]
+            problems += _operator_problems(rule)
+            if NOTICE_SENDERS.get(rule.notice_type) != rule.sender:
+                problems.append(
+                    f"{rule.id}: sender: {rule.notice_type} notices are sent by "
+                    f"'{NOTICE_SENDERS.get(rule.notice_type)}', not '{rule.sender}'"
+                )
         try:
             programs[rule.id] = cel.compile(rule.condition)
         except ValueError as exc:
@@ -95,6 +104,35 @@ def _check_rules(
     if problems:
         raise PolicyError(str(path), problems)
     return programs
+
+
+def _operator_problems(rule: Rule) -> list[str]:
+    """An operator must suit the value it transforms: no age band of a name."""
+    kinds: dict[str, str] = {}
+    for (t, _), model in NOTICE_MODELS.items():
+        if t == rule.notice_type:
+            kinds.update(schema_kinds(model))
+    problems = []
+    for path, op in rule.fields.items():
+        allowed = APPLIES_TO.get(op.kind_key)
+        if allowed is None or path not in kinds:
+            continue
+        kind = kinds[path]
+        if kind == "array":
+            kind = kinds.get(path + "[]", kind)
+        if kind not in allowed:
+            problems.append(
+                f"{rule.id}: fields: '{path}': {op} applies to {'/'.join(sorted(allowed))} "
+                f"values, not {kind}"
+            )
+    return problems
+
+
+def _views(rules: list[Rule]) -> dict[str, View | None]:
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for rule in rules:
+        by_type[rule.notice_type].append(rule.condition)
+    return {t: union(conditions) for t, conditions in by_type.items()}
 
 
 def load_policy(directory: Path | str) -> PolicySet:
@@ -119,4 +157,6 @@ def load_policy(directory: Path | str) -> PolicySet:
         rules=tuple(rules),
         programs=programs,
         index={k: tuple(v) for k, v in index.items()},
+        views=_views(rules),
+        directory=str(directory),
     )

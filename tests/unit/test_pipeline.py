@@ -10,7 +10,7 @@ import pytest
 from broker.paths import leaves
 from broker.pipeline import Pipeline, Result, Source
 from broker.policy import PolicySet
-from tests.conftest import ce_headers
+from tests.conftest import ROOT, ce_headers
 
 SRC = Source("t.notices", 0, 7)
 
@@ -155,3 +155,50 @@ def test_notice_id_must_match_event_id(
     result = _run(pipeline, doc, headers)
     assert result.error is not None
     assert result.error.code == "id-mismatch"
+
+
+def test_urgent_disclosure_is_marked_for_review(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """A notice flagged as danger to life: the urgent delivery's audit record requires review,
+    the others do not."""
+    result = _run(pipeline, notice("threat", danger_to_life_or_health=True))
+    records = {r["recipient"]: r for r in (json.loads(m.value) for m in result.audit_records)}
+    assert records["school"]["rule_id"] == "risk-school-urgent"
+    assert records["school"]["review_required"] is True
+    assert [r for r, rec in records.items() if rec["review_required"]] == ["school"]
+    ordinary = _run(pipeline, notice("threat"))
+    assert not any(json.loads(m.value)["review_required"] for m in ordinary.audit_records)
+
+
+def test_transformed_fields_are_named_in_delivery_and_audit(
+    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """SaLTo's copy says which values are pseudonyms or age bands; the audit record too."""
+    doc = notice("threat")
+    result = _run(pipeline, doc)
+    salto = json.loads(next(m for m in result.deliveries if m.topic == "t.deliveries.salto").value)
+    expected = {"notice_id": "pseudonymise", "child.birth_date": "generalise:age-band"}
+    assert salto["fields_transformed"] == expected
+    assert salto["notice"]["notice_id"] != doc["notice_id"]
+    audit = next(
+        json.loads(m.value)
+        for m in result.audit_records
+        if json.loads(m.value)["recipient"] == "salto"
+    )
+    assert audit["fields_transformed"] == expected
+
+
+def test_other_senders_notices_are_decided_for_every_recipient(
+    pipeline: Pipeline, policy: PolicySet
+) -> None:
+    """A school's concern report and child welfare's feedback reach only their recipients."""
+    for name, delivered in (
+        ("concern-report.json", {"child-welfare"}),
+        ("concern-feedback.json", {"police"}),
+    ):
+        doc = json.loads((ROOT / "policies" / "tests" / "notices" / name).read_text())
+        result = _run(pipeline, doc)
+        assert result.dead_letter is None, result.error
+        assert len(result.decisions) == len(policy.recipients)
+        assert {d.recipient for d in result.decisions if d.outcome == "deliver"} == delivered

@@ -95,12 +95,22 @@ def test_discretionary_basis_needs_necessity(
 def test_salto_is_anonymised_without_consent(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
-    """SaLTo falls through the consent rule to the anonymised one: no name, no notice id."""
-    v = _decide(policy, notice("threat"), "salto")
+    """SaLTo falls through the consent rule to the anonymised one: no name, no birth date, and
+    the notice id only as a pseudonym (SaLTo cannot join its copy with another recipient's)."""
+    doc = notice("threat")
+    v = _decide(policy, doc, "salto")
     assert v.rule.id == "risk-salto-anonymised"
     assert any(r.startswith("consent-missing: rule risk-salto-consent") for r in v.reasons)
     assert "child.name" in v.redacted.withheld
-    assert "notice_id" not in v.redacted.copy
+    assert v.redacted.copy["notice_id"] != doc["notice_id"]
+    assert v.redacted.copy["notice_id"].startswith("ps:")
+    assert v.redacted.copy["child"] == {
+        "birth_date": "15-17",
+        "district": "Frogner",
+    }  # born 2011-02-20
+    text = str(v.redacted.copy)
+    for value in (doc["notice_id"], doc["child"]["birth_date"], doc["child"]["name"]):
+        assert value not in text
 
 
 def test_salto_identified_with_consent(
@@ -141,8 +151,8 @@ def _break(path: Path, old: str, new: str) -> None:
     [
         (
             "rules.yaml",
-            "      - child.name\n",
-            "      - child.nmae\n",
+            "      child.name: keep\n",
+            "      child.nmae: keep\n",
             "'child.nmae' is not a field",
         ),
         (
@@ -152,6 +162,14 @@ def _break(path: Path, old: str, new: str) -> None:
             "unknown legal basis 'bvl-99'",
         ),
         ("rules.yaml", "recipient: school", "recipient: scool", "unknown recipient 'scool'"),
+        (
+            "rules.yaml",
+            "      child.name: keep\n",
+            "      child.name: generalise:age-band\n",
+            "generalise:age-band applies to date/integer values, not string",
+        ),
+        ("rules.yaml", "      child.name: keep\n", "      child.name: hide\n", "unknown operator"),
+        ("rules.yaml", "    sender: school\n", "    sender: police\n", "sent by 'school'"),
         (
             "rules.yaml",
             "condition: child_age < 18\n",
