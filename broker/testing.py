@@ -71,6 +71,22 @@ def create_topics(settings: Settings) -> None:
     asyncio.run(ensure_topics(settings.bootstrap, specs))
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a `broker …` process use ``settings``."""
+    return {**os.environ, "BROKER_TOPIC_PREFIX": settings.topic_prefix,
+            "BROKER_APP_ID": settings.app_id, "BROKER_BOOTSTRAP": settings.bootstrap,
+            "BROKER_STATE_DIR": str(settings.state_dir),
+            "BROKER_POLICY_DIR": str(settings.policy_dir)}
+
+
+def broker_command(settings: Settings, *args: str, timeout: float = 300,
+                   ) -> subprocess.CompletedProcess[str]:
+    """Run `broker ARGS…` for ``settings`` and capture its output."""
+    return subprocess.run([sys.executable, "-m", "broker", *args], env=settings_env(settings),
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          check=False)
+
+
 @dataclasses.dataclass
 class WorkerProcess:
     """A real `broker worker` in its own process, logging to a file."""
@@ -81,10 +97,7 @@ class WorkerProcess:
     env_extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def start(self, wait_ready: bool = True, timeout: float = 90) -> None:
-        env = {**os.environ, "BROKER_TOPIC_PREFIX": self.settings.topic_prefix,
-               "BROKER_APP_ID": self.settings.app_id, "BROKER_BOOTSTRAP": self.settings.bootstrap,
-               "BROKER_STATE_DIR": str(self.settings.state_dir),
-               "BROKER_POLICY_DIR": str(self.settings.policy_dir), **self.env_extra}
+        env = {**settings_env(self.settings), **self.env_extra}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
@@ -150,11 +163,13 @@ class DrillReport:
     audited_deliveries: int = 0
     dead_lettered: int = 0
     aborted_records_seen_uncommitted: int = 0
+    audit_log_verifies: bool = False
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return (self.duplicate_decisions == 0 and self.missing_decisions == 0
+                and self.audit_log_verifies
                 and self.duplicate_deliveries == 0 and self.deliveries == self.audited_deliveries
                 and self.decisions == self.notices_on_topic * self.recipients)
 
@@ -264,3 +279,7 @@ async def _tally(settings: Settings, report: DrillReport, settle_timeout: float)
     report.duplicate_deliveries = len(ids) - len(set(ids))
     raw = await _read_all(settings.bootstrap, [settings.topics.audit], "read_uncommitted")
     report.aborted_records_seen_uncommitted = len(raw) - len(audit)
+    # seal what the drill wrote, then verify the whole log against the checkpoints
+    sealed = await asyncio.to_thread(broker_command, settings, "audit", "seal", "--once")
+    verified = await asyncio.to_thread(broker_command, settings, "audit", "verify")
+    report.audit_log_verifies = sealed.returncode == 0 and verified.returncode == 0
