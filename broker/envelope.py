@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -17,7 +17,7 @@ from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ValidationError
 
 from broker.errors import FieldProblem, NoticeError
-from broker.models import CE_TYPE_PREFIX, NOTICE_MODELS, Notice, ce_type
+from broker.models import CE_TYPE_PREFIX, NOTICE_MODELS, NOTICE_SENDERS, Notice, ce_type
 
 MAX_VALUE_BYTES = 256 * 1024  # a notice is a few kB; anything far larger is a mistake or abuse
 _FORMAT = JSONFormat()
@@ -76,7 +76,7 @@ def encode_notice(
     t = ce_type(notice.notice_type, 1)
     return encode(
         t,
-        f"/police/{notice.issuer.unit_id}",
+        f"/{NOTICE_SENDERS[notice.notice_type]}/{notice.issuer.unit_id}",
         str(notice.notice_id),
         time,
         data=notice,
@@ -107,7 +107,12 @@ def notice_type_of(headers: Mapping[str, bytes]) -> tuple[str, int] | None:
     return name.removesuffix("-notice"), int(version)
 
 
-def decode_notice(headers: Mapping[str, bytes], value: bytes) -> Notice:
+# a notice issued further ahead than this is refused: clocks drift, but not by hours
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def decode_notice(headers: Mapping[str, bytes], value: bytes,
+                  now: datetime | None = None) -> Notice:
     """Validate an input message as a notice, or raise NoticeError naming what is wrong."""
     if len(value) > MAX_VALUE_BYTES:
         raise NoticeError(
@@ -148,4 +153,7 @@ def decode_notice(headers: Mapping[str, bytes], value: bytes) -> Notice:
         raise NoticeError("invalid-notice", field_problems(exc)) from None
     if headers.get("ce_id", b"").decode("utf-8", "replace") != str(notice.notice_id):
         raise NoticeError("id-mismatch", [FieldProblem("ce_id", "must equal notice_id")])
+    if now is not None and notice.issued_at > now + MAX_CLOCK_SKEW:
+        raise NoticeError("future-timestamp",
+                          [FieldProblem("issued_at", f"more than {MAX_CLOCK_SKEW} in the future")])
     return notice

@@ -414,6 +414,9 @@ class AuditRecord(Strict):
     )
     delivery_id: str | None = None
     delivery_topic: str | None = None
+    delivery_sha256: str | None = Field(
+        default=None, description="SHA-256 of the sealed delivery (ciphertext), never of plaintext"
+    )
     input_sha256: str | None = Field(default=None, description="hash of the input bytes")
     review_required: bool = Field(
         default=False, description="an urgent disclosure that must be reviewed afterwards"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from broker import crypto, envelope, national_id
+from broker import crypto, e2e, envelope, national_id, signing
 from broker.errors import NoticeError
 from broker.models import (
     NOTICE_SENDERS,
@@ -75,18 +75,32 @@ class Pipeline:
         topics: TopicNames,
         subject_key: bytes,
         clock: Callable[[], datetime] = _utcnow,
+        *,
+        verifier: signing.NoticeVerifier | None = None,
+        sealer: e2e.DeliverySealer | None = None,
     ) -> None:
         self.policy = policy
         self.topics = topics
         self.subject_key = subject_key
         self.clock = clock
+        # None only in tests of the policy core; the worker always sets both
+        self.verifier = verifier
+        self.sealer = sealer
 
     def process(
         self, value: bytes, headers: Iterable[tuple[str, bytes]] | None, source: Source
     ) -> Result:
         hmap = envelope.header_map(headers)
+        now = self.clock()
         try:
-            notice = envelope.decode_notice(hmap, value)
+            # authenticate before reading: signature, key, time window, replay
+            verified = (self.verifier.verify(hmap, value, position=str(source), now=now)
+                        if self.verifier is not None else None)
+            notice = envelope.decode_notice(hmap, value, now=now)
+            if verified is not None:
+                signing.check_issuer(verified, notice.issuer.unit_id)
+            if self.sealer is not None:  # refuses a notice whose data key was purged
+                self.sealer.prepare(str(notice.notice_id), notice.notice_type, now)
         except NoticeError as error:
             return self._dead_letter(value, tuple(headers or ()), hmap, source, error)
         return self._decide(notice, source)
@@ -131,7 +145,7 @@ class Pipeline:
                 review_required=verdict.review_required,
             )
             decisions.append(decision)
-            delivery_id = topic = None
+            delivery_id = topic = delivery_sha256 = None
             if verdict.outcome is Outcome.deliver and verdict.rule and verdict.redacted:
                 assert verdict.legal_basis is not None
                 delivery_id = crypto.stable_id("delivery", str(notice.notice_id), recipient.id)
@@ -149,10 +163,19 @@ class Pipeline:
                     fields_transformed=transformed,
                 )
                 key = crypto.partition_key(self.subject_key, recipient.id, nin)
-                k, v, h = envelope.encode(
-                    DELIVERY_TYPE, SOURCE, delivery_id, now, data=delivery, key=key
-                )
-                deliveries.append(OutMessage(topic, k, v, h))
+                if self.sealer is not None:  # encrypted to the recipient, signed by the broker
+                    sealed = self.sealer.seal(
+                        delivery, delivery_id=delivery_id, recipient=recipient.id,
+                        notice_id=str(notice.notice_id), notice_type=notice.notice_type,
+                        event_type=DELIVERY_TYPE, source=SOURCE, time=now, key=key,
+                    )
+                    deliveries.append(OutMessage(topic, sealed.key, sealed.value, sealed.headers))
+                    delivery_sha256 = sealed.commitment
+                else:
+                    k, v, h = envelope.encode(
+                        DELIVERY_TYPE, SOURCE, delivery_id, now, data=delivery, key=key
+                    )
+                    deliveries.append(OutMessage(topic, k, v, h))
             record = AuditRecord(
                 record_id=crypto.stable_id("decision", str(notice.notice_id), recipient.id),
                 event=AuditEvent.decision,
@@ -172,6 +195,7 @@ class Pipeline:
                 fields_transformed=transformed,
                 delivery_id=delivery_id,
                 delivery_topic=topic,
+                delivery_sha256=delivery_sha256,
                 # an urgent disclosure (danger to life or health) must be reviewed afterwards
                 review_required=verdict.review_required,
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from broker import crypto, envelope
+from broker import crypto, envelope, keys, signing
 from broker.errors import BrokerError
 from broker.models import NOTICE_MODELS, Notice, ce_type
 from broker.pipeline import OutMessage
@@ -56,4 +56,7 @@ def notice_message(notice: Notice, settings: Settings) -> OutMessage:
     """A validated notice as a CloudEvent, keyed by a keyed hash of the child."""
     key = crypto.partition_key(settings.subject_key(), "notices", notice.child.national_id)
     k, v, h = envelope.encode_notice(notice, key, datetime.now(UTC))
-    return OutMessage(settings.topics.notices, k, v, h)
+    paths = settings.key_paths()
+    registry = keys.load_registry(paths.registry)
+    signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, notice.issuer.unit_id)
+    return OutMessage(settings.topics.notices, k, v, signing.sign(h, v, signer))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from broker.errors import ConfigError
 from broker.kafka_security import KafkaSecurity
+from broker.keys import KeyPaths
 from broker.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,7 @@ class Settings:
     app_id: str = "oslo-share-broker"
     subject_key_file: Path | None = None
     metrics_port: int = 0  # Prometheus endpoint on 127.0.0.1; 0 = off
+    notice_max_age: timedelta = timedelta(hours=48)  # older notices are refused as stale
     # plaintext, or the secure profile (mutual TLS); frozen, so sharing the default is safe
     kafka: KafkaSecurity = KafkaSecurity()  # noqa: RUF009
 
@@ -38,6 +41,7 @@ class Settings:
             state_dir=state,
             app_id=env.get("BROKER_APP_ID", f"{prefix}{cls.app_id}"),
             metrics_port=int(env.get("BROKER_METRICS_PORT", "0")),
+            notice_max_age=timedelta(hours=float(env.get("BROKER_NOTICE_MAX_AGE_HOURS", "48"))),
             kafka=KafkaSecurity.from_env(env),
             subject_key_file=Path(env["BROKER_SUBJECT_KEY_FILE"])
             if "BROKER_SUBJECT_KEY_FILE" in env
@@ -47,6 +51,10 @@ class Settings:
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
+
+    def key_paths(self) -> KeyPaths:
+        """BROKER_KEY_DIR (default <state>/keys), BROKER_KEY_REGISTRY (<key dir>/registry.yaml)."""
+        return KeyPaths.from_env(self.state_dir, os.environ)
 
     def subject_key(self) -> bytes:
         """The HMAC key for keyed references to children. Created (0600) on first use locally;

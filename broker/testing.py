@@ -18,13 +18,13 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from broker import national_id
+from broker import keys, national_id
 from broker.kafka import ensure_topics
 from broker.models import NOTICE_MODELS
 from broker.pipeline import OutMessage
@@ -54,6 +54,20 @@ def synthetic_notices(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         yield doc
 
 
+def ensure_dev_keys(settings: Settings) -> None:
+    """Local keys for a demo or a test run: the broker's signing key, a signing key for every
+    police unit (and school or child-welfare unit) in the examples, and an encryption key for
+    every recipient a rule can deliver to. Existing active keys are kept."""
+    paths = settings.key_paths()
+    now = datetime.now(UTC)
+    keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
+    for unit in sorted({d["issuer"]["unit_id"] for d in docs if isinstance(d.get("issuer"), dict)}):
+        keys.ensure(paths, keys.KeyKind.publisher, unit, now)
+    for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
+        keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
+
+
 def encode(doc: dict[str, Any], settings: Settings) -> OutMessage:
     model = NOTICE_MODELS[(doc["notice_type"], 1)]
     return notice_message(model.model_validate(doc), settings)
@@ -66,6 +80,8 @@ def fresh_settings(base: Settings | None = None, tag: str = "t") -> Settings:
 
 
 def create_topics(settings: Settings) -> None:
+    """The topics of ``settings`` (and the local keys a run needs)."""
+    ensure_dev_keys(settings)
     policy = load_policy(settings.policy_dir)
     specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
     asyncio.run(ensure_topics(settings.bootstrap, specs))
@@ -97,6 +113,7 @@ class WorkerProcess:
     env_extra: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def start(self, wait_ready: bool = True, timeout: float = 90) -> None:
+        ensure_dev_keys(self.settings)
         env = {**settings_env(self.settings), **self.env_extra}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0

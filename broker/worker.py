@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
-from broker import metrics
+from broker import e2e, keys, metrics, retention, signing
 from broker.acl import Principals
+from broker.errors import ConfigError
 from broker.kafka import ensure_topics, wait_for_kafka
 from broker.pipeline import OutMessage, Pipeline, Result, Source
-from broker.policy import load_policy
+from broker.policy import PolicySet, load_policy
 from broker.settings import Settings
 from broker.topics import topic_specs
 
@@ -125,9 +128,68 @@ def _observe(result: Result, started: float) -> None:
     metrics.LATENCY.observe(time.monotonic() - started)
 
 
-def create_app(settings: Settings) -> faust.App:
+def security(settings: Settings, policy: PolicySet,
+             guard: signing.ReplayGuard) -> tuple[signing.NoticeVerifier, e2e.DeliverySealer]:
+    """The notice verifier and the delivery sealer, or a ConfigError naming what is missing."""
+    retention.load_retention(settings.policy_dir)  # fail fast on a bad retention.yaml
+    paths = settings.key_paths()
+    registry = keys.load_registry(paths.registry)
+    broker_key = keys.signing_key(paths, registry, keys.KeyKind.broker, keys.BROKER_OWNER)
+    sealer = e2e.DeliverySealer(registry, broker_key,
+                                retention.SqliteDataKeyStore(paths.data_keys))
+    missing = sealer.missing_recipients(sorted({r.recipient for r in policy.rules}))
+    if missing:
+        raise ConfigError("no active encryption key for " + ", ".join(missing)
+                          + " (broker keys generate --recipient ID)")
+    verifier = signing.NoticeVerifier(registry, guard, max_age=settings.notice_max_age)
+    return verifier, sealer
+
+
+async def preload_replay_guard(settings: Settings, guard: signing.ReplayGuard) -> int:
+    """Fill the replay guard from the audit log of the last ``notice_max_age``: the audit
+    records commit in the same transactions as the offsets, so after a restart the guard knows
+    exactly the notices that were processed, and where."""
+    since = datetime.now(UTC) - settings.notice_max_age
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+        isolation_level="read_committed", **settings.kafka.options(Principals().worker))
+    await consumer.start()
+    n = 0
+    try:
+        tps = [TopicPartition(settings.topics.audit, p)
+               for p in consumer.partitions_for_topic(settings.topics.audit) or {0}]
+        consumer.assign(tps)
+        found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            start = found.get(tp)
+            if start is None:
+                consumer.seek(tp, end[tp])
+            else:
+                consumer.seek(tp, start.offset)
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in tps])
+
+        while await behind():
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batch.values():
+                for r in records:
+                    data = json.loads(r.value)
+                    if data.get("notice_id") and data.get("source"):
+                        recorded = datetime.fromisoformat(data["recorded_at"])
+                        guard.claim(data["notice_id"], data["source"],
+                                    recorded + settings.notice_max_age)
+                        n += 1
+    finally:
+        await consumer.stop()
+    return n
+
+
+def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> faust.App:
     policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
-    pipeline = Pipeline(policy, settings.topics, settings.subject_key())
+    verifier, sealer = security(settings, policy, guard or signing.MemoryReplayGuard())
+    pipeline = Pipeline(policy, settings.topics, settings.subject_key(),
+                        verifier=verifier, sealer=sealer)
     ssl_context = settings.kafka.ssl_context(Principals().worker)
     app = faust.App(
         settings.app_id,
@@ -206,17 +268,22 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     policy = load_policy(settings.policy_dir)
     specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
 
+    guard = signing.MemoryReplayGuard()
+
     async def prepare() -> None:
         who = Principals().worker
         await wait_for_kafka(settings.bootstrap, timeout=None, principal=who)
         created = await ensure_topics(settings.bootstrap, specs, principal=who)
         if created:
             log.info("topics.created", topics=created)
+        loaded = await preload_replay_guard(settings, guard)
+        log.info("worker.replay_guard_loaded", notices=loaded)
 
+    create_app(settings, guard)  # fail fast (policy, keys) before waiting for Kafka
     asyncio.run(prepare())
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    app = create_app(settings)
+    app = create_app(settings, guard)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from broker.kafka import ensure_topics
-from broker.policy import load_policy
+from broker import e2e, keys
 from broker.settings import Settings
-from broker.topics import topic_specs
+from broker.testing import WorkerProcess, create_topics, fresh_settings, settings_env
 from tests.conftest import ROOT
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
@@ -42,53 +36,38 @@ def kafka() -> Iterator[str]:
 @dataclasses.dataclass
 class Stack:
     settings: Settings
-    log_path: Path
-    process: subprocess.Popen[bytes]
+    worker: WorkerProcess
+    sealer: subprocess.Popen[bytes]
 
     def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return self.worker.log()
+
+    def opener(self, recipient: str) -> e2e.DeliveryOpener:
+        """The recipient's side: verify the broker's signature, then decrypt."""
+        paths = self.settings.key_paths()
+        registry = keys.load_registry(paths.registry)
+        return e2e.DeliveryOpener(registry, recipient,
+                                  keys.decryption_keys(paths, registry, recipient))
 
 
 @pytest.fixture(scope="session")
 def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A worker (`broker worker`, a separate process) on a fresh topic prefix."""
-    prefix = f"it-{uuid.uuid4().hex[:8]}."
+    """A worker (`broker worker`) and an audit sealer (`broker audit seal`), each a separate
+    process, on a fresh topic prefix with keys of their own."""
     state = tmp_path_factory.mktemp("state")
-    settings = dataclasses.replace(
-        Settings.from_env(),
-        bootstrap=kafka,
-        topic_prefix=prefix,
-        app_id=f"{prefix}broker",
-        state_dir=state,
-    )
-    policy = load_policy(settings.policy_dir)
-    specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
-    asyncio.run(ensure_topics(kafka, specs))
-    env = {
-        **os.environ,
-        "BROKER_TOPIC_PREFIX": prefix,
-        "BROKER_APP_ID": settings.app_id,
-        "BROKER_BOOTSTRAP": kafka,
-        "BROKER_STATE_DIR": str(state),
-    }
-    log_path = state / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "broker", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-    s = Stack(settings, log_path, process)
-    deadline = time.monotonic() + 90
-    while "worker.ready" not in s.log():
-        assert process.poll() is None, f"worker exited:\n{s.log()[-3000:]}"
-        assert time.monotonic() < deadline, f"worker not ready:\n{s.log()[-3000:]}"
-        time.sleep(0.2)
-    yield s
-    process.send_signal(signal.SIGTERM)
+    settings = fresh_settings(
+        dataclasses.replace(Settings.from_env(), bootstrap=kafka, state_dir=state), tag="it")
+    create_topics(settings)
+    worker = WorkerProcess(settings, state / "worker.log")
+    worker.start()
+    with (state / "sealer.log").open("wb") as log:
+        sealer = subprocess.Popen([sys.executable, "-m", "broker", "audit", "seal",
+                                   "--interval", "1"], env=settings_env(settings), stdout=log,
+                                  stderr=subprocess.STDOUT, cwd=ROOT)
+    yield Stack(settings, worker, sealer)
+    sealer.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=30)
+        sealer.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        sealer.kill()
+    worker.stop()

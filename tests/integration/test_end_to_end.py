@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
+from broker import e2e, keys, signing
+from broker.envelope import header_map
 from broker.kafka import consume, producer, send_all
 from broker.models import IncidentNotice, RiskNotice
 from broker.paths import covers, leaves
-from broker.pipeline import OutMessage
+from broker.pipeline import AUDIT_TYPE, OutMessage
 from broker.policy import PolicySet
 from broker.publisher import notice_message
+from broker.testing import broker_command
 from tests.conftest import ce_headers, example
 from tests.integration.conftest import Stack
 
@@ -31,6 +34,7 @@ class Observed:
     audit: list[dict[str, Any]]
     deliveries: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     dead: list[Any] = field(default_factory=list)
+    stack: Any = None
 
 
 def _model(doc: dict[str, Any]) -> Any:
@@ -48,20 +52,32 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
     bad_checksum["notice_id"] = str(uuid.uuid4())
     nid = bad_checksum["child"]["national_id"]
     bad_checksum["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
-    raw = [
+    police = _police_key(s)
+    raw = [  # signed by a registered police unit, so that validation is what fails
         (json.dumps(bad_checksum).encode(), ce_headers(bad_checksum)),
         (b'{"notice_id": "oops", ', ce_headers({"notice_type": "incident"})),
         (b"{}", ce_headers({"notice_type": "rumour", "notice_id": "x"})),
     ]
     messages = [notice_message(_model(d), s) for d in valid]
-    messages += [OutMessage(s.topics.notices, None, v, tuple(h)) for v, h in raw]
+    messages += [OutMessage(s.topics.notices, None, v, signing.sign(_from_unit(h), v, police))
+                 for v, h in raw]
+    forged = example("threat")  # not signed at all: refused before it is read
+    forged["notice_id"] = str(uuid.uuid4())
+    unsigned = notice_message(_model(forged), s)
+    messages.append(OutMessage(unsigned.topic, unsigned.key, unsigned.value,
+                               tuple(h for h in unsigned.headers
+                                     if h[0] not in ("ce_signature", "ce_keyid"))))
+    messages.append(messages[0])  # the same signed notice again: a replay
     async with producer(s.bootstrap) as p:
         await send_all(p, messages)
 
-    expected = len(valid) * len(policy.recipients) + len(raw)
-    observed = Observed(valid, len(raw), [])
+    invalid = len(raw) + 2
+    expected = len(valid) * len(policy.recipients) + invalid
+    observed = Observed(valid, invalid, [])
     deadline = time.monotonic() + 90
     async for record in consume(s.bootstrap, [s.topics.audit], idle_timeout=60):
+        if dict(record.headers).get("ce_type") != AUDIT_TYPE.encode():
+            continue  # checkpoints and other audit events
         observed.audit.append(json.loads(record.value))
         if len(observed.audit) >= expected or time.monotonic() > deadline:
             break
@@ -76,11 +92,25 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
 
 @pytest.fixture(scope="module")
 def observed(stack: Stack, policy: PolicySet) -> Observed:
-    return asyncio.run(_publish_and_collect(stack, policy))
+    result = asyncio.run(_publish_and_collect(stack, policy))
+    result.stack = stack
+    return result
+
+
+def _from_unit(headers: list[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
+    return tuple((k, b"/police/oslo-pd-ost" if k == "ce_source" else v) for k, v in headers)
+
+
+def _police_key(s: Any) -> keys.SigningKey:
+    paths = s.key_paths()
+    registry = keys.load_registry(paths.registry)
+    return keys.signing_key(paths, registry, keys.KeyKind.publisher, "oslo-pd-ost")
 
 
 def _bodies(observed: Observed, recipient: str) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in observed.deliveries[recipient]]
+    """The recipient's deliveries, verified and decrypted with its own key."""
+    opener = observed.stack.opener(recipient)
+    return [opener.open(header_map(r.headers), r.value) for r in observed.deliveries[recipient]]
 
 
 def test_school_receives_only_its_allowed_fields(observed: Observed, policy: PolicySet) -> None:
@@ -127,7 +157,8 @@ def test_recipient_without_legal_basis_receives_nothing(observed: Observed) -> N
 def test_malformed_notices_are_dead_lettered_with_their_error(observed: Observed) -> None:
     """Each malformed input is on the dead-letter topic, as sent, with a field and a reason."""
     errors = [json.loads(dict(r.headers)["broker_error"]) for r in observed.dead]
-    assert sorted(e["code"] for e in errors) == ["invalid-notice", "not-json", "unknown-type"]
+    assert sorted(e["code"] for e in errors) == [
+        "invalid-notice", "not-json", "notice-replayed", "signature-missing", "unknown-type"]
     checksum = next(e for e in errors if e["code"] == "invalid-notice")
     assert checksum["problems"][0]["field"] == "child.national_id"
     dead_records = [r for r in observed.audit if r["event"] == "dead-letter"]
@@ -156,15 +187,12 @@ def test_one_childs_notices_stay_in_order(observed: Observed) -> None:
     """Two notices about one child go to one partition, in the order they were published."""
     nid = example("recruited")["child"]["national_id"]
     records = observed.deliveries["child-welfare"]
-    same_child = [
-        r for r in records if json.loads(r.value)["notice"]["child"]["national_id"] == nid
-    ]
+    bodies = _bodies(observed, "child-welfare")
+    same_child = [(r, b) for r, b in zip(records, bodies, strict=True)
+                  if b["notice"]["child"]["national_id"] == nid]
     assert len(same_child) == 2
-    assert len({r.partition for r in same_child}) == 1
-    ids = [
-        json.loads(r.value)["notice"]["notice_id"]
-        for r in sorted(same_child, key=lambda r: r.offset)
-    ]
+    assert len({r.partition for r, _ in same_child}) == 1
+    ids = [b["notice"]["notice_id"] for _, b in sorted(same_child, key=lambda rb: rb[0].offset)]
     assert ids == [
         d["notice_id"] for d in observed.published_valid if d["child"]["national_id"] == nid
     ]
@@ -190,3 +218,35 @@ def test_audit_and_worker_log_hold_no_personal_data(observed: Observed, stack: S
     values = {v for v in values if len(v) > 4}
     haystack = json.dumps(observed.audit) + stack.log()
     assert sorted(v for v in values if v in haystack) == []
+
+
+def test_deliveries_on_kafka_are_ciphertext(observed: Observed) -> None:
+    """Whoever reads a delivery topic without the recipient's key (a Kafka operator) sees no
+    personal data: not a name, a national id, or the school."""
+    threat = example("threat")
+    secrets = [threat["child"]["name"], threat["child"]["national_id"],
+               threat["child"]["school"]["name"], threat["contact"]["phone"]]
+    raw = b"".join(r.value + repr(r.headers).encode() for v in observed.deliveries.values()
+                   for r in v)
+    assert raw
+    assert [x for x in secrets if x.encode() in raw] == []
+
+
+def test_a_recipient_cannot_open_another_recipients_delivery(observed: Observed) -> None:
+    """The school's key opens the school's delivery and fails on child welfare's."""
+    (school_record,) = observed.deliveries["school"]
+    welfare_record = observed.deliveries["child-welfare"][0]
+    school = observed.stack.opener("school")
+    assert school.open(header_map(school_record.headers), school_record.value)["recipient"] == (
+        "school")
+    with pytest.raises((e2e.DecryptionError, signing.VerificationError)):
+        school.open(header_map(welfare_record.headers), welfare_record.value)
+
+
+def test_the_audit_log_verifies(observed: Observed) -> None:
+    """After the run, the sealed audit log verifies against its signed checkpoints."""
+    s = observed.stack.settings
+    assert broker_command(s, "audit", "seal", "--once").returncode == 0
+    result = broker_command(s, "audit", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified" in result.stdout
