@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from broker.errors import ConfigError
-from broker.topics import TopicNames, TopicSpec
+from broker.topics import TopicNames
 
 PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 CLUSTER = "kafka-cluster"  # the one name Kafka gives the cluster resource
@@ -134,25 +134,13 @@ def user(name: str) -> str:
 
 
 def receipts_topic(names: TopicNames, recipient_id: str) -> str:
-    return f"{names.prefix}receipts.{recipient_id}"
+    return names.receipts(recipient_id)
 
 
 def group_prefix(names: TopicNames, principal: str) -> str:
     """Consumer groups a principal may use start with this (the dot ends the principal's name,
     so recipient 'school' cannot use the groups of a recipient 'school2')."""
     return f"{names.prefix}{principal}."
-
-
-def receipt_topic_specs(names: TopicNames, recipient_ids: Iterable[str]) -> list[TopicSpec]:
-    return [
-        TopicSpec(
-            receipts_topic(names, r),
-            1,
-            {"retention.ms": TWO_WEEKS_MS},
-            "a recipient's receipts for the deliveries it processed",
-        )
-        for r in sorted(set(recipient_ids))
-    ]
 
 
 def bindings(

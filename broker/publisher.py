@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from broker import crypto, envelope, keys, signing
 from broker.errors import BrokerError
-from broker.models import NOTICE_MODELS, Notice, ce_type
+from broker.models import NOTICE_MODELS, NOTICE_SENDERS, Notice, ce_type
 from broker.pipeline import OutMessage
 from broker.settings import Settings
 
@@ -33,23 +33,28 @@ def load_notice(path: Path) -> Notice:
         raise BrokerError(f"{path}: {problems}") from None
 
 
-def raw_message(path: Path, topic: str) -> OutMessage:
-    """An unvalidated file as a notice message, to exercise the dead-letter path."""
+def raw_message(path: Path, settings: Settings) -> OutMessage:
+    """An unvalidated file as a notice message, to drill the dead-letter path. It is signed
+    with its issuing unit's key when there is one, so that validation is what refuses it."""
     value = path.read_bytes()
     try:
         data = json.loads(value)
     except ValueError:
         data = {}
     data = data if isinstance(data, dict) else {}
-    headers = (
-        ("ce_specversion", b"1.0"),
-        ("ce_type", ce_type(str(data.get("notice_type", "unknown")), 1).encode()),
-        ("ce_source", b"/police/unvalidated"),
-        ("ce_id", str(data.get("notice_id", path.name)).encode()),
-        ("ce_time", datetime.now(UTC).isoformat().encode()),
-        ("content-type", b"application/json"),
-    )
-    return OutMessage(topic, None, value, headers)
+    notice_type = str(data.get("notice_type", "unknown"))
+    issuer = data.get("issuer")
+    unit = str(issuer.get("unit_id")) if isinstance(issuer, dict) else None
+    sender = NOTICE_SENDERS.get(notice_type, "police")
+    headers = envelope.binary_headers(
+        ce_type(notice_type, 1), f"/{sender}/{unit or 'unknown'}",
+        str(data.get("notice_id", path.name)), datetime.now(UTC))
+    paths = settings.key_paths()
+    registry = keys.load_registry(paths.registry, missing_ok=True)
+    if unit and registry.active(keys.KeyKind.publisher, unit) is not None:
+        signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, unit)
+        headers = signing.sign(headers, value, signer)
+    return OutMessage(settings.topics.notices, None, value, headers)
 
 
 def notice_message(notice: Notice, settings: Settings) -> OutMessage:

@@ -31,7 +31,7 @@ from broker.pipeline import OutMessage
 from broker.policy import load_policy
 from broker.publisher import notice_message
 from broker.settings import ROOT, Settings
-from broker.topics import topic_specs
+from broker.topics import policy_topic_specs
 
 EXAMPLES = ROOT / "examples"
 
@@ -83,7 +83,7 @@ def create_topics(settings: Settings) -> None:
     """The topics of ``settings`` (and the local keys a run needs)."""
     ensure_dev_keys(settings)
     policy = load_policy(settings.policy_dir)
-    specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
+    specs = policy_topic_specs(settings.topics, policy)
     asyncio.run(ensure_topics(settings.bootstrap, specs))
 
 

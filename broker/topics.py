@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from broker.policy import PolicySet
 
 # Notices and deliveries are kept two weeks: long enough to replay after an outage, short
 # enough not to become a second register. The audit log and dead letters never expire.
@@ -40,8 +44,13 @@ class TopicNames:
     def delivery(self, recipient_topic: str) -> str:
         return f"{self.prefix}{recipient_topic}"
 
+    def receipts(self, recipient_id: str) -> str:
+        """Where a recipient's system reports a delivery received and opened."""
+        return f"{self.prefix}receipts.{recipient_id}"
 
-def topic_specs(names: TopicNames, recipient_topics: Iterable[str]) -> list[TopicSpec]:
+
+def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
+                recipient_ids: Iterable[str] = ()) -> list[TopicSpec]:
     specs = [
         TopicSpec(
             names.notices,
@@ -67,4 +76,15 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str]) -> list[Topi
         )
         for t in sorted(set(recipient_topics))
     ]
+    specs += [
+        TopicSpec(names.receipts(r), 1, {"retention.ms": TWO_WEEKS_MS},
+                  "a recipient's receipts (received, opened) for its deliveries")
+        for r in sorted(set(recipient_ids))
+    ]
     return specs
+
+
+def policy_topic_specs(names: TopicNames, policy: PolicySet) -> list[TopicSpec]:
+    """Every topic a deployment of ``policy`` needs: notices, audit, dead letters, and each
+    recipient's deliveries and receipts."""
+    return topic_specs(names, [r.topic for r in policy.recipients.values()], policy.recipients)

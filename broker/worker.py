@@ -35,7 +35,7 @@ from broker.kafka import ensure_topics, wait_for_kafka
 from broker.pipeline import OutMessage, Pipeline, Result, Source
 from broker.policy import PolicySet, load_policy
 from broker.settings import Settings
-from broker.topics import topic_specs
+from broker.topics import policy_topic_specs
 
 log = structlog.get_logger(__name__)
 BATCH = 500  # inputs per transaction at most
@@ -266,7 +266,7 @@ def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> 
 def run(settings: Settings, loglevel: str = "info") -> None:
     """Wait for Kafka, ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
     policy = load_policy(settings.policy_dir)
-    specs = topic_specs(settings.topics, [r.topic for r in policy.recipients.values()])
+    specs = policy_topic_specs(settings.topics, policy)
 
     guard = signing.MemoryReplayGuard()
 

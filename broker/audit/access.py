@@ -20,6 +20,7 @@ from enum import StrEnum
 from broker import crypto
 from broker.audit.errors import AuditError
 from broker.audit.events import canonical
+from broker.topics import TopicNames
 
 RECEIPT_TYPE = "no.oslo.broker.receipt.v1"  # on a recipient's receipts topic
 AUDIT_RECEIPT_TYPE = "no.oslo.broker.audit-receipt.v1"  # the relayed copy on the audit topic
@@ -31,7 +32,7 @@ class State(StrEnum):
 
 
 def receipts_topic(prefix: str, recipient: str) -> str:
-    return f"{prefix}receipts.{recipient}"
+    return TopicNames(prefix).receipts(recipient)
 
 
 def _stamp(when: datetime) -> str:

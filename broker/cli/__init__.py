@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,7 +60,7 @@ def publish(
     failed = False
     for path in files:
         if skip_validation:
-            messages.append(raw_message(path, s.topics.notices))
+            messages.append(raw_message(path, s))
             table.add_row(str(path), "-", "-", "[yellow]sent unvalidated[/]")
             continue
         try:
@@ -107,8 +108,18 @@ def subscribe(
     idle_timeout: IdleOpt = None,
     from_beginning: BeginOpt = True,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line per delivery")] = False,
+    send_receipts: Annotated[
+        bool, typer.Option("--receipts/--no-receipts", help="report received and opened")
+    ] = True,
 ) -> None:
-    """Recipients: print this recipient's deliveries as they arrive."""
+    """Recipients: verify, decrypt and print this recipient's deliveries as they arrive."""
+    from broker import e2e, keys
+    from broker.audit import access
+    from broker.audit.events import ce_headers
+    from broker.envelope import header_map
+    from broker.errors import NoticeError
+    from broker.kafka import producer, send_all
+    from broker.pipeline import OutMessage
     from broker.policy import load_policy
 
     s = settings()
@@ -119,9 +130,29 @@ def subscribe(
             f"{', '.join(sorted(policy.recipients))})"
         )
     topic = s.topics.delivery(policy.recipients[recipient].topic)
+    paths = s.key_paths()
+    registry = keys.load_registry(paths.registry)
+    # verify the broker's signature, then decrypt with this recipient's own key(s)
+    opener = e2e.DeliveryOpener(registry, recipient,
+                                keys.decryption_keys(paths, registry, recipient))
+    receipts: list[OutMessage] = []
+
+    def acknowledge(delivery_id: str) -> None:
+        for state in (access.State.received, access.State.opened):
+            now = datetime.now(UTC)
+            rid, value = access.receipt(delivery_id, state, now)
+            receipts.append(OutMessage(s.topics.receipts(recipient), None, value,
+                                       ce_headers(access.RECEIPT_TYPE, rid, now)))
 
     def show(record: Any) -> None:
-        delivery = json.loads(record.value)
+        try:
+            delivery = opener.open(header_map(record.headers), record.value)
+        except (NoticeError, e2e.DecryptionError) as exc:
+            err.print(f"[red]rejected {record.topic}/{record.partition}/{record.offset}: "
+                      f"{exc.code}[/]", highlight=False)
+            return
+        if send_receipts:
+            acknowledge(delivery["delivery_id"])
         if as_json:
             print(json.dumps(delivery, ensure_ascii=False), flush=True)
             return
@@ -138,6 +169,13 @@ def subscribe(
     asyncio.run(follow([topic], show, max_records, idle_timeout, from_beginning,
                        principal=Principals.recipient(recipient)))
 
+    async def send() -> None:
+        async with producer(s.bootstrap, principal=Principals.recipient(recipient)) as p:
+            await send_all(p, receipts)
+
+    if receipts:  # received → opened, for the access log (broker audit relay-receipts)
+        asyncio.run(send())
+
 
 # --- auditors ------------------------------------------------------------------------------
 
@@ -147,11 +185,11 @@ def topics_create() -> None:
     """Create the topics that are missing (explicit partitions and configs)."""
     from broker.kafka import ensure_topics
     from broker.policy import load_policy
-    from broker.topics import topic_specs
+    from broker.topics import policy_topic_specs
 
     s = settings()
     policy = load_policy(s.policy_dir)
-    specs = topic_specs(s.topics, [r.topic for r in policy.recipients.values()])
+    specs = policy_topic_specs(s.topics, policy)
     created = asyncio.run(ensure_topics(s.bootstrap, specs))
     table = Table("topic", "partitions", "config", "status")
     for spec in specs:

@@ -26,13 +26,12 @@ from broker.acl import (
     Principals,
     ResourceType,
     bindings,
-    receipt_topic_specs,
 )
 from broker.cli._common import fail, out, settings
 from broker.errors import ConfigError
 from broker.kafka_security import KafkaSecurity
 from broker.settings import Settings
-from broker.topics import TopicSpec, topic_specs
+from broker.topics import TopicSpec, policy_topic_specs
 
 app = typer.Typer(no_args_is_help=True, help="Operators: Kafka ACLs (secure profile).")
 
@@ -53,10 +52,10 @@ def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding]
     """The bindings and topics this deployment needs, from its policy directory."""
     from broker.policy import load_policy
 
-    recipients = {r.id: r.topic for r in load_policy(s.policy_dir).recipients.values()}
+    policy = load_policy(s.policy_dir)
+    recipients = {r.id: r.topic for r in policy.recipients.values()}
     acls = bindings(recipients, s.topics, s.app_id, transactions=transactions)
-    specs = topic_specs(s.topics, recipients.values()) + receipt_topic_specs(s.topics, recipients)
-    return acls, specs
+    return acls, policy_topic_specs(s.topics, policy)
 
 
 # ---------------------------------------------------------------- Kafka (admin API)

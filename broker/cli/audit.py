@@ -651,7 +651,7 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 
 @app.command("query")
-def query(  # noqa: PLR0917 (typer maps each parameter to an option)
+def query(
     recipient: Annotated[str | None, typer.Option(help="recipient id")] = None,
     legal_basis: Annotated[str | None, typer.Option(help="legal basis id")] = None,
     decision: Annotated[

@@ -246,7 +246,7 @@ async def _docs_from_topic(idle_timeout: float, limit: int | None) -> list[dict[
 
 
 @app.command("simulate")
-def policy_simulate(  # noqa: PLR0917 - typer maps each parameter to an option
+def policy_simulate(
     proposed: Annotated[Path, typer.Argument(help="the proposed policy directory")],
     files: Annotated[
         list[Path] | None, typer.Argument(help="notice files or directories", exists=True)
