@@ -173,6 +173,8 @@ def bindings(
     allow(worker, topic, names.notices, lit, R, D)
     for name in (names.audit, names.dead_letter):
         allow(worker, topic, name, lit, W, D)
+    # on start the worker reads back the audit log's recent notice ids (the replay guard)
+    allow(worker, topic, names.audit, lit, R)
     for delivery_topic in sorted(set(recipients.values())):
         allow(worker, topic, names.delivery(delivery_topic), lit, W, D)
     allow(worker, group, app_id, lit, R, D)

@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from broker import keys, national_id
-from broker.kafka import ensure_topics
+from broker.acl import Principals
+from broker.kafka import client_options, ensure_topics
+from broker.kafka_security import Profile
 from broker.models import NOTICE_MODELS
 from broker.pipeline import OutMessage
 from broker.policy import load_policy
@@ -80,11 +83,36 @@ def fresh_settings(base: Settings | None = None, tag: str = "t") -> Settings:
 
 
 def create_topics(settings: Settings) -> None:
-    """The topics of ``settings`` (and the local keys a run needs)."""
+    """The topics of ``settings`` (and the local keys a run needs); in the secure profile also
+    the ACLs that let each principal do exactly its part on them."""
     ensure_dev_keys(settings)
+    if settings.kafka.profile is Profile.secure:
+        from broker.cli.acl import apply, planned  # noqa: PLC0415 - the CLI module is heavy
+
+        acls, specs = planned(settings)
+        asyncio.run(apply(settings.bootstrap, settings.kafka, acls, specs,
+                          prefix=settings.topic_prefix))
+        return
     policy = load_policy(settings.policy_dir)
     specs = policy_topic_specs(settings.topics, policy)
     asyncio.run(ensure_topics(settings.bootstrap, specs))
+
+
+def free_port_pair() -> int:
+    """A port P on 127.0.0.1 with P and P+1 free (a broker's client and controller ports)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port >= 65000:
+            continue
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of ports on 127.0.0.1")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -193,6 +221,7 @@ class DrillReport:
 
 async def _read_all(bootstrap: str, topics: list[str], isolation: str) -> list[Any]:
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                **client_options(),
                                 auto_offset_reset="earliest", isolation_level=isolation,
                                 max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
@@ -228,6 +257,7 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
 
     async def publish() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+                                    **client_options(Principals().police),
                                     enable_idempotence=True, linger_ms=5,
                                     request_timeout_ms=120000, retry_backoff_ms=500)
         await producer.start()

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from broker.acl import Principals
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
+from broker.kafka import client_options
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -250,6 +251,7 @@ async def read_topic(
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_options(),  # the sealer and verifier: the admin until they get a principal
     )
     await consumer.start()
     try:
@@ -930,6 +932,7 @@ def relay_receipts(
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            **client_options(),
         )
         await consumer.start()
         last = asyncio.get_running_loop().time()

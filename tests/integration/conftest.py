@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -12,25 +13,47 @@ import pytest
 
 from broker import e2e, keys
 from broker.settings import Settings
-from broker.testing import WorkerProcess, create_topics, fresh_settings, settings_env
+from broker.testing import (
+    WorkerProcess,
+    create_topics,
+    free_port_pair,
+    fresh_settings,
+    settings_env,
+)
 from tests.conftest import ROOT
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
 
 
-def _kafka(command: str) -> int:
-    return subprocess.run(["bash", str(KAFKA_SH), command], check=False).returncode
-
-
 @pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
-    """The local Apache Kafka broker: started if not running, and then stopped again."""
-    started = _kafka("status") != 0
-    if started:
-        assert _kafka("start") == 0, "Kafka did not start; see deploy/kafka/var/kafka.log"
-    yield Settings.from_env().bootstrap
-    if started:
-        _kafka("stop")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The test session's own Apache Kafka in the secure profile: mutual TLS on every
+    listener, no plaintext, ACLs enforced (deploy/kafka.sh, KAFKA_PROFILE=secure), on free
+    ports beside any Kafka a developer runs. Every `broker` process and client in the session
+    connects through it as its own principal (BROKER_KAFKA_PROFILE=secure)."""
+    base = tmp_path_factory.mktemp("kafka")
+    port = free_port_pair()
+    credentials = base / "credentials"
+    env = {**os.environ, "KAFKA_PROFILE": "secure", "KAFKA_PORT": str(port),
+           "KAFKA_DATA_DIR": str(base / "data"), "KAFKA_CREDENTIALS_DIR": str(credentials),
+           "KAFKA_START_TIMEOUT": "90"}
+    started = subprocess.run(["bash", str(KAFKA_SH), "start"], env=env, capture_output=True,
+                             text=True, check=False)
+    assert started.returncode == 0, f"Kafka did not start:\n{started.stdout}{started.stderr}"
+    bootstrap = f"127.0.0.1:{port}"
+    session_env = {"BROKER_KAFKA_PROFILE": "secure",
+                   "BROKER_KAFKA_CREDENTIALS_DIR": str(credentials), "BROKER_BOOTSTRAP": bootstrap}
+    saved = {k: os.environ.get(k) for k in session_env}
+    os.environ.update(session_env)
+    try:
+        yield bootstrap
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=env, capture_output=True, check=False)
 
 
 @dataclasses.dataclass

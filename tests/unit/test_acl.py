@@ -108,9 +108,10 @@ def test_recipient_principals_cannot_be_fixed_principals() -> None:
 
 
 def test_worker_has_what_the_pipeline_needs(acls: list[AclBinding]) -> None:
-    """The worker reads notices only and writes every delivery, the audit and dead letters."""
+    """The worker reads notices (and the audit log, for its replay guard) and writes every
+    delivery, the audit and dead letters."""
     reg = registry()
-    assert granted(acls, P.worker, R) == {"t.notices"}
+    assert granted(acls, P.worker, R) == {"t.notices", "t.audit"}
     assert granted(acls, P.worker, W) == (
         {"t.audit", "t.notices.dead-letter"} | {f"t.{t}" for t in reg.values()}
     )
