@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -32,34 +34,49 @@ from broker.pipeline import AUDIT_TYPE
 from broker.policy import load_policy
 from broker.publisher import load_notice, notice_message, raw_message
 from broker.settings import ROOT, Settings
-from broker.testing import WorkerProcess, broker_command, create_topics, settings_env
+from broker.testing import (
+    WorkerProcess,
+    broker_command,
+    create_topics,
+    free_port_pair,
+    settings_env,
+)
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
 EXAMPLES = ROOT / "examples"
 
 
-def _kafka(command: str) -> int:
-    return subprocess.run(["bash", str(KAFKA_SH), command], check=False).returncode
+def _kafka(command: str, env: dict[str, str]) -> int:
+    return subprocess.run(["bash", str(KAFKA_SH), command], env=env, check=False).returncode
+
+
+def _secure_kafka_env(state_dir: Path) -> dict[str, str]:
+    """A secure-profile Kafka of the demo's own (mutual TLS, ACLs), beside any other Kafka."""
+    data = state_dir / "demo-kafka"
+    return {**os.environ, "KAFKA_PROFILE": "secure", "KAFKA_PORT": str(free_port_pair()),
+            "KAFKA_DATA_DIR": str(data), "KAFKA_CREDENTIALS_DIR": str(data / "credentials")}
 
 
 def run(console: Console, keep_running: bool = False) -> int:
     t0 = time.monotonic()
-    started_kafka = _kafka("status") != 0
-    if started_kafka:
-        console.print("[bold]1.[/] starting Apache Kafka (KRaft, 127.0.0.1) …")
-        if _kafka("start") != 0:
-            console.print("[red]Kafka did not start; see deploy/kafka/var/kafka.log[/]")
-            return 1
-    else:
-        console.print("[bold]1.[/] Kafka is already running; using it")
+    kafka_env = _secure_kafka_env(Settings.from_env().state_dir)
+    console.print("[bold]1.[/] starting Apache Kafka (KRaft, 127.0.0.1:"
+                  f"{kafka_env['KAFKA_PORT']}) in the secure profile: mutual TLS, ACLs …")
+    if _kafka("start", kafka_env) != 0:
+        console.print(f"[red]Kafka did not start; see {kafka_env['KAFKA_DATA_DIR']}/kafka.log[/]")
+        return 1
+    # every process below connects as its own principal with its own client certificate
+    os.environ.update({"BROKER_KAFKA_PROFILE": "secure",
+                       "BROKER_KAFKA_CREDENTIALS_DIR": kafka_env["KAFKA_CREDENTIALS_DIR"],
+                       "BROKER_BOOTSTRAP": f"127.0.0.1:{kafka_env['KAFKA_PORT']}"})
     prefix = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}."
     settings = dataclasses.replace(Settings.from_env(), topic_prefix=prefix,
                                    app_id=f"{prefix}broker")
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None
     try:
-        create_topics(settings)  # and local keys: police units, the broker, each recipient
-        console.print(f"[bold]2.[/] topics under the prefix '{prefix}', keys in "
+        create_topics(settings)  # topics, ACLs, and keys: police units, broker, recipients
+        console.print(f"[bold]2.[/] topics and ACLs under the prefix '{prefix}', keys in "
                       f"{settings.key_paths().root}; starting the worker and the audit sealer …")
         worker.start()
         with (settings.state_dir / f"{prefix}sealer.log").open("wb") as log:
@@ -74,9 +91,13 @@ def run(console: Console, keep_running: bool = False) -> int:
             sealer.wait(timeout=30)
         console.print("[bold]8.[/] stopping the worker (SIGTERM) …")
         worker.stop()
-        if started_kafka and not keep_running:
+        if keep_running:
+            console.print(f"Kafka keeps running on {settings.bootstrap} (secure profile); stop "
+                          f"it with KAFKA_DATA_DIR={kafka_env['KAFKA_DATA_DIR']} "
+                          "bash deploy/kafka.sh stop")
+        else:
             console.print("[bold]9.[/] stopping Kafka …")
-            _kafka("stop")
+            _kafka("stop", kafka_env)
         console.print(f"demo finished in {time.monotonic() - t0:.1f} s")
 
 

@@ -152,7 +152,9 @@ def signing_key_path(s: Settings) -> Path:
 
 
 def witness_path(s: Settings) -> Path:
-    return Path(os.environ.get("BROKER_AUDIT_WITNESS", s.state_dir / "audit" / "witness.jsonl"))
+    """One witness file per audit log (topic), so two deployments never mix checkpoints."""
+    default = s.state_dir / "audit" / f"{s.topics.audit}.witness.jsonl"
+    return Path(os.environ.get("BROKER_AUDIT_WITNESS", default))
 
 
 def store_target(s: Settings) -> str:

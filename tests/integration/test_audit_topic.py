@@ -110,7 +110,7 @@ def audit(kafka: str, tmp_path_factory: pytest.TempPathFactory, policy: PolicySe
 
 
 def _witness(a: Audit) -> list[Checkpoint]:
-    path = a.settings.state_dir / "audit" / "witness.jsonl"
+    path = a.settings.state_dir / "audit" / f"{a.settings.topics.audit}.witness.jsonl"
     return [Checkpoint.from_json(line) for line in path.read_text().splitlines()]
 
 

@@ -71,7 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     )
     log = drill.seal_all(values, key, every=5, origin=f"oslo-share-broker/{prefix}audit")
     (state / "audit").mkdir()
-    (state / "audit" / "witness.jsonl").write_bytes(
+    (state / "audit" / f"{prefix}audit.witness.jsonl").write_bytes(
         b"".join(c.to_json() + b"\n" for c in log.witness)
     )
     store = state / "audit" / "audit.sqlite"
