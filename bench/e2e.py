@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +35,15 @@ from rich.table import Table
 
 from broker.kafka import producer, send_all
 from broker.policy import load_policy
-from broker.testing import WorkerProcess, create_topics, encode, fresh_settings, synthetic_notices
+from broker.settings import ROOT, Settings
+from broker.testing import (
+    WorkerProcess,
+    create_topics,
+    encode,
+    free_port_pair,
+    fresh_settings,
+    synthetic_notices,
+)
 
 console = Console()
 
@@ -98,8 +109,24 @@ def main() -> None:
         return
 
     state = Path(tempfile.mkdtemp(prefix="bench-"))
-    settings = fresh_settings(tag="bench")
-    settings = type(settings)(**{**settings.__dict__, "state_dir": state})
+    port = free_port_pair()
+    kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(state / "kafka")}
+    console.print(f"starting a Kafka of its own (plaintext profile) on 127.0.0.1:{port}")
+    subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"], env=kafka_env,
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        _run(args, state, port)
+    finally:
+        subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"], env=kafka_env,
+                       check=False, stdout=subprocess.DEVNULL)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, state: Path, port: int) -> None:
+    base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
+                               state_dir=state, policy_dir=state / "policies")
+    shutil.copytree(ROOT / "policies", state / "policies")
+    settings = fresh_settings(base, tag="bench")
     create_topics(settings)
     recipients = len(load_policy(settings.policy_dir).recipients)
     n = args.notices

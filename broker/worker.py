@@ -25,6 +25,7 @@ from typing import Any
 import faust
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
@@ -43,12 +44,36 @@ BATCH_WINDOW = 0.01  # seconds to wait for a batch to fill: latency vs. throughp
 
 
 class Committer:
-    """One transactional producer per input partition; one transaction per batch."""
+    """One transactional producer per input partition; one transaction per batch.
+
+    When a partition's producer is created, ``init_transactions`` completes or aborts whatever
+    transaction a crashed owner left open. If that transaction was already committing, its
+    input offset lands *after* Faust's consumer fetched the partition's committed offset, and
+    the same inputs would be processed twice (aiokafka has no KIP-447 stable offset fetch).
+    So the committed offset is read again once the producer is ready (the floor), and inputs
+    below it are skipped: they are in a committed transaction already.
+    """
 
     def __init__(self, settings: Settings, group_id: str) -> None:
         self.settings = settings
         self.group_id = group_id
         self.producers: dict[int, AIOKafkaProducer] = {}
+        self.floors: dict[int, int] = {}
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def floor(self, tp: TopicPartition) -> int:
+        """The partition's committed offset as of this worker's producer taking it over."""
+        await self._producer(tp.partition)
+        if tp.partition not in self.floors:
+            if self._admin is None:
+                self._admin = AIOKafkaAdminClient(
+                    bootstrap_servers=self.settings.bootstrap,
+                    **self.settings.kafka.options(Principals().worker))
+                await self._admin.start()
+            found = await self._admin.list_consumer_group_offsets(self.group_id, partitions=[tp])
+            committed = found.get(tp)
+            self.floors[tp.partition] = committed.offset if committed is not None else -1
+        return self.floors[tp.partition]
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
         producer = self.producers.get(partition)
@@ -68,13 +93,17 @@ class Committer:
         return producer
 
     async def commit(
-        self, tp: TopicPartition, messages: list[OutMessage], next_offset: int
+        self, tp: TopicPartition, messages: list[OutMessage], first: int, next_offset: int
     ) -> bool:
-        """Send ``messages`` and the input offset in one transaction. Retries while Kafka is
-        away; returns False if another worker now owns the partition (we were fenced)."""
+        """Send ``messages`` (the outputs of inputs ``first`` to ``next_offset - 1``) and the
+        input offset in one transaction. Retries while Kafka is away; returns False if another
+        worker committed these inputs or now owns the partition (we were fenced)."""
         delay = 0.5
         while True:
             try:
+                if await self.floor(tp) > first:  # after a retry: someone else committed them
+                    log.warning("worker.batch_taken_over", partition=tp.partition)
+                    return False
                 producer = await self._producer(tp.partition)
                 async with producer.transaction():
                     futures = [
@@ -100,6 +129,7 @@ class Committer:
                 delay = min(delay * 2, 10.0)
 
     async def _drop(self, partition: int) -> None:
+        self.floors.pop(partition, None)
         producer = self.producers.pop(partition, None)
         if producer is not None:
             with contextlib.suppress(KafkaError):
@@ -111,6 +141,9 @@ class Committer:
 
     async def stop(self) -> None:
         await self.revoke(list(self.producers))
+        if self._admin is not None:
+            with contextlib.suppress(KafkaError):
+                await self._admin.close()
 
 
 def _messages(result: Result) -> list[OutMessage]:
@@ -226,13 +259,17 @@ def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> 
             for event in events:
                 msg = event.message
                 by_tp[TopicPartition(msg.topic, msg.partition)].append(msg)
-            for tp, msgs in by_tp.items():
+            for tp, batch in by_tp.items():
+                floor = await committer.floor(tp)
+                msgs = [m for m in batch if m.offset >= floor]  # below: committed already
+                if not msgs:
+                    continue
                 results = [
                     pipeline.process(m.value, m.headers, Source(m.topic, m.partition, m.offset))
                     for m in msgs
                 ]
                 out = [m for r in results for m in _messages(r)]
-                if await committer.commit(tp, out, msgs[-1].offset + 1):
+                if await committer.commit(tp, out, msgs[0].offset, msgs[-1].offset + 1):
                     for r in results:
                         _observe(r, started)
                     metrics.RECEIVED.inc(len(msgs))
