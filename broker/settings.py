@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from broker import crypto
 from broker.errors import ConfigError
 from broker.kafka_security import KafkaSecurity
 from broker.keys import KeyPaths
@@ -63,14 +64,7 @@ class Settings:
         if not path.exists():
             if self.subject_key_file is not None:
                 raise ConfigError(f"subject key file {path} does not exist")
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:  # another process created it first: use theirs
-                pass
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(secrets.token_bytes(32))
+            crypto.create_secret_file(path, secrets.token_bytes(32))
         key = path.read_bytes()
         if len(key) < 32:
             raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from broker.acl import Principals
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
+from broker.crypto import create_secret_file
 from broker.kafka import client_options
 
 if TYPE_CHECKING:
@@ -170,19 +171,12 @@ def signing_key(s: Settings, create: bool = True) -> Ed25519PrivateKey | None:
     if not path.exists():
         if not create:
             return None
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
+        create_secret_file(path, pem)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         fail(f"{path}: not an Ed25519 private key")

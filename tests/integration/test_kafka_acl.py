@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import os
-import socket
 import ssl
 import subprocess
 import uuid
@@ -47,6 +46,7 @@ from broker.cli.acl import apply, planned
 from broker.kafka_security import KafkaSecurity, Profile, issue, make_ca
 from broker.policy import load_policy
 from broker.settings import Settings
+from broker.testing import free_port_pair
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -72,22 +72,6 @@ class Secure:
         return allows(self.acls, principal, rtype, name, op)
 
 
-def _free_port_pair() -> int:
-    """A port P with P and P+1 free (client and controller listener)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port < 65000:
-            with socket.socket() as s2:
-                try:
-                    s2.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port pair")
-
-
 def _kafka(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(KAFKA_SH), command], env=env, capture_output=True, text=True, check=False
@@ -108,7 +92,7 @@ async def _seed(secure: Secure) -> None:
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     """A secure-profile broker of its own, with the ACLs applied; stopped afterwards."""
     base = tmp_path_factory.mktemp("kafka-secure")
-    port = _free_port_pair()
+    port = free_port_pair()
     env = {
         **os.environ,
         "KAFKA_PROFILE": "secure",
