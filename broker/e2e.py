@@ -178,6 +178,8 @@ class DeliverySealer:
         self.registry = registry
         self.broker_key = broker_key
         self.store = store
+        # the notice being decided: its data key is fetched once, not once per recipient
+        self._current: tuple[str, bytes] | None = None
 
     def missing_recipients(self, recipients: Sequence[str]) -> list[str]:
         """Recipients with no active encryption key: the worker must not start without them."""
@@ -186,7 +188,12 @@ class DeliverySealer:
     def prepare(self, notice_id: str, notice_type: str, now: datetime) -> None:
         """Make sure the notice has a live data key before deciding: a RetentionError (a
         NoticeError) here dead-letters a replayed notice whose key was already destroyed."""
-        self.store.data_key(notice_id, notice_type, now)
+        self._current = (notice_id, self.store.data_key(notice_id, notice_type, now))
+
+    def _data_key(self, notice_id: str, notice_type: str, now: datetime) -> bytes:
+        if self._current is not None and self._current[0] == notice_id:
+            return self._current[1]
+        return self.store.data_key(notice_id, notice_type, now)
 
     def seal(
         self,
@@ -206,7 +213,7 @@ class DeliverySealer:
             raise ConfigError(f"recipient '{recipient}' has no active encryption key")
         sealed = seal(
             delivery.model_dump_json(exclude_none=True).encode(),
-            data_key=self.store.data_key(notice_id, notice_type, time),
+            data_key=self._data_key(notice_id, notice_type, time),
             delivery_id=delivery_id,
             recipient=recipient,
             recipient_key_id=entry.key_id,

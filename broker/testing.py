@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from broker import keys, national_id
 from broker.acl import Principals
-from broker.kafka import client_options, ensure_topics
+from broker.kafka import ensure_topics
 from broker.kafka_security import Profile
 from broker.models import NOTICE_MODELS
 from broker.pipeline import OutMessage
@@ -95,7 +95,8 @@ def create_topics(settings: Settings) -> None:
         return
     policy = load_policy(settings.policy_dir)
     specs = policy_topic_specs(settings.topics, policy)
-    asyncio.run(ensure_topics(settings.bootstrap, specs))
+    asyncio.run(ensure_topics(settings.bootstrap, specs,
+                              options=settings.kafka.options(Principals().admin)))
 
 
 def free_port_pair() -> int:
@@ -219,9 +220,10 @@ class DrillReport:
                 and self.decisions == self.notices_on_topic * self.recipients)
 
 
-async def _read_all(bootstrap: str, topics: list[str], isolation: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                **client_options(),
+async def _read_all(settings: Settings, topics: list[str], isolation: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap,
+                                enable_auto_commit=False,
+                                **settings.kafka.options(Principals().admin),
                                 auto_offset_reset="earliest", isolation_level=isolation,
                                 max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
@@ -241,7 +243,7 @@ async def _read_all(bootstrap: str, topics: list[str], isolation: str) -> list[A
 
 async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int, rate: float,
                       kills: int, restart_broker: Any = None, seed: int = 3,
-                      settle_timeout: float = 180, say: Any = print) -> DrillReport:
+                      settle_timeout: float = 60, say: Any = print) -> DrillReport:
     """Publish ``notices`` at ``rate``/s while kill -9'ing the worker ``kills`` times at random
     moments (restarting it each time) and, if given, restarting the broker once midway; then
     check that every notice has exactly one decision per recipient and every delivery is on
@@ -257,7 +259,7 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
 
     async def publish() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
-                                    **client_options(Principals().police),
+                                    **settings.kafka.options(Principals().police),
                                     enable_idempotence=True, linger_ms=5,
                                     request_timeout_ms=120000, retry_backoff_ms=500)
         await producer.start()
@@ -296,17 +298,20 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
 
 async def _tally(settings: Settings, report: DrillReport, settle_timeout: float) -> None:
     """Count, read committed, what the drill left on the topics."""
-    inputs = await _read_all(settings.bootstrap, [settings.topics.notices], "read_committed")
+    inputs = await _read_all(settings, [settings.topics.notices], "read_committed")
     input_ids = [r.headers and dict(r.headers).get("ce_id", b"").decode() for r in inputs]
     report.notices_on_topic = len(set(input_ids))
     report.duplicate_inputs = len(input_ids) - len(set(input_ids))
     expected = report.notices_on_topic * report.recipients
-    deadline = time.monotonic() + settle_timeout
+    # wait while the worker catches up; give up only when it makes no progress for a while
+    last_progress, seen = time.monotonic(), -1
     while True:
-        audit = await _read_all(settings.bootstrap, [settings.topics.audit], "read_committed")
+        audit = await _read_all(settings, [settings.topics.audit], "read_committed")
         decisions = [json.loads(r.value) for r in audit]
         decisions = [d for d in decisions if d.get("event") == "decision"]
-        if len(decisions) >= expected or time.monotonic() > deadline:
+        if len(decisions) > seen:
+            last_progress, seen = time.monotonic(), len(decisions)
+        if len(decisions) >= expected or time.monotonic() - last_progress > settle_timeout:
             break
         await asyncio.sleep(2)
     counts: dict[tuple[str, str], int] = {}
@@ -320,11 +325,11 @@ async def _tally(settings: Settings, report: DrillReport, settle_timeout: float)
     report.audited_deliveries = len({d["delivery_id"] for d in decisions if d.get("delivery_id")})
     policy = load_policy(settings.policy_dir)
     topics = [settings.topics.delivery(r.topic) for r in policy.recipients.values()]
-    deliveries = await _read_all(settings.bootstrap, topics, "read_committed")
+    deliveries = await _read_all(settings, topics, "read_committed")
     ids = [dict(r.headers)["ce_id"] for r in deliveries]
     report.deliveries = len(ids)
     report.duplicate_deliveries = len(ids) - len(set(ids))
-    raw = await _read_all(settings.bootstrap, [settings.topics.audit], "read_uncommitted")
+    raw = await _read_all(settings, [settings.topics.audit], "read_uncommitted")
     report.aborted_records_seen_uncommitted = len(raw) - len(audit)
     # seal what the drill wrote, then verify the whole log against the checkpoints
     sealed = await asyncio.to_thread(broker_command, settings, "audit", "seal", "--once")

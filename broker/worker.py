@@ -112,6 +112,9 @@ class Committer:
                     ]
                     await asyncio.gather(*futures)
                     await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+                # inputs below a committed offset are never processed again by this worker:
+                # after a rebalance Faust may seek back to an offset fetched before this commit
+                self.floors[tp.partition] = max(self.floors.get(tp.partition, -1), next_offset)
                 return True
             except ProducerFenced:
                 log.warning("worker.fenced", partition=tp.partition)
@@ -151,14 +154,21 @@ def _messages(result: Result) -> list[OutMessage]:
     return [*result.deliveries, *dead, *result.audit_records]
 
 
-def _observe(result: Result, started: float) -> None:
+def _observe(result: Result, source: Source, started: float) -> None:
+    """Metrics and one log line per input: ids, recipients, codes; never a field value."""
     if result.error:
         metrics.DEAD_LETTERED.labels(code=result.error.code).inc()
-        log.warning("notice.dead_lettered", code=result.error.code)
+        log.warning("notice.dead_lettered", code=result.error.code, source=str(source),
+                    fields=[p.field for p in result.error.problems])
         return
     for d in result.decisions:
         metrics.DECISIONS.labels(recipient=d.recipient, outcome=d.outcome.value).inc()
     metrics.LATENCY.observe(time.monotonic() - started)
+    first = result.decisions[0]
+    log.info("notice.decided", notice_id=str(first.notice_id), notice_type=first.notice_type,
+             policy_version=first.policy_version[:19],
+             decisions={d.recipient: d.outcome.value for d in result.decisions},
+             rules={d.recipient: d.rule_id for d in result.decisions if d.rule_id})
 
 
 def security(settings: Settings, policy: PolicySet,
@@ -270,8 +280,8 @@ def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> 
                 ]
                 out = [m for r in results for m in _messages(r)]
                 if await committer.commit(tp, out, msgs[0].offset, msgs[-1].offset + 1):
-                    for r in results:
-                        _observe(r, started)
+                    for m, r in zip(msgs, results, strict=True):
+                        _observe(r, Source(m.topic, m.partition, m.offset), started)
                     metrics.RECEIVED.inc(len(msgs))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode wants keyword signal

@@ -206,14 +206,20 @@ def test_a_recipient_copy_survives_purge_by_design(
 def test_sqlite_store_is_0600_and_overwrites_destroyed_keys(tmp_path: Path) -> None:
     """The file is private to its owner, and a destroyed key's bytes are gone from it."""
     path = tmp_path / "keys" / "data-keys.sqlite3"
+
+    def on_disk() -> bytes:  # the database and its write-ahead log
+        wal = path.with_name(path.name + "-wal")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
     with SqliteDataKeyStore(path) as store:
         key = store.data_key("n-1", "incident", T0)
         store.data_key("n-2", "incident", T0)
-        assert key in path.read_bytes()  # the check has teeth: stored keys are findable
+        assert key in on_disk()  # the check has teeth: stored keys are findable
         store.destroy(["n-1"], T0 + DAY)
+        assert key not in on_disk()
     assert (path.stat().st_mode & 0o777) == 0o600
     assert (path.parent.stat().st_mode & 0o777) == 0o700
-    assert key not in path.read_bytes()
+    assert key not in on_disk()
 
 
 def test_sqlite_store_is_shared_by_the_worker_and_the_purge_command(tmp_path: Path) -> None:

@@ -1,0 +1,173 @@
+"""Bad input through the real worker, a worker that starts before Kafka, a clean SIGTERM, and
+the metrics endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker import keys, signing
+from broker.envelope import binary_headers
+from broker.kafka import consume, producer, send_all
+from broker.kafka_security import KafkaSecurity
+from broker.models import NOTICE_MODELS
+from broker.pipeline import AUDIT_TYPE, OutMessage
+from broker.publisher import notice_message
+from broker.settings import Settings
+from broker.testing import WorkerProcess, create_topics, free_port_pair, fresh_settings
+from tests.conftest import ROOT, example
+from tests.integration.conftest import Stack
+
+pytestmark = pytest.mark.integration
+UNIT = "oslo-pd-ost"
+
+
+def _signed(s: Settings, value: bytes, notice_type: str, notice_id: str) -> OutMessage:
+    """Signed by a registered police unit, so that what fails is the input itself."""
+    paths = s.key_paths()
+    registry = keys.load_registry(paths.registry)
+    signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, UNIT)
+    event_type = f"no.oslo.broker.{notice_type}"
+    if ".v" not in notice_type:
+        event_type += ".v1"
+    headers = binary_headers(event_type, f"/police/{UNIT}", notice_id, datetime.now(UTC))
+    return OutMessage(s.topics.notices, None, value, signing.sign(headers, value, signer))
+
+
+def _bad_inputs(s: Settings) -> dict[str, OutMessage]:
+    """One malformed input per kind, keyed by the dead-letter code it must get."""
+    def doc(**changes: Any) -> dict[str, Any]:
+        d = example("threat")
+        d["notice_id"] = str(uuid.uuid4())
+        d.update(changes)
+        return d
+
+    wrong_type = doc()
+    wrong_type["risk"]["level"] = 5
+    missing = doc()
+    del missing["child"]
+    checksum = doc()
+    nid = checksum["child"]["national_id"]
+    checksum["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
+    future = doc(issued_at=(datetime.now(UTC) + timedelta(days=1)).isoformat())
+
+    def msg(d: dict[str, Any], kind: str = "risk-notice") -> OutMessage:
+        return _signed(s, json.dumps(d).encode(), kind, d["notice_id"])
+
+    return {
+        "not-json": _signed(s, b"{not json", "risk-notice", str(uuid.uuid4())),
+        "invalid-notice:type": msg(wrong_type),
+        "invalid-notice:missing": msg(missing),
+        "invalid-notice:checksum": msg(checksum),
+        "unknown-type": msg(doc(), "gossip-notice"),
+        "unknown-type:version": msg(doc(), "risk-notice.v9"),
+        "too-large": _signed(s, b'{"pad": "' + b"x" * 300_000 + b'"}', "risk-notice",
+                             str(uuid.uuid4())),
+        "not-utf8": _signed(s, b'{"notice_id": "\xff\xfe"}', "risk-notice", str(uuid.uuid4())),
+        "future-timestamp": msg(future),
+    }
+
+
+def test_every_kind_of_bad_input_is_dead_lettered_and_the_worker_goes_on(stack: Stack) -> None:
+    """Not JSON, wrong types, missing fields, bad checksums, unknown types and versions,
+    oversized, invalid UTF-8, far-future timestamps and a duplicate notice id: each is
+    dead-lettered with its own reason and audited; a valid notice after them is still decided;
+    published = decided + dead-lettered."""
+    s = stack.settings
+    bad = _bad_inputs(s)
+    valid = example("robbery")
+    valid["notice_id"] = str(uuid.uuid4())
+    model = NOTICE_MODELS[("incident", 1)]
+    good = notice_message(model.model_validate(valid), s)
+    messages = [*bad.values(), good, good]  # the last one: the same notice id again
+
+    async def go() -> list[dict[str, Any]]:
+        async with producer(s.bootstrap) as p:
+            await send_all(p, messages)
+        ids = {dict(m.headers)["ce_id"].decode() for m in messages}
+        out: list[dict[str, Any]] = []
+        async for r in consume(s.bootstrap, [s.topics.audit], idle_timeout=60):
+            if dict(r.headers).get("ce_type") != AUDIT_TYPE.encode():
+                continue
+            data = json.loads(r.value)
+            if data.get("notice_id") in ids or (data["event"] == "dead-letter"
+                                                and data.get("notice_id") is None):
+                out.append(data)
+            dead = [d for d in out if d["event"] == "dead-letter"]
+            if len(dead) >= len(bad) + 1 and any(d["event"] == "decision" for d in out):
+                break
+        return out
+
+    audit = asyncio.run(go())
+    dead = [d for d in audit if d["event"] == "dead-letter"]
+    codes = sorted(d["reasons"][0].split(":")[0] for d in dead)
+    expected = sorted([k.split(":")[0] for k in bad] + ["notice-replayed"])
+    assert codes == expected
+    decided = {d["notice_id"] for d in audit if d["event"] == "decision"}
+    assert decided == {valid["notice_id"]}
+    assert stack.worker.process is not None
+    assert stack.worker.process.poll() is None
+
+
+def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> None:
+    """Started before Kafka exists, the worker warns and waits; once Kafka is up it decides
+    notices and serves metrics on 127.0.0.1; SIGTERM stops it cleanly (exit 0)."""
+    port, metrics_port = free_port_pair(), free_port_pair()
+    shutil_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path / "k"),
+                  "KAFKA_PROFILE": "plaintext"}
+    base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
+                               state_dir=tmp_path / "state", kafka=KafkaSecurity())
+    s = fresh_settings(base, tag="avail")
+    worker = WorkerProcess(s, tmp_path / "worker.log", env_extra={
+        "BROKER_KAFKA_PROFILE": "plaintext", "BROKER_METRICS_PORT": str(metrics_port)})
+    worker.start(wait_ready=False)
+    try:
+        deadline = time.monotonic() + 30
+        while "kafka.waiting" not in worker.log():
+            assert time.monotonic() < deadline, worker.log()[-2000:]
+            assert worker.process is not None
+            assert worker.process.poll() is None
+            time.sleep(0.2)
+        started = subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"],
+                                 env=shutil_env, capture_output=True, text=True, check=False)
+        assert started.returncode == 0, started.stderr
+        create_topics(s)
+        deadline = time.monotonic() + 90
+        while "worker.ready" not in worker.log():
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            time.sleep(0.2)
+        doc = example("threat")
+        doc["notice_id"] = str(uuid.uuid4())
+        message = notice_message(NOTICE_MODELS[("risk", 1)].model_validate(doc), s)
+
+        async def publish() -> None:
+            async with producer(s.bootstrap, options={"security_protocol": "PLAINTEXT"}) as p:
+                await send_all(p, [message])
+
+        asyncio.run(publish())
+        deadline = time.monotonic() + 60
+        while "notice.decided" not in worker.log():
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        assert 'broker_decisions_total{outcome="deliver",recipient="school"} 1.0' in text
+        assert "broker_notices_received_total 1.0" in text
+        assert worker.stop() == 0
+        assert "worker.stopped" in worker.log()
+    finally:
+        worker.stop()
+        subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"], env=shutil_env,
+                       capture_output=True, check=False)
