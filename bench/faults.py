@@ -74,7 +74,10 @@ def main() -> None:
     table.add_row("[bold]exactly once, nothing missing[/]",
                   "[green]yes[/]" if report.ok else "[red]NO[/]")
     console.print(table)
-    shutil.rmtree(work, ignore_errors=True)
+    if report.ok:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        console.print(f"kept {work} (worker.log, kafka/) for a look")
     raise SystemExit(0 if report.ok else 1)
 
 

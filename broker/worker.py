@@ -49,10 +49,15 @@ class Committer:
     When a partition's producer is created, ``init_transactions`` completes or aborts whatever
     transaction a crashed owner left open. If that transaction was already committing, its
     input offset lands *after* Faust's consumer fetched the partition's committed offset, and
-    the same inputs would be processed twice (aiokafka has no KIP-447 stable offset fetch).
-    So the committed offset is read again once the producer is ready (the floor), and inputs
-    below it are skipped: they are in a committed transaction already.
+    the same inputs would be processed twice. aiokafka has no KIP-447 stable offset fetch
+    (OffsetFetch v3 at most), so even a fresh OffsetFetch may still miss it. The audit log does
+    not: every input's audit records carry its offset and commit in the same transaction, and
+    the transaction's markers are on the audit partition before ``init_transactions``
+    returns. So the floor is the highest input offset found in the audit log's tail (or the
+    committed offset, if higher), and inputs below it are skipped: they are committed already.
     """
+
+    AUDIT_TAIL = 20_000  # audit records to scan back: far more than a few in-flight batches
 
     def __init__(self, settings: Settings, group_id: str) -> None:
         self.settings = settings
@@ -72,8 +77,40 @@ class Committer:
                 await self._admin.start()
             found = await self._admin.list_consumer_group_offsets(self.group_id, partitions=[tp])
             committed = found.get(tp)
-            self.floors[tp.partition] = committed.offset if committed is not None else -1
+            from_group = committed.offset if committed is not None else -1
+            from_audit = await self._audited_floor(tp)
+            self.floors[tp.partition] = max(from_group, from_audit)
+            if from_audit > from_group:
+                log.warning("worker.floor_from_audit", partition=tp.partition,
+                            committed=from_group, audited=from_audit)
         return self.floors[tp.partition]
+
+    async def _audited_floor(self, tp: TopicPartition) -> int:
+        """1 + the highest offset of ``tp`` that the audit log's tail says was processed."""
+        marker = f'"source":"{tp.topic}/{tp.partition}/'.encode()
+        audit = TopicPartition(self.settings.topics.audit, 0)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
+            isolation_level="read_committed", max_partition_fetch_bytes=8 * 1024 * 1024,
+            **self.settings.kafka.options(Principals().worker))
+        await consumer.start()
+        best = -1
+        try:
+            consumer.assign([audit])
+            end = (await consumer.end_offsets([audit]))[audit]
+            consumer.seek(audit, max(0, end - self.AUDIT_TAIL))
+            while await consumer.position(audit) < end:
+                batch = await consumer.getmany(audit, timeout_ms=1000, max_records=10_000)
+                if not batch:  # at the last stable offset: what lies beyond is uncommitted
+                    break
+                for record in batch.get(audit, []):
+                    at = record.value.find(marker)
+                    if at >= 0:
+                        tail = record.value[at + len(marker):]
+                        best = max(best, int(tail[: tail.index(b'"')]) + 1)
+        finally:
+            await consumer.stop()
+        return best
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
         producer = self.producers.get(partition)
