@@ -8,11 +8,12 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from broker import e2e, keys, signing
+from broker import e2e, keys, retention, signing
 from broker.envelope import header_map
 from broker.kafka import consume, producer, send_all
 from broker.models import IncidentNotice, RiskNotice
@@ -250,3 +251,28 @@ def test_the_audit_log_verifies(observed: Observed) -> None:
     result = broker_command(s, "audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout
+
+
+def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(
+        observed: Observed) -> None:
+    """Within retention the broker can show what the school received (its data key is in the
+    store); after `purge` past the retention period it cannot, and the audit log, which
+    commits to ciphertexts and field names only, still verifies."""
+    s = observed.stack.settings
+    threat_id = example("threat")["notice_id"]
+    (record,) = observed.deliveries["school"]
+    sealed = e2e.parse_sealed(record.value)
+    delivery_id = dict(record.headers)["ce_id"].decode()
+    with retention.SqliteDataKeyStore(s.key_paths().data_keys) as store:
+        plain = e2e.open_with_data_key(sealed, delivery_id=delivery_id, recipient="school",
+                                       data_key=store.lookup(threat_id))
+        assert example("threat")["child"]["name"].encode() in plain
+        policy = retention.load_retention(s.policy_dir)
+        report = retention.purge(store, policy, datetime.now(UTC) + timedelta(days=3650))
+        assert report.destroyed >= len(observed.published_valid)
+        with pytest.raises(e2e.DecryptionError):
+            e2e.open_with_data_key(sealed, delivery_id=delivery_id, recipient="school",
+                                   data_key=store.lookup(threat_id))
+    assert broker_command(s, "audit", "seal", "--once").returncode == 0
+    verified = broker_command(s, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
