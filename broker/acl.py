@@ -102,6 +102,9 @@ class Principals:
     worker: str = "broker"
     police: str = "police"
     auditor: str = "auditor"
+    sealer: str = "audit-sealer"  # reads the audit log in order, appends signed checkpoints
+    relay: str = "receipts-relay"  # copies recipients' receipts into the audit log
+    reviewer: str = "reviewer"  # records the after-the-fact review of urgent disclosures
 
     @staticmethod
     def recipient(recipient_id: str) -> str:
@@ -113,7 +116,8 @@ class Principals:
 
     def clients(self, recipient_ids: Iterable[str]) -> list[str]:
         """Every principal that gets a client certificate."""
-        names = [self.admin, self.worker, self.police, self.auditor]
+        names = [self.admin, self.worker, self.police, self.auditor, self.sealer, self.relay,
+                 self.reviewer]
         names += [self.recipient(r) for r in sorted(recipient_ids)]
         for name in names:
             check_principal(name)
@@ -194,6 +198,13 @@ def bindings(
     # auditors: the audit log
     allow(principals.auditor, topic, names.audit, lit, R, D)
     allow(principals.auditor, group, group_prefix(names, principals.auditor), pre, R, D)
+    # the audit log's own writers besides the worker, each with only its part
+    allow(principals.sealer, topic, names.audit, lit, R, W, D)
+    allow(principals.reviewer, topic, names.audit, lit, W, D)
+    allow(principals.relay, topic, names.audit, lit, W, D)
+    for rid in sorted(recipients):
+        allow(principals.relay, topic, receipts_topic(names, rid), lit, R, D)
+    allow(principals.relay, group, f"{app_id}-receipts-relay", lit, R, D)
     return sorted(set(out))
 
 

@@ -233,7 +233,8 @@ def append_witness(path: Path, cp: Checkpoint) -> None:
 
 
 async def read_topic(
-    s: Settings, start: int = 0, follow_on: bool = False, poll: float = 0.5
+    s: Settings, start: int = 0, follow_on: bool = False, poll: float = 0.5,
+    principal: str = Principals().auditor,
 ) -> AsyncIterator[tuple[list[Entry], int, int]]:
     """Yield (entries, position, end offset at start) batches from ``start``, in order. Stop at
     the end offset seen when starting unless ``follow_on`` (then yield empty batches when idle,
@@ -247,7 +248,7 @@ async def read_topic(
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=4 * 1024 * 1024,
-        **client_options(),  # the sealer and verifier: the admin until they get a principal
+        **client_options(principal),
     )
     await consumer.start()
     try:
@@ -384,16 +385,18 @@ def seal(
             added=cp.tree_size - cp.hints_from,
         )
 
+    who = Principals().sealer
+
     async def run() -> None:
-        await wait_for_kafka(s.bootstrap, timeout=300)
+        await wait_for_kafka(s.bootstrap, timeout=300, principal=who)
         specs = [t for t in topic_specs(s.topics, []) if t.name == s.topics.audit]
-        await ensure_topics(s.bootstrap, specs)
+        await ensure_topics(s.bootstrap, specs, principal=who)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         caught_up = False
-        async with producer(s.bootstrap) as p:
-            async for entries, position, end in read_topic(s, 0, follow_on=True):
+        async with producer(s.bootstrap, principal=who) as p:
+            async for entries, position, end in read_topic(s, 0, follow_on=True, principal=who):
                 for entry in entries:
                     sealer.add(entry)
                 if not caught_up and position >= end:
@@ -797,7 +800,7 @@ def review(
         raise
 
     async def go() -> None:
-        async with producer(s.bootstrap) as p:
+        async with producer(s.bootstrap, principal=Principals().reviewer) as p:
             message = OutMessage(s.topics.audit, None, value, ce_headers(REVIEW_TYPE, rid, now))
             await send_all(p, [message])
 
@@ -864,7 +867,7 @@ def receipt_command(
     topic = receipts_topic(s.topic_prefix, recipient)
 
     async def go() -> None:
-        async with producer(s.bootstrap) as p:
+        async with producer(s.bootstrap, principal=Principals.recipient(recipient)) as p:
             await send_all(p, [OutMessage(topic, None, value, ce_headers(RECEIPT_TYPE, rid, now))])
 
     asyncio.run(go())
@@ -920,7 +923,8 @@ def relay_receipts(
     async def go() -> None:
         nonlocal n
         specs = [TopicSpec(t, 1, {"retention.ms": TWO_WEEKS_MS}) for t in topics]
-        await ensure_topics(s.bootstrap, specs)
+        relay = Principals().relay
+        await ensure_topics(s.bootstrap, specs, principal=relay)
         consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=s.bootstrap,
@@ -928,12 +932,12 @@ def relay_receipts(
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            **client_options(),
+            **client_options(relay),
         )
         await consumer.start()
         last = asyncio.get_running_loop().time()
         try:
-            async with producer(s.bootstrap) as p:
+            async with producer(s.bootstrap, principal=relay) as p:
                 while True:
                     batch = await consumer.getmany(timeout_ms=500, max_records=500)
                     records = [r for rs in batch.values() for r in rs]

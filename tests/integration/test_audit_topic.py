@@ -26,12 +26,12 @@ from broker import crypto
 from broker.audit import CHECKPOINT_TYPE, Checkpoint, Entry
 from broker.audit import ce_headers as ce_headers_audit
 from broker.audit import testing as drill
-from broker.kafka import ensure_topics, producer, send_all
+from broker.kafka import producer, send_all
 from broker.pipeline import OutMessage, Pipeline, Source
 from broker.policy import PolicySet
 from broker.settings import Settings
 from broker.store import AuditStore
-from broker.topics import topic_specs
+from broker.testing import create_topics
 from tests.conftest import ROOT, ce_headers, example
 
 pytestmark = pytest.mark.integration
@@ -88,10 +88,10 @@ def audit(kafka: str, tmp_path_factory: pytest.TempPathFactory, policy: PolicySe
     prefix = f"it-audit-{uuid.uuid4().hex[:8]}."
     state = tmp_path_factory.mktemp("audit-state")
     settings = dataclasses.replace(
-        Settings.from_env(), bootstrap=kafka, topic_prefix=prefix, state_dir=state
+        Settings.from_env(), bootstrap=kafka, topic_prefix=prefix, state_dir=state,
+        app_id=f"{prefix}oslo-share-broker",
     )
-    specs = [t for t in topic_specs(settings.topics, []) if t.name == settings.topics.audit]
-    asyncio.run(ensure_topics(kafka, specs))
+    create_topics(settings)  # and, in the secure profile, the ACLs of each principal
     env = {
         **os.environ,
         "BROKER_TOPIC_PREFIX": prefix,
@@ -343,10 +343,10 @@ def test_sync_and_verify_stop_loudly_at_a_forged_checkpoint_on_the_topic(
     exits 1 naming it; verify from the topic says the same."""
     prefix = f"it-audit-{uuid.uuid4().hex[:8]}."
     settings = dataclasses.replace(
-        Settings.from_env(), bootstrap=kafka, topic_prefix=prefix, state_dir=tmp_path
+        Settings.from_env(), bootstrap=kafka, topic_prefix=prefix, state_dir=tmp_path,
+        app_id=f"{prefix}oslo-share-broker",
     )
-    specs = [t for t in topic_specs(settings.topics, []) if t.name == settings.topics.audit]
-    asyncio.run(ensure_topics(kafka, specs))
+    create_topics(settings)
     env = {**os.environ, "BROKER_TOPIC_PREFIX": prefix, "BROKER_BOOTSTRAP": kafka}
     env |= {"BROKER_STATE_DIR": str(tmp_path), "COLUMNS": "200"}
     for name in ("BROKER_AUDIT_STORE", "BROKER_AUDIT_WITNESS", "BROKER_AUDIT_KEY_FILE"):
