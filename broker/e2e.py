@@ -36,7 +36,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from broker import envelope, signing
 from broker.errors import BrokerError, ConfigError
-from broker.keys import KEY_ID_PATTERN, DecryptionKey, KeyKind, Registry, SigningKey, b64d, b64e
+from broker.keys import (
+    BROKER_OWNER,
+    KEY_ID_PATTERN,
+    DecryptionKey,
+    KeyKind,
+    Registry,
+    SigningKey,
+    b64d,
+    b64e,
+)
 from broker.retention import DataKeyStore
 
 ALG: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"
@@ -245,3 +254,44 @@ class DeliveryOpener:
         if delivery.get("recipient") != self.recipient:  # defence in depth; the AAD binds it
             raise DecryptionError("not-for-this-recipient", "the delivery names another recipient")
         return delivery
+
+
+# --- notices, sealed to the broker -----------------------------------------------------------
+# A notice is signed by its publisher over the plaintext, then sealed to the broker's X25519
+# key, so that whoever operates Kafka (and the dead-letter topic, which keeps what it is sent)
+# holds ciphertext only. The header ``ce_sealed: 1`` says so.
+
+SEALED_HEADER = "ce_sealed"
+BROKER_INBOX = BROKER_OWNER  # the broker's encryption key is registered as a recipient's
+
+
+def _notice_context(notice_id: str) -> str:
+    return f"notice:{notice_id}"
+
+
+def seal_notice(headers: envelope.Headers, value: bytes,
+                registry: Registry) -> tuple[envelope.Headers, bytes]:
+    """(headers, value) with the value sealed to the broker's active encryption key."""
+    entry = registry.active(KeyKind.recipient, BROKER_INBOX)
+    if entry is None:
+        raise ConfigError("the broker has no active encryption key "
+                          "(broker keys generate --recipient broker)")
+    notice_id = dict(headers).get("ce_id", b"").decode("utf-8", "replace")
+    sealed = seal(value, data_key=os.urandom(32), delivery_id=_notice_context(notice_id),
+                  recipient=BROKER_INBOX, recipient_key_id=entry.key_id,
+                  recipient_public=entry.encryption_key())
+    return (*headers, (SEALED_HEADER, b"1")), sealed.model_dump_json().encode()
+
+
+class NoticeOpener:
+    """The worker's inbox: every notice must arrive sealed to the broker; unseal it."""
+
+    def __init__(self, keys: Sequence[DecryptionKey]) -> None:
+        self.keys = list(keys)
+
+    def open(self, headers: Mapping[str, bytes], value: bytes) -> bytes:
+        if headers.get(SEALED_HEADER) != b"1":
+            raise DecryptionError("notice-not-sealed", "notices must be sealed to the broker")
+        notice_id = headers.get("ce_id", b"").decode("utf-8", "replace")
+        return open_sealed(parse_sealed(value), delivery_id=_notice_context(notice_id),
+                           recipient=BROKER_INBOX, keys=self.keys)

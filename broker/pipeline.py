@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from broker import crypto, e2e, envelope, national_id, signing
-from broker.errors import NoticeError
+from broker.errors import FieldProblem, NoticeError
 from broker.models import (
     NOTICE_SENDERS,
     AuditEvent,
@@ -78,6 +78,7 @@ class Pipeline:
         *,
         verifier: signing.NoticeVerifier | None = None,
         sealer: e2e.DeliverySealer | None = None,
+        inbox: e2e.NoticeOpener | None = None,
     ) -> None:
         self.policy = policy
         self.topics = topics
@@ -86,23 +87,33 @@ class Pipeline:
         # None only in tests of the policy core; the worker always sets both
         self.verifier = verifier
         self.sealer = sealer
+        self.inbox = inbox
 
     def process(
         self, value: bytes, headers: Iterable[tuple[str, bytes]] | None, source: Source
     ) -> Result:
         hmap = envelope.header_map(headers)
         now = self.clock()
+        plain = value
         try:
+            if self.inbox is not None:  # sealed to the broker in transit and at rest on Kafka
+                try:
+                    plain = self.inbox.open(hmap, value)
+                except e2e.DecryptionError as exc:
+                    raise NoticeError(exc.code, [FieldProblem("value", str(exc))]) from None
             # authenticate before reading: signature, key, time window, replay
-            verified = (self.verifier.verify(hmap, value, position=str(source), now=now)
+            verified = (self.verifier.verify(hmap, plain, position=str(source), now=now)
                         if self.verifier is not None else None)
-            notice = envelope.decode_notice(hmap, value, now=now)
+            notice = envelope.decode_notice(hmap, plain, now=now)
             if verified is not None:
                 signing.check_issuer(verified, notice.issuer.unit_id)
             if self.sealer is not None:  # refuses a notice whose data key was purged
                 self.sealer.prepare(str(notice.notice_id), notice.notice_type, now)
         except NoticeError as error:
-            return self._dead_letter(value, tuple(headers or ()), hmap, source, error)
+            # the input goes to the dead-letter topic as it came (sealed); the audit record
+            # may use the opened notice for its id and keyed subject reference
+            return self._dead_letter(value, tuple(headers or ()), hmap, source, error,
+                                     plain=plain)
         return self._decide(notice, source)
 
     # --- valid notices -------------------------------------------------------------------
@@ -211,9 +222,11 @@ class Pipeline:
         hmap: dict[str, bytes],
         source: Source,
         error: NoticeError,
+        *,
+        plain: bytes | None = None,
     ) -> Result:
         now = self.clock()
-        probe = _probe(value)
+        probe = _probe(value if plain is None else plain)
         kind = envelope.notice_type_of(hmap)
         nin = probe.get("national_id")
         record = AuditRecord(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from broker import crypto, envelope, keys, signing
+from broker import crypto, e2e, envelope, keys, signing
 from broker.errors import BrokerError
 from broker.models import NOTICE_MODELS, NOTICE_SENDERS, Notice, ce_type
 from broker.pipeline import OutMessage
@@ -54,7 +54,15 @@ def raw_message(path: Path, settings: Settings) -> OutMessage:
     if unit and registry.active(keys.KeyKind.publisher, unit) is not None:
         signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, unit)
         headers = signing.sign(headers, value, signer)
-    return OutMessage(settings.topics.notices, None, value, headers)
+    return sealed_for_broker(OutMessage(settings.topics.notices, None, value, headers), settings)
+
+
+def sealed_for_broker(message: OutMessage, settings: Settings) -> OutMessage:
+    """The message with its (signed) value sealed to the broker's encryption key: on Kafka,
+    notices are ciphertext too."""
+    registry = keys.load_registry(settings.key_paths().registry)
+    headers, value = e2e.seal_notice(message.headers, message.value, registry)
+    return OutMessage(message.topic, message.key, value, headers)
 
 
 def notice_message(notice: Notice, settings: Settings) -> OutMessage:
@@ -64,4 +72,5 @@ def notice_message(notice: Notice, settings: Settings) -> OutMessage:
     paths = settings.key_paths()
     registry = keys.load_registry(paths.registry)
     signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, notice.issuer.unit_id)
-    return OutMessage(settings.topics.notices, k, v, signing.sign(h, v, signer))
+    signed = OutMessage(settings.topics.notices, k, v, signing.sign(h, v, signer))
+    return sealed_for_broker(signed, settings)

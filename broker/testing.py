@@ -25,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from broker import keys, national_id
+from broker import e2e, keys, national_id
 from broker.acl import Principals
 from broker.kafka import ensure_topics
 from broker.kafka_security import Profile
@@ -64,6 +64,7 @@ def ensure_dev_keys(settings: Settings) -> None:
     paths = settings.key_paths()
     now = datetime.now(UTC)
     keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
+    keys.ensure(paths, keys.KeyKind.recipient, e2e.BROKER_INBOX, now)  # notices are sealed to it
     docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
     for unit in sorted({d["issuer"]["unit_id"] for d in docs if isinstance(d.get("issuer"), dict)}):
         keys.ensure(paths, keys.KeyKind.publisher, unit, now)

@@ -208,9 +208,10 @@ def _observe(result: Result, source: Source, started: float) -> None:
              rules={d.recipient: d.rule_id for d in result.decisions if d.rule_id})
 
 
-def security(settings: Settings, policy: PolicySet,
-             guard: signing.ReplayGuard) -> tuple[signing.NoticeVerifier, e2e.DeliverySealer]:
-    """The notice verifier and the delivery sealer, or a ConfigError naming what is missing."""
+def security(settings: Settings, policy: PolicySet, guard: signing.ReplayGuard,
+             ) -> tuple[signing.NoticeVerifier, e2e.DeliverySealer, e2e.NoticeOpener]:
+    """The notice verifier, the delivery sealer and the broker's inbox (it unseals notices),
+    or a ConfigError naming what is missing."""
     retention.load_retention(settings.policy_dir)  # fail fast on a bad retention.yaml
     paths = settings.key_paths()
     registry = keys.load_registry(paths.registry)
@@ -222,7 +223,11 @@ def security(settings: Settings, policy: PolicySet,
         raise ConfigError("no active encryption key for " + ", ".join(missing)
                           + " (broker keys generate --recipient ID)")
     verifier = signing.NoticeVerifier(registry, guard, max_age=settings.notice_max_age)
-    return verifier, sealer
+    inbox_keys = keys.decryption_keys(paths, registry, e2e.BROKER_INBOX)
+    if not inbox_keys:
+        raise ConfigError("the broker has no encryption key for its inbox "
+                          "(broker keys generate --recipient broker)")
+    return verifier, sealer, e2e.NoticeOpener(inbox_keys)
 
 
 async def preload_replay_guard(settings: Settings, guard: signing.ReplayGuard) -> int:
@@ -267,9 +272,9 @@ async def preload_replay_guard(settings: Settings, guard: signing.ReplayGuard) -
 
 def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> faust.App:
     policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
-    verifier, sealer = security(settings, policy, guard or signing.MemoryReplayGuard())
+    verifier, sealer, inbox = security(settings, policy, guard or signing.MemoryReplayGuard())
     pipeline = Pipeline(policy, settings.topics, settings.subject_key(),
-                        verifier=verifier, sealer=sealer)
+                        verifier=verifier, sealer=sealer, inbox=inbox)
     ssl_context = settings.kafka.ssl_context(Principals().worker)
     app = faust.App(
         settings.app_id,

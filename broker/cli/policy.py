@@ -226,18 +226,23 @@ def _docs_from(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 async def _docs_from_topic(idle_timeout: float, limit: int | None) -> list[dict[str, Any]]:
-    from broker import envelope
+    from broker import e2e, envelope, keys
     from broker.errors import NoticeError
     from broker.kafka import consume
 
     s = settings()
+    # notices are sealed to the broker: replaying them needs the broker's inbox key
+    paths = s.key_paths()
+    registry = keys.load_registry(paths.registry)
+    inbox = e2e.NoticeOpener(keys.decryption_keys(paths, registry, e2e.BROKER_INBOX))
     docs: list[dict[str, Any]] = []
     async for record in consume(
         s.bootstrap, [s.topics.notices], from_beginning=True, idle_timeout=idle_timeout
     ):
+        headers = envelope.header_map(record.headers)
         try:
-            notice = envelope.decode_notice(envelope.header_map(record.headers), record.value)
-        except NoticeError:
+            notice = envelope.decode_notice(headers, inbox.open(headers, record.value))
+        except (NoticeError, e2e.DecryptionError):
             continue  # dead-lettered by the worker; nothing to simulate
         docs.append(notice.model_dump(mode="json", exclude_none=True))
         if limit is not None and len(docs) >= limit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -20,7 +21,7 @@ from broker.models import IncidentNotice, RiskNotice
 from broker.paths import covers, leaves
 from broker.pipeline import AUDIT_TYPE, OutMessage
 from broker.policy import PolicySet
-from broker.publisher import notice_message
+from broker.publisher import notice_message, sealed_for_broker
 from broker.testing import broker_command
 from tests.conftest import ce_headers, example
 from tests.integration.conftest import Stack
@@ -60,8 +61,14 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
         (b"{}", ce_headers({"notice_type": "rumour", "notice_id": "x"})),
     ]
     messages = [notice_message(_model(d), s) for d in valid]
-    messages += [OutMessage(s.topics.notices, None, v, signing.sign(_from_unit(h), v, police))
+    messages += [sealed_for_broker(OutMessage(s.topics.notices, None, v,
+                                              signing.sign(_from_unit(h), v, police)), s)
                  for v, h in raw]
+    in_clear = example("robbery")  # signed, but not sealed to the broker: refused unread
+    in_clear["notice_id"] = str(uuid.uuid4())
+    clear = notice_message(_model(in_clear), s)
+    messages.append(OutMessage(clear.topic, clear.key, _unsealed_value(s, clear),
+                               tuple(h for h in clear.headers if h[0] != "ce_sealed")))
     forged = example("threat")  # not signed at all: refused before it is read
     forged["notice_id"] = str(uuid.uuid4())
     unsigned = notice_message(_model(forged), s)
@@ -72,7 +79,7 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
     async with producer(s.bootstrap) as p:
         await send_all(p, messages)
 
-    invalid = len(raw) + 2
+    invalid = len(raw) + 3
     expected = len(valid) * len(policy.recipients) + invalid
     observed = Observed(valid, invalid, [])
     deadline = time.monotonic() + 90
@@ -96,6 +103,14 @@ def observed(stack: Stack, policy: PolicySet) -> Observed:
     result = asyncio.run(_publish_and_collect(stack, policy))
     result.stack = stack
     return result
+
+
+def _unsealed_value(s: Any, message: OutMessage) -> bytes:
+    """The plaintext inside a sealed notice (what a publisher that skips sealing would send)."""
+    paths = s.key_paths()
+    registry = keys.load_registry(paths.registry)
+    opener = e2e.NoticeOpener(keys.decryption_keys(paths, registry, e2e.BROKER_INBOX))
+    return opener.open(dict(message.headers), message.value)
 
 
 def _from_unit(headers: list[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...]:
@@ -159,7 +174,8 @@ def test_malformed_notices_are_dead_lettered_with_their_error(observed: Observed
     """Each malformed input is on the dead-letter topic, as sent, with a field and a reason."""
     errors = [json.loads(dict(r.headers)["broker_error"]) for r in observed.dead]
     assert sorted(e["code"] for e in errors) == [
-        "invalid-notice", "not-json", "notice-replayed", "signature-missing", "unknown-type"]
+        "invalid-notice", "not-json", "notice-not-sealed", "notice-replayed", "signature-missing",
+        "unknown-type"]
     checksum = next(e for e in errors if e["code"] == "invalid-notice")
     assert checksum["problems"][0]["field"] == "child.national_id"
     dead_records = [r for r in observed.audit if r["event"] == "dead-letter"]
@@ -276,3 +292,45 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(
     assert broker_command(s, "audit", "seal", "--once").returncode == 0
     verified = broker_command(s, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_notices_on_kafka_are_ciphertext_too(observed: Observed) -> None:
+    """The notices topic and the dead-letter topic hold what publishers sent: sealed to the
+    broker, so a Kafka operator reads no name or national id there either."""
+    s = observed.stack.settings
+
+    async def read() -> bytes:
+        out = b""
+        async for r in consume(s.bootstrap, [s.topics.notices, s.topics.dead_letter],
+                               idle_timeout=3):
+            if dict(r.headers).get("ce_sealed") == b"1":
+                out += r.value
+        return out
+
+    raw = asyncio.run(read())
+    assert raw
+    for doc in observed.published_valid:
+        for secret in (doc["child"]["name"], doc["child"]["national_id"]):
+            assert secret.encode() not in raw
+
+
+def test_policy_simulate_replays_the_notices_topic(observed: Observed, tmp_path: Any) -> None:
+    """`broker policy simulate --topic` unseals and replays the notices on Kafka: a proposed
+    policy that drops the school's rules shows the school receiving less."""
+    import shutil  # noqa: PLC0415
+
+    s = observed.stack.settings
+    proposed = tmp_path / "proposed"
+    shutil.copytree(s.policy_dir, proposed)
+    rules = proposed / "rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    rules.write_text(text.replace("recipient: school\n", "recipient: youth-club\n"),
+                     encoding="utf-8")
+    result = broker_command(s, "policy", "simulate", str(proposed), "--topic",
+                            "--processes", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    replayed = re.search(r"(\d+) notices", result.stdout)
+    assert replayed is not None
+    assert int(replayed.group(1)) >= len(observed.published_valid)  # unsealed and replayed
+    assert "school" in result.stdout
+    assert "youth-club" in result.stdout

@@ -23,7 +23,7 @@ from broker.kafka import client_options, consume, producer, send_all
 from broker.kafka_security import KafkaSecurity
 from broker.models import NOTICE_MODELS
 from broker.pipeline import AUDIT_TYPE, OutMessage
-from broker.publisher import notice_message
+from broker.publisher import notice_message, sealed_for_broker
 from broker.settings import Settings
 from broker.testing import WorkerProcess, create_topics, free_port_pair, fresh_settings
 from tests.conftest import ROOT, example
@@ -42,7 +42,8 @@ def _signed(s: Settings, value: bytes, notice_type: str, notice_id: str) -> OutM
     if ".v" not in notice_type:
         event_type += ".v1"
     headers = binary_headers(event_type, f"/police/{UNIT}", notice_id, datetime.now(UTC))
-    return OutMessage(s.topics.notices, None, value, signing.sign(headers, value, signer))
+    signed = OutMessage(s.topics.notices, None, value, signing.sign(headers, value, signer))
+    return sealed_for_broker(signed, s)
 
 
 def _bad_inputs(s: Settings) -> dict[str, OutMessage]:
