@@ -26,8 +26,10 @@ from typing import Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from broker import keys
 from broker.errors import FieldProblem, NoticeError, PolicyError
 from broker.models import NOTICE_MODELS
+from broker.topics import TWO_WEEKS_MS
 
 RETENTION_FILE = "retention.yaml"
 
@@ -39,12 +41,17 @@ class RetentionError(NoticeError):
 
 # --- the policy ------------------------------------------------------------------------------
 
+DELIVERY_TOPIC_DAYS = int(TWO_WEEKS_MS) // (24 * 3600 * 1000)
+
 
 class RetentionRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     notice_type: str
-    days: int = Field(ge=1, le=3650, description="days after receipt until the key is destroyed")
+    # at least as long as the delivery topics keep a delivery: a purge must never leave a
+    # delivery on Kafka whose key is gone for the broker but not yet for Kafka's retention
+    days: int = Field(ge=DELIVERY_TOPIC_DAYS, le=3650,
+                      description="days after receipt until the key is destroyed")
     reason: str = Field(min_length=1, description="why this long: the law or need it serves")
     verified: Literal["confirmed", "content-only", "unverified"]
 
@@ -52,6 +59,9 @@ class RetentionRule(BaseModel):
 @dataclass(frozen=True)
 class RetentionPolicy:
     rules: Mapping[str, RetentionRule]
+
+    def longest(self) -> timedelta:
+        return timedelta(days=max((r.days for r in self.rules.values()), default=0))
 
     def period(self, notice_type: str) -> timedelta | None:
         rule = self.rules.get(notice_type)
@@ -310,3 +320,23 @@ def purge(
     destroyed = 0 if dry_run else store.destroy(doomed, now)
     live = sum(1 for e in entries if e.destroyed_at is None)
     return PurgeReport(tuple(items), destroyed, dry_run, kept=live - len(doomed))
+
+
+def shred_inbox_keys(paths: keys.KeyPaths, now: datetime, policy: RetentionPolicy, *,
+                     dry_run: bool = False) -> list[str]:
+    """Destroy the private part of the broker's inbox keys that were rotated out longer than
+    the longest retention period ago. Every notice sealed to such a key (on the notices topic,
+    and on the dead-letter topic, which never expires) is past retention: without the private
+    key nobody can read it again. Rotate the inbox key regularly (say monthly) for this to
+    bite. Returns the key ids destroyed (or, with ``dry_run``, that would be)."""
+    registry = keys.load_registry(paths.registry, missing_ok=True)
+    due = [
+        e for e in registry.owned(keys.KeyKind.recipient, keys.BROKER_OWNER)
+        if e.status is not keys.KeyStatus.active
+        and (e.rotated_at or e.retired_at or e.created) + policy.longest() < now
+        and keys.has_private(paths, e)
+    ]
+    if not dry_run:
+        for entry in due:
+            keys.retire(paths, entry.key_id, now, destroy_private=True)
+    return [e.key_id for e in due]

@@ -47,7 +47,7 @@ def retention_purge(
 ) -> None:
     """Destroy the data keys of notices past the retention period in policies/retention.yaml:
     their deliveries on Kafka, in backups and in the audit trail can no longer be read."""
-    from broker.retention import SqliteDataKeyStore, purge
+    from broker.retention import SqliteDataKeyStore, purge, shred_inbox_keys
 
     policy = _load_policy()
     now = datetime.now(UTC)
@@ -56,6 +56,7 @@ def retention_purge(
         SqliteDataKeyStore(key_paths().data_keys) as store,
     ):
         report = purge(store, policy, now, dry_run=dry_run)
+        inbox = shred_inbox_keys(key_paths(), now, policy, dry_run=dry_run)
     verb = "would be destroyed" if dry_run else "destroyed"
     table = Table(
         "notice id",
@@ -83,6 +84,12 @@ def retention_purge(
     out.print(
         f"{due if dry_run else report.destroyed} data keys {verb}; "
         f"{report.kept} live keys kept (not yet due or no rule)",
+        highlight=False,
+    )
+    out.print(
+        f"{len(inbox)} rotated broker inbox key(s) {verb}"
+        + (f": {', '.join(inbox)}" if inbox else "")
+        + " (the notices and dead letters sealed to them can no longer be read)",
         highlight=False,
     )
 

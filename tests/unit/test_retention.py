@@ -115,7 +115,7 @@ def test_purge_destroys_exactly_the_keys_past_retention(store: retention.DataKey
 def test_a_type_without_a_rule_is_reported_and_kept(store: retention.DataKeyStore) -> None:
     """Keys are never destroyed without a rule saying so, but they are listed for an operator."""
     store.data_key("n-1", "retired-type", T0)
-    report = purge(store, policy(incident=1), T0 + 400 * DAY)
+    report = purge(store, policy(incident=14), T0 + 400 * DAY)
     assert [(i.entry.notice_id, i.action) for i in report.items] == [("n-1", "keep-no-rule")]
     assert store.lookup("n-1") is not None
 
@@ -190,7 +190,7 @@ def test_a_recipient_copy_survives_purge_by_design(
     """Documented trade-off (docs/threat-model.md): purge shreds the broker's copy; a recipient
     holding its private key still opens what it lawfully received until its key is destroyed."""
     message, paths = _sealed_delivery(tmp_path, store)
-    purge(store, policy(incident=1), T0 + 2 * DAY)
+    purge(store, policy(incident=14), T0 + 15 * DAY)
     registry = keys.load_registry(paths.registry)
     opener = e2e.DeliveryOpener(registry, "school", keys.decryption_keys(paths, registry, "school"))
     assert opener.open(dict(message.headers), message.value)["notice"]["child"]["name"] == (
@@ -258,3 +258,41 @@ def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.Mo
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0
     assert "incident" in status.output
+
+
+def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries() -> None:
+    """A key destroyed while Kafka still holds the delivery would make purge a half-measure."""
+    with pytest.raises(ValueError, match="greater than or equal to 14"):
+        RetentionRule(notice_type="incident", days=13, reason="test", verified="unverified")
+
+
+def _sealed_notice(paths: KeyPaths, notice_id: str) -> tuple[dict[str, bytes], bytes]:
+    registry = keys.load_registry(paths.registry)
+    headers = (("ce_id", notice_id.encode()), ("ce_type", b"no.oslo.broker.risk-notice.v1"))
+    sealed_headers, value = e2e.seal_notice(headers, b'{"child": "Kari Nordmann"}', registry)
+    return dict(sealed_headers), value
+
+
+def test_purge_shreds_rotated_inbox_keys_past_retention(tmp_path: Path) -> None:
+    """Notices (and dead letters) sealed to a broker inbox key rotated out more than the
+    longest retention period ago can no longer be read by anyone; newer ones still can."""
+    paths = KeyPaths.under(tmp_path / "keys")
+    keys.generate(paths, KeyKind.recipient, e2e.BROKER_INBOX, T0)
+    old_headers, old_value = _sealed_notice(paths, "n-old")
+    keys.rotate(paths, KeyKind.recipient, e2e.BROKER_INBOX, T0 + 30 * DAY)
+    new_headers, new_value = _sealed_notice(paths, "n-new")
+    rules = policy(incident=180, risk=180)
+
+    def opener() -> e2e.NoticeOpener:
+        registry = keys.load_registry(paths.registry)
+        return e2e.NoticeOpener(keys.decryption_keys(paths, registry, e2e.BROKER_INBOX))
+
+    assert retention.shred_inbox_keys(paths, T0 + 100 * DAY, rules) == []  # not yet due
+    assert opener().open(old_headers, old_value) == b'{"child": "Kari Nordmann"}'
+    due = T0 + 30 * DAY + 181 * DAY
+    assert len(retention.shred_inbox_keys(paths, due, rules, dry_run=True)) == 1
+    assert opener().open(old_headers, old_value)  # a dry run destroys nothing
+    assert len(retention.shred_inbox_keys(paths, due, rules)) == 1
+    with pytest.raises(e2e.DecryptionError):
+        opener().open(old_headers, old_value)
+    assert opener().open(new_headers, new_value) == b'{"child": "Kari Nordmann"}'
