@@ -27,7 +27,9 @@ PublisherOpt = Annotated[
     str | None, typer.Option("--publisher", help="a publishing unit id, e.g. oslo-pd-ost")
 ]
 RecipientOpt = Annotated[
-    str | None, typer.Option("--recipient", help="a recipient id from policies/recipients.yaml")
+    str | None,
+    typer.Option("--recipient", help="a recipient id from policies/recipients.yaml, or "
+                 "'broker' for the broker's inbox (notices are sealed to it)"),
 ]
 BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
 STATUS_STYLE = {KeyStatus.active: "green", KeyStatus.rotated: "yellow", KeyStatus.retired: "red"}
@@ -51,7 +53,9 @@ def _owner(publisher: str | None, recipient: str | None, broker: bool) -> tuple[
         from broker.policy import load_policy
 
         known = load_policy(settings().policy_dir).recipients
-        if owner not in known:
+        # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
+        # `broker retention purge` destroys rotated inbox keys past retention)
+        if owner not in known and owner != BROKER_OWNER:
             fail(f"recipient: unknown recipient '{owner}' (known: {', '.join(sorted(known))})")
     return kind, owner
 

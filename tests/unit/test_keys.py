@@ -208,6 +208,7 @@ def test_keys_cli_lists_keys_without_private_material(
         ["generate", "--publisher", "oslo-pd-ost"],
         ["generate", "--recipient", "school"],
         ["rotate", "--recipient", "school"],
+        ["generate", "--recipient", "broker"],  # the broker's inbox: notices are sealed to it
         ["list"],
     ):
         result = runner.invoke(app, args)
@@ -215,7 +216,7 @@ def test_keys_cli_lists_keys_without_private_material(
         outputs.append(result.output)
     listing = outputs[-1]
     registry = keys.load_registry(tmp_path / "keys" / "registry.yaml")
-    assert len(registry.keys) == 4
+    assert len(registry.keys) == 5
     for entry in registry.keys:
         assert entry.key_id in listing
     assert "rotated" in listing
