@@ -18,7 +18,6 @@ from broker.topics import TopicNames
 
 PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 CLUSTER = "kafka-cluster"  # the one name Kafka gives the cluster resource
-TWO_WEEKS_MS = str(14 * 24 * 3600 * 1000)
 
 
 class ResourceType(StrEnum):

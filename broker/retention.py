@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from broker import keys
 from broker.errors import FieldProblem, NoticeError, PolicyError
 from broker.models import NOTICE_MODELS
-from broker.topics import TWO_WEEKS_MS
+from broker.topics import MAX_LIFETIME_DAYS
 
 RETENTION_FILE = "retention.yaml"
 
@@ -41,7 +41,7 @@ class RetentionError(NoticeError):
 
 # --- the policy ------------------------------------------------------------------------------
 
-DELIVERY_TOPIC_DAYS = int(TWO_WEEKS_MS) // (24 * 3600 * 1000)
+DELIVERY_TOPIC_DAYS = MAX_LIFETIME_DAYS  # deliveries and notices are gone from Kafka by then
 
 
 class RetentionRule(BaseModel):

@@ -11,7 +11,13 @@ if TYPE_CHECKING:
 
 # Notices and deliveries are kept two weeks: long enough to replay after an outage, short
 # enough not to become a second register. The audit log and dead letters never expire.
-TWO_WEEKS_MS = str(14 * 24 * 3600 * 1000)
+DAY_MS = 24 * 3600 * 1000
+TWO_WEEKS_MS = str(14 * DAY_MS)
+# Kafka deletes whole segments: with a segment rolled daily, a record is gone at most one day
+# after its retention ends. Retention periods (policies/retention.yaml) may not be shorter than
+# this, so that a purge never leaves a readable payload on Kafka.
+SHORT_LIVED = {"retention.ms": TWO_WEEKS_MS, "segment.ms": str(DAY_MS)}
+MAX_LIFETIME_DAYS = 15
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
@@ -55,7 +61,7 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
         TopicSpec(
             names.notices,
             3,
-            {"retention.ms": TWO_WEEKS_MS},
+            dict(SHORT_LIVED),
             "notices published by police systems, keyed by a keyed hash of the child",
         ),
         TopicSpec(
@@ -71,13 +77,13 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
         TopicSpec(
             names.delivery(t),
             3,
-            {"retention.ms": TWO_WEEKS_MS},
+            dict(SHORT_LIVED),
             "a recipient's redacted copies, keyed per child so one child's stay in order",
         )
         for t in sorted(set(recipient_topics))
     ]
     specs += [
-        TopicSpec(names.receipts(r), 1, {"retention.ms": TWO_WEEKS_MS},
+        TopicSpec(names.receipts(r), 1, dict(SHORT_LIVED),
                   "a recipient's receipts (received, opened) for its deliveries")
         for r in sorted(set(recipient_ids))
     ]

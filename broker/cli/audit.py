@@ -892,7 +892,7 @@ def relay_receipts(
     from broker.kafka import ensure_topics, producer, send_all
     from broker.pipeline import OutMessage
     from broker.policy import load_policy
-    from broker.topics import TWO_WEEKS_MS, TopicSpec
+    from broker.topics import SHORT_LIVED, TopicSpec
 
     s = settings()
     recipients = sorted(load_policy(s.policy_dir).recipients)
@@ -922,7 +922,7 @@ def relay_receipts(
 
     async def go() -> None:
         nonlocal n
-        specs = [TopicSpec(t, 1, {"retention.ms": TWO_WEEKS_MS}) for t in topics]
+        specs = [TopicSpec(t, 1, dict(SHORT_LIVED)) for t in topics]
         relay = Principals().relay
         await ensure_topics(s.bootstrap, specs, principal=relay)
         consumer = AIOKafkaConsumer(

@@ -115,7 +115,7 @@ def test_purge_destroys_exactly_the_keys_past_retention(store: retention.DataKey
 def test_a_type_without_a_rule_is_reported_and_kept(store: retention.DataKeyStore) -> None:
     """Keys are never destroyed without a rule saying so, but they are listed for an operator."""
     store.data_key("n-1", "retired-type", T0)
-    report = purge(store, policy(incident=14), T0 + 400 * DAY)
+    report = purge(store, policy(incident=15), T0 + 400 * DAY)
     assert [(i.entry.notice_id, i.action) for i in report.items] == [("n-1", "keep-no-rule")]
     assert store.lookup("n-1") is not None
 
@@ -190,7 +190,7 @@ def test_a_recipient_copy_survives_purge_by_design(
     """Documented trade-off (docs/threat-model.md): purge shreds the broker's copy; a recipient
     holding its private key still opens what it lawfully received until its key is destroyed."""
     message, paths = _sealed_delivery(tmp_path, store)
-    purge(store, policy(incident=14), T0 + 15 * DAY)
+    purge(store, policy(incident=15), T0 + 16 * DAY)
     registry = keys.load_registry(paths.registry)
     opener = e2e.DeliveryOpener(registry, "school", keys.decryption_keys(paths, registry, "school"))
     assert opener.open(dict(message.headers), message.value)["notice"]["child"]["name"] == (
@@ -262,8 +262,8 @@ def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries() -> None:
     """A key destroyed while Kafka still holds the delivery would make purge a half-measure."""
-    with pytest.raises(ValueError, match="greater than or equal to 14"):
-        RetentionRule(notice_type="incident", days=13, reason="test", verified="unverified")
+    with pytest.raises(ValueError, match="greater than or equal to 15"):
+        RetentionRule(notice_type="incident", days=14, reason="test", verified="unverified")
 
 
 def _sealed_notice(paths: KeyPaths, notice_id: str) -> tuple[dict[str, bytes], bytes]:
