@@ -136,10 +136,6 @@ def user(name: str) -> str:
     return f"User:{name}"
 
 
-def receipts_topic(names: TopicNames, recipient_id: str) -> str:
-    return names.receipts(recipient_id)
-
-
 def group_prefix(names: TopicNames, principal: str) -> str:
     """Consumer groups a principal may use start with this (the dot ends the principal's name,
     so recipient 'school' cannot use the groups of a recipient 'school2')."""
@@ -191,7 +187,7 @@ def bindings(
     for rid in sorted(recipients):
         who = principals.recipient(rid)
         allow(who, topic, names.delivery(recipients[rid]), lit, R, D)
-        allow(who, topic, receipts_topic(names, rid), lit, W, D)
+        allow(who, topic, names.receipts(rid), lit, W, D)
         allow(who, group, group_prefix(names, who), pre, R, D)
 
     # auditors: the audit log
@@ -202,7 +198,7 @@ def bindings(
     allow(principals.reviewer, topic, names.audit, lit, W, D)
     allow(principals.relay, topic, names.audit, lit, W, D)
     for rid in sorted(recipients):
-        allow(principals.relay, topic, receipts_topic(names, rid), lit, R, D)
+        allow(principals.relay, topic, names.receipts(rid), lit, R, D)
     allow(principals.relay, group, f"{app_id}-receipts-relay", lit, R, D)
     return sorted(set(out))
 

@@ -88,6 +88,9 @@ class Pipeline:
         self.verifier = verifier
         self.sealer = sealer
         self.inbox = inbox
+        # each recipient's own pseudonym key (two recipients cannot join on pseudonyms),
+        # derived once rather than for every notice
+        self.pseudonym_keys = {r: pseudonym_key(subject_key, r) for r in policy.recipients}
 
     def process(
         self, value: bytes, headers: Iterable[tuple[str, bytes]] | None, source: Source
@@ -125,6 +128,7 @@ class Pipeline:
         # what the conditions read, converted for CEL once and shared by every recipient
         facts = Facts(self.policy, notice.notice_type, doc, notice.child_age())
         nin = notice.child.national_id
+        subject_ref = crypto.subject_ref(self.subject_key, nin)
         all_fields = sorted({path for path, _ in leaves(doc)})
         decisions, deliveries, audits = [], [], []
         for recipient in self.policy.recipients.values():
@@ -135,8 +139,7 @@ class Pipeline:
                 recipient=recipient.id,
                 doc=doc,
                 facts=facts,
-                # pseudonyms under the recipient's own key: two recipients cannot join on them
-                pseudonym_key=pseudonym_key(self.subject_key, recipient.id),
+                pseudonym_key=self.pseudonym_keys[recipient.id],
             )
             kept = list(verdict.redacted.kept) if verdict.redacted else []
             withheld = list(verdict.redacted.withheld) if verdict.redacted else all_fields
@@ -195,7 +198,7 @@ class Pipeline:
                 notice_id=str(notice.notice_id),
                 notice_type=notice.notice_type,
                 source=str(source),
-                subject_ref=crypto.subject_ref(self.subject_key, nin),
+                subject_ref=subject_ref,
                 recipient=recipient.id,
                 outcome=verdict.outcome,
                 rule_id=decision.rule_id,

@@ -54,13 +54,16 @@ def raw_message(path: Path, settings: Settings) -> OutMessage:
     if unit and registry.active(keys.KeyKind.publisher, unit) is not None:
         signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, unit)
         headers = signing.sign(headers, value, signer)
-    return sealed_for_broker(OutMessage(settings.topics.notices, None, value, headers), settings)
+    return sealed_for_broker(OutMessage(settings.topics.notices, None, value, headers), settings,
+                             registry)
 
 
-def sealed_for_broker(message: OutMessage, settings: Settings) -> OutMessage:
+def sealed_for_broker(message: OutMessage, settings: Settings,
+                      registry: keys.Registry | None = None) -> OutMessage:
     """The message with its (signed) value sealed to the broker's encryption key: on Kafka,
     notices are ciphertext too."""
-    registry = keys.load_registry(settings.key_paths().registry)
+    if registry is None:
+        registry = keys.load_registry(settings.key_paths().registry)
     headers, value = e2e.seal_notice(message.headers, message.value, registry)
     return OutMessage(message.topic, message.key, value, headers)
 
@@ -73,4 +76,4 @@ def notice_message(notice: Notice, settings: Settings) -> OutMessage:
     registry = keys.load_registry(paths.registry)
     signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, notice.issuer.unit_id)
     signed = OutMessage(settings.topics.notices, k, v, signing.sign(h, v, signer))
-    return sealed_for_broker(signed, settings)
+    return sealed_for_broker(signed, settings, registry)

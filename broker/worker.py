@@ -18,13 +18,13 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
@@ -88,28 +88,12 @@ class Committer:
     async def _audited_floor(self, tp: TopicPartition) -> int:
         """1 + the highest offset of ``tp`` that the audit log's tail says was processed."""
         marker = f'"source":"{tp.topic}/{tp.partition}/'.encode()
-        audit = TopicPartition(self.settings.topics.audit, 0)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap, enable_auto_commit=False,
-            isolation_level="read_committed", max_partition_fetch_bytes=8 * 1024 * 1024,
-            **self.settings.kafka.options(Principals().worker))
-        await consumer.start()
         best = -1
-        try:
-            consumer.assign([audit])
-            end = (await consumer.end_offsets([audit]))[audit]
-            consumer.seek(audit, max(0, end - self.AUDIT_TAIL))
-            while await consumer.position(audit) < end:
-                batch = await consumer.getmany(audit, timeout_ms=1000, max_records=10_000)
-                if not batch:  # at the last stable offset: what lies beyond is uncommitted
-                    break
-                for record in batch.get(audit, []):
-                    at = record.value.find(marker)
-                    if at >= 0:
-                        tail = record.value[at + len(marker):]
-                        best = max(best, int(tail[: tail.index(b'"')]) + 1)
-        finally:
-            await consumer.stop()
+        async for record in read_audit(self.settings, tail=self.AUDIT_TAIL):
+            at = record.value.find(marker)
+            if at >= 0:
+                rest = record.value[at + len(marker):]
+                best = max(best, int(rest[: rest.index(b'"')]) + 1)
         return best
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
@@ -230,51 +214,60 @@ def security(settings: Settings, policy: PolicySet, guard: signing.ReplayGuard,
     return verifier, sealer, e2e.NoticeOpener(inbox_keys)
 
 
+async def read_audit(settings: Settings, *, tail: int | None = None,
+                     since: datetime | None = None) -> AsyncIterator[ConsumerRecord]:
+    """Committed audit records (one partition), from ``tail`` records before the end or from
+    the first record at ``since``, up to the last stable offset: records beyond it belong to
+    an open transaction and do not count yet (and waiting for it could take minutes)."""
+    audit = TopicPartition(settings.topics.audit, 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+        isolation_level="read_committed", max_partition_fetch_bytes=8 * 1024 * 1024,
+        **settings.kafka.options(Principals().worker))
+    await consumer.start()
+    try:
+        consumer.assign([audit])
+        end = (await consumer.end_offsets([audit]))[audit]
+        start = max(0, end - tail) if tail is not None else 0
+        if since is not None:
+            found = (await consumer.offsets_for_times(
+                {audit: int(since.timestamp() * 1000)})).get(audit)
+            start = found.offset if found is not None else end
+        consumer.seek(audit, start)
+        while await consumer.position(audit) < end:
+            batch = await consumer.getmany(audit, timeout_ms=1000, max_records=10_000)
+            if not batch:  # at the last stable offset
+                return
+            for record in batch.get(audit, []):
+                yield record
+    finally:
+        await consumer.stop()
+
+
 async def preload_replay_guard(settings: Settings, guard: signing.ReplayGuard) -> int:
     """Fill the replay guard from the audit log of the last ``notice_max_age``: the audit
     records commit in the same transactions as the offsets, so after a restart the guard knows
     exactly the notices that were processed, and where."""
-    since = datetime.now(UTC) - settings.notice_max_age
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
-        isolation_level="read_committed", **settings.kafka.options(Principals().worker))
-    await consumer.start()
     n = 0
-    try:
-        tps = [TopicPartition(settings.topics.audit, p)
-               for p in consumer.partitions_for_topic(settings.topics.audit) or {0}]
-        consumer.assign(tps)
-        found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
-        end = await consumer.end_offsets(tps)
-        for tp in tps:
-            start = found.get(tp)
-            if start is None:
-                consumer.seek(tp, end[tp])
-            else:
-                consumer.seek(tp, start.offset)
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end[tp] for tp in tps])
-
-        while await behind():
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            for records in batch.values():
-                for r in records:
-                    data = json.loads(r.value)
-                    if data.get("notice_id") and data.get("source"):
-                        recorded = datetime.fromisoformat(data["recorded_at"])
-                        guard.claim(data["notice_id"], data["source"],
-                                    recorded + settings.notice_max_age)
-                        n += 1
-    finally:
-        await consumer.stop()
+    async for r in read_audit(settings, since=datetime.now(UTC) - settings.notice_max_age):
+        data = json.loads(r.value)
+        if data.get("notice_id") and data.get("source"):
+            recorded = datetime.fromisoformat(data["recorded_at"])
+            guard.claim(data["notice_id"], data["source"], recorded + settings.notice_max_age)
+            n += 1
     return n
 
 
-def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> faust.App:
-    policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
-    verifier, sealer, inbox = security(settings, policy, guard or signing.MemoryReplayGuard())
-    pipeline = Pipeline(policy, settings.topics, settings.subject_key(),
-                        verifier=verifier, sealer=sealer, inbox=inbox)
+def build_pipeline(settings: Settings, policy: PolicySet,
+                   guard: signing.ReplayGuard) -> Pipeline:
+    """The pipeline with its keys: a ConfigError here stops start-up before Kafka is awaited."""
+    verifier, sealer, inbox = security(settings, policy, guard)
+    return Pipeline(policy, settings.topics, settings.subject_key(),
+                    verifier=verifier, sealer=sealer, inbox=inbox)
+
+
+def create_app(settings: Settings, pipeline: Pipeline) -> faust.App:
+    policy = pipeline.policy
     ssl_context = settings.kafka.ssl_context(Principals().worker)
     app = faust.App(
         settings.app_id,
@@ -354,10 +347,10 @@ def create_app(settings: Settings, guard: signing.ReplayGuard | None = None) -> 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
     """Wait for Kafka, ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
-    policy = load_policy(settings.policy_dir)
+    policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
     specs = policy_topic_specs(settings.topics, policy)
-
     guard = signing.MemoryReplayGuard()
+    pipeline = build_pipeline(settings, policy, guard)  # and missing keys, before Kafka
 
     async def prepare() -> None:
         who = Principals().worker
@@ -368,11 +361,10 @@ def run(settings: Settings, loglevel: str = "info") -> None:
         loaded = await preload_replay_guard(settings, guard)
         log.info("worker.replay_guard_loaded", notices=loaded)
 
-    create_app(settings, guard)  # fail fast (policy, keys) before waiting for Kafka
-    asyncio.run(prepare())
+    asyncio.run(prepare())  # fills the guard the pipeline already holds
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    app = create_app(settings, guard)
+    app = create_app(settings, pipeline)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

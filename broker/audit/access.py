@@ -20,7 +20,6 @@ from enum import StrEnum
 from broker import crypto
 from broker.audit.errors import AuditError
 from broker.audit.events import canonical
-from broker.topics import TopicNames
 
 RECEIPT_TYPE = "no.oslo.broker.receipt.v1"  # on a recipient's receipts topic
 AUDIT_RECEIPT_TYPE = "no.oslo.broker.audit-receipt.v1"  # the relayed copy on the audit topic
@@ -29,10 +28,6 @@ AUDIT_RECEIPT_TYPE = "no.oslo.broker.audit-receipt.v1"  # the relayed copy on th
 class State(StrEnum):
     received = "received"  # the recipient's system has stored the delivery
     opened = "opened"  # a person at the recipient has opened it
-
-
-def receipts_topic(prefix: str, recipient: str) -> str:
-    return TopicNames(prefix).receipts(recipient)
 
 
 def _stamp(when: datetime) -> str:

@@ -850,7 +850,7 @@ def receipt_command(
     state: Annotated[str, typer.Option(help="received or opened")] = "received",
 ) -> None:
     """Recipients' systems: report that a delivery was received or opened."""
-    from broker.audit.access import RECEIPT_TYPE, State, receipt, receipts_topic
+    from broker.audit.access import RECEIPT_TYPE, State, receipt
     from broker.audit.events import ce_headers
     from broker.kafka import producer, send_all
     from broker.pipeline import OutMessage
@@ -864,7 +864,7 @@ def receipt_command(
     except ValueError as exc:
         fail(str(exc))
         raise
-    topic = receipts_topic(s.topic_prefix, recipient)
+    topic = s.topics.receipts(recipient)
 
     async def go() -> None:
         async with producer(s.bootstrap, principal=Principals.recipient(recipient)) as p:
@@ -887,7 +887,7 @@ def relay_receipts(
 
     from broker import crypto
     from broker.audit import AuditError, ce_headers
-    from broker.audit.access import AUDIT_RECEIPT_TYPE, audit_event, receipts_topic
+    from broker.audit.access import AUDIT_RECEIPT_TYPE, audit_event
     from broker.audit.events import canonical
     from broker.kafka import ensure_topics, producer, send_all
     from broker.pipeline import OutMessage
@@ -896,7 +896,7 @@ def relay_receipts(
 
     s = settings()
     recipients = sorted(load_policy(s.policy_dir).recipients)
-    topics = {receipts_topic(s.topic_prefix, r): r for r in recipients}
+    topics = {s.topics.receipts(r): r for r in recipients}
     n = 0
 
     def relayed(record: Any, now: datetime) -> OutMessage:

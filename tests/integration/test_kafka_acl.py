@@ -40,7 +40,6 @@ from broker.acl import (
     ResourceType,
     allows,
     group_prefix,
-    receipts_topic,
 )
 from broker.cli.acl import apply, planned
 from broker.kafka_security import KafkaSecurity, Profile, issue, make_ca
@@ -135,7 +134,7 @@ def test_topics_cover_every_recipient(secure_kafka: Secure) -> None:
     names = secure_kafka.settings.topics
     for r in load_policy(secure_kafka.settings.policy_dir).recipients.values():
         assert names.delivery(r.topic) in secure_kafka.topics
-        assert receipts_topic(names, r.id) in secure_kafka.topics
+        assert names.receipts(r.id) in secure_kafka.topics
     assert {names.notices, names.audit, names.dead_letter} <= set(secure_kafka.topics)
 
 

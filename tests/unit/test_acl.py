@@ -23,7 +23,6 @@ from broker.acl import (
     allows,
     bindings,
     group_prefix,
-    receipts_topic,
 )
 from broker.errors import ConfigError
 from broker.kafka_security import (
@@ -62,7 +61,7 @@ def every_topic() -> list[str]:
     reg = registry()
     topics = [NAMES.notices, NAMES.audit, NAMES.dead_letter]
     topics += [NAMES.delivery(t) for t in reg.values()]
-    topics += [receipts_topic(NAMES, r) for r in reg]
+    topics += [NAMES.receipts(r) for r in reg]
     return topics
 
 
