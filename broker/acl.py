@@ -172,8 +172,9 @@ def bindings(
     allow(worker, topic, names.notices, lit, R, D)
     for name in (names.audit, names.dead_letter):
         allow(worker, topic, name, lit, W, D)
-    # on start the worker reads back the audit log's recent notice ids (the replay guard)
-    allow(worker, topic, names.audit, lit, R)
+    # its own restart state: no other principal may read or write it (only the worker steers
+    # the worker; the audit log's other writers cannot)
+    allow(worker, topic, names.progress, lit, R, W, D)
     for delivery_topic in sorted(set(recipients.values())):
         allow(worker, topic, names.delivery(delivery_topic), lit, W, D)
     allow(worker, group, app_id, lit, R, D)

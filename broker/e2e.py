@@ -46,12 +46,14 @@ from broker.keys import (
     b64d,
     b64e,
 )
-from broker.retention import DataKeyStore
+from broker.models import SealedCopy
+from broker.retention import DEAD_LETTER_KIND, DataKeyStore
 
 ALG: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _CONTEXT = b"oslo-share-broker/sealed-delivery/v1"
 _CONTENT_KEY = b"oslo-share-broker/content-key/v1"
+_COPY = b"oslo-share-broker/dead-letter-copy/v1"
 
 
 class DecryptionError(BrokerError):
@@ -163,6 +165,27 @@ def open_with_data_key(
     return _decrypt(sealed, content_key(data_key, delivery_id, recipient), ctx)
 
 
+def seal_copy(payload: bytes, *, data_key: bytes, data_key_id: str) -> SealedCopy:
+    """A dead letter's copy of its input, under the copy's own data key."""
+    nonce = os.urandom(12)
+    key = content_key(data_key, data_key_id, DEAD_LETTER_KIND)
+    aad = signing.frame(_COPY, data_key_id.encode())
+    return SealedCopy(data_key_id=data_key_id, nonce=b64e(nonce),
+                      ciphertext=b64e(AESGCM(key).encrypt(nonce, payload, aad)))
+
+
+def open_copy(copy: SealedCopy, data_key: bytes | None) -> bytes:
+    """An operator's view of a dead letter's input, while its data key lives."""
+    if data_key is None:
+        raise DecryptionError("data-key-destroyed", "the copy's data key is gone (retention ended)")
+    key = content_key(data_key, copy.data_key_id, DEAD_LETTER_KIND)
+    aad = signing.frame(_COPY, copy.data_key_id.encode())
+    try:
+        return AESGCM(key).decrypt(b64d(copy.nonce), b64d(copy.ciphertext), aad)
+    except (InvalidTag, ValueError):
+        raise DecryptionError("decryption-failed", "the copy does not authenticate") from None
+
+
 def commitment(value: bytes) -> str:
     """What the audit record commits to: a hash of the sealed bytes, never of plaintext."""
     return "sha256:" + hashlib.sha256(value).hexdigest()
@@ -198,6 +221,11 @@ class DeliverySealer:
         """Make sure the notice has a live data key before deciding: a RetentionError (a
         NoticeError) here dead-letters a replayed notice whose key was already destroyed."""
         self._current = (notice_id, self.store.data_key(notice_id, notice_type, now))
+
+    def seal_copy(self, data_key_id: str, payload: bytes, now: datetime) -> SealedCopy:
+        """Encrypt a dead letter's input under a data key of its own (retention purges it)."""
+        key = self.store.data_key(data_key_id, DEAD_LETTER_KIND, now)
+        return seal_copy(payload, data_key=key, data_key_id=data_key_id)
 
     def _data_key(self, notice_id: str, notice_type: str, now: datetime) -> bytes:
         if self._current is not None and self._current[0] == notice_id:

@@ -19,10 +19,24 @@ from pydantic import BaseModel, ValidationError
 from broker.errors import FieldProblem, NoticeError
 from broker.models import CE_TYPE_PREFIX, NOTICE_MODELS, NOTICE_SENDERS, Notice, ce_type
 
-MAX_VALUE_BYTES = 256 * 1024  # a notice is a few kB; anything far larger is a mistake or abuse
+# One limit for a notice, enforced by `broker publish` and by the worker. Every other size
+# follows from it, so that every message the worker writes fits in a Kafka record.
+MAX_NOTICE_BYTES = 256 * 1024  # a notice is a few kB; anything far larger is a mistake or abuse
+# The input as it arrives (sealed: base64 of the notice plus a small envelope, about 4/3).
+MAX_INPUT_BYTES = 2 * MAX_NOTICE_BYTES
+MAX_HEADERS = 64  # a notice carries nine; thousands are abuse
+MAX_HEADER_BYTES = 16 * 1024
+# What the worker may write in one record: under Kafka's default max.message.bytes (1,048,588)
+# and aiokafka's max_request_size (1,048,576), with room for the record batch overhead.
+MAX_RECORD_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32  # the deepest notice is five levels; JSON nesting beyond this is refused
+# A header key no Kafka record can carry (a lone surrogate is never the result of decoding
+# UTF-8): the shell marks a record the Kafka client could not parse with it.
+UNREADABLE_HEADER = "\udcffbroker-unreadable"
 _FORMAT = JSONFormat()
 
 Headers = tuple[tuple[str, bytes], ...]
+RawHeaders = Iterable[tuple[str, bytes | None]]
 
 
 def binary_headers(event_type: str, source: str, event_id: str, time: datetime,
@@ -89,6 +103,85 @@ def header_map(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, bytes]:
     return dict(headers or ())
 
 
+def header_size(headers: RawHeaders) -> int:
+    return sum(len(k.encode("utf-8", "surrogateescape")) + len(v or b"") for k, v in headers)
+
+
+def parse_headers(headers: RawHeaders | None) -> dict[str, bytes]:
+    """An input's headers as a map, or NoticeError: every header once, none null, few and
+    small. A duplicated header would let the signed bytes and the read value differ."""
+    items = list(headers or ())
+    if any(k == UNREADABLE_HEADER for k, _ in items):
+        why = next((v for k, v in items if k == UNREADABLE_HEADER), None) or b"unreadable"
+        reason = "the Kafka client could not parse it: " + why.decode("ascii", "replace")
+        raise NoticeError("record-unreadable", [FieldProblem("(record)", reason)])
+    problems: list[FieldProblem] = []
+    if len(items) > MAX_HEADERS:
+        problems.append(FieldProblem("headers", f"more than {MAX_HEADERS} headers"))
+    elif header_size(items) > MAX_HEADER_BYTES:
+        problems.append(FieldProblem("headers", f"larger than {MAX_HEADER_BYTES} bytes"))
+    else:
+        seen: dict[str, bytes] = {}
+        for key, value in items:
+            name = key if key.isascii() and key.isprintable() else "(a non-ASCII header)"
+            if value is None:
+                problems.append(FieldProblem(name, "is null"))
+            elif key in seen:
+                problems.append(FieldProblem(name, "appears more than once"))
+            else:
+                seen[key] = value
+        if not problems:
+            return seen
+    raise NoticeError("headers-invalid", problems[:10])
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        # the signed bytes would mean two things: the first value to one reader, the last to
+        # another
+        raise _DuplicateKey
+    return out
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def loads_strict(text: str) -> Any:
+    """JSON with one meaning: no duplicate keys, no deep nesting; NoticeError otherwise."""
+    try:
+        data = json.loads(text, object_pairs_hook=_pairs)
+    except _DuplicateKey:
+        raise NoticeError("json-duplicate-key",
+                          [FieldProblem("value", "an object has the same key twice")]) from None
+    except RecursionError:
+        raise NoticeError("json-too-deep",
+                          [FieldProblem("value", f"nested deeper than {MAX_JSON_DEPTH}")]) from None
+    except json.JSONDecodeError as exc:
+        raise NoticeError(
+            "not-json",
+            [FieldProblem("value", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
+        ) from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise NoticeError("json-too-deep",
+                          [FieldProblem("value", f"nested deeper than {MAX_JSON_DEPTH}")])
+    return data
+
+
 def field_problems(exc: ValidationError, prefix: str = "") -> list[FieldProblem]:
     # e["msg"] never contains the input value; e["input"] (which does) is left out on purpose.
     return [
@@ -97,8 +190,8 @@ def field_problems(exc: ValidationError, prefix: str = "") -> list[FieldProblem]
     ]
 
 
-def notice_type_of(headers: Mapping[str, bytes]) -> tuple[str, int] | None:
-    raw = headers.get("ce_type", b"").decode("utf-8", "replace")
+def notice_type_of(headers: Mapping[str, bytes | None]) -> tuple[str, int] | None:
+    raw = (headers.get("ce_type") or b"").decode("utf-8", "replace")
     if not raw.startswith(CE_TYPE_PREFIX) or ".v" not in raw:
         return None
     name, _, version = raw[len(CE_TYPE_PREFIX) :].rpartition(".v")
@@ -114,9 +207,9 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 def decode_notice(headers: Mapping[str, bytes], value: bytes,
                   now: datetime | None = None) -> Notice:
     """Validate an input message as a notice, or raise NoticeError naming what is wrong."""
-    if len(value) > MAX_VALUE_BYTES:
+    if len(value) > MAX_NOTICE_BYTES:
         raise NoticeError(
-            "too-large", [FieldProblem("value", f"larger than {MAX_VALUE_BYTES} bytes")]
+            "too-large", [FieldProblem("value", f"larger than {MAX_NOTICE_BYTES} bytes")]
         )
     try:
         ce_kafka.from_binary(
@@ -138,13 +231,7 @@ def decode_notice(headers: Mapping[str, bytes], value: bytes,
         raise NoticeError(
             "not-utf8", [FieldProblem("value", f"invalid UTF-8 at byte {exc.start}")]
         ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NoticeError(
-            "not-json",
-            [FieldProblem("value", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
-        ) from None
+    data = loads_strict(text)
     if not isinstance(data, dict):
         raise NoticeError("not-object", [FieldProblem("value", "must be a JSON object")])
     try:

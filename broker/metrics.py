@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECEIVED = Counter("broker_notices_received_total", "input messages committed")
 DECISIONS = Counter(
     "broker_decisions_total", "decisions by recipient and outcome", ["recipient", "outcome"]
 )
 DEAD_LETTERED = Counter("broker_dead_lettered_total", "inputs dead-lettered", ["code"])
+REPLAY_GUARD = Gauge("broker_replay_guard_entries", "notice ids the replay guard remembers")
 LATENCY = Histogram(
     "broker_batch_seconds",
     "decide + commit time of a batch, per input",

@@ -389,6 +389,7 @@ class Delivery(Strict):
 class AuditEvent(StrEnum):
     decision = "decision"
     dead_letter = "dead-letter"
+    worker_state = "worker-state"  # the worker skipped a corrupt record of its own state
 
 
 class AuditRecord(Strict):
@@ -421,6 +422,61 @@ class AuditRecord(Strict):
     review_required: bool = Field(
         default=False, description="an urgent disclosure that must be reviewed afterwards"
     )
+
+
+class Problem(Strict):
+    field: str
+    reason: str
+
+
+class SealedCopy(Strict):
+    """An input kept for an operator, encrypted under a data key of its own that retention
+    purges (broker.e2e.seal_copy): once the key is gone, so is the copy."""
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    data_key_id: str = Field(description="the data-key store's id for this copy's key")
+    nonce: str
+    ciphertext: str = Field(description="AES-256-GCM of the input's headers and value, base64url")
+
+
+class DeadLetter(Strict):
+    """An input that was not decided: where it was, what was wrong, and at most a sealed copy.
+    Never the input in clear: an input that arrived unsealed is referred to, not copied."""
+
+    dead_letter_id: str
+    recorded_at: datetime
+    source: str = Field(description="topic/partition/offset of the input message")
+    input_sha256: str
+    input_bytes: int = Field(ge=0)
+    code: str
+    problems: list[Problem]
+    sealed_copy: SealedCopy | None = Field(
+        default=None, description="None: a reference only (unsealed, unreadable or too large)")
+
+
+# --- the worker's own progress (a compacted topic only the worker may write) -----------------
+
+
+class PartitionFloor(Strict):
+    """Inputs of ``topic``/``partition`` below ``next_offset`` are decided and committed."""
+
+    kind: Literal["floor"] = "floor"
+    topic: str
+    partition: int = Field(ge=0)
+    next_offset: int = Field(ge=0)
+
+
+class ReplayClaim(Strict):
+    """A notice id accepted at ``position``: the replay guard refuses it anywhere else until
+    ``forget_after``."""
+
+    kind: Literal["claim"] = "claim"
+    notice_id: str = Field(min_length=1, max_length=200)
+    position: str
+    forget_after: datetime
+
+
+ProgressRecord = Annotated[PartitionFloor | ReplayClaim, Field(discriminator="kind")]
 
 
 # Which sender publishes each notice type. Rules are per (sender, notice type, recipient).

@@ -32,6 +32,8 @@ from broker.models import NOTICE_MODELS
 from broker.topics import MAX_LIFETIME_DAYS
 
 RETENTION_FILE = "retention.yaml"
+# Dead letters' sealed copies have data keys too, kept under this kind (not a notice type).
+DEAD_LETTER_KIND = "dead-letter"
 
 
 class RetentionError(NoticeError):
@@ -82,7 +84,7 @@ def load_retention(policy_dir: Path) -> RetentionPolicy:
         raise PolicyError(str(path), ["expected a top-level 'retention:' list"])
     problems: list[str] = []
     rules: dict[str, RetentionRule] = {}
-    known = sorted({t for t, _ in NOTICE_MODELS})
+    known = sorted({t for t, _ in NOTICE_MODELS} | {DEAD_LETTER_KIND})
     for i, item in enumerate(items):
         label = item.get("notice_type", f"#{i + 1}") if isinstance(item, dict) else f"#{i + 1}"
         try:

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from broker.models import NOTICE_MODELS, AuditRecord, Delivery, ce_type
-from broker.pipeline import AUDIT_TYPE, DELIVERY_TYPE
+from broker.models import NOTICE_MODELS, AuditRecord, DeadLetter, Delivery, ce_type
+from broker.pipeline import AUDIT_TYPE, DEAD_LETTER_TYPE, DELIVERY_TYPE
 from broker.policy import PolicySet
 from broker.topics import TopicNames, topic_specs
 
@@ -37,6 +37,7 @@ def message_schemas() -> dict[str, dict[str, Any]]:
     }
     out["delivery.v1"] = _schema(Delivery, "delivery.v1", DELIVERY_TYPE)
     out["audit-record.v1"] = _schema(AuditRecord, "audit-record.v1", AUDIT_TYPE)
+    out["dead-letter.v1"] = _schema(DeadLetter, "dead-letter.v1", DEAD_LETTER_TYPE)
     return out
 
 
@@ -88,7 +89,8 @@ def asyncapi(policy: PolicySet) -> dict[str, Any]:
 
     channels: dict[str, Any] = {
         "notices": channel(names.notices, notice_refs),
-        "deadLetter": channel(names.dead_letter, notice_refs),
+        "deadLetter": channel(names.dead_letter,
+                              [{"$ref": "#/components/messages/dead-letter_v1"}]),
         "audit": channel(names.audit, [{"$ref": "#/components/messages/audit-record_v1"}]),
     }
     operations: dict[str, Any] = {

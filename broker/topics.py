@@ -19,6 +19,12 @@ TWO_WEEKS_MS = str(14 * DAY_MS)
 SHORT_LIVED = {"retention.ms": TWO_WEEKS_MS, "segment.ms": str(DAY_MS)}
 MAX_LIFETIME_DAYS = 15
 FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+NOTICE_PARTITIONS = 3
+# The worker's progress: the latest record per key (compaction), and nothing older than a week
+# (a replay-guard entry is needed for the notices' 48 h window; a partition's floor is
+# rewritten with every batch and is only needed while a transaction may still be landing).
+PROGRESS = {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS),
+            "segment.ms": str(DAY_MS), "min.compaction.lag.ms": "0"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,11 @@ class TopicNames:
     def audit(self) -> str:
         return f"{self.prefix}audit"
 
+    @property
+    def progress(self) -> str:
+        """The worker's own restart state; only the worker may read or write it."""
+        return f"{self.prefix}worker.progress"
+
     def delivery(self, recipient_topic: str) -> str:
         return f"{self.prefix}{recipient_topic}"
 
@@ -60,7 +71,7 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
     specs = [
         TopicSpec(
             names.notices,
-            3,
+            NOTICE_PARTITIONS,
             dict(SHORT_LIVED),
             "notices published by police systems, keyed by a keyed hash of the child",
         ),
@@ -72,6 +83,9 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
         ),
         # One partition: the order of the audit topic is the order of the audit log.
         TopicSpec(names.audit, 1, dict(FOREVER), "one audit record per decision or dead letter"),
+        # one partition per notices partition: a partition's new owner reads only its own
+        TopicSpec(names.progress, NOTICE_PARTITIONS, dict(PROGRESS),
+                  "the worker's partition floors and accepted notice ids (worker only)"),
     ]
     specs += [
         TopicSpec(

@@ -1,6 +1,7 @@
 """The pipeline: one decision per recipient, deliveries as CloudEvents, dead letters audited,
 and no personal data value in any audit record."""
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -115,13 +116,21 @@ def test_delivery_ids_are_deterministic(
 def test_invalid_input_is_dead_lettered_and_audited(
     pipeline: Pipeline, value: bytes, headers: Any, code: str, field: str
 ) -> None:
-    """Bad input goes to the dead-letter topic as it came, with the reason, and is audited."""
+    """Bad input that did not arrive sealed goes to the dead-letter topic as a reference
+    (position, hash, reason), never as a copy, and is audited."""
     hdrs = headers if headers is not None else ce_headers({"notice_type": "risk"})
     result = pipeline.process(value, hdrs, SRC)
     assert result.decisions == ()
     assert result.dead_letter is not None
     assert result.dead_letter.topic == "t.notices.dead-letter"
-    assert result.dead_letter.value == value
+    letter = json.loads(result.dead_letter.value)
+    assert letter["source"] == "t.notices/0/7"
+    assert letter["input_sha256"] == hashlib.sha256(value).hexdigest()
+    assert letter["input_bytes"] == len(value)
+    assert letter["code"] == code
+    assert "sealed_copy" not in letter
+    if len(value) > 8:
+        assert value not in result.dead_letter.value
     error = json.loads(dict(result.dead_letter.headers)["broker_error"])
     assert error["code"] == code
     assert error["problems"][0]["field"] == field
