@@ -138,9 +138,9 @@ class Pipeline:
         hmap: dict[str, bytes] = {}
         claim: OutMessage | None = None
         try:
+            hmap = envelope.parse_headers(raw)  # first: it also finds unparseable records
             if value is None:
                 raise NoticeError("value-missing", [FieldProblem("value", "is null")])
-            hmap = envelope.parse_headers(raw)
             if len(value) > envelope.MAX_INPUT_BYTES:
                 raise NoticeError("too-large", [FieldProblem(
                     "value", f"larger than {envelope.MAX_INPUT_BYTES} bytes")])

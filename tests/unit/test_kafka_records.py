@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest
-
 from aiokafka.consumer.fetcher import PartitionRecords
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
