@@ -9,16 +9,23 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from broker import crypto, e2e, envelope, keys, signing
-from broker.errors import BrokerError
+from broker.errors import BrokerError, NoticeError
 from broker.models import NOTICE_MODELS, NOTICE_SENDERS, Notice, ce_type
 from broker.pipeline import OutMessage
 from broker.settings import Settings
 
 
 def load_notice(path: Path) -> Notice:
+    """A notice file, validated as the worker will: size, strict JSON, the model."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        size = path.stat().st_size
+        if size > envelope.MAX_NOTICE_BYTES:
+            raise BrokerError(f"{path}: larger than a notice may be "
+                              f"({size} > {envelope.MAX_NOTICE_BYTES} bytes)")
+        data = envelope.loads_strict(path.read_text(encoding="utf-8"))
+    except NoticeError as exc:
+        raise BrokerError(f"{path}: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise BrokerError(f"{path}: not a readable JSON file ({type(exc).__name__})") from None
     kind = (data.get("notice_type"), 1) if isinstance(data, dict) else None
     model = NOTICE_MODELS.get(kind) if kind else None  # type: ignore[arg-type]

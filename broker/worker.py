@@ -333,6 +333,9 @@ async def _read_progress(settings: Settings, partitions: list[int], *,
     await consumer.start()
     try:
         consumer.assign(tps)
+        # let the consumer's background task run once: stopping it before it ever ran raises
+        # CancelledError out of aiokafka's NoGroupCoordinator.close()
+        await asyncio.sleep(0)
         ends = await consumer.end_offsets(tps)
         starts = {tp: max(0, ends[tp] - tail) if tail is not None else 0 for tp in tps}
         if since is not None:
@@ -603,8 +606,10 @@ async def _check_partitions(settings: Settings) -> int:
                                 **settings.kafka.options(Principals().worker))
     await consumer.start()
     try:
-        notices = await consumer.partitions_for_topic(settings.topics.notices) or set()
-        progress = await consumer.partitions_for_topic(settings.topics.progress) or set()
+        await asyncio.sleep(0)  # as in _read_progress
+        await consumer.topics()  # the metadata partitions_for_topic reads
+        notices = consumer.partitions_for_topic(settings.topics.notices) or set()
+        progress = consumer.partitions_for_topic(settings.topics.progress) or set()
     finally:
         await consumer.stop()
     if not set(notices) <= set(progress):

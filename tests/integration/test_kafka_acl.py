@@ -82,7 +82,9 @@ async def _seed(secure: Secure) -> None:
     p = AIOKafkaProducer(bootstrap_servers=secure.bootstrap, **secure.options(PRINCIPALS.admin))
     await p.start()
     try:
-        await asyncio.gather(*[p.send_and_wait(t, b"seed", partition=0) for t in secure.topics])
+        # with a key: a compacted topic (the worker's progress) refuses a record without one
+        await asyncio.gather(*[p.send_and_wait(t, b"seed", key=b"seed", partition=0)
+                               for t in secure.topics])
     finally:
         await p.stop()
 
@@ -147,7 +149,7 @@ async def _write(secure: Secure, principal: str, topic: str) -> str:
     )
     await p.start()
     try:
-        await p.send_and_wait(topic, b"probe", partition=0)
+        await p.send_and_wait(topic, b"probe", key=b"probe", partition=0)  # keyed: compaction
         return "ok"
     except TopicAuthorizationFailedError:
         return "refused"

@@ -18,7 +18,7 @@ def _broker(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
         check=False,
         timeout=60,
     )
@@ -68,3 +68,25 @@ def test_subscribe_rejects_an_unknown_recipient() -> None:
     assert result.returncode == 2
     assert "unknown recipient 'newspaper'" in result.stderr
     assert "child-welfare" in result.stderr
+
+
+def test_publish_names_each_file_too_large_or_ambiguous(tmp_path: Path) -> None:
+    """A 5 MB file and a file with a key twice: each gets its own line with the reason, no
+    traceback, and nothing is sent."""
+    big = tmp_path / "big.json"
+    big.write_bytes(b'{"pad": "' + b"x" * 5_000_000 + b'"}')
+    twice = tmp_path / "twice.json"
+    text = (EXAMPLES / "03-robbery-victim.json").read_text()
+    twice.write_text(text.replace('"notice_type":', '"notice_type": "risk", "notice_type":', 1))
+    result = _broker(
+        "publish",
+        str(big),
+        str(twice),
+        env={"BROKER_BOOTSTRAP": "127.0.0.1:1", "BROKER_STATE_DIR": str(tmp_path),
+             "COLUMNS": "500"},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "larger than a notice may be" in result.stdout
+    assert "json-duplicate-key" in result.stdout
+    assert result.stdout.count("invalid, not sent") == 2
