@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -184,3 +185,50 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
         worker.stop()
         subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"], env=shutil_env,
                        capture_output=True, check=False)
+
+
+def test_sigterm_stops_the_worker_within_10_s_while_kafka_is_away(tmp_path: Path) -> None:
+    """With Kafka gone mid-stream (the worker's clients retrying), SIGTERM still ends the
+    worker within 10 s."""
+    port = free_port_pair()
+    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path / "k"),
+           "KAFKA_PROFILE": "plaintext"}
+    base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
+                               state_dir=tmp_path / "state", kafka=KafkaSecurity())
+    s = fresh_settings(base, tag="term")
+    kafka_sh = ["bash", str(ROOT / "deploy" / "kafka.sh")]
+    assert subprocess.run([*kafka_sh, "start"], env=env, capture_output=True,
+                          check=False).returncode == 0
+    worker = WorkerProcess(s, tmp_path / "worker.log",
+                           env_extra={"BROKER_KAFKA_PROFILE": "plaintext"})
+    try:
+        create_topics(s)
+        worker.start()
+        docs = []
+        for _ in range(300):
+            doc = example("threat")
+            doc["notice_id"] = str(uuid.uuid4())
+            docs.append(doc)
+        messages = [notice_message(NOTICE_MODELS[("risk", 1)].model_validate(d), s) for d in docs]
+
+        async def publish() -> None:
+            async with producer(s.bootstrap, options={"security_protocol": "PLAINTEXT"}) as p:
+                await send_all(p, messages)
+
+        asyncio.run(publish())
+        subprocess.run([*kafka_sh, "stop"], env=env, capture_output=True, check=False)
+        deadline = time.monotonic() + 60
+        while not any(m in worker.log() for m in ("retry", "Unable connect", "Unable to update")):
+            assert time.monotonic() < deadline, worker.log()[-2000:]  # it noticed Kafka is gone
+            time.sleep(0.2)
+        time.sleep(2)  # well inside the retry loops
+        assert worker.process is not None
+        assert worker.process.poll() is None
+        started = time.monotonic()
+        worker.process.send_signal(signal.SIGTERM)
+        worker.process.wait(timeout=30)
+        took = time.monotonic() - started
+        assert took < 10, f"SIGTERM took {took:.1f} s"
+    finally:
+        worker.stop()
+        subprocess.run([*kafka_sh, "stop"], env=env, capture_output=True, check=False)
