@@ -89,7 +89,8 @@ async def producer(bootstrap: str, options: Mapping[str, Any] | None = None,
 
 async def send_all(p: AIOKafkaProducer, messages: Iterable[OutMessage]) -> None:
     """Send and wait until the broker has acknowledged every message."""
-    futures = [await p.send(m.topic, m.value, key=m.key, headers=list(m.headers)) for m in messages]
+    futures = [await p.send(m.topic, m.value, key=m.key, headers=list(m.headers),
+                            partition=m.partition) for m in messages]
     await asyncio.gather(*futures)
 
 

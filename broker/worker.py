@@ -62,6 +62,7 @@ BATCH = 500  # inputs per transaction at most
 BATCH_WINDOW = 0.01  # seconds to wait for a batch to fill: latency vs. throughput
 STOP_DEADLINE = 8.0  # seconds from SIGTERM to exit, whatever the worker is doing
 PRUNE_EVERY = 60.0  # seconds between replay-guard prunes
+READ_DEADLINE = 60.0  # seconds to read back the progress topic at most
 PERMISSION_RETRIES = 5  # an ACL being applied may take a moment; a missing one is fatal
 _T = TypeVar("_T")
 _PROGRESS: TypeAdapter[PartitionFloor | ReplayClaim] = TypeAdapter(ProgressRecord)
@@ -323,8 +324,9 @@ async def _read_progress(settings: Settings, partitions: list[int], *,
                          since: datetime | None = None, tail: int | None = None,
                          ) -> AsyncIterator[ConsumerRecord]:
     """Committed records of the progress topic's ``partitions``, from the first at ``since``
-    or ``tail`` records before the end, up to the last stable offset (records beyond it belong
-    to an open transaction and do not count yet)."""
+    or ``tail`` records before the end, up to the last stable offset (a read-committed
+    consumer's end offset: records beyond it belong to an open transaction and do not count
+    yet)."""
     tps = [TopicPartition(settings.topics.progress, p) for p in partitions]
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
@@ -345,10 +347,12 @@ async def _read_progress(settings: Settings, partitions: list[int], *,
         for tp in tps:
             consumer.seek(tp, starts[tp])
         pending = {tp for tp in tps if starts[tp] < ends[tp]}
+        deadline = time.monotonic() + READ_DEADLINE
         while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
-            if not batch:  # at the last stable offset
+            if time.monotonic() > deadline:
+                log.warning("worker.progress_read_incomplete", partitions=partitions)
                 return
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
             for records in batch.values():
                 for record in records:
                     yield record
@@ -602,18 +606,17 @@ def run(settings: Settings, loglevel: str = "info") -> None:
 
 async def _check_partitions(settings: Settings) -> int:
     """Each notices partition needs a progress partition of the same number."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap,
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap,
                                 **settings.kafka.options(Principals().worker))
-    await consumer.start()
+    await admin.start()
     try:
-        await asyncio.sleep(0)  # as in _read_progress
-        await consumer.topics()  # the metadata partitions_for_topic reads
-        notices = consumer.partitions_for_topic(settings.topics.notices) or set()
-        progress = consumer.partitions_for_topic(settings.topics.progress) or set()
+        found = await admin.describe_topics([settings.topics.notices, settings.topics.progress])
     finally:
-        await consumer.stop()
-    if not set(notices) <= set(progress):
-        raise ConfigError(f"topic {settings.topics.progress} has {len(progress)} partitions; "
-                          f"it needs one per partition of {settings.topics.notices} "
-                          f"({len(notices)})")
-    return len(progress)
+        await admin.close()
+    count = {t["topic"]: len(t["partitions"]) for t in found}
+    notices = count.get(settings.topics.notices, 0)
+    progress = count.get(settings.topics.progress, 0)
+    if not notices or progress < notices:
+        raise ConfigError(f"topic {settings.topics.progress} has {progress} partitions; "
+                          f"it needs one per partition of {settings.topics.notices} ({notices})")
+    return progress
