@@ -1,15 +1,17 @@
-"""Shared fixtures: the shipped policies and examples, and a notice factory."""
+"""Shared fixtures: the shipped policies and examples, a notice factory and the clock."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from broker import national_id
 from broker.pipeline import Pipeline
 from broker.policy import PolicySet, load_policy
 from broker.topics import TopicNames
@@ -17,24 +19,65 @@ from broker.topics import TopicNames
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SUBJECT_KEY = b"unit-test-subject-key-0123456789abcdef"
+# The moment the examples' dates were written for; redate() moves them from it to a clock.
+EXAMPLES_SENT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}.*")
 
 
-def example(name: str) -> dict[str, Any]:
+def example(name: str, now: datetime | None = None) -> dict[str, Any]:
+    """An example notice as shipped or, given ``now``, with its dates moved to that clock."""
     matches = sorted(EXAMPLES.glob(f"*{name}*.json"))
     assert len(matches) == 1, name
     data: dict[str, Any] = json.loads(matches[0].read_text(encoding="utf-8"))
-    return data
+    return data if now is None else redate(data, now)
 
 
-def ce_headers(doc: dict[str, Any]) -> list[tuple[str, bytes]]:
+def redate(doc: Any, now: datetime) -> Any:
+    """``doc`` as if sent at ``now`` instead of EXAMPLES_SENT: timestamps move by the
+    difference, dates (birth dates too, with the national ids that encode them) by as many
+    whole days, so every child is as old when the notice is issued as in the example."""
+    shift = now - EXAMPLES_SENT
+    days = timedelta(days=round(shift / timedelta(days=1)))
+    if isinstance(doc, dict):
+        return {
+            k: _redate_id(v, days) if k == "national_id" else redate(v, now) for k, v in doc.items()
+        }
+    if isinstance(doc, list):
+        return [redate(v, now) for v in doc]
+    if isinstance(doc, str) and _DATE.fullmatch(doc):
+        return (date.fromisoformat(doc) + days).isoformat()
+    if isinstance(doc, str) and _DATETIME.fullmatch(doc):
+        return (datetime.fromisoformat(doc) + shift).isoformat()
+    return doc
+
+
+def _redate_id(number: Any, days: timedelta) -> Any:
+    try:
+        born = national_id.birth_date_of(number)
+    except (TypeError, ValueError):
+        return number  # not a valid number: left for the test to be refused as it is
+    return national_id.synthetic(born + days, int(number[6:9]))
+
+
+def ce_headers(doc: dict[str, Any], now: datetime) -> list[tuple[str, bytes]]:
+    """CloudEvent headers for ``doc``, sent at ``now`` (the clock that will check them)."""
     return [
         ("ce_specversion", b"1.0"),
         ("ce_type", f"no.oslo.broker.{doc.get('notice_type')}-notice.v1".encode()),
         ("ce_source", b"/police/test"),
         ("ce_id", str(doc.get("notice_id")).encode()),
-        ("ce_time", b"2026-11-26T10:00:00Z"),
+        ("ce_time", now.astimezone(UTC).isoformat().encode()),
         ("content-type", b"application/json"),
     ]
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The tests' clock: the real time, read once per test. The dates that a clock checks are
+    built from it, so that notices look the same on any day (deploy/test.sh also runs the unit
+    tests 400 days ahead)."""
+    return datetime.now(UTC)
 
 
 @pytest.fixture(scope="session")
@@ -43,21 +86,16 @@ def policy() -> PolicySet:
 
 
 @pytest.fixture
-def pipeline(policy: PolicySet) -> Pipeline:
-    return Pipeline(
-        policy,
-        TopicNames("t."),
-        SUBJECT_KEY,
-        clock=lambda: datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
-    )
+def pipeline(policy: PolicySet, now: datetime) -> Pipeline:
+    return Pipeline(policy, TopicNames("t."), SUBJECT_KEY, clock=lambda: now)
 
 
 @pytest.fixture
-def notice() -> Callable[..., dict[str, Any]]:
-    """A copy of an example notice, with top-level or dotted-path overrides."""
+def notice(now: datetime) -> Callable[..., dict[str, Any]]:
+    """A copy of an example notice dated for ``now``, with top-level or dotted-path overrides."""
 
     def make(name: str = "recruited", **changes: Any) -> dict[str, Any]:
-        doc = example(name)
+        doc = example(name, now)
         for path, value in changes.items():
             target = doc
             *parents, last = path.split("__")

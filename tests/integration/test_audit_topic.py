@@ -36,7 +36,8 @@ from tests.conftest import ROOT, ce_headers, example
 
 pytestmark = pytest.mark.integration
 
-NATIONAL_ID_OF = {name: example(name)["child"]["national_id"] for name in ("recruited", "robbery")}
+SENT = datetime.now(UTC)  # this module's notices are sent now, on the real clock like the CLI's
+NATIONAL_ID_OF = {n: example(n, SENT)["child"]["national_id"] for n in ("recruited", "robbery")}
 
 
 @dataclasses.dataclass
@@ -64,12 +65,12 @@ class Audit:
         pipeline = Pipeline(policy, s.topics, s.subject_key())
         messages: list[OutMessage] = []
         for n, name in enumerate(names):
-            doc = example(name)
+            doc = example(name, SENT)
             doc["notice_id"] = str(uuid.uuid4())
             if urgent:
                 doc["danger_to_life_or_health"] = True
             result = pipeline.process(
-                json.dumps(doc).encode(), ce_headers(doc), Source(s.topics.notices, 0, n)
+                json.dumps(doc).encode(), ce_headers(doc, SENT), Source(s.topics.notices, 0, n)
             )
             assert result.error is None, result.error
             messages += result.audit_records

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 playwright = pytest.importorskip("playwright.sync_api")
+SENT = datetime.now(UTC)  # this module's notices are sent now, on the real clock like the page's
 
 
 @dataclasses.dataclass
@@ -57,8 +59,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     pipeline = Pipeline(policy, settings.topics, settings.subject_key())
     values: list[bytes] = []
     for n, name in enumerate(["recruited", "threat", "robbery"]):
-        doc = example(name)
-        result = pipeline.process(json.dumps(doc).encode(), ce_headers(doc), Source("n", 0, n))
+        doc = example(name, SENT)
+        result = pipeline.process(
+            json.dumps(doc).encode(), ce_headers(doc, SENT), Source("n", 0, n)
+        )
         values += [m.value for m in result.audit_records]
     key = Ed25519PrivateKey.generate()
     (state / "keys").mkdir(exist_ok=True)
@@ -144,14 +148,14 @@ def test_the_page_shows_status_search_subject_report_and_chart(site: Site, brows
     assert rows.count() >= 1
     assert all("school" in rows.nth(i).inner_text() for i in range(rows.count()))
 
-    nid = example("recruited")["child"]["national_id"]
+    nid = example("recruited", SENT)["child"]["national_id"]
     page.fill("#national-id", nid)
     page.click("#subject-form button")
     page.wait_for_selector("#subject-table")
     ref = next(
         r["subject_ref"]
         for r in site.records
-        if r.get("notice_id") == example("recruited")["notice_id"]
+        if r.get("notice_id") == example("recruited", SENT)["notice_id"]
     )
     delivered = {
         r["recipient"]

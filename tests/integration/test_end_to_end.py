@@ -31,6 +31,7 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class Observed:
+    now: datetime  # when the notices were sent, on the real clock (the worker's)
     published_valid: list[dict[str, Any]]
     published_invalid: int
     audit: list[dict[str, Any]]
@@ -45,31 +46,32 @@ def _model(doc: dict[str, Any]) -> Any:
 
 async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
     s = stack.settings
-    valid = [example("recruited"), example("threat"), example("robbery")]
-    follow_up = example("recruited")  # a second notice about the same child, published after
+    now = datetime.now(UTC)
+    valid = [example("recruited", now), example("threat", now), example("robbery", now)]
+    follow_up = example("recruited", now)  # a second notice about the same child, published after
     follow_up["notice_id"] = str(uuid.uuid4())
-    follow_up["issued_at"] = "2026-11-25T10:00:00+01:00"
+    follow_up["issued_at"] = (now - timedelta(days=1)).isoformat()
     valid.append(follow_up)
-    bad_checksum = example("robbery")
+    bad_checksum = example("robbery", now)
     bad_checksum["notice_id"] = str(uuid.uuid4())
     nid = bad_checksum["child"]["national_id"]
     bad_checksum["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
     police = _police_key(s)
     raw = [  # signed by a registered police unit, so that validation is what fails
-        (json.dumps(bad_checksum).encode(), ce_headers(bad_checksum)),
-        (b'{"notice_id": "oops", ', ce_headers({"notice_type": "incident"})),
-        (b"{}", ce_headers({"notice_type": "rumour", "notice_id": "x"})),
+        (json.dumps(bad_checksum).encode(), ce_headers(bad_checksum, now)),
+        (b'{"notice_id": "oops", ', ce_headers({"notice_type": "incident"}, now)),
+        (b"{}", ce_headers({"notice_type": "rumour", "notice_id": "x"}, now)),
     ]
     messages = [notice_message(_model(d), s) for d in valid]
     messages += [sealed_for_broker(OutMessage(s.topics.notices, None, v,
                                               signing.sign(_from_unit(h), v, police)), s)
                  for v, h in raw]
-    in_clear = example("robbery")  # signed, but not sealed to the broker: refused unread
+    in_clear = example("robbery", now)  # signed, but not sealed to the broker: refused unread
     in_clear["notice_id"] = str(uuid.uuid4())
     clear = notice_message(_model(in_clear), s)
     messages.append(OutMessage(clear.topic, clear.key, _unsealed_value(s, clear),
                                tuple(h for h in clear.headers if h[0] != "ce_sealed")))
-    forged = example("threat")  # not signed at all: refused before it is read
+    forged = example("threat", now)  # not signed at all: refused before it is read
     forged["notice_id"] = str(uuid.uuid4())
     unsigned = notice_message(_model(forged), s)
     messages.append(OutMessage(unsigned.topic, unsigned.key, unsigned.value,
@@ -81,7 +83,7 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
 
     invalid = len(raw) + 3
     expected = len(valid) * len(policy.recipients) + invalid
-    observed = Observed(valid, invalid, [])
+    observed = Observed(now, valid, invalid, [])
     deadline = time.monotonic() + 90
     async for record in consume(s.bootstrap, [s.topics.audit], idle_timeout=60):
         if dict(record.headers).get("ce_type") != AUDIT_TYPE.encode():
@@ -136,7 +138,7 @@ def test_school_receives_only_its_allowed_fields(observed: Observed, policy: Pol
     paths = [p for p, _ in leaves(delivery["notice"])]
     assert paths
     assert [p for p in paths if not any(covers(a, p) for a in rule.fields)] == []
-    threat = example("threat")
+    threat = example("threat", observed.now)
     text = json.dumps(delivery)
     for value in (
         threat["child"]["national_id"],
@@ -153,7 +155,7 @@ def test_child_welfare_receives_more(observed: Observed) -> None:
     welfare = next(
         d
         for d in _bodies(observed, "child-welfare")
-        if d["notice"]["notice_id"] == example("threat")["notice_id"]
+        if d["notice"]["notice_id"] == example("threat", observed.now)["notice_id"]
     )
     assert welfare["legal_basis"]["id"] == "bvl-13-2"
     school_paths = {p for p, _ in leaves(school["notice"])}
@@ -202,7 +204,7 @@ def test_every_input_is_accounted_for(observed: Observed, policy: PolicySet) -> 
 
 def test_one_childs_notices_stay_in_order(observed: Observed) -> None:
     """Two notices about one child go to one partition, in the order they were published."""
-    nid = example("recruited")["child"]["national_id"]
+    nid = example("recruited", observed.now)["child"]["national_id"]
     records = observed.deliveries["child-welfare"]
     bodies = _bodies(observed, "child-welfare")
     same_child = [(r, b) for r, b in zip(records, bodies, strict=True)
@@ -240,7 +242,7 @@ def test_audit_and_worker_log_hold_no_personal_data(observed: Observed, stack: S
 def test_deliveries_on_kafka_are_ciphertext(observed: Observed) -> None:
     """Whoever reads a delivery topic without the recipient's key (a Kafka operator) sees no
     personal data: not a name, a national id, or the school."""
-    threat = example("threat")
+    threat = example("threat", observed.now)
     secrets = [threat["child"]["name"], threat["child"]["national_id"],
                threat["child"]["school"]["name"], threat["contact"]["phone"]]
     raw = b"".join(r.value + repr(r.headers).encode() for v in observed.deliveries.values()
@@ -275,14 +277,15 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(
     store); after `purge` past the retention period it cannot, and the audit log, which
     commits to ciphertexts and field names only, still verifies."""
     s = observed.stack.settings
-    threat_id = example("threat")["notice_id"]
+    threat = example("threat", observed.now)
+    threat_id = threat["notice_id"]
     (record,) = observed.deliveries["school"]
     sealed = e2e.parse_sealed(record.value)
     delivery_id = dict(record.headers)["ce_id"].decode()
     with retention.SqliteDataKeyStore(s.key_paths().data_keys) as store:
         plain = e2e.open_with_data_key(sealed, delivery_id=delivery_id, recipient="school",
                                        data_key=store.lookup(threat_id))
-        assert example("threat")["child"]["name"].encode() in plain
+        assert threat["child"]["name"].encode() in plain
         policy = retention.load_retention(s.policy_dir)
         report = retention.purge(store, policy, datetime.now(UTC) + timedelta(days=3650))
         assert report.destroyed >= len(observed.published_valid)

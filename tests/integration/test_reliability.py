@@ -49,8 +49,10 @@ def _signed(s: Settings, value: bytes, notice_type: str, notice_id: str) -> OutM
 
 def _bad_inputs(s: Settings) -> dict[str, OutMessage]:
     """One malformed input per kind, keyed by the dead-letter code it must get."""
+    now = datetime.now(UTC)
+
     def doc(**changes: Any) -> dict[str, Any]:
-        d = example("threat")
+        d = example("threat", now)
         d["notice_id"] = str(uuid.uuid4())
         d.update(changes)
         return d
@@ -62,7 +64,7 @@ def _bad_inputs(s: Settings) -> dict[str, OutMessage]:
     checksum = doc()
     nid = checksum["child"]["national_id"]
     checksum["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
-    future = doc(issued_at=(datetime.now(UTC) + timedelta(days=1)).isoformat())
+    future = doc(issued_at=(now + timedelta(days=1)).isoformat())
 
     def msg(d: dict[str, Any], kind: str = "risk-notice") -> OutMessage:
         return _signed(s, json.dumps(d).encode(), kind, d["notice_id"])
@@ -100,7 +102,7 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_worker_goes_on(stack: 
     published = decided + dead-lettered."""
     s = stack.settings
     bad = _bad_inputs(s)
-    valid = example("robbery")
+    valid = example("robbery", datetime.now(UTC))
     valid["notice_id"] = str(uuid.uuid4())
     model = NOTICE_MODELS[("incident", 1)]
     good = notice_message(model.model_validate(valid), s)
@@ -161,7 +163,7 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
         while "worker.ready" not in worker.log():
             assert time.monotonic() < deadline, worker.log()[-3000:]
             time.sleep(0.2)
-        doc = example("threat")
+        doc = example("threat", datetime.now(UTC))
         doc["notice_id"] = str(uuid.uuid4())
         message = notice_message(NOTICE_MODELS[("risk", 1)].model_validate(doc), s)
 

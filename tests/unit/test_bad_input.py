@@ -4,6 +4,7 @@ reason and an audit record, or (if it happens to be valid) decided for every rec
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -58,9 +59,9 @@ def _accounted(result: Result, policy: PolicySet) -> None:
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture],
           deadline=None)
 @given(raw=st.binary(max_size=300))
-def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, raw: bytes) -> None:
+def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, now: datetime, raw: bytes) -> None:
     """Not JSON, invalid UTF-8, anything: dead-lettered with a reason."""
-    result = pipeline.process(raw, ce_headers({"notice_type": "risk", "notice_id": "x"}), SRC)
+    result = pipeline.process(raw, ce_headers({"notice_type": "risk", "notice_id": "x"}, now), SRC)
     assert result.dead_letter is not None
     _accounted(result, policy)
 
@@ -69,25 +70,35 @@ def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, raw: bytes) -> N
           deadline=None)
 @given(data=st.data(), name=st.sampled_from(["recruited", "threat", "robbery"]),
        value=json_values, delete=st.booleans())
-def test_mutated_notices(pipeline: Pipeline, policy: PolicySet, data: st.DataObject, name: str,
-                         value: Any, delete: bool) -> None:
+def test_mutated_notices(
+    pipeline: Pipeline,
+    policy: PolicySet,
+    now: datetime,
+    data: st.DataObject,
+    name: str,
+    value: Any,
+    delete: bool,
+) -> None:
     """A valid notice with one field replaced by a random value or removed."""
-    doc = example(name)
+    doc = example(name, now)
     path = data.draw(st.sampled_from(_paths(doc)))
     _set(doc, path, value, delete)
-    result = pipeline.process(json.dumps(doc).encode(), ce_headers(doc), SRC)
+    result = pipeline.process(json.dumps(doc).encode(), ce_headers(doc, now), SRC)
     _accounted(result, policy)
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture],
           deadline=None)
 @given(kind=st.text(max_size=30), version=st.integers(min_value=0, max_value=99))
-def test_unknown_types_and_versions(pipeline: Pipeline, policy: PolicySet, kind: str,
-                                    version: int) -> None:
+def test_unknown_types_and_versions(
+    pipeline: Pipeline, policy: PolicySet, now: datetime, kind: str, version: int
+) -> None:
     """A ce_type the broker does not know is dead-lettered, never guessed at."""
-    doc = example("threat")
-    headers = [(k, f"no.oslo.broker.{kind}-notice.v{version}".encode() if k == "ce_type" else v)
-               for k, v in ce_headers(doc)]
+    doc = example("threat", now)
+    headers = [
+        (k, f"no.oslo.broker.{kind}-notice.v{version}".encode() if k == "ce_type" else v)
+        for k, v in ce_headers(doc, now)
+    ]
     result = pipeline.process(json.dumps(doc).encode(), headers, SRC)
     if (kind, version) != ("risk", 1):
         assert result.dead_letter is not None

@@ -1,6 +1,7 @@
 """Notice models: the examples validate; bad input names the field and the reason."""
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -34,7 +35,9 @@ def test_unknown_field_is_rejected(notice: Callable[..., dict[str, Any]]) -> Non
 
 def test_birth_date_must_match_national_id(notice: Callable[..., dict[str, Any]]) -> None:
     """The birth date is cross-checked with the national id, and the error has no values."""
-    doc = notice("recruited", child__birth_date="2012-05-10")
+    doc = notice("recruited")
+    born = date.fromisoformat(doc["child"]["birth_date"])
+    doc["child"]["birth_date"] = (born + timedelta(days=1)).isoformat()
     problems = _problems(IncidentNotice, doc)
     assert problems == ["child: Value error, birth_date does not match the national id number"]
     assert doc["child"]["national_id"] not in problems[0]
@@ -54,5 +57,5 @@ def test_risk_notice_needs_someone_at_risk(notice: Callable[..., dict[str, Any]]
 
 def test_child_age_is_whole_years_on_issue_day(notice: Callable[..., dict[str, Any]]) -> None:
     """Age counts birthdays up to the day the notice was issued."""
-    doc = notice("recruited")  # born 2012-05-09, issued 2026-11-24
+    doc = notice("recruited")  # issued 14 years and 6 months after the child was born
     assert IncidentNotice.model_validate(doc).child_age() == 14

@@ -11,14 +11,16 @@ import pytest
 from broker.paths import leaves
 from broker.pipeline import Pipeline, Result, Source
 from broker.policy import PolicySet
-from tests.conftest import ROOT, ce_headers
+from tests.conftest import ROOT, ce_headers, redate
 
 SRC = Source("t.notices", 0, 7)
 
 
 def _run(pipeline: Pipeline, doc: Any, headers: Any = None) -> Result:
     value = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-    return pipeline.process(value, ce_headers(doc) if headers is None else headers, SRC)
+    if headers is None:
+        headers = ce_headers(doc, pipeline.clock())
+    return pipeline.process(value, headers, SRC)
 
 
 def _personal_values(doc: dict[str, Any]) -> set[str]:
@@ -118,7 +120,7 @@ def test_invalid_input_is_dead_lettered_and_audited(
 ) -> None:
     """Bad input that did not arrive sealed goes to the dead-letter topic as a reference
     (position, hash, reason), never as a copy, and is audited."""
-    hdrs = headers if headers is not None else ce_headers({"notice_type": "risk"})
+    hdrs = headers if headers is not None else ce_headers({"notice_type": "risk"}, pipeline.clock())
     result = pipeline.process(value, hdrs, SRC)
     assert result.decisions == ()
     assert result.dead_letter is not None
@@ -160,7 +162,7 @@ def test_notice_id_must_match_event_id(
 ) -> None:
     """The CloudEvent id and the notice id must agree, so audit and transport tell one story."""
     doc = notice("threat")
-    headers = [(k, b"other" if k == "ce_id" else v) for k, v in ce_headers(doc)]
+    headers = [(k, b"other" if k == "ce_id" else v) for k, v in ce_headers(doc, pipeline.clock())]
     result = _run(pipeline, doc, headers)
     assert result.error is not None
     assert result.error.code == "id-mismatch"
@@ -206,7 +208,10 @@ def test_other_senders_notices_are_decided_for_every_recipient(
         ("concern-report.json", {"child-welfare"}),
         ("concern-feedback.json", {"police"}),
     ):
-        doc = json.loads((ROOT / "policies" / "tests" / "notices" / name).read_text())
+        doc = redate(
+            json.loads((ROOT / "policies" / "tests" / "notices" / name).read_text()),
+            pipeline.clock(),
+        )
         result = _run(pipeline, doc)
         assert result.dead_letter is None, result.error
         assert len(result.decisions) == len(policy.recipients)

@@ -107,7 +107,7 @@ def test_salto_is_anonymised_without_consent(
     assert v.redacted.copy["child"] == {
         "birth_date": "15-17",
         "district": "Frogner",
-    }  # born 2011-02-20
+    }  # 15 when the notice was issued
     text = str(v.redacted.copy)
     for value in (doc["notice_id"], doc["child"]["birth_date"], doc["child"]["name"]):
         assert value not in text
