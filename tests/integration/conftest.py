@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -73,13 +74,14 @@ class Stack:
                                   keys.decryption_keys(paths, registry, recipient))
 
 
-@pytest.fixture(scope="session")
-def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory,
+                  tag: str = "it") -> Iterator[Stack]:
     """A worker (`broker worker`) and an audit sealer (`broker audit seal`), each a separate
     process, on a fresh topic prefix with keys of their own."""
     state = tmp_path_factory.mktemp("state")
     settings = fresh_settings(
-        dataclasses.replace(Settings.from_env(), bootstrap=kafka, state_dir=state), tag="it")
+        dataclasses.replace(Settings.from_env(), bootstrap=kafka, state_dir=state), tag=tag)
     create_topics(settings)
     worker = WorkerProcess(settings, state / "worker.log")
     worker.start()
@@ -87,10 +89,19 @@ def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         sealer = subprocess.Popen([sys.executable, "-m", "broker", "audit", "seal",
                                    "--interval", "1"], env=settings_env(settings), stdout=log,
                                   stderr=subprocess.STDOUT, cwd=ROOT)
-    yield Stack(settings, worker, sealer)
-    sealer.send_signal(signal.SIGTERM)
     try:
-        sealer.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        sealer.kill()
-    worker.stop()
+        yield Stack(settings, worker, sealer)
+    finally:
+        sealer.send_signal(signal.SIGTERM)
+        try:
+            sealer.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            sealer.kill()
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The session's stack (see running_stack), shared by the tests that use it."""
+    with running_stack(kafka, tmp_path_factory) as s:
+        yield s
