@@ -29,7 +29,7 @@ from broker import e2e, keys, national_id
 from broker.acl import Principals
 from broker.kafka import ensure_topics
 from broker.kafka_security import Profile
-from broker.models import NOTICE_MODELS
+from broker.models import NOTICE_MODELS, NOTICE_SENDERS
 from broker.pipeline import OutMessage
 from broker.policy import load_policy
 from broker.publisher import notice_message
@@ -57,17 +57,34 @@ def synthetic_notices(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         yield doc
 
 
+def example_units() -> dict[str, str]:
+    """Every issuing unit in examples/ (invalid ones included) → its sender class, from the
+    types of the notices it issues (incident, risk: police; concern-report: school;
+    concern-feedback: child-welfare). A unit whose notices span two classes is an error."""
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
+    units: dict[str, set[str]] = {}
+    for d in docs:
+        sender = NOTICE_SENDERS.get(d.get("notice_type"))
+        if isinstance(d.get("issuer"), dict) and sender is not None:
+            units.setdefault(d["issuer"]["unit_id"], set()).add(sender)
+    mixed = sorted(u for u, senders in units.items() if len(senders) > 1)
+    if mixed:
+        raise ValueError(f"examples/: units issue notices of two sender classes: {mixed}")
+    return {u: next(iter(senders)) for u, senders in sorted(units.items())}
+
+
 def ensure_dev_keys(settings: Settings) -> None:
     """Local keys for a demo or a test run: the broker's signing key, a signing key for every
-    police unit (and school or child-welfare unit) in the examples, and an encryption key for
-    every recipient a rule can deliver to. Existing active keys are kept."""
+    police, school or child-welfare unit in the examples, bound to the sender class of the
+    notices it issues there, and an encryption key for every recipient a rule can deliver to.
+    Existing active keys are kept. A dev unit's organisation is its own unit id (in production
+    the operator registers the real organisation with `broker keys generate --organisation`)."""
     paths = settings.key_paths()
     now = datetime.now(UTC)
     keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
     keys.ensure(paths, keys.KeyKind.recipient, e2e.BROKER_INBOX, now)  # notices are sealed to it
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
-    for unit in sorted({d["issuer"]["unit_id"] for d in docs if isinstance(d.get("issuer"), dict)}):
-        keys.ensure(paths, keys.KeyKind.publisher, unit, now)
+    for unit, sender in example_units().items():
+        keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)
     for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
         keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
 
