@@ -32,7 +32,7 @@ from broker.envelope import header_map
 from broker.kafka import consume, producer, send_all
 from broker.pipeline import AUDIT_TYPE
 from broker.policy import load_policy
-from broker.publisher import load_notice, notice_message, raw_message
+from broker.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.settings import ROOT, Settings
 from broker.testing import (
     WorkerProcess,
@@ -75,7 +75,7 @@ def run(console: Console, keep_running: bool = False) -> int:
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None
     try:
-        create_topics(settings)  # topics, ACLs, and keys: police units, broker, recipients
+        create_topics(settings)  # topics, ACLs, and keys: publishing units, broker, recipients
         console.print(f"[bold]2.[/] topics and ACLs under the prefix '{prefix}', keys in "
                       f"{settings.key_paths().root}; starting the worker and the audit sealer …")
         worker.start()
@@ -119,8 +119,9 @@ async def _flow(console: Console, settings: Settings, worker: WorkerProcess) -> 
     invalid = sorted((EXAMPLES / "invalid").glob("*.json"))
     messages = [notice_message(load_notice(p), settings) for p in valid]
     messages += [raw_message(p, settings) for p in invalid]
-    async with producer(settings.bootstrap, principal=Principals().police) as p:
-        await send_all(p, messages)
+    for sender, batch in by_sender(messages).items():  # each class with its own principal
+        async with producer(settings.bootstrap, principal=Principals.publisher(sender)) as p:
+            await send_all(p, batch)
     console.print(f"[bold]3.[/] published {len(valid)} signed notices (police, a school, child "
                   f"welfare) and {len(invalid)} invalid one(s) from examples/")
 

@@ -32,7 +32,7 @@ from broker.kafka_security import Profile
 from broker.models import NOTICE_MODELS, NOTICE_SENDERS
 from broker.pipeline import OutMessage
 from broker.policy import load_policy
-from broker.publisher import notice_message
+from broker.publisher import by_sender, notice_message, sender_of
 from broker.settings import ROOT, Settings
 from broker.topics import policy_topic_specs
 
@@ -276,21 +276,28 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
     started = time.monotonic()
 
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
-                                    **settings.kafka.options(Principals().police),
-                                    enable_idempotence=True, linger_ms=5,
-                                    request_timeout_ms=120000, retry_backoff_ms=500)
-        await producer.start()
+        # one producer per sender class in the stream, each with its own principal
+        producers = {sender: AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap, acks="all",
+            **settings.kafka.options(Principals.publisher(sender)),
+            enable_idempotence=True, linger_ms=5, request_timeout_ms=120000,
+            retry_backoff_ms=500) for sender in by_sender(messages)}
+        started_producers = []
         try:
+            for producer in producers.values():
+                await producer.start()
+                started_producers.append(producer)
             futures = []
             for i, m in enumerate(messages):
                 await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                producer = producers[sender_of(m)]
                 futures.append(await producer.send(m.topic, m.value, key=m.key,
                                                    headers=list(m.headers)))
             await asyncio.gather(*futures)
             report.published = len(futures)
         finally:
-            await producer.stop()
+            for producer in started_producers:
+                await producer.stop()
 
     async def chaos() -> None:
         events = [(t, "kill") for t in kill_at]

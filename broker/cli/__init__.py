@@ -40,7 +40,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
 
-# --- police --------------------------------------------------------------------------------
+# --- publishers: police, schools, child welfare ---------------------------------------------
 
 
 @app.command()
@@ -51,16 +51,22 @@ def publish(
         typer.Option(help="send files as they are, even invalid (to test the dead-letter path)"),
     ] = False,
 ) -> None:
-    """Police: validate notices and publish them to the notices topic."""
+    """Publishers: validate notices, sign them with the issuing unit's key and publish them
+    to the notices topic, each with its sender class's principal (publisher.<sender>)."""
     from broker.kafka import producer, send_all
-    from broker.publisher import load_notice, notice_message, raw_message
+    from broker.publisher import by_sender, load_notice, notice_message, raw_message
 
     s = settings()
     messages, table = [], Table("file", "notice id", "type", "result")
     failed = False
     for path in files:
         if skip_validation:
-            messages.append(raw_message(path, s))
+            try:
+                messages.append(raw_message(path, s))
+            except BrokerError as exc:
+                failed = True
+                table.add_row(str(path), "-", "-", f"[red]not sent[/]: {exc}")
+                continue
             table.add_row(str(path), "-", "-", "[yellow]sent unvalidated[/]")
             continue
         try:
@@ -73,8 +79,10 @@ def publish(
         table.add_row(str(path), str(notice.notice_id), notice.notice_type, "[green]sent[/]")
 
     async def go() -> None:
-        async with producer(s.bootstrap, principal=Principals().police) as p:
-            await send_all(p, messages)
+        # one producer per sender class: a class's notices go out with its own certificate
+        for sender, batch in by_sender(messages).items():
+            async with producer(s.bootstrap, principal=Principals.publisher(sender)) as p:
+                await send_all(p, batch)
 
     if messages:
         asyncio.run(go())
