@@ -62,17 +62,22 @@ def raw_message(path: Path, settings: Settings) -> OutMessage:
             "registered publisher: no sender class to publish it as"
         )
     headers = envelope.binary_headers(
-        ce_type(notice_type, 1), f"/{sender}/{unit or 'unknown'}",
-        str(data.get("notice_id", path.name)), datetime.now(UTC))
+        ce_type(notice_type, 1),
+        f"/{sender}/{unit or 'unknown'}",
+        str(data.get("notice_id", path.name)),
+        datetime.now(UTC),
+    )
     if unit and entry is not None:
         signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, unit)
         headers = signing.sign(headers, value, signer)
-    return sealed_for_broker(OutMessage(settings.topics.notices, None, value, headers), settings,
-                             registry)
+    return sealed_for_broker(
+        OutMessage(settings.topics.notices, None, value, headers), settings, registry
+    )
 
 
-def sealed_for_broker(message: OutMessage, settings: Settings,
-                      registry: keys.Registry | None = None) -> OutMessage:
+def sealed_for_broker(
+    message: OutMessage, settings: Settings, registry: keys.Registry | None = None
+) -> OutMessage:
     """The message with its (signed) value sealed to the broker's encryption key: on Kafka,
     notices are ciphertext too."""
     if registry is None:

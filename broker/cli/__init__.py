@@ -141,23 +141,32 @@ def subscribe(
     paths = s.key_paths()
     registry = keys.load_registry(paths.registry)
     # verify the broker's signature, then decrypt with this recipient's own key(s)
-    opener = e2e.DeliveryOpener(registry, recipient,
-                                keys.decryption_keys(paths, registry, recipient))
+    opener = e2e.DeliveryOpener(
+        registry, recipient, keys.decryption_keys(paths, registry, recipient)
+    )
     receipts: list[OutMessage] = []
 
     def acknowledge(delivery_id: str) -> None:
         for state in (access.State.received, access.State.opened):
             now = datetime.now(UTC)
             rid, value = access.receipt(delivery_id, state, now)
-            receipts.append(OutMessage(s.topics.receipts(recipient), None, value,
-                                       ce_headers(access.RECEIPT_TYPE, rid, now)))
+            receipts.append(
+                OutMessage(
+                    s.topics.receipts(recipient),
+                    None,
+                    value,
+                    ce_headers(access.RECEIPT_TYPE, rid, now),
+                )
+            )
 
     def show(record: Any) -> None:
         try:
             delivery = opener.open(header_map(record.headers), record.value)
         except (NoticeError, e2e.DecryptionError) as exc:
-            err.print(f"[red]rejected {record.topic}/{record.partition}/{record.offset}: "
-                      f"{exc.code}[/]", highlight=False)
+            err.print(
+                f"[red]rejected {record.topic}/{record.partition}/{record.offset}: {exc.code}[/]",
+                highlight=False,
+            )
             return
         if send_receipts:
             acknowledge(delivery["delivery_id"])
@@ -174,8 +183,16 @@ def subscribe(
         out.print_json(data=delivery["notice"])
         out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")
 
-    asyncio.run(follow([topic], show, max_records, idle_timeout, from_beginning,
-                       principal=Principals.recipient(recipient)))
+    asyncio.run(
+        follow(
+            [topic],
+            show,
+            max_records,
+            idle_timeout,
+            from_beginning,
+            principal=Principals.recipient(recipient),
+        )
+    )
 
     async def send() -> None:
         async with producer(s.bootstrap, principal=Principals.recipient(recipient)) as p:

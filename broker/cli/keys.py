@@ -29,8 +29,11 @@ PublisherOpt = Annotated[
 ]
 RecipientOpt = Annotated[
     str | None,
-    typer.Option("--recipient", help="a recipient id from policies/recipients.yaml, or "
-                 "'broker' for the broker's inbox (notices are sealed to it)"),
+    typer.Option(
+        "--recipient",
+        help="a recipient id from policies/recipients.yaml, or "
+        "'broker' for the broker's inbox (notices are sealed to it)",
+    ),
 ]
 BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
 SenderOpt = Annotated[
