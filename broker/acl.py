@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from broker.errors import ConfigError
+from broker.models import SENDERS
 from broker.topics import TopicNames
 
 PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 CLUSTER = "kafka-cluster"  # the one name Kafka gives the cluster resource
+# Principals earlier versions granted ACLs to: `broker acl apply --prune` deletes theirs.
+# "police" was the one publishing principal every sender class had to use.
+RETIRED_PRINCIPALS = ("police",)
 
 
 class ResourceType(StrEnum):
@@ -99,7 +103,6 @@ class Principals:
     admin: str = "admin"
     node: str = "kafka-node"  # the broker/controller itself (inter-broker, controller listener)
     worker: str = "broker"
-    police: str = "police"
     auditor: str = "auditor"
     sealer: str = "audit-sealer"  # reads the audit log in order, appends signed checkpoints
     relay: str = "receipts-relay"  # copies recipients' receipts into the audit log
@@ -110,13 +113,24 @@ class Principals:
         # A fixed prefix: a recipient id can never become "admin" or "broker".
         return f"recipient.{recipient_id}"
 
+    @staticmethod
+    def publisher(sender: str) -> str:
+        """The principal a sender class publishes with: one per class, so a school's or child
+        welfare's systems hold no certificate that writes as the police."""
+        if sender not in SENDERS:
+            raise ConfigError(f"sender: not a sender class (one of {', '.join(SENDERS)})")
+        return f"publisher.{sender}"
+
+    def publishers(self) -> list[str]:
+        return [self.publisher(s) for s in SENDERS]
+
     def super_users(self) -> list[str]:
         return [self.admin, self.node]
 
     def clients(self, recipient_ids: Iterable[str]) -> list[str]:
         """Every principal that gets a client certificate."""
-        names = [self.admin, self.worker, self.police, self.auditor, self.sealer, self.relay,
-                 self.reviewer]
+        names = [self.admin, self.worker, *self.publishers(), self.auditor, self.sealer]
+        names += [self.relay, self.reviewer]
         names += [self.recipient(r) for r in sorted(recipient_ids)]
         for name in names:
             check_principal(name)
@@ -164,8 +178,10 @@ def bindings(
     ) -> None:
         out.extend(AclBinding(user(check_principal(who)), rtype, name, pattern, op) for op in ops)
 
-    # police: publish notices, nothing else
-    allow(principals.police, topic, names.notices, lit, W, D)
+    # each sender class: publish notices, nothing else (which notice types a class may send
+    # is the worker's check, against the key registry)
+    for publisher in principals.publishers():
+        allow(publisher, topic, names.notices, lit, W, D)
 
     # the worker: read notices, write every output, its own group and internal topics
     worker = principals.worker

@@ -32,7 +32,7 @@ from broker.envelope import header_map
 from broker.kafka import consume, producer, send_all
 from broker.pipeline import AUDIT_TYPE
 from broker.policy import load_policy
-from broker.publisher import load_notice, notice_message, raw_message
+from broker.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.settings import ROOT, Settings
 from broker.testing import (
     WorkerProcess,
@@ -53,36 +53,54 @@ def _kafka(command: str, env: dict[str, str]) -> int:
 def _secure_kafka_env(state_dir: Path) -> dict[str, str]:
     """A secure-profile Kafka of the demo's own (mutual TLS, ACLs), beside any other Kafka."""
     data = state_dir / "demo-kafka"
-    return {**os.environ, "KAFKA_PROFILE": "secure", "KAFKA_PORT": str(free_port_pair()),
-            "KAFKA_DATA_DIR": str(data), "KAFKA_CREDENTIALS_DIR": str(data / "credentials")}
+    return {
+        **os.environ,
+        "KAFKA_PROFILE": "secure",
+        "KAFKA_PORT": str(free_port_pair()),
+        "KAFKA_DATA_DIR": str(data),
+        "KAFKA_CREDENTIALS_DIR": str(data / "credentials"),
+    }
 
 
 def run(console: Console, keep_running: bool = False) -> int:
     t0 = time.monotonic()
     kafka_env = _secure_kafka_env(Settings.from_env().state_dir)
-    console.print("[bold]1.[/] starting Apache Kafka (KRaft, 127.0.0.1:"
-                  f"{kafka_env['KAFKA_PORT']}) in the secure profile: mutual TLS, ACLs …")
+    console.print(
+        "[bold]1.[/] starting Apache Kafka (KRaft, 127.0.0.1:"
+        f"{kafka_env['KAFKA_PORT']}) in the secure profile: mutual TLS, ACLs …"
+    )
     if _kafka("start", kafka_env) != 0:
         console.print(f"[red]Kafka did not start; see {kafka_env['KAFKA_DATA_DIR']}/kafka.log[/]")
         return 1
     # every process below connects as its own principal with its own client certificate
-    os.environ.update({"BROKER_KAFKA_PROFILE": "secure",
-                       "BROKER_KAFKA_CREDENTIALS_DIR": kafka_env["KAFKA_CREDENTIALS_DIR"],
-                       "BROKER_BOOTSTRAP": f"127.0.0.1:{kafka_env['KAFKA_PORT']}"})
+    os.environ.update(
+        {
+            "BROKER_KAFKA_PROFILE": "secure",
+            "BROKER_KAFKA_CREDENTIALS_DIR": kafka_env["KAFKA_CREDENTIALS_DIR"],
+            "BROKER_BOOTSTRAP": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
+        }
+    )
     prefix = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}."
-    settings = dataclasses.replace(Settings.from_env(), topic_prefix=prefix,
-                                   app_id=f"{prefix}broker")
+    settings = dataclasses.replace(
+        Settings.from_env(), topic_prefix=prefix, app_id=f"{prefix}broker"
+    )
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None
     try:
-        create_topics(settings)  # topics, ACLs, and keys: police units, broker, recipients
-        console.print(f"[bold]2.[/] topics and ACLs under the prefix '{prefix}', keys in "
-                      f"{settings.key_paths().root}; starting the worker and the audit sealer …")
+        create_topics(settings)  # topics, ACLs, and keys: publishing units, broker, recipients
+        console.print(
+            f"[bold]2.[/] topics and ACLs under the prefix '{prefix}', keys in "
+            f"{settings.key_paths().root}; starting the worker and the audit sealer …"
+        )
         worker.start()
         with (settings.state_dir / f"{prefix}sealer.log").open("wb") as log:
             sealer = subprocess.Popen(
                 [sys.executable, "-m", "broker", "audit", "seal", "--interval", "1"],
-                env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                env=settings_env(settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         code = asyncio.run(_flow(console, settings, worker))
         return code or _verify(console, settings, sealer)
     finally:
@@ -92,9 +110,11 @@ def run(console: Console, keep_running: bool = False) -> int:
         console.print("[bold]8.[/] stopping the worker (SIGTERM) …")
         worker.stop()
         if keep_running:
-            console.print(f"Kafka keeps running on {settings.bootstrap} (secure profile); stop "
-                          f"it with KAFKA_DATA_DIR={kafka_env['KAFKA_DATA_DIR']} "
-                          "bash deploy/kafka.sh stop")
+            console.print(
+                f"Kafka keeps running on {settings.bootstrap} (secure profile); stop "
+                f"it with KAFKA_DATA_DIR={kafka_env['KAFKA_DATA_DIR']} "
+                "bash deploy/kafka.sh stop"
+            )
         else:
             console.print("[bold]9.[/] stopping Kafka …")
             _kafka("stop", kafka_env)
@@ -107,8 +127,9 @@ def _verify(console: Console, settings: Settings, sealer: subprocess.Popen[bytes
     sealer.wait(timeout=30)
     broker_command(settings, "audit", "seal", "--once")
     result = broker_command(settings, "audit", "verify")
-    console.print("[bold]7.[/] [bold]broker audit verify[/] (Merkle tree, signed checkpoints, "
-                  "witness file):")
+    console.print(
+        "[bold]7.[/] [bold]broker audit verify[/] (Merkle tree, signed checkpoints, witness file):"
+    )
     console.print(result.stdout.strip() or result.stderr.strip(), highlight=False)
     return result.returncode
 
@@ -119,29 +140,45 @@ async def _flow(console: Console, settings: Settings, worker: WorkerProcess) -> 
     invalid = sorted((EXAMPLES / "invalid").glob("*.json"))
     messages = [notice_message(load_notice(p), settings) for p in valid]
     messages += [raw_message(p, settings) for p in invalid]
-    async with producer(settings.bootstrap, principal=Principals().police) as p:
-        await send_all(p, messages)
-    console.print(f"[bold]3.[/] published {len(valid)} signed notices (police, a school, child "
-                  f"welfare) and {len(invalid)} invalid one(s) from examples/")
+    for sender, batch in by_sender(messages).items():  # each class with its own principal
+        async with producer(settings.bootstrap, principal=Principals.publisher(sender)) as p:
+            await send_all(p, batch)
+    console.print(
+        f"[bold]3.[/] published {len(valid)} signed notices (police, a school, child "
+        f"welfare) and {len(invalid)} invalid one(s) from examples/"
+    )
 
     expected = len(valid) * len(policy.recipients) + len(invalid)
     audit: list[dict[str, Any]] = []
-    columns = (TextColumn("[bold]4.[/] audit records"), BarColumn(),
-               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]4.[/] audit records"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("audit", total=expected)
-        async for record in consume(settings.bootstrap, [settings.topics.audit],
-                                    idle_timeout=120, principal=Principals().auditor):
+        async for record in consume(
+            settings.bootstrap,
+            [settings.topics.audit],
+            idle_timeout=120,
+            principal=Principals().auditor,
+        ):
             if dict(record.headers).get("ce_type") != AUDIT_TYPE.encode():
                 continue  # checkpoints
             audit.append(json.loads(record.value))
             progress.update(task, completed=len(audit))
-            if len(audit) >= expected or worker.process is None or (
-                    worker.process.poll() is not None):
+            if (
+                len(audit) >= expected
+                or worker.process is None
+                or (worker.process.poll() is not None)
+            ):
                 break
     if len(audit) < expected:
-        console.print(f"[red]only {len(audit)} of {expected} audit records arrived; worker log: "
-                      f"{worker.log_path}[/]")
+        console.print(
+            f"[red]only {len(audit)} of {expected} audit records arrived; worker log: "
+            f"{worker.log_path}[/]"
+        )
         return 1
 
     topics = {settings.topics.delivery(r.topic): r.id for r in policy.recipients.values()}
@@ -150,48 +187,81 @@ async def _flow(console: Console, settings: Settings, worker: WorkerProcess) -> 
     openers: dict[str, Any] = {}
     paths = settings.key_paths()
     registry = keys.load_registry(paths.registry)
-    async for record in consume(settings.bootstrap, [*topics, settings.topics.dead_letter],
-                                idle_timeout=3):
+    async for record in consume(
+        settings.bootstrap, [*topics, settings.topics.dead_letter], idle_timeout=3
+    ):
         if record.topic == settings.topics.dead_letter:
             dead.append(record)
             continue
         rid = topics[record.topic]
         if rid not in openers:  # each recipient decrypts with its own key
-            openers[rid] = e2e.DeliveryOpener(registry, rid,
-                                              keys.decryption_keys(paths, registry, rid))
+            openers[rid] = e2e.DeliveryOpener(
+                registry, rid, keys.decryption_keys(paths, registry, rid)
+            )
         received[rid].append(openers[rid].open(header_map(record.headers), record.value))
 
     _show_received(console, policy, received)
     console.print(audit_table(audit))
     for record in dead:
         error = dict(record.headers).get("broker_error", b"{}").decode()
-        console.print(f"[red]dead letter[/] {record.topic}/{record.partition}/{record.offset}: "
-                      f"{error}")
+        console.print(
+            f"[red]dead letter[/] {record.topic}/{record.partition}/{record.offset}: {error}"
+        )
 
     outcomes = Counter(r.get("outcome") or r["event"] for r in audit)
     delivered = sum(len(v) for v in received.values())
-    table = Table("published", "decisions", "delivered", "denied", "dead-lettered", "balanced",
-                  title="[bold]6.[/] every input accounted for")
-    ok = (outcomes["deliver"] == delivered and len(dead) == outcomes["dead-letter"] == len(invalid)
-          and outcomes["deliver"] + outcomes["deny"] == len(valid) * len(policy.recipients))
-    table.add_row(str(len(messages)), str(outcomes["deliver"] + outcomes["deny"]), str(delivered),
-                  str(outcomes["deny"]), str(len(dead)), "[green]yes[/]" if ok else "[red]NO[/]")
+    table = Table(
+        "published",
+        "decisions",
+        "delivered",
+        "denied",
+        "dead-lettered",
+        "balanced",
+        title="[bold]6.[/] every input accounted for",
+    )
+    ok = (
+        outcomes["deliver"] == delivered
+        and len(dead) == outcomes["dead-letter"] == len(invalid)
+        and outcomes["deliver"] + outcomes["deny"] == len(valid) * len(policy.recipients)
+    )
+    table.add_row(
+        str(len(messages)),
+        str(outcomes["deliver"] + outcomes["deny"]),
+        str(delivered),
+        str(outcomes["deny"]),
+        str(len(dead)),
+        "[green]yes[/]" if ok else "[red]NO[/]",
+    )
     console.print(table)
     return 0 if ok else 1
 
 
 def _show_received(console: Console, policy: Any, received: dict[str, list[Any]]) -> None:
-    console.print("[bold]5.[/] what each recipient received (decrypted with its own key; on "
-                  "Kafka the deliveries are ciphertext)")
+    console.print(
+        "[bold]5.[/] what each recipient received (decrypted with its own key; on "
+        "Kafka the deliveries are ciphertext)"
+    )
     for recipient in policy.recipients.values():
-        table = Table("notice", "rule", "legal basis", "fields received", "withheld",
-                      title=f"{recipient.id}: {recipient.name}", title_justify="left")
+        table = Table(
+            "notice",
+            "rule",
+            "legal basis",
+            "fields received",
+            "withheld",
+            title=f"{recipient.id}: {recipient.name}",
+            title_justify="left",
+        )
         for d in received[recipient.id]:
             basis = d["legal_basis"]
             fields = sorted(_top_fields(d["notice"]))
             law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['section']}"
-            table.add_row(d["notice"].get("notice_id", "(anon.)")[:8], d["rule_id"], law,
-                          ", ".join(fields), str(len(d["fields_withheld"])))
+            table.add_row(
+                d["notice"].get("notice_id", "(anon.)")[:8],
+                d["rule_id"],
+                law,
+                ", ".join(fields),
+                str(len(d["fields_withheld"])),
+            )
         if not received[recipient.id]:
             table.add_row("[yellow]nothing[/]", "-", "-", "-", "-")
         console.print(table)

@@ -296,7 +296,7 @@ class KafkaSecurity:
 
     profile: Profile = Profile.plaintext
     credentials_dir: Path = DEFAULT_CREDENTIALS_DIR
-    principal: str | None = None  # None: each command's own (police publishes, …)
+    principal: str | None = None  # None: each command's own (publisher.<sender> publishes, …)
 
     @classmethod
     def from_env(

@@ -2,8 +2,12 @@
 
 Three kinds of key pair:
 
-* ``publisher`` (Ed25519): a publishing unit (a police unit; later schools, child welfare)
-  signs its notices. Owner: the unit id, the last segment of the notices' ``ce_source``.
+* ``publisher`` (Ed25519): a publishing unit (a police unit, a school, a child-welfare
+  service) signs its notices. Owner: the unit id, the last segment of the notices'
+  ``ce_source``. The entry binds the unit to its ``sender`` class (``police``, ``school``,
+  ``child-welfare``: the values of ``NOTICE_SENDERS``) and its ``organisation``: the worker
+  accepts from a unit only the notice types of its class, so a school's key cannot speak as
+  the police. All keys of one unit carry the same class and organisation.
 * ``broker`` (Ed25519): the broker signs every delivery. Owner: ``broker``.
 * ``recipient`` (X25519): deliveries are encrypted to the recipient. Owner: the recipient id.
 
@@ -42,11 +46,20 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from broker.errors import ConfigError
+from broker.models import SENDERS
 
 BROKER_OWNER = "broker"
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # also a safe path component
 _OWNER_RE = re.compile(OWNER_PATTERN.removeprefix("^").removesuffix("$"))
+ORGANISATION_PATTERN = OWNER_PATTERN  # an organisation number or a local id
 KEY_ID_PATTERN = r"^(ed25519|x25519)-[0-9a-f]{16}$"
+_KEY_ID_RE = re.compile(KEY_ID_PATTERN.removeprefix("^").removesuffix("$"))
+# what a publisher entry binds the unit to; broker and recipient entries carry neither
+BINDING_FIELDS = ("sender", "organisation")
+_OLD_REGISTRY = (
+    "; a registry written before publisher keys were bound to a sender class lacks it: "
+    "add it to the entry"
+)
 Algorithm = Literal["ed25519", "x25519"]
 
 
@@ -102,6 +115,14 @@ class RegistryEntry(BaseModel):
     status: KeyStatus = KeyStatus.active
     rotated_at: datetime | None = None
     retired_at: datetime | None = None
+    sender: str | None = Field(
+        default=None, description="publisher keys only: the unit's sender class"
+    )
+    organisation: str | None = Field(
+        default=None,
+        pattern=ORGANISATION_PATTERN,
+        description="publisher keys only: the organisation the unit belongs to",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RegistryEntry:
@@ -115,6 +136,25 @@ class RegistryEntry(BaseModel):
             raise ValueError("public_key must be 32 bytes")
         if key_id_for(self.algorithm, raw) != self.key_id:
             raise ValueError("key_id does not match public_key")
+        if self.kind is KeyKind.publisher:
+            # required: without it the worker could not tell which notice types the unit may
+            # send (registries written before sender authority lack both fields)
+            if self.sender is None:
+                raise ValueError(
+                    f"sender: required for a publisher key (the unit's sender class, one of "
+                    f"{_senders()}){_OLD_REGISTRY}"
+                )
+            if self.sender not in SENDERS:
+                raise ValueError(f"sender: must be one of {_senders()}")
+            if self.organisation is None:
+                raise ValueError(
+                    "organisation: required for a publisher key (the organisation the unit "
+                    f"belongs to){_OLD_REGISTRY}"
+                )
+        else:
+            for name in BINDING_FIELDS:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: only publisher keys carry one")
         return self
 
     @property
@@ -152,6 +192,18 @@ class Registry(BaseModel):
             raise ValueError(
                 "more than one active key for " + ", ".join(f"{k} {o}" for k, o in twice)
             )
+        # a unit cannot hold one key as a school and another as the police
+        for name in BINDING_FIELDS:
+            seen: dict[str, set[str | None]] = {}
+            for k in self.keys:
+                if k.kind is KeyKind.publisher:
+                    seen.setdefault(k.owner, set()).add(getattr(k, name))
+            split = sorted(owner for owner, values in seen.items() if len(values) > 1)
+            if split:
+                raise ValueError(
+                    f"{name}: the keys of publisher {', '.join(split)} disagree (all keys of "
+                    "one unit carry the same)"
+                )
         return self
 
     def get(self, key_id: str) -> RegistryEntry | None:
@@ -193,10 +245,26 @@ def load_registry(path: Path, *, missing_ok: bool = False) -> Registry:
         raise ConfigError(f"key registry {path}: not valid YAML: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(registry)'}: {e['msg']}"
+            f"{_where(e['loc'], data)}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors(include_url=False, include_input=False)
         )
         raise ConfigError(f"key registry {path}: {problems}") from None
+
+
+def _senders() -> str:
+    return ", ".join(SENDERS)
+
+
+def _where(loc: tuple[int | str, ...], data: object) -> str:
+    """Where in the registry a problem is: ``key <key id> (keys[i])`` and the field, so an
+    operator finds the entry. The key id is shown only if it looks like one."""
+    if len(loc) < 2 or loc[0] != "keys" or not isinstance(loc[1], int):
+        return ".".join(map(str, loc)) or "(registry)"
+    entries = data.get("keys") if isinstance(data, dict) else None
+    entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else None
+    key_id = entry.get("key_id") if isinstance(entry, dict) else None
+    shown = key_id if isinstance(key_id, str) and _KEY_ID_RE.fullmatch(key_id) else "(no key id)"
+    return " ".join([f"key {shown} (keys[{loc[1]}])", *map(str, loc[2:])])
 
 
 def save_registry(path: Path, registry: Registry) -> None:
@@ -367,7 +435,49 @@ def _check_owner(kind: KeyKind, owner: str) -> None:
         raise ConfigError(f"owner: the broker's keys are owned by '{BROKER_OWNER}'")
 
 
-def _new_key(paths: KeyPaths, kind: KeyKind, owner: str, now: datetime) -> RegistryEntry:
+Binding = tuple[str | None, str | None]  # (sender, organisation)
+
+
+def _binding(
+    registry: Registry, kind: KeyKind, owner: str, sender: str | None, organisation: str | None
+) -> Binding:
+    """The sender class and organisation a new key of ``owner`` gets: those of the unit's
+    existing keys (a unit never changes class; a different one needs a new unit id), else the
+    ones given, which a publisher key requires."""
+    if kind is not KeyKind.publisher:
+        for name, value in zip(BINDING_FIELDS, (sender, organisation), strict=True):
+            if value is not None:
+                raise ConfigError(f"{name}: only publisher keys carry one")
+        return None, None
+    existing = registry.owned(kind, owner)
+    if existing:
+        bound = existing[0]
+        for name, value in zip(BINDING_FIELDS, (sender, organisation), strict=True):
+            if value is not None and value != getattr(bound, name):
+                raise ConfigError(
+                    f"{name}: publisher '{owner}' is registered with another {name}; the keys "
+                    "of one unit keep theirs (register the unit under a new id instead)"
+                )
+        return bound.sender, bound.organisation
+    if sender is None:
+        raise ConfigError(f"sender: required for a publisher key (one of {_senders()})")
+    if sender not in SENDERS:
+        raise ConfigError(f"sender: must be one of {_senders()}")
+    if organisation is None:
+        raise ConfigError(
+            "organisation: required for a publisher key (the organisation the unit belongs to)"
+        )
+    if not _OWNER_RE.fullmatch(organisation):
+        raise ConfigError(
+            "organisation: not a valid organisation id (letters, digits, '.', '_', '-'; "
+            "starting with a letter or digit)"
+        )
+    return sender, organisation
+
+
+def _new_key(
+    paths: KeyPaths, kind: KeyKind, owner: str, now: datetime, binding: Binding = (None, None)
+) -> RegistryEntry:
     algorithm = ALGORITHMS[kind]
     private = (
         Ed25519PrivateKey.generate() if algorithm == "ed25519" else X25519PrivateKey.generate()
@@ -380,13 +490,24 @@ def _new_key(paths: KeyPaths, kind: KeyKind, owner: str, now: datetime) -> Regis
         algorithm=algorithm,
         public_key=b64e(raw),
         created=now,
+        sender=binding[0],
+        organisation=binding[1],
     )
     write_private(paths.private_file(kind, owner, entry.key_id), _pem(private), paths.root)
     return entry
 
 
-def generate(paths: KeyPaths, kind: KeyKind, owner: str, now: datetime) -> RegistryEntry:
-    """A new key pair for an owner that has no active key of this kind (else: rotate)."""
+def generate(
+    paths: KeyPaths,
+    kind: KeyKind,
+    owner: str,
+    now: datetime,
+    *,
+    sender: str | None = None,
+    organisation: str | None = None,
+) -> RegistryEntry:
+    """A new key pair for an owner that has no active key of this kind (else: rotate).
+    A publisher key needs the unit's ``sender`` class and ``organisation``."""
     _check_owner(kind, owner)
     with registry_lock(paths.registry):
         registry = load_registry(paths.registry, missing_ok=True)
@@ -396,20 +517,29 @@ def generate(paths: KeyPaths, kind: KeyKind, owner: str, now: datetime) -> Regis
                 f"{kind} '{owner}' already has an active key {current.key_id}; "
                 "use `broker keys rotate`"
             )
-        entry = _new_key(paths, kind, owner, now)
+        binding = _binding(registry, kind, owner, sender, organisation)
+        entry = _new_key(paths, kind, owner, now, binding)
         save_registry(paths.registry, registry.replace(entry))
     return entry
 
 
 def rotate(
-    paths: KeyPaths, kind: KeyKind, owner: str, now: datetime
+    paths: KeyPaths,
+    kind: KeyKind,
+    owner: str,
+    now: datetime,
+    *,
+    sender: str | None = None,
+    organisation: str | None = None,
 ) -> tuple[RegistryEntry, RegistryEntry | None]:
-    """A new active key; the previous active key stays valid as ``rotated`` until retired."""
+    """A new active key; the previous active key stays valid as ``rotated`` until retired.
+    A publisher's new key keeps the unit's sender class and organisation."""
     _check_owner(kind, owner)
     with registry_lock(paths.registry):
         registry = load_registry(paths.registry, missing_ok=True)
         old = registry.active(kind, owner)
-        entry = _new_key(paths, kind, owner, now)
+        binding = _binding(registry, kind, owner, sender, organisation)
+        entry = _new_key(paths, kind, owner, now, binding)
         changed = [entry]
         if old is not None:
             old = old.model_copy(update={"status": KeyStatus.rotated, "rotated_at": now})
@@ -418,18 +548,29 @@ def rotate(
     return entry, old
 
 
-def ensure(paths: KeyPaths, kind: KeyKind, owner: str, now: datetime) -> RegistryEntry:
-    """The owner's active key, generated if there is none (the demo and test fixtures)."""
-    current = load_registry(paths.registry, missing_ok=True).active(kind, owner)
-    if current is not None:
-        return current
-    try:
-        return generate(paths, kind, owner, now)
-    except ConfigError:  # another process generated it meanwhile: use theirs
-        current = load_registry(paths.registry).active(kind, owner)
-        if current is None:
-            raise
-        return current
+def ensure(
+    paths: KeyPaths,
+    kind: KeyKind,
+    owner: str,
+    now: datetime,
+    *,
+    sender: str | None = None,
+    organisation: str | None = None,
+) -> RegistryEntry:
+    """The owner's active key, generated if there is none (the demo and test fixtures). An
+    existing publisher key must carry the ``sender`` and ``organisation`` given."""
+    registry = load_registry(paths.registry, missing_ok=True)
+    current = registry.active(kind, owner)
+    if current is None:
+        try:
+            return generate(paths, kind, owner, now, sender=sender, organisation=organisation)
+        except ConfigError:  # another process generated it meanwhile: use theirs
+            registry = load_registry(paths.registry, missing_ok=True)
+            current = registry.active(kind, owner)
+            if current is None:  # not a race: the error was about the request itself
+                raise
+    _binding(registry, kind, owner, sender, organisation)  # agrees, or ConfigError
+    return current
 
 
 def retire(

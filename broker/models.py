@@ -486,6 +486,9 @@ NOTICE_SENDERS: dict[str, str] = {
     "concern-report": "school",
     "concern-feedback": "child-welfare",
 }
+# The sender classes, from the table above: a publishing unit's key is bound to one of them
+# (broker.keys), and each publishes with a Kafka principal of its own (broker.acl).
+SENDERS: tuple[str, ...] = tuple(sorted(set(NOTICE_SENDERS.values())))
 
 
 def notice_model(notice_type: str) -> NoticeModel | None:

@@ -158,6 +158,7 @@ class Pipeline:
             notice = envelope.decode_notice(hmap, text, now=now)
             if verified is not None:
                 signing.check_issuer(verified, notice.issuer.unit_id)
+                signing.check_sender(verified, notice.notice_type)
             if self.sealer is not None:  # refuses a notice whose data key was purged
                 self.sealer.prepare(str(notice.notice_id), notice.notice_type, now)
         except NoticeError as error:

@@ -10,7 +10,14 @@ id as CloudEvents extension attributes ``signature`` and ``keyid`` (headers ``ce
 Verification fails with a NoticeError (a VerificationError) whose code says what was wrong, so
 the pipeline dead-letters and audits it: ``signature-missing``, ``signature-malformed``,
 ``key-unknown``, ``key-retired``, ``key-owner-mismatch``, ``signature-invalid``,
-``time-invalid``, ``notice-stale``, ``notice-replayed``, ``issuer-mismatch``.
+``time-invalid``, ``notice-stale``, ``notice-replayed``, ``issuer-mismatch``,
+``sender-not-authorised``.
+
+Sender authority: a publisher key is bound to a sender class in the registry. ``ce_source``
+must be ``/<sender>/<unit>`` with the key's own class and unit (another unit:
+``key-owner-mismatch``; another class: ``sender-not-authorised``), and once the notice is
+decoded, ``check_sender`` refuses a notice type that the key's class may not send
+(``sender-not-authorised``), so a school's key cannot sign a police incident notice.
 """
 
 from __future__ import annotations
@@ -26,7 +33,17 @@ from typing import Protocol
 from cryptography.exceptions import InvalidSignature
 
 from broker.errors import FieldProblem, NoticeError
-from broker.keys import KEY_ID_PATTERN, KeyKind, KeyStatus, Registry, SigningKey, b64d, b64e
+from broker.keys import (
+    KEY_ID_PATTERN,
+    KeyKind,
+    KeyStatus,
+    Registry,
+    RegistryEntry,
+    SigningKey,
+    b64d,
+    b64e,
+)
+from broker.models import NOTICE_SENDERS
 
 SIGNATURE_HEADER = "ce_signature"
 KEYID_HEADER = "ce_keyid"
@@ -67,13 +84,16 @@ def sign(
 
 @dataclass(frozen=True)
 class Verified:
-    """Who signed a message, with which key, claiming which id and time."""
+    """Who signed a message, with which key, claiming which id and time. For a publisher key
+    also the unit's sender class and organisation from the registry (None for the broker)."""
 
     key_id: str
     owner: str
     kind: KeyKind
     message_id: str
     time: datetime
+    sender: str | None = None
+    organisation: str | None = None
 
 
 def _fail(code: str, where: str, reason: str) -> VerificationError:
@@ -82,6 +102,22 @@ def _fail(code: str, where: str, reason: str) -> VerificationError:
 
 def _text(headers: Mapping[str, bytes], name: str) -> str:
     return headers.get(name, b"").decode("utf-8", "replace")
+
+
+def _check_source(source: str, entry: RegistryEntry) -> None:
+    """``ce_source`` of a notice is ``/<sender>/<unit>``: the unit must own the signing key
+    and the class must be the one the registry binds that unit to."""
+    parts = source.split("/")
+    if len(parts) != 3 or parts[0] or parts[2] != entry.owner:
+        raise _fail(
+            "key-owner-mismatch", "ce_source", f"key '{entry.key_id}' belongs to another unit"
+        )
+    if entry.sender is None or parts[1] != entry.sender:
+        raise _fail(
+            "sender-not-authorised",
+            "ce_source",
+            "names a sender class other than the one the signing unit is registered as",
+        )
 
 
 def verify(
@@ -119,9 +155,8 @@ def verify(
         raise _fail("key-unknown", KEYID_HEADER, f"no {kind} key {shown} in the registry")
     if entry.status is KeyStatus.retired:
         raise _fail("key-retired", KEYID_HEADER, f"key '{key_id}' is retired")
-    source = _text(headers, "ce_source")
-    if kind is KeyKind.publisher and source.rsplit("/", 1)[-1] != entry.owner:
-        raise _fail("key-owner-mismatch", "ce_source", f"key '{key_id}' belongs to another unit")
+    if kind is KeyKind.publisher:
+        _check_source(_text(headers, "ce_source"), entry)
     try:
         entry.verifying_key().verify(signature, signed_bytes(purpose, headers, value, key_id))
     except InvalidSignature:
@@ -139,13 +174,33 @@ def verify(
             raise _fail("notice-stale", "ce_time", f"older than {max_age}")
         if when > now + max_skew:
             raise _fail("notice-stale", "ce_time", f"more than {max_skew} in the future")
-    return Verified(key_id, entry.owner, kind, _text(headers, "ce_id"), when.astimezone(UTC))
+    return Verified(
+        key_id,
+        entry.owner,
+        kind,
+        _text(headers, "ce_id"),
+        when.astimezone(UTC),
+        entry.sender,
+        entry.organisation,
+    )
 
 
 def check_issuer(verified: Verified, issuer_unit_id: str) -> None:
     """After decoding: the notice's own ``issuer.unit_id`` must be the signing unit."""
     if issuer_unit_id != verified.owner:
         raise _fail("issuer-mismatch", "issuer.unit_id", "is not the unit that signed the notice")
+
+
+def check_sender(verified: Verified, notice_type: str) -> None:
+    """After decoding: the signing unit's sender class must be the one that sends this notice
+    type (NOTICE_SENDERS). Deny by default: an unknown type, or a key without a class, fails."""
+    expected = NOTICE_SENDERS.get(notice_type)
+    if expected is None or verified.sender != expected:
+        raise _fail(
+            "sender-not-authorised",
+            "ce_type",
+            "the signing unit's sender class may not send this notice type",
+        )
 
 
 # --- replays ---------------------------------------------------------------------------------

@@ -29,10 +29,10 @@ from broker import e2e, keys, national_id
 from broker.acl import Principals
 from broker.kafka import ensure_topics
 from broker.kafka_security import Profile
-from broker.models import NOTICE_MODELS
+from broker.models import NOTICE_MODELS, NOTICE_SENDERS
 from broker.pipeline import OutMessage
 from broker.policy import load_policy
-from broker.publisher import notice_message
+from broker.publisher import by_sender, notice_message, sender_of
 from broker.settings import ROOT, Settings
 from broker.topics import policy_topic_specs
 
@@ -57,17 +57,34 @@ def synthetic_notices(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         yield doc
 
 
+def example_units() -> dict[str, str]:
+    """Every issuing unit in examples/ (invalid ones included) → its sender class, from the
+    types of the notices it issues (incident, risk: police; concern-report: school;
+    concern-feedback: child-welfare). A unit whose notices span two classes is an error."""
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
+    units: dict[str, set[str]] = {}
+    for d in docs:
+        sender = NOTICE_SENDERS.get(d.get("notice_type"))
+        if isinstance(d.get("issuer"), dict) and sender is not None:
+            units.setdefault(d["issuer"]["unit_id"], set()).add(sender)
+    mixed = sorted(u for u, senders in units.items() if len(senders) > 1)
+    if mixed:
+        raise ValueError(f"examples/: units issue notices of two sender classes: {mixed}")
+    return {u: next(iter(senders)) for u, senders in sorted(units.items())}
+
+
 def ensure_dev_keys(settings: Settings) -> None:
     """Local keys for a demo or a test run: the broker's signing key, a signing key for every
-    police unit (and school or child-welfare unit) in the examples, and an encryption key for
-    every recipient a rule can deliver to. Existing active keys are kept."""
+    police, school or child-welfare unit in the examples, bound to the sender class of the
+    notices it issues there, and an encryption key for every recipient a rule can deliver to.
+    Existing active keys are kept. A dev unit's organisation is its own unit id (in production
+    the operator registers the real organisation with `broker keys generate --organisation`)."""
     paths = settings.key_paths()
     now = datetime.now(UTC)
     keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
     keys.ensure(paths, keys.KeyKind.recipient, e2e.BROKER_INBOX, now)  # notices are sealed to it
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
-    for unit in sorted({d["issuer"]["unit_id"] for d in docs if isinstance(d.get("issuer"), dict)}):
-        keys.ensure(paths, keys.KeyKind.publisher, unit, now)
+    for unit, sender in example_units().items():
+        keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)
     for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
         keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
 
@@ -91,13 +108,15 @@ def create_topics(settings: Settings) -> None:
         from broker.cli.acl import apply, planned  # noqa: PLC0415 - the CLI module is heavy
 
         acls, specs = planned(settings)
-        asyncio.run(apply(settings.bootstrap, settings.kafka, acls, specs,
-                          prefix=settings.topic_prefix))
+        asyncio.run(
+            apply(settings.bootstrap, settings.kafka, acls, specs, prefix=settings.topic_prefix)
+        )
         return
     policy = load_policy(settings.policy_dir)
     specs = policy_topic_specs(settings.topics, policy)
-    asyncio.run(ensure_topics(settings.bootstrap, specs,
-                              options=settings.kafka.options(Principals().admin)))
+    asyncio.run(
+        ensure_topics(settings.bootstrap, specs, options=settings.kafka.options(Principals().admin))
+    )
 
 
 def free_port_pair() -> int:
@@ -119,18 +138,31 @@ def free_port_pair() -> int:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a `broker …` process use ``settings``."""
-    return {**os.environ, "BROKER_TOPIC_PREFIX": settings.topic_prefix,
-            "BROKER_APP_ID": settings.app_id, "BROKER_BOOTSTRAP": settings.bootstrap,
-            "BROKER_STATE_DIR": str(settings.state_dir),
-            "BROKER_POLICY_DIR": str(settings.policy_dir)}
+    return {
+        **os.environ,
+        "BROKER_TOPIC_PREFIX": settings.topic_prefix,
+        "BROKER_APP_ID": settings.app_id,
+        "BROKER_BOOTSTRAP": settings.bootstrap,
+        "BROKER_STATE_DIR": str(settings.state_dir),
+        "BROKER_POLICY_DIR": str(settings.policy_dir),
+    }
 
 
-def broker_command(settings: Settings, *args: str, timeout: float = 300,
-                   ) -> subprocess.CompletedProcess[str]:
+def broker_command(
+    settings: Settings,
+    *args: str,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """Run `broker ARGS…` for ``settings`` and capture its output."""
-    return subprocess.run([sys.executable, "-m", "broker", *args], env=settings_env(settings),
-                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @dataclasses.dataclass
@@ -148,8 +180,13 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "broker", "worker"], env=env,
-                                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "broker", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         if wait_ready:
             deadline = time.monotonic() + timeout
             while "worker.ready" not in self.log()[start_at:]:
@@ -215,18 +252,26 @@ class DrillReport:
 
     @property
     def ok(self) -> bool:
-        return (self.duplicate_decisions == 0 and self.missing_decisions == 0
-                and self.audit_log_verifies
-                and self.duplicate_deliveries == 0 and self.deliveries == self.audited_deliveries
-                and self.decisions == self.notices_on_topic * self.recipients)
+        return (
+            self.duplicate_decisions == 0
+            and self.missing_decisions == 0
+            and self.audit_log_verifies
+            and self.duplicate_deliveries == 0
+            and self.deliveries == self.audited_deliveries
+            and self.decisions == self.notices_on_topic * self.recipients
+        )
 
 
 async def _read_all(settings: Settings, topics: list[str], isolation: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=settings.bootstrap,
-                                enable_auto_commit=False,
-                                **settings.kafka.options(Principals().admin),
-                                auto_offset_reset="earliest", isolation_level=isolation,
-                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.bootstrap,
+        enable_auto_commit=False,
+        **settings.kafka.options(Principals().admin),
+        auto_offset_reset="earliest",
+        isolation_level=isolation,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -242,9 +287,18 @@ async def _read_all(settings: Settings, topics: list[str], isolation: str) -> li
         await consumer.stop()
 
 
-async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int, rate: float,
-                      kills: int, restart_broker: Any = None, seed: int = 3,
-                      settle_timeout: float = 60, say: Any = print) -> DrillReport:
+async def fault_drill(
+    settings: Settings,
+    worker: WorkerProcess,
+    *,
+    notices: int,
+    rate: float,
+    kills: int,
+    restart_broker: Any = None,
+    seed: int = 3,
+    settle_timeout: float = 60,
+    say: Any = print,
+) -> DrillReport:
     """Publish ``notices`` at ``rate``/s while kill -9'ing the worker ``kills`` times at random
     moments (restarting it each time) and, if given, restarting the broker once midway; then
     check that every notice has exactly one decision per recipient and every delivery is on
@@ -259,21 +313,36 @@ async def fault_drill(settings: Settings, worker: WorkerProcess, *, notices: int
     started = time.monotonic()
 
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
-                                    **settings.kafka.options(Principals().police),
-                                    enable_idempotence=True, linger_ms=5,
-                                    request_timeout_ms=120000, retry_backoff_ms=500)
-        await producer.start()
+        # one producer per sender class in the stream, each with its own principal
+        producers = {
+            sender: AIOKafkaProducer(
+                bootstrap_servers=settings.bootstrap,
+                acks="all",
+                **settings.kafka.options(Principals.publisher(sender)),
+                enable_idempotence=True,
+                linger_ms=5,
+                request_timeout_ms=120000,
+                retry_backoff_ms=500,
+            )
+            for sender in by_sender(messages)
+        }
+        started_producers = []
         try:
+            for producer in producers.values():
+                await producer.start()
+                started_producers.append(producer)
             futures = []
             for i, m in enumerate(messages):
                 await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-                futures.append(await producer.send(m.topic, m.value, key=m.key,
-                                                   headers=list(m.headers)))
+                producer = producers[sender_of(m)]
+                futures.append(
+                    await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+                )
             await asyncio.gather(*futures)
             report.published = len(futures)
         finally:
-            await producer.stop()
+            for producer in started_producers:
+                await producer.stop()
 
     async def chaos() -> None:
         events = [(t, "kill") for t in kill_at]

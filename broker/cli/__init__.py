@@ -40,7 +40,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
 
-# --- police --------------------------------------------------------------------------------
+# --- publishers: police, schools, child welfare ---------------------------------------------
 
 
 @app.command()
@@ -51,16 +51,22 @@ def publish(
         typer.Option(help="send files as they are, even invalid (to test the dead-letter path)"),
     ] = False,
 ) -> None:
-    """Police: validate notices and publish them to the notices topic."""
+    """Publishers: validate notices, sign them with the issuing unit's key and publish them
+    to the notices topic, each with its sender class's principal (publisher.<sender>)."""
     from broker.kafka import producer, send_all
-    from broker.publisher import load_notice, notice_message, raw_message
+    from broker.publisher import by_sender, load_notice, notice_message, raw_message
 
     s = settings()
     messages, table = [], Table("file", "notice id", "type", "result")
     failed = False
     for path in files:
         if skip_validation:
-            messages.append(raw_message(path, s))
+            try:
+                messages.append(raw_message(path, s))
+            except BrokerError as exc:
+                failed = True
+                table.add_row(str(path), "-", "-", f"[red]not sent[/]: {exc}")
+                continue
             table.add_row(str(path), "-", "-", "[yellow]sent unvalidated[/]")
             continue
         try:
@@ -73,8 +79,10 @@ def publish(
         table.add_row(str(path), str(notice.notice_id), notice.notice_type, "[green]sent[/]")
 
     async def go() -> None:
-        async with producer(s.bootstrap, principal=Principals().police) as p:
-            await send_all(p, messages)
+        # one producer per sender class: a class's notices go out with its own certificate
+        for sender, batch in by_sender(messages).items():
+            async with producer(s.bootstrap, principal=Principals.publisher(sender)) as p:
+                await send_all(p, batch)
 
     if messages:
         asyncio.run(go())
@@ -133,23 +141,32 @@ def subscribe(
     paths = s.key_paths()
     registry = keys.load_registry(paths.registry)
     # verify the broker's signature, then decrypt with this recipient's own key(s)
-    opener = e2e.DeliveryOpener(registry, recipient,
-                                keys.decryption_keys(paths, registry, recipient))
+    opener = e2e.DeliveryOpener(
+        registry, recipient, keys.decryption_keys(paths, registry, recipient)
+    )
     receipts: list[OutMessage] = []
 
     def acknowledge(delivery_id: str) -> None:
         for state in (access.State.received, access.State.opened):
             now = datetime.now(UTC)
             rid, value = access.receipt(delivery_id, state, now)
-            receipts.append(OutMessage(s.topics.receipts(recipient), None, value,
-                                       ce_headers(access.RECEIPT_TYPE, rid, now)))
+            receipts.append(
+                OutMessage(
+                    s.topics.receipts(recipient),
+                    None,
+                    value,
+                    ce_headers(access.RECEIPT_TYPE, rid, now),
+                )
+            )
 
     def show(record: Any) -> None:
         try:
             delivery = opener.open(header_map(record.headers), record.value)
         except (NoticeError, e2e.DecryptionError) as exc:
-            err.print(f"[red]rejected {record.topic}/{record.partition}/{record.offset}: "
-                      f"{exc.code}[/]", highlight=False)
+            err.print(
+                f"[red]rejected {record.topic}/{record.partition}/{record.offset}: {exc.code}[/]",
+                highlight=False,
+            )
             return
         if send_receipts:
             acknowledge(delivery["delivery_id"])
@@ -166,8 +183,16 @@ def subscribe(
         out.print_json(data=delivery["notice"])
         out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")
 
-    asyncio.run(follow([topic], show, max_records, idle_timeout, from_beginning,
-                       principal=Principals.recipient(recipient)))
+    asyncio.run(
+        follow(
+            [topic],
+            show,
+            max_records,
+            idle_timeout,
+            from_beginning,
+            principal=Principals.recipient(recipient),
+        )
+    )
 
     async def send() -> None:
         async with producer(s.bootstrap, principal=Principals.recipient(recipient)) as p:

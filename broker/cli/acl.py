@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from broker.acl import (
+    RETIRED_PRINCIPALS,
     WIRE_OPERATION,
     WIRE_PATTERN,
     WIRE_PERMISSION,
@@ -26,6 +27,7 @@ from broker.acl import (
     Principals,
     ResourceType,
     bindings,
+    user,
 )
 from broker.cli._common import fail, out, settings
 from broker.errors import ConfigError
@@ -189,7 +191,7 @@ async def apply(
         result.kept = sorted(want & have)
         result.created = sorted(want - have)
         if prune:
-            managed = {b.principal for b in acls}
+            managed = {b.principal for b in acls} | {user(p) for p in RETIRED_PRINCIPALS}
             result.deleted = sorted(b for b in have - want if _prunable(b, managed, prefix))
         if not dry_run:
             await create_acls(admin, result.created)

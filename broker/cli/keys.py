@@ -15,6 +15,7 @@ from rich.table import Table
 
 from broker.cli._common import fail, out, settings
 from broker.keys import BROKER_OWNER, KeyKind, KeyPaths, KeyStatus, RegistryEntry
+from broker.models import SENDERS
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,10 +29,28 @@ PublisherOpt = Annotated[
 ]
 RecipientOpt = Annotated[
     str | None,
-    typer.Option("--recipient", help="a recipient id from policies/recipients.yaml, or "
-                 "'broker' for the broker's inbox (notices are sealed to it)"),
+    typer.Option(
+        "--recipient",
+        help="a recipient id from policies/recipients.yaml, or "
+        "'broker' for the broker's inbox (notices are sealed to it)",
+    ),
 ]
 BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
+SenderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--sender",
+        help=f"publisher keys: the unit's sender class ({', '.join(SENDERS)}); the worker "
+        "accepts from the unit only the notice types of this class",
+    ),
+]
+OrganisationOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--organisation",
+        help="publisher keys: the organisation the unit belongs to (organisation number or id)",
+    ),
+]
 STATUS_STYLE = {KeyStatus.active: "green", KeyStatus.rotated: "yellow", KeyStatus.retired: "red"}
 
 
@@ -60,6 +79,24 @@ def _owner(publisher: str | None, recipient: str | None, broker: bool) -> tuple[
     return kind, owner
 
 
+def _binding(
+    kind: KeyKind, sender: str | None, organisation: str | None, *, required: bool
+) -> None:
+    """--sender and --organisation: for publisher keys only; a unit's first key needs both
+    (a rotated key keeps its unit's)."""
+    given = [n for n, v in (("--sender", sender), ("--organisation", organisation)) if v]
+    if kind is not KeyKind.publisher:
+        if given:
+            fail(f"{', '.join(given)}: only for --publisher keys")
+        return
+    if required and sender is None:
+        fail(f"--sender: required for a publisher key (one of {', '.join(SENDERS)})")
+    if required and organisation is None:
+        fail("--organisation: required for a publisher key (the organisation of the unit)")
+    if sender is not None and sender not in SENDERS:
+        fail(f"--sender: must be one of {', '.join(SENDERS)}")
+
+
 def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:
     from broker.keys import has_private
 
@@ -68,6 +105,8 @@ def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:
     return [
         entry.owner,
         entry.kind.value,
+        entry.sender or "-",
+        entry.organisation or "-",
         entry.key_id,
         entry.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         status + (f" {when.astimezone(UTC):%Y-%m-%d}" if when else ""),
@@ -77,20 +116,36 @@ def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:
 
 def _table(title: str) -> Table:
     return Table(
-        "owner", "kind", "key id", "created (UTC)", "status", "private key here", title=title
+        "owner",
+        "kind",
+        "sender",
+        "organisation",
+        "key id",
+        "created (UTC)",
+        "status",
+        "private key here",
+        title=title,
     )
 
 
 @app.command("generate")
 def keys_generate(
-    publisher: PublisherOpt = None, recipient: RecipientOpt = None, broker: BrokerOpt = False
+    publisher: PublisherOpt = None,
+    recipient: RecipientOpt = None,
+    broker: BrokerOpt = False,
+    sender: SenderOpt = None,
+    organisation: OrganisationOpt = None,
 ) -> None:
-    """Create the first key pair of a publisher, recipient or the broker."""
+    """Create the first key pair of a publisher (with its --sender class and --organisation),
+    a recipient or the broker."""
     from broker.keys import generate
 
     kind, owner = _owner(publisher, recipient, broker)
+    _binding(kind, sender, organisation, required=True)
     paths = key_paths()
-    entry = generate(paths, kind, owner, datetime.now(UTC))
+    entry = generate(
+        paths, kind, owner, datetime.now(UTC), sender=sender, organisation=organisation
+    )
     table = _table("new key")
     table.add_row(*_row(entry, paths))
     out.print(table)
@@ -99,14 +154,22 @@ def keys_generate(
 
 @app.command("rotate")
 def keys_rotate(
-    publisher: PublisherOpt = None, recipient: RecipientOpt = None, broker: BrokerOpt = False
+    publisher: PublisherOpt = None,
+    recipient: RecipientOpt = None,
+    broker: BrokerOpt = False,
+    sender: SenderOpt = None,
+    organisation: OrganisationOpt = None,
 ) -> None:
-    """A new active key; the old one still verifies and decrypts until it is retired."""
+    """A new active key; the old one still verifies and decrypts until it is retired. A
+    publisher's new key keeps the unit's sender class and organisation."""
     from broker.keys import rotate
 
     kind, owner = _owner(publisher, recipient, broker)
+    _binding(kind, sender, organisation, required=False)
     paths = key_paths()
-    new, old = rotate(paths, kind, owner, datetime.now(UTC))
+    new, old = rotate(
+        paths, kind, owner, datetime.now(UTC), sender=sender, organisation=organisation
+    )
     table = _table("rotated")
     for entry in (old, new):
         if entry is not None:
@@ -152,5 +215,6 @@ def keys_list() -> None:
     out.print(table)
     if not registry.keys:
         out.print(
-            "[dim]no keys yet: broker keys generate --broker | --publisher UNIT | --recipient ID[/]"
+            "[dim]no keys yet: broker keys generate --broker | --recipient ID | --publisher UNIT "
+            "--sender CLASS --organisation ORG[/]"
         )

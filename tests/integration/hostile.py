@@ -106,10 +106,7 @@ RECORD_MARK = b"\n@@hostile-scan@@ "
 
 def police_principal() -> str:
     """The Kafka principal that police systems publish as (the one place that names it)."""
-    publisher = getattr(Principals(), "publisher", None)
-    if callable(publisher):  # the sender-class registry: Principals.publisher("police")
-        return str(publisher("police"))
-    return Principals().police
+    return Principals.publisher("police")
 
 
 def admin_principal() -> str:

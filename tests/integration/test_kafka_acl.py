@@ -43,6 +43,7 @@ from broker.acl import (
 )
 from broker.cli.acl import apply, planned
 from broker.kafka_security import KafkaSecurity, Profile, issue, make_ca
+from broker.models import NOTICE_SENDERS
 from broker.policy import load_policy
 from broker.settings import Settings
 from broker.testing import free_port_pair
@@ -157,12 +158,34 @@ async def _write(secure: Secure, principal: str, topic: str) -> str:
         await p.stop()
 
 
-@pytest.mark.parametrize("principal", [PRINCIPALS.police, PRINCIPALS.worker, PRINCIPALS.auditor])
+@pytest.mark.parametrize(
+    "principal", [*PRINCIPALS.publishers(), PRINCIPALS.worker, PRINCIPALS.auditor]
+)
 async def test_fixed_principals_write_only_where_allowed(
     secure_kafka: Secure, principal: str
 ) -> None:
-    """Police, worker and auditor: every topic's produce is refused unless an ACL allows it."""
+    """Each sender class's publisher, the worker and the auditor: every topic's produce is
+    refused unless an ACL allows it."""
     await _check_writes(secure_kafka, principal)
+
+
+def test_every_publisher_principal_is_probed(secure_kafka: Secure) -> None:
+    """The read, group and transaction matrices below cover each sender class's principal,
+    and no client is the single 'police' principal every class once shared."""
+    classes = sorted(set(NOTICE_SENDERS.values()))
+    assert {f"publisher.{c}" for c in classes} <= set(secure_kafka.principals)
+    assert "police" not in secure_kafka.principals
+
+
+async def test_a_school_publishes_notices_and_cannot_read_them(secure_kafka: Secure) -> None:
+    """publisher.school writes the notices topic, and Kafka refuses it a read of it (a
+    school cannot see police notices on Kafka, sealed or not)."""
+    s = secure_kafka
+    school = PRINCIPALS.publisher("school")
+    assert await _write(s, school, s.settings.topics.notices) == "ok"
+    error, records = await _fetch_error(s, school, s.settings.topics.notices)
+    assert error == TOPIC_AUTHORIZATION_FAILED
+    assert records == b""
 
 
 async def test_recipients_write_only_their_receipts(secure_kafka: Secure) -> None:

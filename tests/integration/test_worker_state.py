@@ -76,7 +76,7 @@ def test_other_writers_cannot_steer_the_worker_and_corrupt_state_is_skipped(
     worker.start()
     try:
         first_ids, first = _notices(s, 6, seed=1)
-        _publish(s, first, who.police)
+        _publish(s, first, who.publisher("police"))
         before = _audit(s, set(first_ids))
         assert {d["notice_id"] for d in before if d["event"] == "decision"} == set(first_ids)
 
@@ -94,7 +94,7 @@ def test_other_writers_cannot_steer_the_worker_and_corrupt_state_is_skipped(
 
         worker.start(timeout=60)  # no stall, whatever the audit log holds
         second_ids, second = _notices(s, 12, seed=2)
-        _publish(s, [*second, first[0]], who.police)  # first[0] again: a replay
+        _publish(s, [*second, first[0]], who.publisher("police"))  # first[0] again: a replay
         after = _audit(s, set(second_ids), replays=1)
     finally:
         worker.stop()

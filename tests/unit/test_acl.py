@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from broker.acl import (
+    RETIRED_PRINCIPALS,
     AclBinding,
     Operation,
     PatternType,
@@ -24,6 +25,7 @@ from broker.acl import (
     bindings,
     group_prefix,
 )
+from broker.cli.acl import _prunable
 from broker.errors import ConfigError
 from broker.kafka_security import (
     Credentials,
@@ -36,6 +38,7 @@ from broker.kafka_security import (
     parse_profile,
     ssl_context,
 )
+from broker.models import NOTICE_SENDERS
 from broker.topics import TopicNames
 from tests.conftest import ROOT
 
@@ -69,12 +72,57 @@ def granted(acls: list[AclBinding], principal: str, op: Operation) -> set[str]:
     return {t for t in every_topic() if allows(acls, principal, TOPIC, t, op)}
 
 
-def test_police_may_only_write_notices(acls: list[AclBinding]) -> None:
-    """The police principal writes the notices topic and reads nothing."""
-    assert granted(acls, P.police, W) == {"t.notices"}
-    assert granted(acls, P.police, R) == set()
-    assert allows(acls, P.police, TOPIC, "t.notices", Operation.DESCRIBE)
-    assert not allows(acls, P.police, GROUP, APP, R)
+# the sender classes, read from the notice-type table rather than from broker.acl
+SENDER_CLASSES = sorted(set(NOTICE_SENDERS.values()))
+
+
+@pytest.mark.parametrize("sender", SENDER_CLASSES)
+def test_each_publisher_may_only_write_notices(acls: list[AclBinding], sender: str) -> None:
+    """Each sender class's principal writes the notices topic and reads nothing: its only
+    bindings are WRITE and DESCRIBE on the notices topic."""
+    who = P.publisher(sender)
+    assert who == f"publisher.{sender}"
+    assert granted(acls, who, W) == {"t.notices"}
+    assert granted(acls, who, R) == set()
+    assert allows(acls, who, TOPIC, "t.notices", Operation.DESCRIBE)
+    assert not allows(acls, who, GROUP, APP, R)
+    assert not allows(acls, who, GROUP, group_prefix(NAMES, who) + "x", R)
+    assert not allows(acls, who, ResourceType.TRANSACTIONAL_ID, f"{APP}-0", W)
+    assert not allows(acls, who, ResourceType.CLUSTER, "kafka-cluster", Operation.IDEMPOTENT_WRITE)
+    mine = {
+        (b.resource_type, b.resource_name, b.operation)
+        for b in acls
+        if b.principal == f"User:{who}"
+    }
+    assert mine == {(TOPIC, "t.notices", W), (TOPIC, "t.notices", Operation.DESCRIBE)}
+
+
+def test_every_sender_class_has_its_own_principal_and_certificate() -> None:
+    """One publishing principal per sender class, each issued a certificate; the single
+    'police' principal every class once had to use gets no certificate and no ACL."""
+    assert P.publishers() == [f"publisher.{s}" for s in SENDER_CLASSES]
+    clients = P.clients(registry())
+    assert set(P.publishers()) <= set(clients)
+    assert len(set(clients)) == len(clients)
+    assert "police" not in clients
+    assert "police" in RETIRED_PRINCIPALS
+    assert not any(b.principal == "User:police" for b in bindings(registry(), NAMES, APP))
+
+
+def test_an_unknown_sender_class_has_no_principal() -> None:
+    """Deny by default: a sender class not in the notice-type table gets no principal."""
+    for sender in ("gossip", "Police", "police.x", ""):
+        with pytest.raises(ConfigError, match="sender: not a sender class"):
+            P.publisher(sender)
+
+
+def test_prune_deletes_the_retired_police_principals_acls() -> None:
+    """`broker acl apply --prune` treats the retired 'police' principal as managed, so an
+    upgraded cluster loses its old write access to the notices topic."""
+    old = AclBinding("User:police", TOPIC, "t.notices", PatternType.LITERAL, W)
+    managed = {b.principal for b in bindings(registry(), NAMES, APP)}
+    assert not _prunable(old, managed, "t.")
+    assert _prunable(old, managed | {f"User:{p}" for p in RETIRED_PRINCIPALS}, "t.")
 
 
 @pytest.mark.parametrize("rid", sorted(registry()))
@@ -99,7 +147,7 @@ def test_recipient_group_prefix_does_not_cover_a_longer_id() -> None:
 def test_recipient_principals_cannot_be_fixed_principals() -> None:
     """A recipient called 'police' or 'admin' is not the police publisher or a super user."""
     acls = bindings({"police": "d.police", "admin": "d.admin"}, NAMES, APP)
-    assert P.recipient("police") != P.police
+    assert P.recipient("police") != P.publisher("police")
     assert not allows(acls, P.recipient("police"), TOPIC, "t.notices", W)
     assert not allows(
         acls, P.recipient("admin"), TOPIC, "t.notices", R, super_users=P.super_users()
@@ -172,7 +220,7 @@ def test_allows_follows_kafka_semantics() -> None:
 def test_bad_principal_names_are_refused() -> None:
     """A principal name that could not be a certificate CN is refused, naming it."""
     with pytest.raises(ConfigError, match="'Bad Name'"):
-        bindings({"ok": "d"}, NAMES, APP, Principals(police="Bad Name"))
+        bindings({"ok": "d"}, NAMES, APP, Principals(auditor="Bad Name"))
 
 
 # ---------------------------------------------------------------- key material
@@ -249,3 +297,87 @@ def test_settings_from_env(tmp_path: Path) -> None:
     assert KafkaSecurity.from_env({}, tmp_path).ssl_context("police") is None
     with pytest.raises(ConfigError, match="BROKER_KAFKA_PROFILE: 'sasl'"):
         parse_profile("sasl")
+
+
+# ---------------------------------------------------------------- who publishes as whom
+
+
+@pytest.fixture
+def dev_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state dir with the dev keys of every unit in examples/ (no Kafka needed)."""
+    from broker.settings import Settings  # noqa: PLC0415 - shell modules, for this part only
+    from broker.testing import ensure_dev_keys  # noqa: PLC0415
+
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("BROKER_KEY_DIR", raising=False)
+    monkeypatch.delenv("BROKER_KEY_REGISTRY", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    ensure_dev_keys(Settings.from_env())
+    return tmp_path
+
+
+def test_publish_connects_as_each_notices_sender_class(
+    dev_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`broker publish` of a mixed batch (police, school, child welfare, and a raw drill
+    file) opens one producer per sender class, each with its own principal and only its
+    class's notices: no school or child-welfare notice goes out as the police."""
+    import contextlib  # noqa: PLC0415
+    from collections.abc import AsyncIterator  # noqa: PLC0415
+    from typing import Any  # noqa: PLC0415
+
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from broker import kafka  # noqa: PLC0415
+    from broker.cli import app  # noqa: PLC0415
+
+    sent: list[tuple[str, str]] = []  # (principal, ce_type)
+
+    @contextlib.asynccontextmanager
+    async def fake_producer(bootstrap: str, **kw: Any) -> AsyncIterator[str]:
+        yield kw["principal"]
+
+    async def fake_send_all(principal: str, messages: Any) -> None:
+        sent.extend((principal, dict(m.headers)["ce_type"].decode()) for m in messages)
+
+    monkeypatch.setattr(kafka, "producer", fake_producer)
+    monkeypatch.setattr(kafka, "send_all", fake_send_all)
+    files = sorted(ROOT.glob("examples/*.json")) + sorted(ROOT.glob("examples/other-senders/*"))
+    result = CliRunner().invoke(app, ["publish", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    raw = ROOT / "examples" / "other-senders" / "01-school-concern-report.json"
+    result = CliRunner().invoke(app, ["publish", "--skip-validation", str(raw)])
+    assert result.exit_code == 0, result.output
+    assert len(sent) == len(files) + 1
+    for principal, ce_type in sent:
+        notice_type = ce_type.removeprefix("no.oslo.broker.").removesuffix("-notice.v1")
+        assert principal == P.publisher(NOTICE_SENDERS[notice_type]), ce_type
+    by_principal = {p for p, _ in sent}
+    assert by_principal == set(P.publishers())
+    school = {p for p, t in sent if "concern-report" in t}
+    welfare = {p for p, t in sent if "concern-feedback" in t}
+    assert school == {"publisher.school"}
+    assert welfare == {"publisher.child-welfare"}
+
+
+def test_a_raw_file_with_no_sender_class_is_not_sent(
+    dev_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--skip-validation` of a file whose notice type is unknown and whose issuer has no
+    key: there is no sender class to publish it as, so it is refused, not sent as police."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from broker import kafka  # noqa: PLC0415
+    from broker.cli import app  # noqa: PLC0415
+
+    def no_kafka(*args: object, **kw: object) -> None:
+        raise AssertionError("nothing may be sent")
+
+    monkeypatch.setattr(kafka, "producer", no_kafka)
+    garbage = dev_env / "garbage.json"
+    garbage.write_text('{"notice_type": "rumour"}')
+    result = CliRunner().invoke(app, ["publish", "--skip-validation", str(garbage)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.replace("│", " ").split())  # the table wraps the reason
+    assert "not sent" in text
+    assert "no sender class to publish it as" in text

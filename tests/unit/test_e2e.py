@@ -187,7 +187,9 @@ def test_delivery_signed_by_a_non_broker_key_is_refused(
     world: World, deliveries: dict[str, Delivery], tmp_path: Path
 ) -> None:
     """A publisher (or anyone but the broker) cannot write a delivery a subscriber accepts."""
-    keys.generate(world.paths, KeyKind.publisher, "oslo-pd-ost", NOW)
+    keys.generate(
+        world.paths, KeyKind.publisher, "oslo-pd-ost", NOW, sender="police", organisation="oslo-pd"
+    )
     world.reload()
     police = keys.signing_key(world.paths, world.registry, KeyKind.publisher, "oslo-pd-ost")
     recipient, delivery = next(iter(deliveries.items()))

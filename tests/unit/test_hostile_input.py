@@ -67,7 +67,7 @@ def secure(tmp_path: Path, policy: PolicySet) -> Secure:
     paths = KeyPaths.under(tmp_path / "keys")
     keys.generate(paths, KeyKind.broker, keys.BROKER_OWNER, NOW)
     keys.generate(paths, KeyKind.recipient, e2e.BROKER_INBOX, NOW)
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW)
+    keys.generate(paths, KeyKind.publisher, UNIT, NOW, sender="police", organisation="oslo-pd")
     for r in sorted({rule.recipient for rule in policy.rules}):
         keys.generate(paths, KeyKind.recipient, r, NOW)
     registry = keys.load_registry(paths.registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,11 +16,17 @@ from hypothesis import strategies as st
 from broker import envelope, keys, signing
 from broker.errors import NoticeError
 from broker.keys import KeyKind, KeyPaths, Registry, SigningKey
-from broker.models import NOTICE_MODELS
-from tests.conftest import example
+from broker.models import NOTICE_MODELS, NOTICE_SENDERS
+from broker.pipeline import Pipeline, Source
+from broker.policy import PolicySet
+from broker.topics import TopicNames
+from tests.conftest import EXAMPLES, SUBJECT_KEY, example
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 UNIT = "oslo-pd-ost"  # the issuing unit of the 'recruited' example
+SCHOOL = "osloskolen-9003"  # the issuer of the school's concern report
+WELFARE = "bydel-grorud-barnevern"  # the issuer of child welfare's feedback
+POLICE = {"sender": "police", "organisation": "oslo-politidistrikt"}
 
 
 @dataclass
@@ -26,7 +34,12 @@ class World:
     paths: KeyPaths
     registry: Registry
     key: SigningKey  # UNIT's active key
-    other: SigningKey  # another unit's key
+    other: SigningKey  # another police unit's key
+    school: SigningKey  # SCHOOL's key, bound to the school class
+    welfare: SigningKey  # WELFARE's key, bound to the child-welfare class
+
+    def by_class(self, sender: str) -> SigningKey:
+        return {"police": self.key, "school": self.school, "child-welfare": self.welfare}[sender]
 
     def reload(self) -> None:
         self.registry = keys.load_registry(self.paths.registry)
@@ -35,8 +48,12 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW)
-    keys.generate(paths, KeyKind.publisher, "oslo-pd-syd", NOW)
+    keys.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
+    keys.generate(paths, KeyKind.publisher, "oslo-pd-syd", NOW, **POLICE)
+    keys.generate(paths, KeyKind.publisher, SCHOOL, NOW, sender="school", organisation="osloskolen")
+    keys.generate(
+        paths, KeyKind.publisher, WELFARE, NOW, sender="child-welfare", organisation="bydel-grorud"
+    )
     keys.generate(paths, KeyKind.broker, "broker", NOW)
     keys.generate(paths, KeyKind.recipient, "school", NOW)
     registry = keys.load_registry(paths.registry)
@@ -45,6 +62,8 @@ def world(tmp_path: Path) -> World:
         registry,
         keys.signing_key(paths, registry, KeyKind.publisher, UNIT),
         keys.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-syd"),
+        keys.signing_key(paths, registry, KeyKind.publisher, SCHOOL),
+        keys.signing_key(paths, registry, KeyKind.publisher, WELFARE),
     )
 
 
@@ -99,6 +118,18 @@ FORGERIES: dict[
     "changed ce_source": (
         "key-owner-mismatch",
         lambda w, v, h: (v, {**h, "ce_source": b"/police/oslo-pd-syd"}),
+    ),
+    "ce_source with the unit under another path": (
+        "key-owner-mismatch",
+        lambda w, v, h: (v, {**h, "ce_source": b"/police/x/oslo-pd-ost"}),
+    ),
+    "ce_source without the sender class": (
+        "key-owner-mismatch",
+        lambda w, v, h: (v, {**h, "ce_source": b"oslo-pd-ost"}),
+    ),
+    "ce_source naming another sender class": (
+        "sender-not-authorised",
+        lambda w, v, h: (v, {**h, "ce_source": b"/school/oslo-pd-ost"}),
     ),
     "signed with another unit's key, claiming this unit's key id": (
         "signature-invalid",
@@ -239,7 +270,7 @@ def test_any_single_bit_flip_is_rejected(
 ) -> None:
     """Property: flipping any one bit of the value or the signature never verifies."""
     paths = KeyPaths.under(tmp_path_factory.mktemp("k") / "keys")
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW)
+    keys.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
     registry = keys.load_registry(paths.registry)
     value, headers = signed(keys.signing_key(paths, registry, KeyKind.publisher, UNIT))
     target = data.draw(st.sampled_from(["value", "signature"]))
@@ -251,3 +282,141 @@ def test_any_single_bit_flip_is_rejected(
         headers["ce_signature"] = keys.b64e(raw).encode()
     with pytest.raises(signing.VerificationError):
         signing.verify(headers, value, registry, kind=KeyKind.publisher)
+
+
+# --- sender authority --------------------------------------------------------------------
+
+# one example notice of each type, and the unit that signs it in each test
+TYPE_EXAMPLES = {
+    "incident": EXAMPLES / "01-recruited-for-paid-assault.json",
+    "risk": EXAMPLES / "02-threat-against-school-staff.json",
+    "concern-report": EXAMPLES / "other-senders" / "01-school-concern-report.json",
+    "concern-feedback": EXAMPLES / "other-senders" / "02-child-welfare-feedback.json",
+}
+UNIT_OF = {"police": UNIT, "school": SCHOOL, "child-welfare": WELFARE}
+
+
+def signed_by_class(
+    world: World, sender: str, notice_type: str, *, source_class: str | None = None
+) -> tuple[bytes, dict[str, bytes]]:
+    """A notice of ``notice_type`` issued and signed by the unit of class ``sender``, its
+    ``ce_source`` naming ``source_class`` (default: the signer's own class, i.e. honest)."""
+    doc = json.loads(TYPE_EXAMPLES[notice_type].read_text(encoding="utf-8"))
+    doc["issuer"]["unit_id"] = UNIT_OF[sender]
+    notice = NOTICE_MODELS[(notice_type, 1)].model_validate(doc)
+    _, value, headers = envelope.encode_notice(notice, None, NOW)
+    source = f"/{source_class or sender}/{UNIT_OF[sender]}".encode()
+    headers = tuple((k, source if k == "ce_source" else v) for k, v in headers)
+    return value, dict(signing.sign(headers, value, world.by_class(sender)))
+
+
+def test_verified_carries_the_units_sender_class_and_organisation(world: World) -> None:
+    """Verification reports the class and organisation the registry binds the signer to."""
+    value, headers = signed_by_class(world, "school", "concern-report")
+    verified = verifier(world).verify(headers, value, position="n/0/1", now=NOW)
+    assert (verified.owner, verified.sender, verified.organisation) == (
+        SCHOOL,
+        "school",
+        "osloskolen",
+    )
+
+
+@pytest.mark.parametrize("notice_type", sorted(NOTICE_SENDERS))
+@pytest.mark.parametrize("sender", sorted(set(NOTICE_SENDERS.values())))
+def test_a_unit_may_send_only_the_notice_types_of_its_class(
+    world: World, sender: str, notice_type: str
+) -> None:
+    """Every (signer's class, notice type) pair, each honestly labelled in ce_source: the
+    signature verifies, and check_sender passes exactly when NOTICE_SENDERS gives the type to
+    that class (a school key and an incident notice, a police key and concern feedback, a
+    child-welfare key and a concern report, ... are refused)."""
+    value, headers = signed_by_class(world, sender, notice_type)
+    verified = verifier(world).verify(headers, value, position="n/0/1", now=NOW)
+    notice = envelope.decode_notice(headers, value)
+    signing.check_issuer(verified, notice.issuer.unit_id)
+    if NOTICE_SENDERS[notice_type] == sender:
+        signing.check_sender(verified, notice.notice_type)
+        return
+    with pytest.raises(signing.VerificationError) as caught:
+        signing.check_sender(verified, notice.notice_type)
+    error = caught.value
+    assert error.code == "sender-not-authorised"
+    assert [p.field for p in error.problems] == ["ce_type"]
+    assert "may not send this notice type" in str(error)
+    for value_text in (*UNIT_OF.values(), *NOTICE_SENDERS, *NOTICE_SENDERS.values()):
+        assert value_text not in str(error)  # the reason, never the values
+
+
+def test_check_sender_denies_by_default(world: World) -> None:
+    """An unknown notice type, or a key bound to no class, is never authorised."""
+    value, headers = signed_by_class(world, "police", "incident")
+    verified = verifier(world).verify(headers, value, position="n/0/1", now=NOW)
+    assert code_of(lambda: signing.check_sender(verified, "rumour")) == "sender-not-authorised"
+    unbound = dataclasses.replace(verified, sender=None)
+    assert code_of(lambda: signing.check_sender(unbound, "incident")) == "sender-not-authorised"
+
+
+@pytest.mark.parametrize(
+    ("sender", "notice_type", "claimed"),
+    [
+        ("school", "incident", "police"),
+        ("police", "concern-feedback", "child-welfare"),
+        ("child-welfare", "concern-report", "school"),
+        ("school", "concern-report", "police"),
+    ],
+)
+def test_ce_source_naming_another_class_than_the_key_is_refused(
+    world: World, sender: str, notice_type: str, claimed: str
+) -> None:
+    """A unit that labels its notice as another class's (a school key with
+    ce_source /police/...) fails verification itself, before the notice is read."""
+    value, headers = signed_by_class(world, sender, notice_type, source_class=claimed)
+    with pytest.raises(signing.VerificationError) as caught:
+        verifier(world).verify(headers, value, position="n/0/1", now=NOW)
+    assert caught.value.code == "sender-not-authorised"
+    assert [p.field for p in caught.value.problems] == ["ce_source"]
+    assert claimed not in str(caught.value)
+
+
+def test_the_publisher_labels_a_school_incident_as_police_and_is_refused(world: World) -> None:
+    """What `broker publish` would send for an incident notice issued by a school unit:
+    ce_source follows the notice type (/police/<school unit>), so verification refuses it."""
+    doc = example("recruited")
+    doc["issuer"]["unit_id"] = SCHOOL
+    notice = NOTICE_MODELS[("incident", 1)].model_validate(doc)
+    _, value, headers = envelope.encode_notice(notice, None, NOW)
+    assert dict(headers)["ce_source"] == f"/police/{SCHOOL}".encode()
+    forged = dict(signing.sign(headers, value, world.school))
+    assert code_of(lambda: verifier(world).verify(forged, value, position="n/0/1", now=NOW)) == (
+        "sender-not-authorised"
+    )
+
+
+def test_the_pipeline_dead_letters_a_notice_from_the_wrong_class(
+    world: World, policy: PolicySet
+) -> None:
+    """Wired into Pipeline.process after check_issuer: a school key's incident notice and a
+    police key's concern feedback are dead-lettered (sender-not-authorised) and audited, with
+    no decision and no delivery; the school's own concern report is decided."""
+    pipeline = Pipeline(
+        policy, TopicNames("t."), SUBJECT_KEY, clock=lambda: NOW, verifier=verifier(world)
+    )
+    for offset, (sender, notice_type) in enumerate(
+        [("school", "incident"), ("police", "concern-feedback")]
+    ):
+        value, headers = signed_by_class(world, sender, notice_type)
+        result = pipeline.process(value, headers.items(), Source("t.notices", 0, offset))
+        assert result.error is not None
+        assert result.error.code == "sender-not-authorised"
+        assert result.decisions == ()
+        assert result.deliveries == ()
+        assert result.dead_letter is not None
+        (audit,) = result.audit_records
+        record = json.loads(audit.value)
+        assert record["event"] == "dead-letter"
+        assert record["reasons"][0].startswith("sender-not-authorised: ce_type")
+    value, headers = signed_by_class(world, "school", "concern-report")
+    result = pipeline.process(value, headers.items(), Source("t.notices", 0, 9))
+    assert result.error is None
+    assert len(result.decisions) == len(policy.recipients)
+    assert result.deliveries
