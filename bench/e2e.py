@@ -48,12 +48,24 @@ from broker.testing import (
 console = Console()
 
 
-async def _count(bootstrap: str, topic: str, expected: int, *, progress: Progress, label: str,
-                 timeout: float = 600) -> list[Any]:
+async def _count(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    *,
+    progress: Progress,
+    label: str,
+    timeout: float = 600,
+) -> list[Any]:
     """Read ``topic`` (read committed) until ``expected`` records have arrived."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                isolation_level="read_committed", enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
     await consumer.start()
     task = progress.add_task(label, total=expected)
     records: list[Any] = []
@@ -71,11 +83,21 @@ async def _count(bootstrap: str, topic: str, expected: int, *, progress: Progres
 
 
 async def _passthrough(bootstrap: str, source: str, target: str, n: int) -> None:
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"{target}-g",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 * 1024 * 1024)
-    out = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2,
-                           enable_idempotence=True, max_batch_size=256 * 1024)
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"{target}-g",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    out = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=2,
+        enable_idempotence=True,
+        max_batch_size=256 * 1024,
+    )
     await consumer.start()
     await out.start()
     done, t0 = 0, None
@@ -85,8 +107,11 @@ async def _passthrough(bootstrap: str, source: str, target: str, n: int) -> None
             if not batch:
                 continue
             t0 = t0 or time.monotonic()
-            futures = [await out.send(target, r.value, key=r.key, headers=list(r.headers))
-                       for recs in batch.values() for r in recs]
+            futures = [
+                await out.send(target, r.value, key=r.key, headers=list(r.headers))
+                for recs in batch.values()
+                for r in recs
+            ]
             await asyncio.gather(*futures)
             await consumer.commit()
             done += len(futures)
@@ -112,19 +137,31 @@ def main() -> None:
     port = free_port_pair()
     kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(state / "kafka")}
     console.print(f"starting a Kafka of its own (plaintext profile) on 127.0.0.1:{port}")
-    subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"], env=kafka_env,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy" / "kafka.sh"), "start"],
+        env=kafka_env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         _run(args, state, port)
     finally:
-        subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"], env=kafka_env,
-                       check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"],
+            env=kafka_env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
         shutil.rmtree(state, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, state: Path, port: int) -> None:
-    base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
-                               state_dir=state, policy_dir=state / "policies")
+    base = dataclasses.replace(
+        Settings.from_env(),
+        bootstrap=f"127.0.0.1:{port}",
+        state_dir=state,
+        policy_dir=state / "policies",
+    )
     shutil.copytree(ROOT / "policies", state / "policies")
     settings = fresh_settings(base, tag="bench")
     create_topics(settings)
@@ -138,17 +175,35 @@ def _run(args: argparse.Namespace, state: Path, port: int) -> None:
     with Progress(console=console) as progress:
         worker.start()
         t0 = time.time()
-        audit = asyncio.run(_count(settings.bootstrap, settings.topics.audit, n * recipients,
-                                   progress=progress, label="worker drains backlog"))
+        audit = asyncio.run(
+            _count(
+                settings.bootstrap,
+                settings.topics.audit,
+                n * recipients,
+                progress=progress,
+                label="worker drains backlog",
+            )
+        )
     worker_s = max(r.timestamp / 1000 for _, r in audit) - t0
     delivered = sum(1 for _, r in audit if b'"outcome":"deliver"' in r.value)
     out_msgs = len(audit) + delivered
 
     passthrough_topic = f"{settings.topic_prefix}passthrough"
     asyncio.run(_create(settings.bootstrap, passthrough_topic))
-    result = subprocess.run([sys.executable, __file__, "--passthrough", settings.bootstrap,
-                             settings.topics.notices, passthrough_topic, str(n)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--passthrough",
+            settings.bootstrap,
+            settings.topics.notices,
+            passthrough_topic,
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     base = json.loads(result.stdout.strip().splitlines()[-1])
 
     latencies = asyncio.run(_latency(settings, recipients, args.rate, args.seconds))
@@ -157,14 +212,18 @@ def _run(args: argparse.Namespace, state: Path, port: int) -> None:
 
     table = Table("measure", "worker", "pass-through", "ratio / target", title="bench/e2e.py")
     base_rate = base["messages"] / base["seconds"]
-    table.add_row("notices/s", f"{n / worker_s:,.0f}", f"{base_rate:,.0f}",
-                  "target ≥ 3,000")
-    table.add_row("messages out/s", f"{out_msgs / worker_s:,.0f}", f"{base_rate:,.0f}",
-                  f"{out_msgs / worker_s / base_rate:.0%} (target ≥ 50 %)")
+    table.add_row("notices/s", f"{n / worker_s:,.0f}", f"{base_rate:,.0f}", "target ≥ 3,000")
+    table.add_row(
+        "messages out/s",
+        f"{out_msgs / worker_s:,.0f}",
+        f"{base_rate:,.0f}",
+        f"{out_msgs / worker_s / base_rate:.0%} (target ≥ 50 %)",
+    )
     table.add_row("messages out per notice", f"{out_msgs / n:.1f}", "1", "")
     table.add_row(f"latency p50 at {args.rate}/s", f"{_pct(latencies, 50):.1f} ms", "", "")
-    table.add_row(f"latency p99 at {args.rate}/s", f"{_pct(latencies, 99):.1f} ms", "",
-                  "target ≤ 50 ms")
+    table.add_row(
+        f"latency p99 at {args.rate}/s", f"{_pct(latencies, 99):.1f} ms", "", "target ≤ 50 ms"
+    )
     table.add_row("latency samples", str(len(latencies)), "", "")
     table.add_row("worker peak RSS", f"{rss:.0f} MiB" if rss else "?", "", "")
     console.print(table)
@@ -173,7 +232,7 @@ def _run(args: argparse.Namespace, state: Path, port: int) -> None:
 async def _publish(bootstrap: str, messages: list[Any]) -> None:
     async with producer(bootstrap) as p:
         for i in range(0, len(messages), 2000):
-            await send_all(p, messages[i:i + 2000])
+            await send_all(p, messages[i : i + 2000])
 
 
 async def _create(bootstrap: str, topic: str) -> None:
@@ -190,8 +249,12 @@ async def _latency(settings: Any, recipients: int, rate: int, seconds: int) -> l
     docs = list(synthetic_notices(n, seed=99))
     messages = [encode(d, settings) for d in docs]
     sent: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(settings.topics.audit, bootstrap_servers=settings.bootstrap,
-                                auto_offset_reset="latest", isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        settings.topics.audit,
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="latest",
+        isolation_level="read_committed",
+    )
     await consumer.start()
     await consumer.seek_to_end()
     seen: dict[str, float] = {}

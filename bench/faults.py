@@ -31,8 +31,12 @@ PORT = 29092
 
 def kafka(command: str, data: Path) -> None:
     env = {**os.environ, "KAFKA_PORT": str(PORT), "KAFKA_DATA_DIR": str(data)}
-    subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), command], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", str(ROOT / "deploy" / "kafka.sh"), command],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def main() -> None:
@@ -49,8 +53,12 @@ def main() -> None:
     try:
         # a snapshot of the policies, so edits during the drill cannot change the outcome
         shutil.copytree(ROOT / "policies", work / "policies")
-        base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{PORT}",
-                                   state_dir=work / "state", policy_dir=work / "policies")
+        base = dataclasses.replace(
+            Settings.from_env(),
+            bootstrap=f"127.0.0.1:{PORT}",
+            state_dir=work / "state",
+            policy_dir=work / "policies",
+        )
         settings = fresh_settings(base, tag="faults")
         create_topics(settings)
         worker = WorkerProcess(settings, work / "worker.log")
@@ -60,19 +68,29 @@ def main() -> None:
             kafka("stop", data)
             kafka("start", data)
 
-        report = asyncio.run(fault_drill(
-            settings, worker, notices=args.notices, rate=args.rate, kills=args.kills,
-            restart_broker=None if args.no_broker_restart else restart, say=console.print))
+        report = asyncio.run(
+            fault_drill(
+                settings,
+                worker,
+                notices=args.notices,
+                rate=args.rate,
+                kills=args.kills,
+                restart_broker=None if args.no_broker_restart else restart,
+                say=console.print,
+            )
+        )
         worker.stop()
     finally:
         kafka("stop", data)
     table = Table("measure", "value", title="fault drill: kill -9 and broker restart")
     for f in dataclasses.fields(report):
         value = getattr(report, f.name)
-        table.add_row(f.name.replace("_", " "), f"{value:.1f}" if isinstance(value, float)
-                      else str(value))
-    table.add_row("[bold]exactly once, nothing missing[/]",
-                  "[green]yes[/]" if report.ok else "[red]NO[/]")
+        table.add_row(
+            f.name.replace("_", " "), f"{value:.1f}" if isinstance(value, float) else str(value)
+        )
+    table.add_row(
+        "[bold]exactly once, nothing missing[/]", "[green]yes[/]" if report.ok else "[red]NO[/]"
+    )
     console.print(table)
     if report.ok:
         shutil.rmtree(work, ignore_errors=True)

@@ -57,8 +57,9 @@ def _guard(metrics_port: int) -> str:
     return "-"
 
 
-async def _run(settings: Settings, worker: WorkerProcess, rate: float, seconds: float,
-               metrics_port: int) -> list[tuple[float, float, str, int]]:
+async def _run(
+    settings: Settings, worker: WorkerProcess, rate: float, seconds: float, metrics_port: int
+) -> list[tuple[float, float, str, int]]:
     assert worker.process is not None
     pid = worker.process.pid
     samples: list[tuple[float, float, str, int]] = []
@@ -70,8 +71,10 @@ async def _run(settings: Settings, worker: WorkerProcess, rate: float, seconds: 
         while (now := time.monotonic()) - start < seconds:
             if now >= next_sample:
                 samples.append((now - start, _rss_mib(pid), _guard(metrics_port), sent))
-                console.print(f"  {now - start:5.0f} s  RSS {samples[-1][1]:6.1f} MiB  "
-                              f"guard {samples[-1][2]:>7}  published {sent:,}")
+                console.print(
+                    f"  {now - start:5.0f} s  RSS {samples[-1][1]:6.1f} MiB  "
+                    f"guard {samples[-1][2]:>7}  published {sent:,}"
+                )
                 next_sample += SAMPLE_EVERY
             due = int((now - start) * rate) - sent
             for _ in range(max(0, due)):
@@ -89,43 +92,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=float, default=50.0, help="notices/s")
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--max-age-hours", type=float, default=0.01,
-                        help="the notice window (48 in production): short, so entries expire")
+    parser.add_argument(
+        "--max-age-hours",
+        type=float,
+        default=0.01,
+        help="the notice window (48 in production): short, so entries expire",
+    )
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench-guard-"))
     port, metrics_port = free_port_pair(), free_port_pair()
-    kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(state / "kafka"),
-                 "KAFKA_PROFILE": "plaintext"}
+    kafka_env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(state / "kafka"),
+        "KAFKA_PROFILE": "plaintext",
+    }
     kafka_sh = ["bash", str(ROOT / "deploy" / "kafka.sh")]
     console.print(f"starting a Kafka of its own (plaintext profile) on 127.0.0.1:{port}")
     subprocess.run([*kafka_sh, "start"], env=kafka_env, check=True, stdout=subprocess.DEVNULL)
     worker = None
     try:
-        base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
-                                   state_dir=state)
+        base = dataclasses.replace(
+            Settings.from_env(), bootstrap=f"127.0.0.1:{port}", state_dir=state
+        )
         settings = fresh_settings(base, tag="guard")
         create_topics(settings)
-        worker = WorkerProcess(settings, state / "worker.log", env_extra={
-            "BROKER_KAFKA_PROFILE": "plaintext", "BROKER_METRICS_PORT": str(metrics_port),
-            "BROKER_NOTICE_MAX_AGE_HOURS": str(args.max_age_hours)})
+        worker = WorkerProcess(
+            settings,
+            state / "worker.log",
+            env_extra={
+                "BROKER_KAFKA_PROFILE": "plaintext",
+                "BROKER_METRICS_PORT": str(metrics_port),
+                "BROKER_NOTICE_MAX_AGE_HOURS": str(args.max_age_hours),
+            },
+        )
         worker.start()
         console.print(f"publishing {args.rate:g} notices/s for {args.minutes:g} min")
-        samples = asyncio.run(_run(settings, worker, args.rate, args.minutes * 60,
-                                   metrics_port))
+        samples = asyncio.run(_run(settings, worker, args.rate, args.minutes * 60, metrics_port))
         log = worker.log()
     finally:
         if worker is not None:
             worker.stop()
-        subprocess.run([*kafka_sh, "stop"], env=kafka_env, check=False,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([*kafka_sh, "stop"], env=kafka_env, check=False, stdout=subprocess.DEVNULL)
     window = args.max_age_hours * 3600 + 300
-    table = Table("elapsed", "worker RSS", "guard entries", "accepted so far (unpruned guard)",
-                  title=f"bench/guard_rss.py: {args.rate:g}/s, entries kept {window:.0f} s")
+    table = Table(
+        "elapsed",
+        "worker RSS",
+        "guard entries",
+        "accepted so far (unpruned guard)",
+        title=f"bench/guard_rss.py: {args.rate:g}/s, entries kept {window:.0f} s",
+    )
     for elapsed, rss, guard, sent in samples:
         table.add_row(f"{elapsed:.0f} s", f"{rss:.1f} MiB", guard, f"{sent:,}")
     console.print(table)
-    console.print(f"prunes logged: {log.count('worker.replay_guard_pruned')}; "
-                  f"dead letters logged: {log.count('notice.dead_lettered')}")
+    console.print(
+        f"prunes logged: {log.count('worker.replay_guard_pruned')}; "
+        f"dead letters logged: {log.count('notice.dead_lettered')}"
+    )
     shutil.rmtree(state, ignore_errors=True)
 
 

@@ -170,8 +170,11 @@ def seal_copy(payload: bytes, *, data_key: bytes, data_key_id: str) -> SealedCop
     nonce = os.urandom(12)
     key = content_key(data_key, data_key_id, DEAD_LETTER_KIND)
     aad = signing.frame(_COPY, data_key_id.encode())
-    return SealedCopy(data_key_id=data_key_id, nonce=b64e(nonce),
-                      ciphertext=b64e(AESGCM(key).encrypt(nonce, payload, aad)))
+    return SealedCopy(
+        data_key_id=data_key_id,
+        nonce=b64e(nonce),
+        ciphertext=b64e(AESGCM(key).encrypt(nonce, payload, aad)),
+    )
 
 
 def open_copy(copy: SealedCopy, data_key: bytes | None) -> bytes:
@@ -297,17 +300,24 @@ def _notice_context(notice_id: str) -> str:
     return f"notice:{notice_id}"
 
 
-def seal_notice(headers: envelope.Headers, value: bytes,
-                registry: Registry) -> tuple[envelope.Headers, bytes]:
+def seal_notice(
+    headers: envelope.Headers, value: bytes, registry: Registry
+) -> tuple[envelope.Headers, bytes]:
     """(headers, value) with the value sealed to the broker's active encryption key."""
     entry = registry.active(KeyKind.recipient, BROKER_INBOX)
     if entry is None:
-        raise ConfigError("the broker has no active encryption key "
-                          "(broker keys generate --recipient broker)")
+        raise ConfigError(
+            "the broker has no active encryption key (broker keys generate --recipient broker)"
+        )
     notice_id = dict(headers).get("ce_id", b"").decode("utf-8", "replace")
-    sealed = seal(value, data_key=os.urandom(32), delivery_id=_notice_context(notice_id),
-                  recipient=BROKER_INBOX, recipient_key_id=entry.key_id,
-                  recipient_public=entry.encryption_key())
+    sealed = seal(
+        value,
+        data_key=os.urandom(32),
+        delivery_id=_notice_context(notice_id),
+        recipient=BROKER_INBOX,
+        recipient_key_id=entry.key_id,
+        recipient_public=entry.encryption_key(),
+    )
     return (*headers, (SEALED_HEADER, b"1")), sealed.model_dump_json().encode()
 
 
@@ -321,5 +331,9 @@ class NoticeOpener:
         if headers.get(SEALED_HEADER) != b"1":
             raise DecryptionError("notice-not-sealed", "notices must be sealed to the broker")
         notice_id = headers.get("ce_id", b"").decode("utf-8", "replace")
-        return open_sealed(parse_sealed(value), delivery_id=_notice_context(notice_id),
-                           recipient=BROKER_INBOX, keys=self.keys)
+        return open_sealed(
+            parse_sealed(value),
+            delivery_id=_notice_context(notice_id),
+            recipient=BROKER_INBOX,
+            keys=self.keys,
+        )

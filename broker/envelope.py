@@ -39,8 +39,9 @@ Headers = tuple[tuple[str, bytes], ...]
 RawHeaders = Iterable[tuple[str, bytes | None]]
 
 
-def binary_headers(event_type: str, source: str, event_id: str, time: datetime,
-                   dataschema: str | None = None) -> Headers:
+def binary_headers(
+    event_type: str, source: str, event_id: str, time: datetime, dataschema: str | None = None
+) -> Headers:
     """CloudEvents 1.0 attributes as Kafka headers (binary content mode).
 
     Written out directly because the worker emits several events per notice and building a
@@ -49,20 +50,30 @@ def binary_headers(event_type: str, source: str, event_id: str, time: datetime,
     """
     stamp = time.isoformat()
     stamp = stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp
-    headers = [("ce_type", event_type.encode()), ("ce_source", source.encode()),
-               ("ce_id", event_id.encode()), ("ce_time", stamp.encode()),
-               ("content-type", b"application/json")]
+    headers = [
+        ("ce_type", event_type.encode()),
+        ("ce_source", source.encode()),
+        ("ce_id", event_id.encode()),
+        ("ce_time", stamp.encode()),
+        ("content-type", b"application/json"),
+    ]
     if dataschema:
         headers.append(("ce_dataschema", dataschema.encode()))
     headers.append(("ce_specversion", b"1.0"))
     return tuple(headers)
 
 
-def library_headers(event_type: str, source: str, event_id: str, time: datetime,
-                    dataschema: str | None = None) -> Headers:
+def library_headers(
+    event_type: str, source: str, event_id: str, time: datetime, dataschema: str | None = None
+) -> Headers:
     """The same headers through the cloudevents library (the reference for the fast path)."""
-    attributes: dict[str, Any] = {"type": event_type, "source": source, "id": event_id,
-                                  "time": time, "datacontenttype": "application/json"}
+    attributes: dict[str, Any] = {
+        "type": event_type,
+        "source": source,
+        "id": event_id,
+        "time": time,
+        "datacontenttype": "application/json",
+    }
     if dataschema:
         attributes["dataschema"] = dataschema
     message = ce_kafka.to_binary(CloudEvent(attributes=attributes, data=None), _FORMAT)
@@ -166,19 +177,22 @@ def loads_strict(text: str) -> Any:
     try:
         data = json.loads(text, object_pairs_hook=_pairs)
     except _DuplicateKey:
-        raise NoticeError("json-duplicate-key",
-                          [FieldProblem("value", "an object has the same key twice")]) from None
+        raise NoticeError(
+            "json-duplicate-key", [FieldProblem("value", "an object has the same key twice")]
+        ) from None
     except RecursionError:
-        raise NoticeError("json-too-deep",
-                          [FieldProblem("value", f"nested deeper than {MAX_JSON_DEPTH}")]) from None
+        raise NoticeError(
+            "json-too-deep", [FieldProblem("value", f"nested deeper than {MAX_JSON_DEPTH}")]
+        ) from None
     except json.JSONDecodeError as exc:
         raise NoticeError(
             "not-json",
             [FieldProblem("value", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")],
         ) from None
     if _depth(data) > MAX_JSON_DEPTH:
-        raise NoticeError("json-too-deep",
-                          [FieldProblem("value", f"nested deeper than {MAX_JSON_DEPTH}")])
+        raise NoticeError(
+            "json-too-deep", [FieldProblem("value", f"nested deeper than {MAX_JSON_DEPTH}")]
+        )
     return data
 
 
@@ -204,8 +218,9 @@ def notice_type_of(headers: Mapping[str, bytes | None]) -> tuple[str, int] | Non
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
-def decode_notice(headers: Mapping[str, bytes], value: bytes,
-                  now: datetime | None = None) -> Notice:
+def decode_notice(
+    headers: Mapping[str, bytes], value: bytes, now: datetime | None = None
+) -> Notice:
     """Validate an input message as a notice, or raise NoticeError naming what is wrong."""
     if len(value) > MAX_NOTICE_BYTES:
         raise NoticeError(
@@ -241,6 +256,8 @@ def decode_notice(headers: Mapping[str, bytes], value: bytes,
     if headers.get("ce_id", b"").decode("utf-8", "replace") != str(notice.notice_id):
         raise NoticeError("id-mismatch", [FieldProblem("ce_id", "must equal notice_id")])
     if now is not None and notice.issued_at > now + MAX_CLOCK_SKEW:
-        raise NoticeError("future-timestamp",
-                          [FieldProblem("issued_at", f"more than {MAX_CLOCK_SKEW} in the future")])
+        raise NoticeError(
+            "future-timestamp",
+            [FieldProblem("issued_at", f"more than {MAX_CLOCK_SKEW} in the future")],
+        )
     return notice

@@ -21,8 +21,9 @@ from broker.topics import TopicSpec
 log = structlog.get_logger(__name__)
 
 
-def client_options(principal: str | None = None,
-                   options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def client_options(
+    principal: str | None = None, options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """aiokafka keyword arguments for ``principal`` under the configured profile
     (BROKER_KAFKA_PROFILE): nothing extra for plaintext, a client certificate for secure.
     Without a principal: the admin (operators' and tests' tools)."""
@@ -31,15 +32,21 @@ def client_options(principal: str | None = None,
     return Settings.from_env().kafka.options(principal or Principals().admin)
 
 
-async def wait_for_kafka(bootstrap: str, timeout: float | None = 60.0,
-                         options: Mapping[str, Any] | None = None,
-                         principal: str | None = None) -> None:
+async def wait_for_kafka(
+    bootstrap: str,
+    timeout: float | None = 60.0,
+    options: Mapping[str, Any] | None = None,
+    principal: str | None = None,
+) -> None:
     """Return once the broker answers a metadata request; warn while it does not.
     ``timeout=None`` waits for ever (the worker may start before Kafka)."""
     deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
-                                    **client_options(principal, options))
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=5000,
+            **client_options(principal, options),
+        )
         try:
             await admin.start()
             await admin.describe_cluster()
@@ -53,9 +60,12 @@ async def wait_for_kafka(bootstrap: str, timeout: float | None = 60.0,
             await admin.close()
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec],
-                        options: Mapping[str, Any] | None = None,
-                        principal: str | None = None) -> list[str]:
+async def ensure_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    options: Mapping[str, Any] | None = None,
+    principal: str | None = None,
+) -> list[str]:
     """Create the topics that are missing; return the names created. Existing ones are kept."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(principal, options))
     await admin.start()
@@ -74,10 +84,14 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec],
 
 
 @asynccontextmanager
-async def producer(bootstrap: str, options: Mapping[str, Any] | None = None,
-                   principal: str | None = None) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(
+    bootstrap: str, options: Mapping[str, Any] | None = None, principal: str | None = None
+) -> AsyncIterator[AIOKafkaProducer]:
     p = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
         **client_options(principal, options),
     )
     await p.start()
@@ -89,8 +103,10 @@ async def producer(bootstrap: str, options: Mapping[str, Any] | None = None,
 
 async def send_all(p: AIOKafkaProducer, messages: Iterable[OutMessage]) -> None:
     """Send and wait until the broker has acknowledged every message."""
-    futures = [await p.send(m.topic, m.value, key=m.key, headers=list(m.headers),
-                            partition=m.partition) for m in messages]
+    futures = [
+        await p.send(m.topic, m.value, key=m.key, headers=list(m.headers), partition=m.partition)
+        for m in messages
+    ]
     await asyncio.gather(*futures)
 
 

@@ -78,8 +78,9 @@ class TolerantBatch:
         if self._next >= int(self._batch.next_offset):
             raise StopIteration
         offset, self._next = self._next, self._next + 1
-        return Unreadable(offset, int(self._batch.first_timestamp),
-                          int(self._batch.timestamp_type), self._failed)
+        return Unreadable(
+            offset, int(self._batch.first_timestamp), int(self._batch.timestamp_type), self._failed
+        )
 
 
 class TolerantRecords:

@@ -451,7 +451,8 @@ class DeadLetter(Strict):
     code: str
     problems: list[Problem]
     sealed_copy: SealedCopy | None = Field(
-        default=None, description="None: a reference only (unsealed, unreadable or too large)")
+        default=None, description="None: a reference only (unsealed, unreadable or too large)"
+    )
 
 
 # --- the worker's own progress (a compacted topic only the worker may write) -----------------

@@ -124,8 +124,14 @@ class Pipeline:
             error = NoticeError("internal-error", [FieldProblem("(worker)", type(exc).__name__)])
             return self._reference(data, source, error)
         if any(m.size() > envelope.MAX_RECORD_BYTES for m in result.messages()):
-            error = NoticeError("output-too-large", [FieldProblem(
-                "(output)", f"an output would exceed {envelope.MAX_RECORD_BYTES} bytes")])
+            error = NoticeError(
+                "output-too-large",
+                [
+                    FieldProblem(
+                        "(output)", f"an output would exceed {envelope.MAX_RECORD_BYTES} bytes"
+                    )
+                ],
+            )
             return self._reference(data, source, error)
         return result
 
@@ -142,8 +148,10 @@ class Pipeline:
             if value is None:
                 raise NoticeError("value-missing", [FieldProblem("value", "is null")])
             if len(value) > envelope.MAX_INPUT_BYTES:
-                raise NoticeError("too-large", [FieldProblem(
-                    "value", f"larger than {envelope.MAX_INPUT_BYTES} bytes")])
+                raise NoticeError(
+                    "too-large",
+                    [FieldProblem("value", f"larger than {envelope.MAX_INPUT_BYTES} bytes")],
+                )
             if self.inbox is not None:  # sealed to the broker in transit and at rest on Kafka
                 try:
                     plain = self.inbox.open(hmap, value)
@@ -170,16 +178,23 @@ class Pipeline:
     def _with(result: Result, claim: OutMessage | None) -> Result:
         if claim is None:
             return result
-        return Result(result.decisions, result.deliveries, result.audit_records,
-                      result.dead_letter, result.error, (*result.progress, claim))
+        return Result(
+            result.decisions,
+            result.deliveries,
+            result.audit_records,
+            result.dead_letter,
+            result.error,
+            (*result.progress, claim),
+        )
 
     def _claim(self, verified: signing.Verified, source: Source) -> OutMessage:
         """The replay guard's entry for a verified notice, for the worker's progress topic: it
         is the guard's memory across restarts, written in the input's own transaction."""
         assert self.verifier is not None
         forget_after = verified.time + self.verifier.max_age + self.verifier.max_skew
-        claim = ReplayClaim(notice_id=verified.message_id, position=str(source),
-                            forget_after=forget_after)
+        claim = ReplayClaim(
+            notice_id=verified.message_id, position=str(source), forget_after=forget_after
+        )
         return progress_message(self.topics, source.partition, claim)
 
     # --- valid notices -------------------------------------------------------------------
@@ -241,9 +256,15 @@ class Pipeline:
                 key = crypto.partition_key(self.subject_key, recipient.id, nin)
                 if self.sealer is not None:  # encrypted to the recipient, signed by the broker
                     sealed = self.sealer.seal(
-                        delivery, delivery_id=delivery_id, recipient=recipient.id,
-                        notice_id=str(notice.notice_id), notice_type=notice.notice_type,
-                        event_type=DELIVERY_TYPE, source=SOURCE, time=now, key=key,
+                        delivery,
+                        delivery_id=delivery_id,
+                        recipient=recipient.id,
+                        notice_id=str(notice.notice_id),
+                        notice_type=notice.notice_type,
+                        event_type=DELIVERY_TYPE,
+                        source=SOURCE,
+                        time=now,
+                        key=key,
                     )
                     deliveries.append(OutMessage(topic, sealed.key, sealed.value, sealed.headers))
                     delivery_sha256 = sealed.commitment
@@ -302,21 +323,36 @@ class Pipeline:
         kind = envelope.notice_type_of(hmap)
         nin = probe.get("national_id")
         return self._dead_letter_result(
-            value, source, error, now=now, copy=copy, notice_id=probe.get("notice_id"),
+            value,
+            source,
+            error,
+            now=now,
+            copy=copy,
+            notice_id=probe.get("notice_id"),
             notice_type=kind[0] if kind else None,
-            subject_ref=crypto.subject_ref(self.subject_key, nin) if nin else None)
+            subject_ref=crypto.subject_ref(self.subject_key, nin) if nin else None,
+        )
 
     def refused(self, value: bytes | None, source: Source, error_class: str) -> Result:
         """Kafka refused this input's outputs for what they are: a reference instead."""
-        error = NoticeError("output-refused", [FieldProblem("(output)",
-                                                             f"Kafka refused it: {error_class}")])
+        error = NoticeError(
+            "output-refused", [FieldProblem("(output)", f"Kafka refused it: {error_class}")]
+        )
         return self._reference(value or b"", source, error)
 
     def _reference(self, value: bytes, source: Source, error: NoticeError) -> Result:
         """A dead letter that refers to the input and copies nothing: the last resort, built
         from nothing but the position and the bytes' hash, so that it cannot fail."""
-        return self._dead_letter_result(value, source, error, now=self.clock(), copy=None,
-                                        notice_id=None, notice_type=None, subject_ref=None)
+        return self._dead_letter_result(
+            value,
+            source,
+            error,
+            now=self.clock(),
+            copy=None,
+            notice_id=None,
+            notice_type=None,
+            subject_ref=None,
+        )
 
     def _dead_letter_result(
         self,
@@ -345,14 +381,19 @@ class Pipeline:
         )
         problems = [Problem(field=p.field, reason=p.reason) for p in error.problems]
         letter = DeadLetter(
-            dead_letter_id=record.record_id, recorded_at=now, source=str(source),
-            input_sha256=digest, input_bytes=len(value), code=error.code, problems=problems,
+            dead_letter_id=record.record_id,
+            recorded_at=now,
+            source=str(source),
+            input_sha256=digest,
+            input_bytes=len(value),
+            code=error.code,
+            problems=problems,
             sealed_copy=copy,
         )
-        reason = json.dumps({"code": error.code,
-                             "problems": [p.model_dump() for p in problems]})
-        k, v, h = envelope.encode(DEAD_LETTER_TYPE, SOURCE, letter.dead_letter_id, now,
-                                  data=letter, key=None)
+        reason = json.dumps({"code": error.code, "problems": [p.model_dump() for p in problems]})
+        k, v, h = envelope.encode(
+            DEAD_LETTER_TYPE, SOURCE, letter.dead_letter_id, now, data=letter, key=None
+        )
         h = (*h, ("broker_error", reason.encode()), ("broker_source", str(source).encode()))
         dead = OutMessage(self.topics.dead_letter, k, v, h)
         return Result((), (), (self._audit_message(record),), dead, error)
@@ -367,21 +408,33 @@ class Pipeline:
 
 def _copy_payload(headers: tuple[tuple[str, bytes | None], ...], value: bytes) -> bytes:
     """The input as it came, headers included, for a dead letter's sealed copy."""
+
     def b64(b: bytes | None) -> str | None:
         return None if b is None else base64.b64encode(b).decode("ascii")
 
-    doc = {"headers": [[k.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), b64(v)]
-                       for k, v in headers], "value": b64(value)}
+    doc = {
+        "headers": [
+            [k.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), b64(v)]
+            for k, v in headers
+        ],
+        "value": b64(value),
+    }
     return json.dumps(doc).encode()
 
 
-def progress_message(topics: TopicNames, partition: int,
-                     record: PartitionFloor | ReplayClaim) -> OutMessage:
+def progress_message(
+    topics: TopicNames, partition: int, record: PartitionFloor | ReplayClaim
+) -> OutMessage:
     """A record of the worker's own progress, on the progress partition of its input
     partition (compacted: the key keeps the latest)."""
     key = b"floor" if isinstance(record, PartitionFloor) else f"claim:{record.notice_id}".encode()
-    return OutMessage(topics.progress, key, record.model_dump_json().encode(),
-                      (("ce_type", PROGRESS_TYPE.encode()),), partition=partition)
+    return OutMessage(
+        topics.progress,
+        key,
+        record.model_dump_json().encode(),
+        (("ce_type", PROGRESS_TYPE.encode()),),
+        partition=partition,
+    )
 
 
 def _probe(value: bytes) -> dict[str, str]:

@@ -25,8 +25,9 @@ def load_notice(path: Path) -> Notice:
     try:
         size = path.stat().st_size
         if size > envelope.MAX_NOTICE_BYTES:
-            raise BrokerError(f"{path}: larger than a notice may be "
-                              f"({size} > {envelope.MAX_NOTICE_BYTES} bytes)")
+            raise BrokerError(
+                f"{path}: larger than a notice may be ({size} > {envelope.MAX_NOTICE_BYTES} bytes)"
+            )
         data = envelope.loads_strict(path.read_text(encoding="utf-8"))
     except NoticeError as exc:
         raise BrokerError(f"{path}: {exc}") from None

@@ -52,8 +52,9 @@ class RetentionRule(BaseModel):
     notice_type: str
     # at least as long as the delivery topics keep a delivery: a purge must never leave a
     # delivery on Kafka whose key is gone for the broker but not yet for Kafka's retention
-    days: int = Field(ge=DELIVERY_TOPIC_DAYS, le=3650,
-                      description="days after receipt until the key is destroyed")
+    days: int = Field(
+        ge=DELIVERY_TOPIC_DAYS, le=3650, description="days after receipt until the key is destroyed"
+    )
     reason: str = Field(min_length=1, description="why this long: the law or need it serves")
     verified: Literal["confirmed", "content-only", "unverified"]
 
@@ -324,8 +325,9 @@ def purge(
     return PurgeReport(tuple(items), destroyed, dry_run, kept=live - len(doomed))
 
 
-def shred_inbox_keys(paths: keys.KeyPaths, now: datetime, policy: RetentionPolicy, *,
-                     dry_run: bool = False) -> list[str]:
+def shred_inbox_keys(
+    paths: keys.KeyPaths, now: datetime, policy: RetentionPolicy, *, dry_run: bool = False
+) -> list[str]:
     """Destroy the private part of the broker's inbox keys that were rotated out longer than
     the longest retention period ago. Every notice sealed to such a key (on the notices topic,
     and on the dead-letter topic, which never expires) is past retention: without the private
@@ -333,7 +335,8 @@ def shred_inbox_keys(paths: keys.KeyPaths, now: datetime, policy: RetentionPolic
     bite. Returns the key ids destroyed (or, with ``dry_run``, that would be)."""
     registry = keys.load_registry(paths.registry, missing_ok=True)
     due = [
-        e for e in registry.owned(keys.KeyKind.recipient, keys.BROKER_OWNER)
+        e
+        for e in registry.owned(keys.KeyKind.recipient, keys.BROKER_OWNER)
         if e.status is not keys.KeyStatus.active
         and (e.rotated_at or e.retired_at or e.created) + policy.longest() < now
         and keys.has_private(paths, e)

@@ -89,8 +89,9 @@ def asyncapi(policy: PolicySet) -> dict[str, Any]:
 
     channels: dict[str, Any] = {
         "notices": channel(names.notices, notice_refs),
-        "deadLetter": channel(names.dead_letter,
-                              [{"$ref": "#/components/messages/dead-letter_v1"}]),
+        "deadLetter": channel(
+            names.dead_letter, [{"$ref": "#/components/messages/dead-letter_v1"}]
+        ),
         "audit": channel(names.audit, [{"$ref": "#/components/messages/audit-record_v1"}]),
     }
     operations: dict[str, Any] = {

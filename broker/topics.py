@@ -23,8 +23,12 @@ NOTICE_PARTITIONS = 3
 # The worker's progress: the latest record per key (compaction), and nothing older than a week
 # (a replay-guard entry is needed for the notices' 48 h window; a partition's floor is
 # rewritten with every batch and is only needed while a transaction may still be landing).
-PROGRESS = {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS),
-            "segment.ms": str(DAY_MS), "min.compaction.lag.ms": "0"}
+PROGRESS = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": str(7 * DAY_MS),
+    "segment.ms": str(DAY_MS),
+    "min.compaction.lag.ms": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,9 @@ class TopicNames:
         return f"{self.prefix}receipts.{recipient_id}"
 
 
-def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
-                recipient_ids: Iterable[str] = ()) -> list[TopicSpec]:
+def topic_specs(
+    names: TopicNames, recipient_topics: Iterable[str], recipient_ids: Iterable[str] = ()
+) -> list[TopicSpec]:
     specs = [
         TopicSpec(
             names.notices,
@@ -84,8 +89,12 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
         # One partition: the order of the audit topic is the order of the audit log.
         TopicSpec(names.audit, 1, dict(FOREVER), "one audit record per decision or dead letter"),
         # one partition per notices partition: a partition's new owner reads only its own
-        TopicSpec(names.progress, NOTICE_PARTITIONS, dict(PROGRESS),
-                  "the worker's partition floors and accepted notice ids (worker only)"),
+        TopicSpec(
+            names.progress,
+            NOTICE_PARTITIONS,
+            dict(PROGRESS),
+            "the worker's partition floors and accepted notice ids (worker only)",
+        ),
     ]
     specs += [
         TopicSpec(
@@ -97,8 +106,12 @@ def topic_specs(names: TopicNames, recipient_topics: Iterable[str],
         for t in sorted(set(recipient_topics))
     ]
     specs += [
-        TopicSpec(names.receipts(r), 1, dict(SHORT_LIVED),
-                  "a recipient's receipts (received, opened) for its deliveries")
+        TopicSpec(
+            names.receipts(r),
+            1,
+            dict(SHORT_LIVED),
+            "a recipient's receipts (received, opened) for its deliveries",
+        )
         for r in sorted(set(recipient_ids))
     ]
     return specs

@@ -68,13 +68,25 @@ _T = TypeVar("_T")
 _PROGRESS: TypeAdapter[PartitionFloor | ReplayClaim] = TypeAdapter(ProgressRecord)
 
 # Kafka refuses these outputs for what they are: retrying the same bytes can never succeed.
-REFUSED = (kerr.MessageSizeTooLargeError, kerr.RecordTooLargeError, kerr.RecordListTooLargeError,
-           kerr.CorruptRecordException, kerr.InvalidTimestampError, kerr.PolicyViolationError,
-           kerr.UnsupportedForMessageFormatError, kerr.InvalidTopicError)
+REFUSED = (
+    kerr.MessageSizeTooLargeError,
+    kerr.RecordTooLargeError,
+    kerr.RecordListTooLargeError,
+    kerr.CorruptRecordException,
+    kerr.InvalidTimestampError,
+    kerr.PolicyViolationError,
+    kerr.UnsupportedForMessageFormatError,
+    kerr.InvalidTopicError,
+)
 # The worker may not do this at all: wrong ACLs or certificates, an operator's fix.
-FORBIDDEN = (kerr.TopicAuthorizationFailedError, kerr.TransactionalIdAuthorizationFailed,
-             kerr.ClusterAuthorizationFailedError, kerr.GroupAuthorizationFailedError,
-             kerr.AuthenticationFailedError, kerr.SaslAuthenticationFailed)
+FORBIDDEN = (
+    kerr.TopicAuthorizationFailedError,
+    kerr.TransactionalIdAuthorizationFailed,
+    kerr.ClusterAuthorizationFailedError,
+    kerr.GroupAuthorizationFailedError,
+    kerr.AuthenticationFailedError,
+    kerr.SaslAuthenticationFailed,
+)
 
 
 class OutputRefused(Exception):
@@ -138,8 +150,7 @@ class Committer:
                 error = type(exc).__name__
             except KafkaError as exc:  # Kafka away or a transient error: abort and retry
                 error = type(exc).__name__
-            log.warning(f"worker.{what}_retry", partition=partition, error=error,
-                        retry_in_s=delay)
+            log.warning(f"worker.{what}_retry", partition=partition, error=error, retry_in_s=delay)
             await self._drop(partition)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), delay)
@@ -155,7 +166,8 @@ class Committer:
             if self._admin is None:
                 self._admin = AIOKafkaAdminClient(
                     bootstrap_servers=self.settings.bootstrap,
-                    **self.settings.kafka.options(Principals().worker))
+                    **self.settings.kafka.options(Principals().worker),
+                )
                 await self._admin.start()
             found = await self._admin.list_consumer_group_offsets(self.group_id, partitions=[tp])
             committed = found.get(tp)
@@ -163,8 +175,12 @@ class Committer:
             from_progress = await read_floor(self.settings, tp)
             self.floors[tp.partition] = max(from_group, from_progress)
             if from_progress > from_group:
-                log.warning("worker.floor_from_progress", partition=tp.partition,
-                            committed=from_group, progress=from_progress)
+                log.warning(
+                    "worker.floor_from_progress",
+                    partition=tp.partition,
+                    committed=from_group,
+                    progress=from_progress,
+                )
         return self.floors[tp.partition]
 
     async def _producer(self, partition: int) -> AIOKafkaProducer:
@@ -197,8 +213,11 @@ class Committer:
         partition's new floor and the input offset in one transaction. Retries while Kafka is
         away; returns False if another worker committed these inputs or now owns the partition
         (we were fenced). OutputRefused: Kafka will never take one of these messages."""
-        floor = progress_message(self.settings.topics, tp.partition, PartitionFloor(
-            topic=tp.topic, partition=tp.partition, next_offset=next_offset))
+        floor = progress_message(
+            self.settings.topics,
+            tp.partition,
+            PartitionFloor(topic=tp.topic, partition=tp.partition, next_offset=next_offset),
+        )
 
         async def attempt() -> bool:
             if await self._floor(tp) > first:  # after a retry: someone else committed them
@@ -207,8 +226,9 @@ class Committer:
             producer = await self._producer(tp.partition)
             async with producer.transaction():
                 futures = [
-                    await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers),
-                                        partition=m.partition)
+                    await producer.send(
+                        m.topic, m.value, key=m.key, headers=list(m.headers), partition=m.partition
+                    )
                     for m in [*messages, floor]
                 ]
                 await asyncio.gather(*futures)
@@ -244,15 +264,17 @@ class Committer:
                 await asyncio.wait_for(self._admin.close(), 5)
 
 
-async def decide_and_commit(committer: Committer, pipeline: Pipeline, tp: TopicPartition,
-                            msgs: list[Any], started: float) -> None:
+async def decide_and_commit(
+    committer: Committer, pipeline: Pipeline, tp: TopicPartition, msgs: list[Any], started: float
+) -> None:
     """Decide a batch of one partition's inputs and commit it. If Kafka refuses an output,
     commit the inputs one by one, and an input whose own outputs are refused becomes a dead
     letter by reference: it never holds back the others, and nothing is committed past an
     input without its audit record."""
     sources = [Source(m.topic, m.partition, m.offset) for m in msgs]
-    results = [pipeline.process(m.value, m.headers, src) for m, src in zip(msgs, sources,
-                                                                           strict=True)]
+    results = [
+        pipeline.process(m.value, m.headers, src) for m, src in zip(msgs, sources, strict=True)
+    ]
     out = [x for r in results for x in r.messages()]
     try:
         if await committer.commit(tp, out, msgs[0].offset, msgs[-1].offset + 1):
@@ -285,53 +307,75 @@ def _observe(result: Result, source: Source, started: float) -> None:
     """Metrics and one log line per input: ids, recipients, codes; never a field value."""
     if result.error:
         metrics.DEAD_LETTERED.labels(code=result.error.code).inc()
-        log.warning("notice.dead_lettered", code=result.error.code, source=str(source),
-                    fields=[p.field for p in result.error.problems])
+        log.warning(
+            "notice.dead_lettered",
+            code=result.error.code,
+            source=str(source),
+            fields=[p.field for p in result.error.problems],
+        )
         return
     for d in result.decisions:
         metrics.DECISIONS.labels(recipient=d.recipient, outcome=d.outcome.value).inc()
     metrics.LATENCY.observe(time.monotonic() - started)
     first = result.decisions[0]
-    log.info("notice.decided", notice_id=str(first.notice_id), notice_type=first.notice_type,
-             policy_version=first.policy_version[:19],
-             decisions={d.recipient: d.outcome.value for d in result.decisions},
-             rules={d.recipient: d.rule_id for d in result.decisions if d.rule_id})
+    log.info(
+        "notice.decided",
+        notice_id=str(first.notice_id),
+        notice_type=first.notice_type,
+        policy_version=first.policy_version[:19],
+        decisions={d.recipient: d.outcome.value for d in result.decisions},
+        rules={d.recipient: d.rule_id for d in result.decisions if d.rule_id},
+    )
 
 
-def security(settings: Settings, policy: PolicySet, guard: signing.ReplayGuard,
-             ) -> tuple[signing.NoticeVerifier, e2e.DeliverySealer, e2e.NoticeOpener]:
+def security(
+    settings: Settings,
+    policy: PolicySet,
+    guard: signing.ReplayGuard,
+) -> tuple[signing.NoticeVerifier, e2e.DeliverySealer, e2e.NoticeOpener]:
     """The notice verifier, the delivery sealer and the broker's inbox (it unseals notices),
     or a ConfigError naming what is missing."""
     retention.load_retention(settings.policy_dir)  # fail fast on a bad retention.yaml
     paths = settings.key_paths()
     registry = keys.load_registry(paths.registry)
     broker_key = keys.signing_key(paths, registry, keys.KeyKind.broker, keys.BROKER_OWNER)
-    sealer = e2e.DeliverySealer(registry, broker_key,
-                                retention.SqliteDataKeyStore(paths.data_keys))
+    sealer = e2e.DeliverySealer(registry, broker_key, retention.SqliteDataKeyStore(paths.data_keys))
     missing = sealer.missing_recipients(sorted({r.recipient for r in policy.rules}))
     if missing:
-        raise ConfigError("no active encryption key for " + ", ".join(missing)
-                          + " (broker keys generate --recipient ID)")
+        raise ConfigError(
+            "no active encryption key for "
+            + ", ".join(missing)
+            + " (broker keys generate --recipient ID)"
+        )
     verifier = signing.NoticeVerifier(registry, guard, max_age=settings.notice_max_age)
     inbox_keys = keys.decryption_keys(paths, registry, e2e.BROKER_INBOX)
     if not inbox_keys:
-        raise ConfigError("the broker has no encryption key for its inbox "
-                          "(broker keys generate --recipient broker)")
+        raise ConfigError(
+            "the broker has no encryption key for its inbox "
+            "(broker keys generate --recipient broker)"
+        )
     return verifier, sealer, e2e.NoticeOpener(inbox_keys)
 
 
-async def _read_progress(settings: Settings, partitions: list[int], *,
-                         since: datetime | None = None, tail: int | None = None,
-                         ) -> AsyncIterator[ConsumerRecord]:
+async def _read_progress(
+    settings: Settings,
+    partitions: list[int],
+    *,
+    since: datetime | None = None,
+    tail: int | None = None,
+) -> AsyncIterator[ConsumerRecord]:
     """Committed records of the progress topic's ``partitions``, from the first at ``since``
     or ``tail`` records before the end, up to the last stable offset (a read-committed
     consumer's end offset: records beyond it belong to an open transaction and do not count
     yet)."""
     tps = [TopicPartition(settings.topics.progress, p) for p in partitions]
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
-        isolation_level="read_committed", max_partition_fetch_bytes=8 * 1024 * 1024,
-        **settings.kafka.options(Principals().worker))
+        bootstrap_servers=settings.bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        **settings.kafka.options(Principals().worker),
+    )
     await consumer.start()
     try:
         consumer.assign(tps)
@@ -342,7 +386,8 @@ async def _read_progress(settings: Settings, partitions: list[int], *,
         starts = {tp: max(0, ends[tp] - tail) if tail is not None else 0 for tp in tps}
         if since is not None:
             found = await consumer.offsets_for_times(
-                {tp: int(since.timestamp() * 1000) for tp in tps})
+                {tp: int(since.timestamp() * 1000) for tp in tps}
+            )
             starts = {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in tps}
         for tp in tps:
             consumer.seek(tp, starts[tp])
@@ -361,8 +406,10 @@ async def _read_progress(settings: Settings, partitions: list[int], *,
         await consumer.stop()
 
 
-def parse_progress(record: ConsumerRecord, notices_topic: str,
-                   ) -> PartitionFloor | ReplayClaim | None:
+def parse_progress(
+    record: ConsumerRecord,
+    notices_topic: str,
+) -> PartitionFloor | ReplayClaim | None:
     """A progress record as its model, or None (with a warning) if it is not one the worker
     could have written: wrong shape, or a key or partition that does not match its content."""
     try:
@@ -370,8 +417,11 @@ def parse_progress(record: ConsumerRecord, notices_topic: str,
     except ValidationError:
         parsed = None
     if isinstance(parsed, PartitionFloor):
-        ok = (record.key == b"floor" and parsed.partition == record.partition
-              and parsed.topic == notices_topic)
+        ok = (
+            record.key == b"floor"
+            and parsed.partition == record.partition
+            and parsed.topic == notices_topic
+        )
     elif isinstance(parsed, ReplayClaim):
         ok = record.key == f"claim:{parsed.notice_id}".encode()
     else:
@@ -402,8 +452,9 @@ async def read_floor(settings: Settings, tp: TopicPartition) -> int:
         tail *= 8
 
 
-async def preload_replay_guard(settings: Settings, guard: signing.MemoryReplayGuard,
-                               partitions: int) -> int:
+async def preload_replay_guard(
+    settings: Settings, guard: signing.MemoryReplayGuard, partitions: int
+) -> int:
     """Fill the replay guard from the progress topic's claims of the last ``notice_max_age``:
     they commit in the same transactions as the offsets, so after a restart the guard knows
     exactly the notices that were accepted, and where."""
@@ -424,35 +475,51 @@ async def audit_corrupt_progress(settings: Settings, policy_version: str) -> Non
     if not CORRUPT:
         return
     now = datetime.now(UTC)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
-                                enable_idempotence=True,
-                                **settings.kafka.options(Principals().worker))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **settings.kafka.options(Principals().worker),
+    )
     await producer.start()
     try:
         for position in CORRUPT:
             record = AuditRecord(
-                record_id=crypto.stable_id("worker-state", position), event=AuditEvent.worker_state,
-                recorded_at=now, policy_version=policy_version, notice_id=None, notice_type=None,
-                source=position, subject_ref=None,
-                reasons=["progress-corrupt: (record): not a progress record the worker wrote"])
-            k, v, h = envelope.encode(AUDIT_TYPE, SOURCE, record.record_id, now, data=record,
-                                      key=None)
+                record_id=crypto.stable_id("worker-state", position),
+                event=AuditEvent.worker_state,
+                recorded_at=now,
+                policy_version=policy_version,
+                notice_id=None,
+                notice_type=None,
+                source=position,
+                subject_ref=None,
+                reasons=["progress-corrupt: (record): not a progress record the worker wrote"],
+            )
+            k, v, h = envelope.encode(
+                AUDIT_TYPE, SOURCE, record.record_id, now, data=record, key=None
+            )
             await producer.send_and_wait(settings.topics.audit, v, key=k, headers=list(h))
         CORRUPT.clear()
     finally:
         await producer.stop()
 
 
-def build_pipeline(settings: Settings, policy: PolicySet,
-                   guard: signing.ReplayGuard) -> Pipeline:
+def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayGuard) -> Pipeline:
     """The pipeline with its keys: a ConfigError here stops start-up before Kafka is awaited."""
     verifier, sealer, inbox = security(settings, policy, guard)
-    return Pipeline(policy, settings.topics, settings.subject_key(),
-                    verifier=verifier, sealer=sealer, inbox=inbox)
+    return Pipeline(
+        policy,
+        settings.topics,
+        settings.subject_key(),
+        verifier=verifier,
+        sealer=sealer,
+        inbox=inbox,
+    )
 
 
-def create_app(settings: Settings, pipeline: Pipeline,
-               guard: signing.MemoryReplayGuard | None = None) -> tuple[faust.App, Committer]:
+def create_app(
+    settings: Settings, pipeline: Pipeline, guard: signing.MemoryReplayGuard | None = None
+) -> tuple[faust.App, Committer]:
     policy = pipeline.policy
     ssl_context = settings.kafka.ssl_context(Principals().worker)
     app = faust.App(
@@ -516,8 +583,11 @@ def create_app(settings: Settings, pipeline: Pipeline,
             except WorkerStopping:
                 continue
             except CommitImpossible as exc:
-                log.error("worker.cannot_commit", error=str(exc),
-                          hint="the worker may not write its outputs: check its ACLs")
+                log.error(
+                    "worker.cannot_commit",
+                    error=str(exc),
+                    hint="the worker may not write its outputs: check its ACLs",
+                )
                 committer.stopping.set()
                 os.kill(os.getpid(), signal.SIGTERM)
 
@@ -606,8 +676,9 @@ def run(settings: Settings, loglevel: str = "info") -> None:
 
 async def _check_partitions(settings: Settings) -> int:
     """Each notices partition needs a progress partition of the same number."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap,
-                                **settings.kafka.options(Principals().worker))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap, **settings.kafka.options(Principals().worker)
+    )
     await admin.start()
     try:
         found = await admin.describe_topics([settings.topics.notices, settings.topics.progress])
@@ -617,6 +688,8 @@ async def _check_partitions(settings: Settings) -> int:
     notices = count.get(settings.topics.notices, 0)
     progress = count.get(settings.topics.progress, 0)
     if not notices or progress < notices:
-        raise ConfigError(f"topic {settings.topics.progress} has {progress} partitions; "
-                          f"it needs one per partition of {settings.topics.notices} ({notices})")
+        raise ConfigError(
+            f"topic {settings.topics.progress} has {progress} partitions; "
+            f"it needs one per partition of {settings.topics.notices} ({notices})"
+        )
     return progress

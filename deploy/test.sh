@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: lint (ruff), types (mypy, strict on the core), then every test. The
+# The test command: lint and format (ruff), types (mypy, strict on the core), then every test. The
 # integration tests start the local Kafka (and PostgreSQL for the auditor store) themselves
 # when they are not running, and stop them after. Debian's chromium, postgresql and faketime
 # are installed first if missing (needs root; see deploy/system-deps.sh).
@@ -8,6 +8,7 @@
 source "$(dirname -- "${BASH_SOURCE[0]}")/venv.sh"
 bash deploy/system-deps.sh
 echo "== ruff check"; ruff check .
+echo "== ruff format --check"; ruff format --check .
 echo "== mypy"; mypy
 echo "== pytest"; pytest "$@"
 (($# == 0)) || exit 0  # a chosen subset: the second pass is skipped

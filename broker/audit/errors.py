@@ -1,10 +1,10 @@
 """Errors of the audit log: a proof that does not verify, a checkpoint that is not genuine.
 
-    BrokerError
-    └── AuditError              the audit log or a proof about it is not what it claims
-        ├── ProofError          an inclusion or consistency proof is malformed
-        │   └── RootMismatch    the proof leads to another root than expected
-        └── SignatureError      a checkpoint's signature or key is not trusted
+BrokerError
+└── AuditError              the audit log or a proof about it is not what it claims
+    ├── ProofError          an inclusion or consistency proof is malformed
+    │   └── RootMismatch    the proof leads to another root than expected
+    └── SignatureError      a checkpoint's signature or key is not trusted
 """
 
 from __future__ import annotations

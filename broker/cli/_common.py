@@ -37,7 +37,10 @@ async def follow(
 
     n = 0
     async for record in consume(
-        settings().bootstrap, topics, from_beginning=from_beginning, idle_timeout=idle_timeout,
+        settings().bootstrap,
+        topics,
+        from_beginning=from_beginning,
+        idle_timeout=idle_timeout,
         principal=principal,
     ):
         handle(record)

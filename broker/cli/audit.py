@@ -136,8 +136,16 @@ def audit_tail(
         plain = [c.split("]", 1)[-1].removesuffix("[/]") if c.startswith("[") else c for c in cells]
         out.print(" ".join(c.ljust(w) for c, w in zip(plain, widths, strict=True)), highlight=False)
 
-    asyncio.run(follow([s.topics.audit], show, max_records, idle_timeout, from_beginning,
-                       principal=Principals().auditor))
+    asyncio.run(
+        follow(
+            [s.topics.audit],
+            show,
+            max_records,
+            idle_timeout,
+            from_beginning,
+            principal=Principals().auditor,
+        )
+    )
 
 
 # --- keys, witness, origin -----------------------------------------------------------------
@@ -233,7 +241,10 @@ def append_witness(path: Path, cp: Checkpoint) -> None:
 
 
 async def read_topic(
-    s: Settings, start: int = 0, follow_on: bool = False, poll: float = 0.5,
+    s: Settings,
+    start: int = 0,
+    follow_on: bool = False,
+    poll: float = 0.5,
     principal: str = Principals().auditor,
 ) -> AsyncIterator[tuple[list[Entry], int, int]]:
     """Yield (entries, position, end offset at start) batches from ``start``, in order. Stop at

@@ -35,15 +35,24 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("kafka")
     port = free_port_pair()
     credentials = base / "credentials"
-    env = {**os.environ, "KAFKA_PROFILE": "secure", "KAFKA_PORT": str(port),
-           "KAFKA_DATA_DIR": str(base / "data"), "KAFKA_CREDENTIALS_DIR": str(credentials),
-           "KAFKA_START_TIMEOUT": "90"}
-    started = subprocess.run(["bash", str(KAFKA_SH), "start"], env=env, capture_output=True,
-                             text=True, check=False)
+    env = {
+        **os.environ,
+        "KAFKA_PROFILE": "secure",
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(base / "data"),
+        "KAFKA_CREDENTIALS_DIR": str(credentials),
+        "KAFKA_START_TIMEOUT": "90",
+    }
+    started = subprocess.run(
+        ["bash", str(KAFKA_SH), "start"], env=env, capture_output=True, text=True, check=False
+    )
     assert started.returncode == 0, f"Kafka did not start:\n{started.stdout}{started.stderr}"
     bootstrap = f"127.0.0.1:{port}"
-    session_env = {"BROKER_KAFKA_PROFILE": "secure",
-                   "BROKER_KAFKA_CREDENTIALS_DIR": str(credentials), "BROKER_BOOTSTRAP": bootstrap}
+    session_env = {
+        "BROKER_KAFKA_PROFILE": "secure",
+        "BROKER_KAFKA_CREDENTIALS_DIR": str(credentials),
+        "BROKER_BOOTSTRAP": bootstrap,
+    }
     saved = {k: os.environ.get(k) for k in session_env}
     os.environ.update(session_env)
     try:
@@ -70,25 +79,32 @@ class Stack:
         """The recipient's side: verify the broker's signature, then decrypt."""
         paths = self.settings.key_paths()
         registry = keys.load_registry(paths.registry)
-        return e2e.DeliveryOpener(registry, recipient,
-                                  keys.decryption_keys(paths, registry, recipient))
+        return e2e.DeliveryOpener(
+            registry, recipient, keys.decryption_keys(paths, registry, recipient)
+        )
 
 
 @contextlib.contextmanager
-def running_stack(kafka: str, tmp_path_factory: pytest.TempPathFactory,
-                  tag: str = "it") -> Iterator[Stack]:
+def running_stack(
+    kafka: str, tmp_path_factory: pytest.TempPathFactory, tag: str = "it"
+) -> Iterator[Stack]:
     """A worker (`broker worker`) and an audit sealer (`broker audit seal`), each a separate
     process, on a fresh topic prefix with keys of their own."""
     state = tmp_path_factory.mktemp("state")
     settings = fresh_settings(
-        dataclasses.replace(Settings.from_env(), bootstrap=kafka, state_dir=state), tag=tag)
+        dataclasses.replace(Settings.from_env(), bootstrap=kafka, state_dir=state), tag=tag
+    )
     create_topics(settings)
     worker = WorkerProcess(settings, state / "worker.log")
     worker.start()
     with (state / "sealer.log").open("wb") as log:
-        sealer = subprocess.Popen([sys.executable, "-m", "broker", "audit", "seal",
-                                   "--interval", "1"], env=settings_env(settings), stdout=log,
-                                  stderr=subprocess.STDOUT, cwd=ROOT)
+        sealer = subprocess.Popen(
+            [sys.executable, "-m", "broker", "audit", "seal", "--interval", "1"],
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     try:
         yield Stack(settings, worker, sealer)
     finally:

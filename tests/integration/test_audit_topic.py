@@ -89,7 +89,10 @@ def audit(kafka: str, tmp_path_factory: pytest.TempPathFactory, policy: PolicySe
     prefix = f"it-audit-{uuid.uuid4().hex[:8]}."
     state = tmp_path_factory.mktemp("audit-state")
     settings = dataclasses.replace(
-        Settings.from_env(), bootstrap=kafka, topic_prefix=prefix, state_dir=state,
+        Settings.from_env(),
+        bootstrap=kafka,
+        topic_prefix=prefix,
+        state_dir=state,
         app_id=f"{prefix}oslo-share-broker",
     )
     create_topics(settings)  # and, in the secure profile, the ACLs of each principal
@@ -344,7 +347,10 @@ def test_sync_and_verify_stop_loudly_at_a_forged_checkpoint_on_the_topic(
     exits 1 naming it; verify from the topic says the same."""
     prefix = f"it-audit-{uuid.uuid4().hex[:8]}."
     settings = dataclasses.replace(
-        Settings.from_env(), bootstrap=kafka, topic_prefix=prefix, state_dir=tmp_path,
+        Settings.from_env(),
+        bootstrap=kafka,
+        topic_prefix=prefix,
+        state_dir=tmp_path,
         app_id=f"{prefix}oslo-share-broker",
     )
     create_topics(settings)

@@ -63,20 +63,34 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
         (b"{}", ce_headers({"notice_type": "rumour", "notice_id": "x"}, now)),
     ]
     messages = [notice_message(_model(d), s) for d in valid]
-    messages += [sealed_for_broker(OutMessage(s.topics.notices, None, v,
-                                              signing.sign(_from_unit(h), v, police)), s)
-                 for v, h in raw]
+    messages += [
+        sealed_for_broker(
+            OutMessage(s.topics.notices, None, v, signing.sign(_from_unit(h), v, police)), s
+        )
+        for v, h in raw
+    ]
     in_clear = example("robbery", now)  # signed, but not sealed to the broker: refused unread
     in_clear["notice_id"] = str(uuid.uuid4())
     clear = notice_message(_model(in_clear), s)
-    messages.append(OutMessage(clear.topic, clear.key, _unsealed_value(s, clear),
-                               tuple(h for h in clear.headers if h[0] != "ce_sealed")))
+    messages.append(
+        OutMessage(
+            clear.topic,
+            clear.key,
+            _unsealed_value(s, clear),
+            tuple(h for h in clear.headers if h[0] != "ce_sealed"),
+        )
+    )
     forged = example("threat", now)  # not signed at all: refused before it is read
     forged["notice_id"] = str(uuid.uuid4())
     unsigned = notice_message(_model(forged), s)
-    messages.append(OutMessage(unsigned.topic, unsigned.key, unsigned.value,
-                               tuple(h for h in unsigned.headers
-                                     if h[0] not in ("ce_signature", "ce_keyid"))))
+    messages.append(
+        OutMessage(
+            unsigned.topic,
+            unsigned.key,
+            unsigned.value,
+            tuple(h for h in unsigned.headers if h[0] not in ("ce_signature", "ce_keyid")),
+        )
+    )
     messages.append(messages[0])  # the same signed notice again: a replay
     async with producer(s.bootstrap) as p:
         await send_all(p, messages)
@@ -176,8 +190,13 @@ def test_malformed_notices_are_dead_lettered_with_their_error(observed: Observed
     """Each malformed input is on the dead-letter topic, as sent, with a field and a reason."""
     errors = [json.loads(dict(r.headers)["broker_error"]) for r in observed.dead]
     assert sorted(e["code"] for e in errors) == [
-        "invalid-notice", "not-json", "notice-not-sealed", "notice-replayed", "signature-missing",
-        "unknown-type"]
+        "invalid-notice",
+        "not-json",
+        "notice-not-sealed",
+        "notice-replayed",
+        "signature-missing",
+        "unknown-type",
+    ]
     checksum = next(e for e in errors if e["code"] == "invalid-notice")
     assert checksum["problems"][0]["field"] == "child.national_id"
     dead_records = [r for r in observed.audit if r["event"] == "dead-letter"]
@@ -207,8 +226,11 @@ def test_one_childs_notices_stay_in_order(observed: Observed) -> None:
     nid = example("recruited", observed.now)["child"]["national_id"]
     records = observed.deliveries["child-welfare"]
     bodies = _bodies(observed, "child-welfare")
-    same_child = [(r, b) for r, b in zip(records, bodies, strict=True)
-                  if b["notice"]["child"]["national_id"] == nid]
+    same_child = [
+        (r, b)
+        for r, b in zip(records, bodies, strict=True)
+        if b["notice"]["child"]["national_id"] == nid
+    ]
     assert len(same_child) == 2
     assert len({r.partition for r, _ in same_child}) == 1
     ids = [b["notice"]["notice_id"] for _, b in sorted(same_child, key=lambda rb: rb[0].offset)]
@@ -243,10 +265,15 @@ def test_deliveries_on_kafka_are_ciphertext(observed: Observed) -> None:
     """Whoever reads a delivery topic without the recipient's key (a Kafka operator) sees no
     personal data: not a name, a national id, or the school."""
     threat = example("threat", observed.now)
-    secrets = [threat["child"]["name"], threat["child"]["national_id"],
-               threat["child"]["school"]["name"], threat["contact"]["phone"]]
-    raw = b"".join(r.value + repr(r.headers).encode() for v in observed.deliveries.values()
-                   for r in v)
+    secrets = [
+        threat["child"]["name"],
+        threat["child"]["national_id"],
+        threat["child"]["school"]["name"],
+        threat["contact"]["phone"],
+    ]
+    raw = b"".join(
+        r.value + repr(r.headers).encode() for v in observed.deliveries.values() for r in v
+    )
     assert raw
     assert [x for x in secrets if x.encode() in raw] == []
 
@@ -257,7 +284,8 @@ def test_a_recipient_cannot_open_another_recipients_delivery(observed: Observed)
     welfare_record = observed.deliveries["child-welfare"][0]
     school = observed.stack.opener("school")
     assert school.open(header_map(school_record.headers), school_record.value)["recipient"] == (
-        "school")
+        "school"
+    )
     with pytest.raises((e2e.DecryptionError, signing.VerificationError)):
         school.open(header_map(welfare_record.headers), welfare_record.value)
 
@@ -271,8 +299,7 @@ def test_the_audit_log_verifies(observed: Observed) -> None:
     assert "verified" in result.stdout
 
 
-def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(
-        observed: Observed) -> None:
+def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(observed: Observed) -> None:
     """Within retention the broker can show what the school received (its data key is in the
     store); after `purge` past the retention period it cannot, and the audit log, which
     commits to ciphertexts and field names only, still verifies."""
@@ -283,15 +310,20 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(
     sealed = e2e.parse_sealed(record.value)
     delivery_id = dict(record.headers)["ce_id"].decode()
     with retention.SqliteDataKeyStore(s.key_paths().data_keys) as store:
-        plain = e2e.open_with_data_key(sealed, delivery_id=delivery_id, recipient="school",
-                                       data_key=store.lookup(threat_id))
+        plain = e2e.open_with_data_key(
+            sealed, delivery_id=delivery_id, recipient="school", data_key=store.lookup(threat_id)
+        )
         assert threat["child"]["name"].encode() in plain
         policy = retention.load_retention(s.policy_dir)
         report = retention.purge(store, policy, datetime.now(UTC) + timedelta(days=3650))
         assert report.destroyed >= len(observed.published_valid)
         with pytest.raises(e2e.DecryptionError):
-            e2e.open_with_data_key(sealed, delivery_id=delivery_id, recipient="school",
-                                   data_key=store.lookup(threat_id))
+            e2e.open_with_data_key(
+                sealed,
+                delivery_id=delivery_id,
+                recipient="school",
+                data_key=store.lookup(threat_id),
+            )
     assert broker_command(s, "audit", "seal", "--once").returncode == 0
     verified = broker_command(s, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
@@ -304,8 +336,9 @@ def test_notices_on_kafka_are_ciphertext_too(observed: Observed) -> None:
 
     async def read() -> bytes:
         out = b""
-        async for r in consume(s.bootstrap, [s.topics.notices, s.topics.dead_letter],
-                               idle_timeout=3):
+        async for r in consume(
+            s.bootstrap, [s.topics.notices, s.topics.dead_letter], idle_timeout=3
+        ):
             if dict(r.headers).get("ce_sealed") == b"1":
                 out += r.value
         return out
@@ -327,10 +360,10 @@ def test_policy_simulate_replays_the_notices_topic(observed: Observed, tmp_path:
     shutil.copytree(s.policy_dir, proposed)
     rules = proposed / "rules.yaml"
     text = rules.read_text(encoding="utf-8")
-    rules.write_text(text.replace("recipient: school\n", "recipient: youth-club\n"),
-                     encoding="utf-8")
-    result = broker_command(s, "policy", "simulate", str(proposed), "--topic",
-                            "--processes", "1")
+    rules.write_text(
+        text.replace("recipient: school\n", "recipient: youth-club\n"), encoding="utf-8"
+    )
+    result = broker_command(s, "policy", "simulate", str(proposed), "--topic", "--processes", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     replayed = re.search(r"(\d+) notices", result.stdout)
     assert replayed is not None

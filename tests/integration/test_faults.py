@@ -23,15 +23,28 @@ def test_kill_9_during_a_stream_loses_and_duplicates_nothing(kafka: str, tmp_pat
     """Three kill -9s while 400 notices stream in: every notice gets exactly one decision per
     recipient and every delivery is on its topic once (read committed)."""
     shutil.copytree(ROOT / "policies", tmp_path / "policies")
-    base = dataclasses.replace(Settings.from_env(), bootstrap=kafka, state_dir=tmp_path / "state",
-                               policy_dir=tmp_path / "policies")
+    base = dataclasses.replace(
+        Settings.from_env(),
+        bootstrap=kafka,
+        state_dir=tmp_path / "state",
+        policy_dir=tmp_path / "policies",
+    )
     settings = fresh_settings(base, tag="crash")
     create_topics(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     worker.start()
     try:
-        report = asyncio.run(fault_drill(settings, worker, notices=400, rate=100, kills=3,
-                                         settle_timeout=120, say=lambda _m: None))
+        report = asyncio.run(
+            fault_drill(
+                settings,
+                worker,
+                notices=400,
+                rate=100,
+                kills=3,
+                settle_timeout=120,
+                say=lambda _m: None,
+            )
+        )
     finally:
         worker.stop()
     assert report.notices_on_topic == 400

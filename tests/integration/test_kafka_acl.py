@@ -84,8 +84,9 @@ async def _seed(secure: Secure) -> None:
     await p.start()
     try:
         # with a key: a compacted topic (the worker's progress) refuses a record without one
-        await asyncio.gather(*[p.send_and_wait(t, b"seed", key=b"seed", partition=0)
-                               for t in secure.topics])
+        await asyncio.gather(
+            *[p.send_and_wait(t, b"seed", key=b"seed", partition=0) for t in secure.topics]
+        )
     finally:
         await p.stop()
 

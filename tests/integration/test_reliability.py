@@ -76,8 +76,9 @@ def _bad_inputs(s: Settings) -> dict[str, OutMessage]:
         "invalid-notice:checksum": msg(checksum),
         "unknown-type": msg(doc(), "gossip-notice"),
         "unknown-type:version": msg(doc(), "risk-notice.v9"),
-        "too-large": _signed(s, b'{"pad": "' + b"x" * 300_000 + b'"}', "risk-notice",
-                             str(uuid.uuid4())),
+        "too-large": _signed(
+            s, b'{"pad": "' + b"x" * 300_000 + b'"}', "risk-notice", str(uuid.uuid4())
+        ),
         "not-utf8": _signed(s, b'{"notice_id": "\xff\xfe"}', "risk-notice", str(uuid.uuid4())),
         "future-timestamp": msg(future),
     }
@@ -140,13 +141,24 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
     """Started before Kafka exists, the worker warns and waits; once Kafka is up it decides
     notices and serves metrics on 127.0.0.1; SIGTERM stops it cleanly (exit 0)."""
     port, metrics_port = free_port_pair(), free_port_pair()
-    shutil_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path / "k"),
-                  "KAFKA_PROFILE": "plaintext"}
-    base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
-                               state_dir=tmp_path / "state", kafka=KafkaSecurity())
+    shutil_env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(tmp_path / "k"),
+        "KAFKA_PROFILE": "plaintext",
+    }
+    base = dataclasses.replace(
+        Settings.from_env(),
+        bootstrap=f"127.0.0.1:{port}",
+        state_dir=tmp_path / "state",
+        kafka=KafkaSecurity(),
+    )
     s = fresh_settings(base, tag="avail")
-    worker = WorkerProcess(s, tmp_path / "worker.log", env_extra={
-        "BROKER_KAFKA_PROFILE": "plaintext", "BROKER_METRICS_PORT": str(metrics_port)})
+    worker = WorkerProcess(
+        s,
+        tmp_path / "worker.log",
+        env_extra={"BROKER_KAFKA_PROFILE": "plaintext", "BROKER_METRICS_PORT": str(metrics_port)},
+    )
     worker.start(wait_ready=False)
     try:
         deadline = time.monotonic() + 30
@@ -155,8 +167,13 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
             assert worker.process is not None
             assert worker.process.poll() is None
             time.sleep(0.2)
-        started = subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "start"],
-                                 env=shutil_env, capture_output=True, text=True, check=False)
+        started = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "kafka.sh"), "start"],
+            env=shutil_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert started.returncode == 0, started.stderr
         create_topics(s)
         deadline = time.monotonic() + 90
@@ -185,24 +202,39 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
         assert "worker.stopped" in worker.log()
     finally:
         worker.stop()
-        subprocess.run(["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"], env=shutil_env,
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["bash", str(ROOT / "deploy" / "kafka.sh"), "stop"],
+            env=shutil_env,
+            capture_output=True,
+            check=False,
+        )
 
 
 def test_sigterm_stops_the_worker_within_10_s_while_kafka_is_away(tmp_path: Path) -> None:
     """With Kafka gone mid-stream (the worker's clients retrying), SIGTERM still ends the
     worker within 10 s."""
     port = free_port_pair()
-    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(tmp_path / "k"),
-           "KAFKA_PROFILE": "plaintext"}
-    base = dataclasses.replace(Settings.from_env(), bootstrap=f"127.0.0.1:{port}",
-                               state_dir=tmp_path / "state", kafka=KafkaSecurity())
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_DATA_DIR": str(tmp_path / "k"),
+        "KAFKA_PROFILE": "plaintext",
+    }
+    base = dataclasses.replace(
+        Settings.from_env(),
+        bootstrap=f"127.0.0.1:{port}",
+        state_dir=tmp_path / "state",
+        kafka=KafkaSecurity(),
+    )
     s = fresh_settings(base, tag="term")
     kafka_sh = ["bash", str(ROOT / "deploy" / "kafka.sh")]
-    assert subprocess.run([*kafka_sh, "start"], env=env, capture_output=True,
-                          check=False).returncode == 0
-    worker = WorkerProcess(s, tmp_path / "worker.log",
-                           env_extra={"BROKER_KAFKA_PROFILE": "plaintext"})
+    assert (
+        subprocess.run([*kafka_sh, "start"], env=env, capture_output=True, check=False).returncode
+        == 0
+    )
+    worker = WorkerProcess(
+        s, tmp_path / "worker.log", env_extra={"BROKER_KAFKA_PROFILE": "plaintext"}
+    )
     try:
         create_topics(s)
         worker.start()

@@ -42,8 +42,11 @@ def _audit(s: Settings, ids: set[str], replays: int = 0) -> list[dict[str, Any]]
             if dict(r.headers).get("ce_type") == AUDIT_TYPE.encode():
                 out.append(json.loads(r.value))
             decided = {d.get("notice_id") for d in out if d.get("event") == "decision"}
-            refused = [d for d in out if d.get("event") == "dead-letter"
-                       and d["reasons"][0].startswith("notice-replayed")]
+            refused = [
+                d
+                for d in out
+                if d.get("event") == "dead-letter" and d["reasons"][0].startswith("notice-replayed")
+            ]
             if ids <= decided and len(refused) >= replays:
                 break
             if time.monotonic() > deadline:
@@ -80,15 +83,27 @@ def test_other_writers_cannot_steer_the_worker_and_corrupt_state_is_skipped(
         before = _audit(s, set(first_ids))
         assert {d["notice_id"] for d in before if d["event"] == "decision"} == set(first_ids)
 
-        forged = json.dumps({"event": "decision", "notice_id": str(uuid.uuid4()),
-                             "source": f"{s.topics.notices}/0/1000000000",
-                             "recorded_at": "2026-12-01T00:00:00+00:00"}).encode()
-        _publish(s, [OutMessage(s.topics.audit, None, forged, (("ce_type", AUDIT_TYPE.encode()),)),
-                     OutMessage(s.topics.audit, None, b"\xff not json", ())], who.reviewer)
+        forged = json.dumps(
+            {
+                "event": "decision",
+                "notice_id": str(uuid.uuid4()),
+                "source": f"{s.topics.notices}/0/1000000000",
+                "recorded_at": "2026-12-01T00:00:00+00:00",
+            }
+        ).encode()
+        _publish(
+            s,
+            [
+                OutMessage(s.topics.audit, None, forged, (("ce_type", AUDIT_TYPE.encode()),)),
+                OutMessage(s.topics.audit, None, b"\xff not json", ()),
+            ],
+            who.reviewer,
+        )
         # a fault on the worker's own topic (only the worker, or an operator, can write it)
         for partition in range(3):
-            junk = OutMessage(s.topics.progress, b"floor", b"{not a progress record",
-                              (), partition=partition)
+            junk = OutMessage(
+                s.topics.progress, b"floor", b"{not a progress record", (), partition=partition
+            )
             _publish(s, [junk], who.admin)
         assert worker.stop() == 0
 
@@ -102,11 +117,17 @@ def test_other_writers_cannot_steer_the_worker_and_corrupt_state_is_skipped(
     assert log.count("worker.progress_corrupt") >= 1
     decided = {d["notice_id"] for d in after if d["event"] == "decision"}
     assert set(second_ids) <= decided
-    partitions = {d["source"].rsplit("/", 2)[1] for d in after
-                  if d["event"] == "decision" and d["notice_id"] in second_ids}
+    partitions = {
+        d["source"].rsplit("/", 2)[1]
+        for d in after
+        if d["event"] == "decision" and d["notice_id"] in second_ids
+    }
     assert "0" in partitions  # partition 0 was not skipped
-    replays = [d for d in after if d["event"] == "dead-letter"
-               and d["reasons"][0].startswith("notice-replayed")]
+    replays = [
+        d
+        for d in after
+        if d["event"] == "dead-letter" and d["reasons"][0].startswith("notice-replayed")
+    ]
     assert len(replays) == 1
     state = [d for d in after if d["event"] == "worker-state"]
     assert state

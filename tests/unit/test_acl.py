@@ -160,8 +160,7 @@ def test_worker_has_what_the_pipeline_needs(acls: list[AclBinding]) -> None:
     reg = registry()
     assert granted(acls, P.worker, R) == {"t.notices", "t.worker.progress"}
     assert granted(acls, P.worker, W) == (
-        {"t.audit", "t.notices.dead-letter", "t.worker.progress"}
-        | {f"t.{t}" for t in reg.values()}
+        {"t.audit", "t.notices.dead-letter", "t.worker.progress"} | {f"t.{t}" for t in reg.values()}
     )
     assert allows(acls, P.worker, GROUP, APP, R)
     assert allows(acls, P.worker, TOPIC, f"{APP}-table-changelog", Operation.CREATE)

@@ -6,8 +6,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "broker"
-SHELL = {"worker", "kafka", "cli", "demo", "settings", "logs", "publisher", "__main__", "testing",
-         "metrics", "kafka_records"}
+SHELL = {
+    "worker",
+    "kafka",
+    "cli",
+    "demo",
+    "settings",
+    "logs",
+    "publisher",
+    "__main__",
+    "testing",
+    "metrics",
+    "kafka_records",
+}
 FORBIDDEN = {"faust", "aiokafka", "mode", "typer", "rich", "structlog"} | {
     f"broker.{m}" for m in SHELL
 }

@@ -17,8 +17,9 @@ from tests.conftest import ce_headers, example
 SRC = Source("t.notices", 0, 1)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -56,8 +57,9 @@ def _accounted(result: Result, policy: PolicySet) -> None:
         assert len(result.audit_records) == len(policy.recipients)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(
+    max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
 @given(raw=st.binary(max_size=300))
 def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, now: datetime, raw: bytes) -> None:
     """Not JSON, invalid UTF-8, anything: dead-lettered with a reason."""
@@ -66,10 +68,15 @@ def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, now: datetime, r
     _accounted(result, policy)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
-@given(data=st.data(), name=st.sampled_from(["recruited", "threat", "robbery"]),
-       value=json_values, delete=st.booleans())
+@settings(
+    max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
+@given(
+    data=st.data(),
+    name=st.sampled_from(["recruited", "threat", "robbery"]),
+    value=json_values,
+    delete=st.booleans(),
+)
 def test_mutated_notices(
     pipeline: Pipeline,
     policy: PolicySet,
@@ -87,8 +94,9 @@ def test_mutated_notices(
     _accounted(result, policy)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(
+    max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
 @given(kind=st.text(max_size=30), version=st.integers(min_value=0, max_value=99))
 def test_unknown_types_and_versions(
     pipeline: Pipeline, policy: PolicySet, now: datetime, kind: str, version: int

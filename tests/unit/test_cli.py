@@ -82,8 +82,11 @@ def test_publish_names_each_file_too_large_or_ambiguous(tmp_path: Path) -> None:
         "publish",
         str(big),
         str(twice),
-        env={"BROKER_BOOTSTRAP": "127.0.0.1:1", "BROKER_STATE_DIR": str(tmp_path),
-             "COLUMNS": "500"},
+        env={
+            "BROKER_BOOTSTRAP": "127.0.0.1:1",
+            "BROKER_STATE_DIR": str(tmp_path),
+            "COLUMNS": "500",
+        },
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr

@@ -41,24 +41,36 @@ class Secure:
 
     def headers(self, doc: dict[str, Any], notice_type: str | None = None) -> Raw:
         kind = notice_type or f"{doc.get('notice_type')}-notice"
-        return list(envelope.binary_headers(f"no.oslo.broker.{kind}.v1", f"/police/{UNIT}",
-                                            str(doc.get("notice_id")), NOW))
+        return list(
+            envelope.binary_headers(
+                f"no.oslo.broker.{kind}.v1", f"/police/{UNIT}", str(doc.get("notice_id")), NOW
+            )
+        )
 
     def signed(self, value: bytes, headers: Raw) -> Raw:
         clean = [(k, v) for k, v in headers if v is not None]
         return list(signing.sign(clean, value, self.signer))
 
     def sealed(self, value: bytes, headers: Raw) -> tuple[Raw, bytes]:
-        h, v = e2e.seal_notice(tuple((k, v) for k, v in headers if v is not None), value,
-                               self.registry)
+        h, v = e2e.seal_notice(
+            tuple((k, v) for k, v in headers if v is not None), value, self.registry
+        )
         return list(h), v
 
-    def message(self, doc: dict[str, Any] | bytes, headers: Raw | None = None,
-                ) -> tuple[Raw, bytes]:
+    def message(
+        self,
+        doc: dict[str, Any] | bytes,
+        headers: Raw | None = None,
+    ) -> tuple[Raw, bytes]:
         """Signed by a registered police unit and sealed to the broker, like a real notice."""
         value = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-        base = headers if headers is not None else self.headers(
-            doc if isinstance(doc, dict) else {"notice_type": "risk", "notice_id": uuid.uuid4()})
+        base = (
+            headers
+            if headers is not None
+            else self.headers(
+                doc if isinstance(doc, dict) else {"notice_type": "risk", "notice_id": uuid.uuid4()}
+            )
+        )
         return self.sealed(value, self.signed(value, base))
 
 
@@ -73,11 +85,19 @@ def secure(tmp_path: Path, policy: PolicySet) -> Secure:
     registry = keys.load_registry(paths.registry)
     store = MemoryDataKeyStore()
     sealer = e2e.DeliverySealer(
-        registry, keys.signing_key(paths, registry, KeyKind.broker, keys.BROKER_OWNER), store)
+        registry, keys.signing_key(paths, registry, KeyKind.broker, keys.BROKER_OWNER), store
+    )
     verifier = signing.NoticeVerifier(registry, signing.MemoryReplayGuard())
     inbox = e2e.NoticeOpener(keys.decryption_keys(paths, registry, e2e.BROKER_INBOX))
-    pipeline = Pipeline(policy, TopicNames("t."), SUBJECT_KEY, clock=lambda: NOW,
-                        verifier=verifier, sealer=sealer, inbox=inbox)
+    pipeline = Pipeline(
+        policy,
+        TopicNames("t."),
+        SUBJECT_KEY,
+        clock=lambda: NOW,
+        verifier=verifier,
+        sealer=sealer,
+        inbox=inbox,
+    )
     signer = keys.signing_key(paths, registry, KeyKind.publisher, UNIT)
     return Secure(pipeline, registry, signer, store)
 
@@ -103,8 +123,9 @@ def _personal(doc: dict[str, Any]) -> list[bytes]:
 
 
 def _everything(result: Result) -> bytes:
-    return b"\n".join(m.value + repr(m.headers).encode() + (m.key or b"")
-                      for m in result.messages())
+    return b"\n".join(
+        m.value + repr(m.headers).encode() + (m.key or b"") for m in result.messages()
+    )
 
 
 def test_a_sealed_notice_is_decided_and_its_claim_goes_to_its_own_progress_partition(
@@ -119,7 +140,10 @@ def test_a_sealed_notice_is_decided_and_its_claim_goes_to_its_own_progress_parti
     assert len(result.decisions) == len(policy.recipients)
     (claim,) = result.progress
     assert (claim.topic, claim.partition, claim.key) == (
-        "t.worker.progress", 2, f"claim:{doc['notice_id']}".encode())
+        "t.worker.progress",
+        2,
+        f"claim:{doc['notice_id']}".encode(),
+    )
     parsed = ReplayClaim.model_validate_json(claim.value)
     assert parsed.position == str(SRC)
     assert parsed.forget_after > NOW
@@ -233,15 +257,29 @@ def test_an_output_too_large_for_kafka_becomes_a_reference(
 
 def test_a_record_the_client_could_not_parse_is_a_reference(secure: Secure) -> None:
     """The shell's placeholder for an unparseable record: record-unreadable, by position."""
-    result = secure.pipeline.process(None, [(envelope.UNREADABLE_HEADER, b"UnicodeDecodeError")],
-                                     SRC)
+    result = secure.pipeline.process(
+        None, [(envelope.UNREADABLE_HEADER, b"UnicodeDecodeError")], SRC
+    )
     letter = _letter(result)
     assert (letter.code, letter.source, letter.sealed_copy) == (
-        "record-unreadable", "t.notices/2/41", None)
+        "record-unreadable",
+        "t.notices/2/41",
+        None,
+    )
 
 
-HOSTILE = ["valid", "null-header", "duplicate-header", "many-headers", "deep", "duplicate-key",
-           "unsealed", "null-value", "junk", "lying-type"]
+HOSTILE = [
+    "valid",
+    "null-header",
+    "duplicate-header",
+    "many-headers",
+    "deep",
+    "duplicate-key",
+    "unsealed",
+    "null-value",
+    "junk",
+    "lying-type",
+]
 
 
 def _hostile(secure: Secure, kind: str) -> tuple[Raw, bytes | None, dict[str, Any]]:
@@ -271,8 +309,12 @@ def _hostile(secure: Secure, kind: str) -> tuple[Raw, bytes | None, dict[str, An
     return headers, value, doc
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(kinds=st.lists(st.sampled_from(HOSTILE), min_size=1, max_size=12))
 def test_a_burst_of_hostile_input_is_accounted_for_input_by_input(
     secure: Secure, policy: PolicySet, kinds: list[str]

@@ -20,9 +20,15 @@ ATTRIBUTES_AT = 21
 
 
 def _batch(base_offset: int, headers: list[list[tuple[str, bytes | None]]]) -> bytearray:
-    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0,
-                                        producer_id=-1, producer_epoch=-1, base_sequence=-1,
-                                        batch_size=1 << 20)
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=0,
+        is_transactional=0,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1 << 20,
+    )
     for i, h in enumerate(headers):
         builder.append(i, timestamp=1_700_000_000_000, key=None, value=b"v%d" % i, headers=h)
     data = bytearray(builder.build())
@@ -32,7 +38,7 @@ def _batch(base_offset: int, headers: list[list[tuple[str, bytes | None]]]) -> b
 
 def _corrupt_key(data: bytearray, key: bytes, crc: bool = True) -> bytearray:
     at = data.index(key)
-    data[at:at + len(key)] = b"\xff\xfe" + key[2:]  # same length: not UTF-8 any more
+    data[at : at + len(key)] = b"\xff\xfe" + key[2:]  # same length: not UTF-8 any more
     if crc:
         data[CRC_AT:ATTRIBUTES_AT] = struct.pack(">I", calc_crc32c(bytes(data[ATTRIBUTES_AT:])))
     return data
@@ -76,8 +82,7 @@ def test_a_batch_with_a_bad_crc_is_placeholders_not_an_exception() -> None:
 
 def test_a_placeholder_is_dead_lettered_by_reference() -> None:
     """The pipeline refuses a placeholder with its own code; no real header can be one."""
-    (offset, _, headers), *_ = _read(bytes(_corrupt_key(_batch(0, [[("xxbad", b"1")]]),
-                                                        b"xxbad")))
+    (offset, _, headers), *_ = _read(bytes(_corrupt_key(_batch(0, [[("xxbad", b"1")]]), b"xxbad")))
     assert offset == 0
     with pytest.raises(NoticeError) as raised:
         envelope.parse_headers(headers)

@@ -70,8 +70,11 @@ def test_copies_hold_only_released_values(doc: dict[str, Any]) -> None:
         # kept leaves equal their source (checked below); what else could carry a withheld
         # value is a transform's output: a mask or a pseudonym must never contain one
         # (a generalisation may coincide with one: an address generalised to its district)
-        copy_values = [str(x) for p, x in leaves(v.redacted.copy)
-                       if str(v.redacted.transformed.get(p, "")).startswith(("mask", "pseud"))]
+        copy_values = [
+            str(x)
+            for p, x in leaves(v.redacted.copy)
+            if str(v.redacted.transformed.get(p, "")).startswith(("mask", "pseud"))
+        ]
         leaked = [
             str(val)
             for p, val in leaves(doc)

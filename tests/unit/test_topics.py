@@ -9,8 +9,12 @@ def test_short_lived_topics_are_gone_before_any_retention_period_ends() -> None:
     MAX_LIFETIME_DAYS, and no retention rule may be shorter than that."""
     specs = topic_specs(TopicNames("t."), ["deliveries.school"], ["school"])
     short = [s for s in specs if s.config.get("retention.ms") not in (None, "-1")]
-    assert {s.name for s in short} == {"t.notices", "t.deliveries.school", "t.receipts.school",
-                                       "t.worker.progress"}
+    assert {s.name for s in short} == {
+        "t.notices",
+        "t.deliveries.school",
+        "t.receipts.school",
+        "t.worker.progress",
+    }
     for spec in short:
         lifetime = int(spec.config["retention.ms"]) + int(spec.config["segment.ms"])
         assert lifetime <= MAX_LIFETIME_DAYS * DAY_MS
