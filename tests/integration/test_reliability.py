@@ -137,11 +137,11 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_worker_goes_on(stack: 
     assert stack.worker.process.poll() is None
 
 
-def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> None:
-    """Started before Kafka exists, the worker warns and waits; once Kafka is up it decides
-    notices and serves metrics on 127.0.0.1; SIGTERM stops it cleanly (exit 0)."""
-    port, metrics_port = free_port_pair(), free_port_pair()
-    shutil_env = {
+def _own_plaintext_kafka(tmp_path: Path, tag: str) -> tuple[dict[str, str], Settings]:
+    """The environment for deploy/kafka.sh to run a plaintext Kafka of the test's own on a
+    free port, and settings that point a worker at it."""
+    port = free_port_pair()
+    env = {
         **os.environ,
         "KAFKA_PORT": str(port),
         "KAFKA_DATA_DIR": str(tmp_path / "k"),
@@ -153,7 +153,14 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
         state_dir=tmp_path / "state",
         kafka=KafkaSecurity(),
     )
-    s = fresh_settings(base, tag="avail")
+    return env, fresh_settings(base, tag=tag)
+
+
+def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> None:
+    """Started before Kafka exists, the worker warns and waits; once Kafka is up it decides
+    notices and serves metrics on 127.0.0.1; SIGTERM stops it cleanly (exit 0)."""
+    metrics_port = free_port_pair()
+    shutil_env, s = _own_plaintext_kafka(tmp_path, "avail")
     worker = WorkerProcess(
         s,
         tmp_path / "worker.log",
@@ -213,20 +220,7 @@ def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> 
 def test_sigterm_stops_the_worker_within_10_s_while_kafka_is_away(tmp_path: Path) -> None:
     """With Kafka gone mid-stream (the worker's clients retrying), SIGTERM still ends the
     worker within 10 s."""
-    port = free_port_pair()
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(port),
-        "KAFKA_DATA_DIR": str(tmp_path / "k"),
-        "KAFKA_PROFILE": "plaintext",
-    }
-    base = dataclasses.replace(
-        Settings.from_env(),
-        bootstrap=f"127.0.0.1:{port}",
-        state_dir=tmp_path / "state",
-        kafka=KafkaSecurity(),
-    )
-    s = fresh_settings(base, tag="term")
+    env, s = _own_plaintext_kafka(tmp_path, "term")
     kafka_sh = ["bash", str(ROOT / "deploy" / "kafka.sh")]
     assert (
         subprocess.run([*kafka_sh, "start"], env=env, capture_output=True, check=False).returncode

@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 
 import pytest
+from aiokafka.consumer import fetcher
 from aiokafka.consumer.fetcher import PartitionRecords
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.record.util import calc_crc32c
 from aiokafka.structs import TopicPartition
 
@@ -45,8 +45,8 @@ def _corrupt_key(data: bytearray, key: bytes, crc: bool = True) -> bytearray:
 
 
 def _read(data: bytes) -> list[tuple[int, bytes | None, tuple[tuple[str, bytes | None], ...]]]:
-    kafka_records.install()
-    records = PartitionRecords(TP, MemoryRecords(data), [], 0, None, None, True, 0)
+    kafka_records.install()  # the fetcher now builds tolerant records, as in the worker
+    records = PartitionRecords(TP, fetcher.MemoryRecords(data), [], 0, None, None, True, 0)
     return [(r.offset, r.value, r.headers) for r in records]
 
 
@@ -56,19 +56,46 @@ def test_a_batch_that_parses_is_read_as_it_is() -> None:
     assert _read(data) == [(0, b"v0", (("ce_id", b"1"),)), (1, b"v1", (("ce_id", b"2"),))]
 
 
-def test_a_non_utf8_header_key_becomes_a_placeholder_and_the_next_batch_still_reads() -> None:
-    """The record with the bad key and the rest of its batch are placeholders at their own
-    offsets; the record before it and the next batch read normally."""
+def test_a_non_utf8_header_key_makes_that_record_alone_a_placeholder() -> None:
+    """The record with the bad key is a placeholder at its own offset; the records before and
+    after it in its batch, and the next batch, read normally."""
     bad = _corrupt_key(_batch(0, [[("ok", b"1")], [("xxbad", b"2")], [("ok", b"3")]]), b"xxbad")
     good = _batch(3, [[("ok", b"4")]])
     read = _read(bytes(bad + good))
-    assert [o for o, _, _ in read] == [0, 1, 2, 3]
-    assert read[0][1] == b"v0"
-    assert read[3][1] == b"v0"  # the second batch's first record
-    for _, value, headers in read[1:3]:
-        assert value is None
-        assert headers[0][0] == envelope.UNREADABLE_HEADER
-        assert b"UnicodeDecodeError" in (headers[0][1] or b"")
+    assert [(o, v) for o, v, _ in read] == [(0, b"v0"), (1, None), (2, b"v2"), (3, b"v0")]
+    assert read[2][2] == (("ok", b"3"),)
+    assert read[1][2][0][0] == envelope.UNREADABLE_HEADER
+    assert b"UnicodeDecodeError" in (read[1][2][0][1] or b"")
+
+
+def test_read_batch_reads_compressed_batches_as_aiokafka_does() -> None:
+    """The fallback reader agrees with aiokafka on every field of a gzip batch."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=1,
+        is_transactional=0,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1 << 20,
+    )
+    for i in range(3):
+        builder.append(
+            i,
+            timestamp=1_700_000_000_000 + i,
+            key=b"k%d" % i,
+            value=None,
+            headers=[("h", None), ("ce_id", b"%d" % i)],
+        )
+    data = bytes(builder.build())
+    ours = [
+        (r.offset, r.timestamp, r.key, r.value, tuple(r.headers))
+        for r in kafka_records.read_batch(data)
+    ]
+    theirs = _read(data)
+    assert [(o, v, h) for o, _, k, v, h in ours] == theirs
+    assert [t for _, t, *_ in ours] == [1_700_000_000_000 + i for i in range(3)]
+    assert [k for _, _, k, *_ in ours] == [b"k0", b"k1", b"k2"]
 
 
 def test_a_batch_with_a_bad_crc_is_placeholders_not_an_exception() -> None:
