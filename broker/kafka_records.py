@@ -158,7 +158,7 @@ class TolerantBatch:
     """A record batch whose iteration never raises: when aiokafka fails on it, the batch is
     read again with ``read_batch`` from its bytes. Everything else is the wrapped batch's."""
 
-    def __init__(self, batch: Any, raw: bytes | None = None) -> None:
+    def __init__(self, batch: Any, raw: memoryview | bytes | None = None) -> None:
         self._batch = batch
         self._raw = raw
         self._records: Any = None
@@ -190,7 +190,7 @@ class TolerantBatch:
                 self._failed = type(exc).__name__
                 if self._raw is not None:
                     try:
-                        self._fallback = read_batch(self._raw)
+                        self._fallback = read_batch(bytes(self._raw))
                     except Exception:  # then placeholders, below
                         self._fallback = None
             else:
@@ -228,7 +228,8 @@ class TolerantRecords:
         raw = None
         if self._raw is not None and self._at + 12 <= len(self._raw):
             (length,) = struct.unpack_from(">i", self._raw, self._at + 8)
-            raw = bytes(self._raw[self._at : self._at + 12 + length])
+            # a view, copied only if the batch must be read again
+            raw = memoryview(self._raw)[self._at : self._at + 12 + length]
             self._at += 12 + length
         return TolerantBatch(batch, raw)
 
