@@ -332,3 +332,14 @@ def test_a_burst_of_hostile_input_is_accounted_for_input_by_input(
             assert result.dead_letter is not None, kind
             assert len(result.audit_records) == 1
         assert all(p not in _everything(result) for p in _personal(doc)), kind
+
+
+def test_an_unknown_header_name_is_never_echoed(secure: Secure) -> None:
+    """A header's name is attacker-chosen text (it could be a name): an error names only the
+    headers the broker defines."""
+    headers, value = secure.message(_doc())
+    result = secure.pipeline.process(value, [*headers, ("Kari Nordmann", None)], SRC)
+    letter = _letter(result)
+    assert letter.code == "headers-invalid"
+    assert letter.problems[0].field == "(another header)"
+    assert b"Kari" not in _everything(result)
