@@ -644,9 +644,24 @@ class _Worker(faust.Worker):
         super()._on_sigint()
 
 
+def _faust_commits_no_offsets() -> None:
+    """Input offsets are committed only inside the worker's Kafka transactions, with the
+    outputs they stand for. Faust would also commit the offsets of events it has acked, on a
+    timer and at shutdown: after an agent that failed mid-batch, or a SIGTERM while a
+    transaction could not commit, that moved the group past inputs never decided. Its
+    consumer's commit is made a no-op that reports success (so Faust sees nothing pending)."""
+    from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415
+
+    async def commit_nothing(self: Any, offsets: Any) -> bool:
+        return True
+
+    driver.AIOKafkaConsumerThread._commit = commit_nothing  # type: ignore[method-assign]
+
+
 def run(settings: Settings, loglevel: str = "info") -> None:
     """Wait for Kafka, ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
     kafka_records.install()  # a record the client cannot parse must not stop the worker
+    _faust_commits_no_offsets()
     policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
     specs = policy_topic_specs(settings.topics, policy)
     guard = signing.MemoryReplayGuard()
