@@ -1,13 +1,21 @@
 """The secure Kafka profile's key material and client settings (mutual TLS).
 
 Every client and the broker itself hold a certificate from a local CA; the broker maps the
-certificate's CN to the principal (``User:<CN>``) that its ACLs name (broker.acl). Files in the
-credentials directory (created 0700; private keys 0600, written with O_EXCL):
+certificate's CN to the principal (``User:<CN>``) that its ACLs name (broker.acl). The
+credentials directory (0755) keeps apart what different processes need, so a client is given
+(mounted) its own folder and ``ca.crt``, never the CA's key or a super user's:
 
-    ca.crt  ca.key                 the local CA (the key signs new client certificates)
-    <name>.crt  <name>.key         a principal's certificate and PKCS#8 key (Python clients)
-    <name>.keystore.pem            key + certificate in one file, 0600 (Java: ssl.keystore.location)
-    <name>.properties              Java client properties for that principal (paths only)
+    ca.crt                              the CA certificate (public, 0644): every party trusts it
+    ca/ca.key                           the CA's key: only `init` (issuing certificates) reads it
+    nodes/kafka-node.*                  the Kafka broker's own (server, inter-broker; super user)
+    admin/admin.*                       the operator's super user (kafka.sh probes, `broker acl`)
+    clients/<name>.*                    every other principal: worker, publishers, recipients…
+
+with, per principal: ``<name>.crt`` and ``<name>.key`` (PKCS#8; Python clients),
+``<name>.keystore.pem`` (key + certificate, Java: ssl.keystore.location) and
+``<name>.properties`` (Java client properties, paths only). Folders holding a key are 0700,
+keys and key stores 0600, all written with O_EXCL. A directory in the flat layout of earlier
+versions (``ca.key`` beside ``ca.crt``) is moved into this one by ``init``.
 
 `aiokafka_options()` turns (profile, credentials dir, principal) into aiokafka keyword
 arguments; `ssl_context()` is what Faust's ``SSLCredentials`` wraps. No secret is ever logged or
@@ -162,6 +170,15 @@ def issue(
 # ---------------------------------------------------------------- files
 
 
+CA_FOLDER = "ca"
+FOLDERS = {Principals().node: "nodes", Principals().admin: "admin"}  # the super users
+CLIENT_FOLDER = "clients"
+
+
+def ca_key_file(directory: Path) -> Path:
+    return directory / CA_FOLDER / "ca.key"
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Where one principal's files are."""
@@ -170,24 +187,28 @@ class Credentials:
     principal: str
 
     @property
+    def folder(self) -> Path:
+        return self.directory / FOLDERS.get(self.principal, CLIENT_FOLDER)
+
+    @property
     def ca(self) -> Path:
         return self.directory / "ca.crt"
 
     @property
     def cert(self) -> Path:
-        return self.directory / f"{self.principal}.crt"
+        return self.folder / f"{self.principal}.crt"
 
     @property
     def key(self) -> Path:
-        return self.directory / f"{self.principal}.key"
+        return self.folder / f"{self.principal}.key"
 
     @property
     def keystore(self) -> Path:
-        return self.directory / f"{self.principal}.keystore.pem"
+        return self.folder / f"{self.principal}.keystore.pem"
 
     @property
     def java_properties(self) -> Path:
-        return self.directory / f"{self.principal}.properties"
+        return self.folder / f"{self.principal}.properties"
 
 
 def java_client_properties(creds: Credentials) -> str:
@@ -221,6 +242,48 @@ def _write_group(files: dict[Path, tuple[bytes, int]]) -> None:
         raise
 
 
+def _private_folder(path: Path) -> None:
+    path.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+_SUFFIXES = (".keystore.pem", ".properties", ".crt", ".key")
+
+
+def _migrate_flat(directory: Path) -> list[str]:
+    """Move a flat directory (every file beside ca.crt, as earlier versions wrote it) into the
+    folders: same file system, so each move is a rename. Java properties hold paths: they are
+    removed here and written again. Returns the principals moved."""
+    old_ca_key = directory / "ca.key"
+    if not old_ca_key.exists():
+        return []
+    _private_folder(directory / CA_FOLDER)
+    if ca_key_file(directory).exists():
+        raise ConfigError(
+            f"{old_ca_key} and {ca_key_file(directory)} both exist: keep the one that signed "
+            f"{directory / 'ca.crt'} and delete the other"
+        )
+    os.rename(old_ca_key, ca_key_file(directory))
+    moved: list[str] = []
+    for path in sorted(directory.iterdir()):
+        suffix = next((s for s in _SUFFIXES if path.name.endswith(s)), None)
+        if not path.is_file() or suffix is None or path.name == "ca.crt":
+            continue
+        name = path.name.removesuffix(suffix)
+        try:
+            creds = Credentials(directory, check_principal(name))
+        except ConfigError:
+            continue  # not a principal's file: left where it is
+        if suffix == ".properties":
+            path.unlink()
+            continue
+        _private_folder(creds.folder)
+        os.rename(path, creds.folder / path.name)
+        if name not in moved:
+            moved.append(name)
+    return moved
+
+
 def ensure_credentials(
     directory: Path,
     principals: Iterable[str],
@@ -231,24 +294,30 @@ def ensure_credentials(
     """Create the CA and a certificate for every principal that has none yet (``server``'s is
     also the broker's server certificate). Existing files are kept. Returns what was created."""
     now = now or dt.datetime.now(dt.UTC)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+    # ca.crt is public (clients read it); every folder holding a key is 0700
+    os.chmod(directory, 0o755)  # noqa: S103
+    _migrate_flat(directory)
     created: list[str] = []
-    ca = Credentials(directory, "ca")
-    if not ca.ca.exists():
+    ca_cert, ca_key = directory / "ca.crt", ca_key_file(directory)
+    _private_folder(ca_key.parent)
+    if not ca_cert.exists():
         key_pem, cert_pem = make_ca(now)
-        _write_group({ca.key: (key_pem, 0o600), ca.ca: (cert_pem, 0o644)})
+        _write_group({ca_key: (key_pem, 0o600), ca_cert: (cert_pem, 0o644)})
         created.append("ca")
-    elif not ca.key.exists():
-        raise ConfigError(f"{ca.key} is missing (needed to issue certificates); remove {ca.ca}")
-    ca_key, ca_cert = ca.key.read_bytes(), ca.ca.read_bytes()
+    elif not ca_key.exists():
+        raise ConfigError(f"{ca_key} is missing (needed to issue certificates); remove {ca_cert}")
+    ca_key_pem, ca_cert_pem = ca_key.read_bytes(), ca_cert.read_bytes()
     for name in dict.fromkeys([server, *principals]):
         creds = Credentials(directory, check_principal(name))
+        _private_folder(creds.folder)
         if creds.cert.exists() and creds.key.exists() and creds.keystore.exists():
+            if not creds.java_properties.exists():  # removed when moved from the flat layout
+                _write_new(creds.java_properties, java_client_properties(creds).encode(), 0o600)
             continue
         for stale in (creds.cert, creds.key, creds.keystore, creds.java_properties):
             stale.unlink(missing_ok=True)
-        key_pem, cert_pem = issue(ca_key, ca_cert, name, now, server=name == server)
+        key_pem, cert_pem = issue(ca_key_pem, ca_cert_pem, name, now, server=name == server)
         _write_group(
             {
                 creds.key: (key_pem, 0o600),

@@ -238,6 +238,12 @@ def load_registry(path: Path, *, missing_ok: bool = False) -> Registry:
         raise ConfigError(
             f"key registry {path} does not exist (create keys with `broker keys generate`)"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"key registry {path}: not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"key registry {path}: cannot be read ({exc.strerror})") from None
     try:
         data = yaml.safe_load(text) or {}
         return Registry.model_validate(data)
@@ -362,19 +368,28 @@ def write_private(path: Path, pem: bytes, root: Path | None = None) -> None:
             tmp.unlink()
 
 
-def _read_private(path: Path) -> bytes:
+def read_secret(path: Path, what: str = "private key file") -> bytes:
+    """A secret file's bytes, if it is a regular file (no symlink) that only its owner may
+    read; ConfigError naming ``what`` and the file otherwise (never its content)."""
     try:
         info = path.lstat()
     except FileNotFoundError:
-        raise ConfigError(f"private key file {path} does not exist") from None
+        raise ConfigError(f"{what} {path} does not exist") from None
     if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"private key file {path} is not a regular file")
+        raise ConfigError(f"{what} {path} is not a regular file")
     if info.st_mode & 0o077:
         raise ConfigError(
-            f"private key file {path} is readable by others "
+            f"{what} {path} is readable by others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); it must be 0600"
         )
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot be read ({exc.strerror})") from None
+
+
+def _read_private(path: Path) -> bytes:
+    return read_secret(path)
 
 
 @dataclass(frozen=True)

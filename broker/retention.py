@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from broker import keys
-from broker.errors import FieldProblem, NoticeError, PolicyError
+from broker.errors import ConfigError, FieldProblem, NoticeError, PolicyError
 from broker.models import NOTICE_MODELS
 from broker.topics import MAX_LIFETIME_DAYS
 
@@ -200,18 +200,33 @@ class SqliteDataKeyStore:
     what the file system or backups kept is outside its reach (threat model: use a KMS)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-        os.chmod(path, 0o600)
+        """Open (or create) the store; ConfigError naming the file if it cannot be opened or
+        is not an SQLite database (a corrupt or foreign file is never overwritten)."""
         self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"data-key store {path}: cannot be opened ({exc.strerror})") from None
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA secure_delete = ON")
-        # WAL: no fsync per data key (a notice's outputs count only once its Kafka transaction
-        # commits, after this). destroy() checkpoints and truncates the WAL, so that the pages
-        # holding a destroyed key are overwritten (secure_delete) and gone from the -wal file.
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA secure_delete = ON")
+            # WAL: no fsync per data key (a notice's outputs count only once its Kafka
+            # transaction commits, after this). destroy() checkpoints and truncates the WAL, so
+            # that the pages holding a destroyed key are overwritten (secure_delete) and gone
+            # from the -wal file.
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute(_SCHEMA)
+            self._db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone()  # reads a page
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            # sqlite's messages ("file is not a database") carry no content of the file
+            raise ConfigError(
+                f"data-key store {path}: cannot be used as an SQLite database ({exc}); restore "
+                "it from a backup (it holds the only copies of the data keys: never delete it)"
+            ) from None
 
     def close(self) -> None:
         self._db.close()

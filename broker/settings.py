@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from broker import crypto
+from broker import keys
 from broker.errors import ConfigError
 from broker.kafka_security import KafkaSecurity
 from broker.keys import KeyPaths
 from broker.topics import TopicNames
 
 ROOT = Path(__file__).resolve().parent.parent
+SUBJECT_KEY_NAME = "subject-ref.key"
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,35 @@ class Settings:
         """BROKER_KEY_DIR (default <state>/keys), BROKER_KEY_REGISTRY (<key dir>/registry.yaml)."""
         return KeyPaths.from_env(self.state_dir, os.environ)
 
+    def subject_key_path(self) -> Path:
+        """BROKER_SUBJECT_KEY_FILE, else ``subject-ref.key`` in the key dir (BROKER_KEY_DIR,
+        default <state>/keys): beside the private keys, under the same rules."""
+        return self.subject_key_file or self.key_paths().root / SUBJECT_KEY_NAME
+
     def subject_key(self) -> bytes:
-        """The HMAC key for keyed references to children. Created (0600) on first use locally;
-        in production it is provisioned and the file must already exist."""
-        path = self.subject_key_file or self.state_dir / "keys" / "subject-ref.key"
-        if not path.exists():
-            if self.subject_key_file is not None:
-                raise ConfigError(f"subject key file {path} does not exist")
-            crypto.create_secret_file(path, secrets.token_bytes(32))
-        key = path.read_bytes()
+        """The HMAC key for keyed references to children. Created (0600, atomically) on first
+        use locally; in production it is provisioned and the file must already exist. Refused,
+        like a private key, if it is not a regular file or others may read it."""
+        path = self.subject_key_path()
+        if self.subject_key_file is None and not path.exists():
+            old = self.state_dir / "keys" / SUBJECT_KEY_NAME
+            if old != path and old.exists():
+                # never a new key silently: every subject reference and pseudonym would change
+                raise ConfigError(
+                    f"subject key file {path} does not exist, but {old} does (where it was kept "
+                    f"before BROKER_KEY_DIR was honoured): move it there (mv {old} {path}; mode "
+                    "0600) and start again"
+                )
+            try:
+                keys.write_private(path, secrets.token_bytes(32), root=path.parent)
+            except ConfigError:
+                if not path.exists():  # not created by another process meanwhile
+                    raise
+            except OSError as exc:
+                raise ConfigError(
+                    f"subject key file {path}: cannot be created ({exc.strerror})"
+                ) from None
+        key = keys.read_secret(path, "subject key file")
         if len(key) < 32:
             raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")
         return key

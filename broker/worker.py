@@ -53,7 +53,8 @@ from broker.pipeline import (
     Source,
     progress_message,
 )
-from broker.policy import PolicySet, load_policy
+from broker.policy import PolicySet
+from broker.policy.gate import require as gated_policy
 from broker.settings import Settings
 from broker.topics import policy_topic_specs
 
@@ -662,7 +663,8 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     """Wait for Kafka, ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
     kafka_records.install()  # a record the client cannot parse must not stop the worker
     _faust_commits_no_offsets()
-    policy = load_policy(settings.policy_dir)  # a bad policy file stops start-up here
+    # a bad policy file, a lint warning or a failing policy test case stops start-up here
+    policy = gated_policy(settings.policy_dir)
     specs = policy_topic_specs(settings.topics, policy)
     guard = signing.MemoryReplayGuard()
     pipeline = build_pipeline(settings, policy, guard)  # and missing keys, before Kafka

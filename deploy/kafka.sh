@@ -14,6 +14,7 @@
 #                          plaintext listener, StandardAuthorizer denying what no ACL allows
 #                          (deploy/kafka/secure.properties; ACLs: `broker acl apply`)
 #   KAFKA_CREDENTIALS_DIR  secure profile: CA, certificates and keys, default var/kafka-credentials
+#                          (ca.crt; ca/ the CA key; nodes/ the broker's; admin/; clients/)
 #   KAFKA_PYTHON           Python with the broker package (secure profile), default .venv/bin/python
 #   KAFKA_PORT             client port, default 9092; the controller uses KAFKA_PORT+1
 #   KAFKA_CONTROLLER_PORT  override the controller port
@@ -160,8 +161,8 @@ admin_client_args() {
   local profile=$1 creds=$2
   ADMIN_ARGS=()
   [[ "$profile" == secure ]] || return 0
-  [[ -f "$creds/admin.properties" ]] || die "$creds/admin.properties is missing; run 'credentials'"
-  ADMIN_ARGS=(--command-config "$creds/admin.properties")
+  [[ -f "$creds/admin/admin.properties" ]] || die "$creds/admin/admin.properties is missing; run 'credentials'"
+  ADMIN_ARGS=(--command-config "$creds/admin/admin.properties")
 }
 
 # ready_check PORT TIMEOUT [PID [PROFILE CREDS]] : a real admin round trip (see Ready.java).

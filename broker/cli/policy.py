@@ -49,7 +49,12 @@ def policy_check(
         bool, typer.Option(help="also lint (sampled); --no-lint: validate only")
     ] = True,
     samples: Annotated[int, typer.Option(help="synthetic notices sampled by the lint")] = 5000,
-    strict: Annotated[bool, typer.Option(help="exit 1 on warnings too")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="exit 1 on warnings and failing policy test cases too: the worker's start-up gate"
+        ),
+    ] = False,
 ) -> None:
     """Validate policies/ (exits 1 naming the file and the problem), then lint it."""
     policy = _load(policies)
@@ -59,14 +64,12 @@ def policy_check(
     )
     if not lint:
         return
-    from broker.policy.cases import run
+    from broker.policy.gate import assess
     from broker.policy.lint import Severity
-    from broker.policy.lint import lint as run_lint
 
-    tests = Path(policy.directory) / "tests"
-    covered = run(policy, tests).covered() if tests.is_dir() else None
     with out.status(f"linting on {samples} synthetic notices…"):
-        findings = run_lint(policy, samples=samples, tested=covered)
+        assessment = assess(policy, samples=samples)
+    findings = assessment.findings
     table = Table("severity", "subject", "code", "finding", title="lint")
     colour = {Severity.error: "red", Severity.warning: "yellow", Severity.info: "dim"}
     for f in findings:
@@ -74,8 +77,14 @@ def policy_check(
     out.print(table)
     warnings = sum(f.severity is not Severity.info for f in findings)
     out.print(f"{warnings} warning(s), {len(findings) - warnings} note(s)")
-    if strict and warnings:
-        raise typer.Exit(1)
+    if strict:
+        problems = assessment.problems
+        for problem in problems:
+            err.print(f"  - {problem}", highlight=False)
+        if problems:
+            err.print(f"[bold red]gate closed:[/] {len(problems)} problem(s)", highlight=False)
+            raise typer.Exit(1)
+        out.print("gate open: no warnings, every policy test case passes")
 
 
 @app.command("explain")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from broker.errors import PolicyError
 from broker.models import NOTICE_MODELS, NOTICE_SENDERS
 from broker.paths import schema_kinds, schema_paths
-from broker.policy.model import LegalBasis, PolicySet, Recipient, Rule
+from broker.policy.model import Effect, LegalBasis, PolicySet, Recipient, Rule
 from broker.policy.view import View, union
 from broker.redaction import APPLIES_TO
 
@@ -75,8 +75,15 @@ def _check_rules(
     programs: dict[str, Any] = {}
     notice_types = {t for t, _ in NOTICE_MODELS}
     for rule in rules:
-        if rule.legal_basis not in bases:
+        basis = bases.get(rule.legal_basis)
+        if basis is None:
             problems.append(f"{rule.id}: legal_basis: unknown legal basis '{rule.legal_basis}'")
+        elif rule.effect is Effect.allow and not basis.permits_disclosure:
+            problems.append(
+                f"{rule.id}: legal_basis: '{basis.id}' ({basis.statute} {basis.section}) does not "
+                "permit disclosure (permits_disclosure: false): an allow rule cannot release "
+                "under it"
+            )
         if rule.recipient not in recipients:
             problems.append(f"{rule.id}: recipient: unknown recipient '{rule.recipient}'")
         if rule.notice_type not in notice_types:

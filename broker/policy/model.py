@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from broker.models import LegalBasisRef
 from broker.redaction import FieldOp, Plan, parse_op
@@ -32,6 +40,9 @@ class LegalBasis(_Policy):
     statute: str = Field(min_length=1)
     section: str = Field(min_length=1)
     summary: str = Field(min_length=1)
+    # whether the basis lets anything be released: a duty of confidentiality (prl § 23, fvl § 13)
+    # or a duty to cooperate (bvl § 15-8) does not, so no allow rule may cite it
+    permits_disclosure: StrictBool
     conditions: str = ""
     verified: Verified
     discretionary: bool = False

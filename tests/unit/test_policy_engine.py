@@ -256,6 +256,14 @@ def test_policy_version_ignores_test_cases(policy_copy: Path, policy: PolicySet)
 def test_lint_finds_unreachable_uncited_and_unconfirmed(policy_copy: Path) -> None:
     """An allow rule after an unconditional one is unreachable; uncited and unconfirmed bases
     are named."""
+    bases = policy_copy / "legal-bases.yaml"
+    text = bases.read_text(encoding="utf-8")
+    at = text.index("  - id: bvl-feedback")
+    at = text.index("    verified: confirmed", at)
+    bases.write_text(
+        text[:at] + "    verified: content-only" + text[at + len("    verified: confirmed") :],
+        encoding="utf-8",
+    )
     policy = _append_rule(
         policy_copy,
         """  - id: feedback-shadowed
