@@ -301,6 +301,33 @@ def _fail_fault(report: Report, where: str) -> None:
     raise typer.Exit(1)
 
 
+def _fail_columns(tampered: list[Any], where: str, shown: int = 20) -> None:
+    """Exit 1 naming the rows whose index columns disagree with their record bytes."""
+    err.print(f"[bold red]{where} does not verify[/]", highlight=False)
+    for t in tampered[:shown]:
+        err.print(f"[bold]column-mismatch[/]: {t.where()}", highlight=False)
+        err.print(
+            f"  stored column(s) {', '.join(t.columns)} disagree with the record's bytes",
+            highlight=False,
+        )
+    if len(tampered) > shown:
+        err.print(f"… and {len(tampered) - shown} more row(s)", highlight=False)
+    raise typer.Exit(1)
+
+
+def _warn_tampered(tampered: list[Any], shown: int = 5) -> None:
+    """Rows a query selected whose columns disagree with their bytes: named, never shown."""
+    if not tampered:
+        return
+    err.print(
+        f"[bold red]{len(tampered)} row(s) of the store disagree with their record bytes; "
+        "left out (run `broker audit verify --from store`)[/]",
+        highlight=False,
+    )
+    for t in tampered[:shown]:
+        err.print(f"  {t}", highlight=False)
+
+
 def _report_table(report: Report, where: str) -> Table:
     t = Table("", "", title=where, show_header=False)
     latest = report.latest
@@ -451,6 +478,9 @@ def sync(
             task = progress.add_task("re-verifying the store", total=st.count())
             fault = syncer.check_stored()
             progress.update(task, completed=st.count())
+            tampered = st.column_faults() if fault is None else []
+            if tampered:
+                _fail_columns(tampered, f"audit store {st.where}")
             if fault is None:
 
                 async def go() -> Any:
@@ -492,6 +522,7 @@ def verify(
     keys = trusted(s, trust)
     cps = read_witness(witness or witness_path(s))
     v = Verifier(keys, origin_of(s), cps)
+    tampered: list[Any] = []
     with _progress() as progress:
         if source == "topic":
             where = f"topic {s.topics.audit}"
@@ -515,6 +546,8 @@ def verify(
                     progress.advance(t)
                     if v.add(e):
                         break
+                # the index columns queries select on must say what the verified bytes say
+                tampered = st.column_faults()
         else:
             path = Path(source)
             if not path.exists():
@@ -526,6 +559,8 @@ def verify(
     report = v.finish()
     if report.fault:
         _fail_fault(report, where)
+    if tampered:
+        _fail_columns(tampered, where)
     out.print(_report_table(report, where))
     out.print("[green]verified[/]: every sealed record is as it was sealed", highlight=False)
     if report.unsealed:
@@ -696,13 +731,16 @@ def query(
     )
     with AuditStore.open(store or store_target(settings())) as st:
         docs = st.query(f)
+    _warn_tampered(docs.tampered)
     if as_json:
         for d in docs:
             print(json.dumps(d, ensure_ascii=False))
-        return
-    out.print(
-        audit_table([d for d in docs if d.get("event") != "review"], f"{len(docs)} record(s)")
-    )
+    else:
+        out.print(
+            audit_table([d for d in docs if d.get("event") != "review"], f"{len(docs)} record(s)")
+        )
+    if docs.tampered:
+        raise typer.Exit(1)
 
 
 @app.command("subject")
@@ -728,7 +766,10 @@ def subject(
     s = settings()
     ref = crypto.subject_ref(s.subject_key(), number)
     with AuditStore.open(store or store_target(s)) as st:
-        report = subject_report(st.query(Filters(subject_ref=ref)), datetime.now(UTC))
+        docs = st.query(Filters(subject_ref=ref))
+    if docs.tampered:
+        _fail_columns(docs.tampered, f"audit store {st.where}")
+    report = subject_report(docs, datetime.now(UTC))
     text = {"markdown": to_markdown, "html": to_html, "json": lambda r: r.to_json() + "\n"}[fmt](
         report
     )
@@ -749,7 +790,8 @@ def stats(store: StoreOpt = None) -> None:
         where = st.where
     out.print(
         f"[bold]{where}[/]: {data['entries']} message(s), {data['first'] or '-'} … "
-        f"{data['last'] or '-'}; {data['pending_reviews']} review(s) pending",
+        f"{data['last'] or '-'}; {data['pending_reviews']} review(s) pending "
+        "(counted from the record bytes)",
         highlight=False,
     )
     t = Table("event", "count", title="by event")
@@ -766,6 +808,9 @@ def stats(store: StoreOpt = None) -> None:
     for b, n in data["by_legal_basis"]:
         t.add_row(str(b), str(n))
     out.print(t)
+    if data["tampered"]:
+        _warn_tampered(data["tampered"])
+        raise typer.Exit(1)
 
 
 @app.command("review")
@@ -778,7 +823,7 @@ def review(
     store: StoreOpt = None,
 ) -> None:
     """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
-    from broker.audit import REVIEW_TYPE, ce_headers, review_event
+    from broker.audit import REVIEW_TYPE, AuditError, ce_headers, review_event
     from broker.kafka import producer, send_all
     from broker.pipeline import OutMessage
     from broker.store import AuditStore
@@ -793,7 +838,11 @@ def review(
                 t.add_row(str(d.get("record_id")), str(d.get("recorded_at")))
             out.print(t)
             return
-        reviewed = st.record(record)
+        try:
+            reviewed = st.record(record)
+        except AuditError as exc:
+            fail(f"--record: {exc}", 1)
+            raise
     if reviewed is None:
         fail(f"--record: no audit record {record} in the store (run `broker audit sync`)")
     assert reviewed is not None
