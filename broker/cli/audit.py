@@ -875,29 +875,73 @@ def serve(
     store: StoreOpt = None,
     witness: WitnessOpt = None,
     trust: TrustOpt = None,
+    credentials_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="the CA and the page's certificate [default: $BROKER_KAFKA_CREDENTIALS_DIR]"
+        ),
+    ] = None,
+    access_log: Annotated[
+        Path | None,
+        typer.Option(help="the page's own access log [default: state dir/audit/web-access.jsonl]"),
+    ] = None,
 ) -> None:
     """The auditors' web page: search, subject report, chain status, disclosures chart.
 
-    Reads the auditor store (keep `broker audit sync` running or rerun it). Listens on
-    127.0.0.1 by default: the page shows who received what about whom.
+    HTTPS only, and only for auditors: the browser must present a client certificate from the
+    project CA whose CN is an auditor principal (`auditor` or `auditor.<name>`). The page's
+    server certificate (audit-web) is issued from the same CA if missing. Every view, search
+    and subject lookup is written to the access log (0600, append-only, hash-chained) before
+    it is answered. Reads the auditor store (keep `broker audit sync` running or rerun it).
     """
     from aiohttp import web
 
     from broker import crypto
+    from broker.errors import ConfigError
+    from broker.kafka_security import WEB_SERVER, ensure_web_credentials, server_context
+    from broker.web.accesslog import AccessLog
     from broker.web.app import Config, create_app
 
     s = settings()
     key = s.subject_key()
     wpath = witness or witness_path(s)
+    creds = credentials_dir or s.kafka.credentials_dir
+    try:
+        if ensure_web_credentials(creds):
+            err.print(f"issued the page's certificate {creds / WEB_SERVER}.crt", highlight=False)
+        tls = server_context(creds, WEB_SERVER)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise
+    log = AccessLog(access_log or s.state_dir / "audit" / "web-access.jsonl")
+    hosts = {f"{host}:{port}", f"127.0.0.1:{port}", f"localhost:{port}"}
+    if port == 443:
+        hosts |= {host, "127.0.0.1", "localhost"}
     config = Config(
         store=store or store_target(s),
         trusted=trusted(s, trust),
         origin=origin_of(s),
         witness=lambda: read_witness(wpath),
         subject_ref=lambda number: crypto.subject_ref(key, number),
+        hosts=frozenset(hosts),
+        access=log.record,
     )
-    err.print(f"auditor page on http://{host}:{port}/ (store {config.store})", highlight=False)
-    web.run_app(create_app(config), host=host, port=port, print=None, access_log=None)
+    err.print(
+        f"auditor page on https://{host}:{port}/ (store {config.store}; client certificate "
+        f"required; access log {log.path})",
+        highlight=False,
+    )
+    try:
+        web.run_app(
+            create_app(config),
+            host=host,
+            port=port,
+            ssl_context=tls,
+            print=None,
+            access_log=None,
+        )
+    finally:
+        log.close()
 
 
 # --- the access log: delivered → received → opened ---------------------------------------
