@@ -17,6 +17,11 @@ with, per principal: ``<name>.crt`` and ``<name>.key`` (PKCS#8; Python clients),
 keys and key stores 0600, all written with O_EXCL. A directory in the flat layout of earlier
 versions (``ca.key`` beside ``ca.crt``) is moved into this one by ``init``.
 
+The auditor page (`broker audit serve`) uses the same CA: it serves HTTPS with ``audit-web``'s
+certificate (``clients/audit-web.*``, for localhost and 127.0.0.1) and admits only clients whose
+CA-signed certificate names an auditor principal (``auditor``, or ``auditor.<name>`` for one
+certificate per auditor: ``init --principal``).
+
 `aiokafka_options()` turns (profile, credentials dir, principal) into aiokafka keyword
 arguments; `ssl_context()` is what Faust's ``SSLCredentials`` wraps. No secret is ever logged or
 put in an error message: errors name the file, never its content.
@@ -43,7 +48,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from broker.acl import Principals, check_principal
+from broker.acl import PRINCIPAL_NAME, Principals, check_principal
 from broker.errors import ConfigError
 from broker.policy import load_policy
 
@@ -51,6 +56,10 @@ CA_NAME = "oslo-share-broker local kafka CA"
 # Names the broker's certificate is valid for: loopback, and the compose service name.
 SERVER_DNS = ("localhost", "kafka")
 SERVER_IPS = ("127.0.0.1", "::1")
+# The auditor page's server certificate: loopback only.
+WEB_SERVER = "audit-web"
+WEB_DNS = ("localhost",)
+WEB_IPS = ("127.0.0.1",)
 # The same default as deploy/kafka.sh's KAFKA_CREDENTIALS_DIR (git-ignored under var/).
 DEFAULT_CREDENTIALS_DIR = Path(__file__).resolve().parent.parent / "var" / "kafka-credentials"
 CA_DAYS = 3650
@@ -132,9 +141,12 @@ def issue(
     *,
     server: bool = False,
     days: int = LEAF_DAYS,
+    dns: Iterable[str] = SERVER_DNS,
+    ips: Iterable[str] = SERVER_IPS,
 ) -> tuple[bytes, bytes]:
     """A certificate with CN=<principal> signed by the CA: (key PEM, certificate PEM).
-    ``server``: also valid as the broker's server certificate (SANs for loopback and 'kafka')."""
+    ``server``: also valid as a server certificate for the names ``dns`` and addresses ``ips``
+    (by default the broker's: loopback and 'kafka')."""
     check_principal(principal)
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
@@ -158,8 +170,8 @@ def issue(
     )
     if server:
         usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVER_DNS]
-        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in SERVER_IPS]
+        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).sign(
         ca_key, hashes.SHA256()
@@ -330,6 +342,45 @@ def ensure_credentials(
     return created
 
 
+def ensure_web_credentials(directory: Path, now: dt.datetime | None = None) -> bool:
+    """The auditor page's server certificate (CN audit-web, localhost and 127.0.0.1), issued by
+    the CA in ``directory`` if it has none yet. Returns whether it was created."""
+    now = now or dt.datetime.now(dt.UTC)
+    creds = Credentials(directory, WEB_SERVER)
+    if creds.cert.exists() and creds.key.exists():
+        return False
+    ca_cert, ca_key = creds.ca, ca_key_file(directory)
+    if not (ca_cert.is_file() and ca_key.is_file()):
+        raise ConfigError(
+            f"{ca_cert} and {ca_key} are needed to issue the auditor page's certificate "
+            "(run: bash deploy/kafka.sh credentials)"
+        )
+    _private_folder(creds.folder)
+    for stale in (creds.cert, creds.key):
+        stale.unlink(missing_ok=True)
+    key_pem, cert_pem = issue(
+        ca_key.read_bytes(),
+        ca_cert.read_bytes(),
+        WEB_SERVER,
+        now,
+        server=True,
+        dns=WEB_DNS,
+        ips=WEB_IPS,
+    )
+    _write_group({creds.key: (key_pem, 0o600), creds.cert: (cert_pem, 0o644)})
+    return True
+
+
+def is_auditor(principal: str) -> bool:
+    """The principals the auditor page admits: ``auditor`` and ``auditor.<name>``."""
+    base = Principals().auditor
+    if not PRINCIPAL_NAME.match(principal):
+        return False
+    return principal == base or (
+        principal.startswith(base + ".") and len(principal) > len(base) + 1
+    )
+
+
 # ---------------------------------------------------------------- clients
 
 
@@ -344,6 +395,23 @@ def ssl_context(directory: Path, principal: str) -> ssl.SSLContext:
             )
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(creds.ca))
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(creds.cert), str(creds.key))
+    except ssl.SSLError:
+        raise ConfigError(f"{creds.cert}: certificate and key do not load or match") from None
+    return ctx
+
+
+def server_context(directory: Path, principal: str = WEB_SERVER) -> ssl.SSLContext:
+    """TLS 1.2+ server side for the auditor page: ``principal``'s certificate, and a client
+    certificate signed by the local CA required in the handshake (no certificate, no page)."""
+    creds = Credentials(directory, check_principal(principal))
+    for path in (creds.ca, creds.cert, creds.key):
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist (run: bash deploy/kafka.sh credentials)")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(creds.ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
     try:
         ctx.load_cert_chain(str(creds.cert), str(creds.key))
     except ssl.SSLError:
@@ -412,6 +480,8 @@ def _main(argv: list[str] | None = None) -> int:
     names = principals.clients(recipients) + list(args.principal)
     try:
         created = ensure_credentials(args.directory, names, server=principals.node)
+        if ensure_web_credentials(args.directory):
+            created.append(WEB_SERVER)
     except ConfigError as exc:
         print(f"kafka_security: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,14 @@ its value byte for byte (so the Merkle leaves can be recomputed and checked) and
 extracted for queries. The store is never trusted: ``entries()`` feeds the verifier, which
 recomputes every leaf from the stored bytes, and the checkpoints are checked against a witness.
 
+The extracted columns are only an index. Nothing is reported from them as fact: a query selects
+rows by column, then derives every returned row's columns again from its (verified) bytes; a
+row whose stored columns disagree is returned as ``Tampered`` (offset, record, the columns),
+never as data. Statistics, the review list, the access log and the chart are computed from the
+bytes (a scan), and ``column_faults()`` (``broker audit verify --from store``) lists every row
+whose columns disagree with its bytes. A SQLite store is created 0600 in a 0700 directory
+(SQLite gives its -wal/-shm/-journal files the database file's mode).
+
 ``Syncer`` does what ``broker audit sync`` needs without any Kafka: re-verify what the store
 holds, then take new messages in batches, verifying each before it is written.
 """
@@ -13,6 +21,7 @@ holds, then take new messages in batches, verifying each before it is written.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -145,6 +154,74 @@ def row_of(entry: Entry) -> tuple[Any, ...]:
     )
 
 
+def derive(offset: int, ce_type: str, value: bytes) -> dict[str, Any]:
+    """The columns of a stored message as its bytes say they are."""
+    return dict(zip(COLUMNS, row_of(Entry(offset, ce_type, value)), strict=True))
+
+
+def _same(column: str, stored: Any, derived: Any) -> bool:
+    if column == "review_required":
+        return bool(stored) == bool(derived)
+    if column == "value":
+        return bytes(stored) == bytes(derived)
+    if stored is None or derived is None:
+        return stored is None and derived is None
+    if column in ("kafka_offset", "tree_size"):
+        return int(stored) == int(derived)
+    return str(stored) == str(derived)
+
+
+def disagreeing(stored: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """(the row derived from its bytes, the names of the stored columns that differ)."""
+    derived = derive(int(stored["kafka_offset"]), str(stored["ce_type"]), bytes(stored["value"]))
+    bad = tuple(c for c in COLUMNS if not _same(c, stored[c], derived[c]))
+    return derived, bad
+
+
+@dataclass(frozen=True)
+class Tampered:
+    """A stored row whose index columns disagree with its record bytes (names, never values)."""
+
+    offset: int
+    columns: tuple[str, ...]
+    index: int | None = None  # the record's position in the log (None: a checkpoint)
+    record_id: str | None = None
+
+    def where(self) -> str:
+        parts = [f"record #{self.index}" if self.index is not None else "checkpoint"]
+        parts.append(f"offset {self.offset}")
+        if self.record_id:
+            parts.append(f"record_id {self.record_id}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        return (
+            f"column-mismatch: {self.where()}: stored column(s) {', '.join(self.columns)} "
+            "disagree with the record's bytes"
+        )
+
+
+class Rows(list[dict[str, Any]]):
+    """Query results: documents whose columns agree with their bytes; ``tampered`` the rest."""
+
+    def __init__(self, docs: Iterable[dict[str, Any]] = (), tampered: Iterable[Tampered] = ()):
+        super().__init__(docs)
+        self.tampered = list(tampered)
+
+
+class StoreTampered(AuditError):
+    """A row needed for an answer disagrees with its record bytes."""
+
+    def __init__(self, tampered: Sequence[Tampered]) -> None:
+        self.tampered = list(tampered)
+        super().__init__("; ".join(str(t) for t in tampered))
+
+
+def _key(value: Any) -> tuple[bool, str]:
+    """Sort key for values that may be None (None last, like PostgreSQL)."""
+    return (value is None, "" if value is None else str(value))
+
+
 @dataclass(frozen=True)
 class Filters:
     """What ``broker audit query`` selects on; None means any."""
@@ -179,7 +256,7 @@ class AuditStore:
             store = cls(pg, "postgresql", _redact_url(text))
         else:
             path = Path(text)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_file(path)
             store = cls(sqlite3.connect(path), "sqlite", str(path))
         store._create()
         return store
@@ -245,6 +322,68 @@ class AuditStore:
                 yield Entry(int(offset), str(ce_type), bytes(value))
             last = int(rows[-1][0])
 
+    def _stored_rows(
+        self, where: str = "", params: Sequence[Any] = (), batch: int = 2000
+    ) -> Iterator[dict[str, Any]]:
+        """Stored rows (every column) in offset order, in pages."""
+        last = -1
+        while True:
+            rows = self.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM audit_entries "  # noqa: S608
+                f"WHERE kafka_offset > ?{where} ORDER BY kafka_offset LIMIT ?",
+                (last, *params, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield dict(zip(COLUMNS, row, strict=True))
+            last = int(rows[-1][0])
+
+    def scan(self) -> Iterator[tuple[dict[str, Any], Tampered | None]]:
+        """Every row as derived from its bytes, with a Tampered if its stored columns differ."""
+        index = 0
+        for stored in self._stored_rows():
+            derived, bad = disagreeing(stored)
+            checkpoint = derived["ce_type"] == CHECKPOINT_TYPE
+            tampered = None
+            if bad:
+                tampered = Tampered(
+                    int(derived["kafka_offset"]),
+                    bad,
+                    None if checkpoint else index,
+                    derived["record_id"],
+                )
+            if not checkpoint:
+                index += 1
+            yield derived, tampered
+
+    def column_faults(self) -> list[Tampered]:
+        """Every row whose stored columns disagree with its record bytes, in offset order."""
+        return [t for _, t in self.scan() if t is not None]
+
+    def _tampered(self, stored: Mapping[str, Any], bad: tuple[str, ...]) -> Tampered:
+        offset = int(stored["kafka_offset"])
+        derived = derive(offset, str(stored["ce_type"]), bytes(stored["value"]))
+        if derived["ce_type"] == CHECKPOINT_TYPE:
+            return Tampered(offset, bad)
+        before = self.execute(
+            "SELECT COUNT(*) FROM audit_entries WHERE ce_type <> ? AND kafka_offset < ?",
+            (CHECKPOINT_TYPE, offset),
+        ).fetchone()[0]
+        return Tampered(offset, bad, int(before), derived["record_id"])
+
+    def _checked(self, sql: str, params: Sequence[Any]) -> Rows:
+        """Rows the column filter ``sql`` selects, each checked against its bytes."""
+        docs, tampered = [], []
+        for row in self.execute(sql, params).fetchall():
+            stored = dict(zip(COLUMNS, row, strict=True))
+            _, bad = disagreeing(stored)
+            if bad:
+                tampered.append(self._tampered(stored, bad))
+            else:
+                docs.append(_document(stored["kafka_offset"], stored["value"]))
+        return Rows(docs, tampered)
+
     def add(self, entries: Iterable[Entry]) -> int:
         """Insert messages not stored yet (by offset) and commit; return how many were new."""
         rows = [row_of(e) for e in entries]
@@ -275,8 +414,13 @@ class AuditStore:
 
     # --- questions auditors ask --------------------------------------------------------------
 
-    def query(self, f: Filters) -> list[dict[str, Any]]:
-        """Audit events matching every given filter, oldest first, as their JSON documents."""
+    def query(self, f: Filters) -> Rows:
+        """Audit events matching every given filter, oldest first, as their JSON documents.
+
+        The filters select on the index columns; every selected row is then derived again from
+        its bytes, and one whose columns disagree is in ``.tampered``, not among the results."""
+        if f.limit is not None and f.limit < 1:
+            raise ValueError("limit: must be at least 1")
         where, params = ["ce_type <> ?"], [CHECKPOINT_TYPE]
         for column, value in (
             ("recipient", f.recipient),
@@ -301,32 +445,44 @@ class AuditStore:
             where.append("recorded_at < ?")
             params.append(_utc(f.until.isoformat()) or "")
         sql = (
-            "SELECT kafka_offset, value FROM audit_entries WHERE "  # noqa: S608
+            f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE "  # noqa: S608
             + " AND ".join(where)
             + " ORDER BY kafka_offset"
             + (f" LIMIT {int(f.limit)}" if f.limit else "")
         )
-        return [_document(o, v) for o, v in self.execute(sql, params).fetchall()]
+        return self._checked(sql, params)
 
     def record(self, record_id: str) -> dict[str, Any] | None:
-        row = self.execute(
-            "SELECT kafka_offset, value FROM audit_entries WHERE record_id = ? "
+        """The first record with this id; StoreTampered if its row disagrees with its bytes."""
+        rows = self._checked(
+            f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE record_id = ? "  # noqa: S608
             "AND ce_type <> ? ORDER BY kafka_offset LIMIT 1",
             (record_id, CHECKPOINT_TYPE),
-        ).fetchone()
-        return None if row is None else _document(row[0], row[1])
+        )
+        if rows.tampered:
+            raise StoreTampered(rows.tampered)
+        return rows[0] if rows else None
+
+    def _derived(self) -> Iterator[dict[str, Any]]:
+        """Every audit event's columns as derived from its bytes (a scan; checkpoints left out)."""
+        for row, _ in self.scan():
+            if row["ce_type"] != CHECKPOINT_TYPE:
+                yield row
 
     def pending_reviews(self) -> list[dict[str, Any]]:
         """Urgent disclosures (review_required) that no review event refers to yet."""
-        rows = self.execute(
-            "SELECT kafka_offset, value FROM audit_entries a WHERE review_required "
-            "AND NOT EXISTS (SELECT 1 FROM audit_entries r WHERE r.event = 'review' "
-            "AND r.reviewed_record = a.record_id) ORDER BY kafka_offset"
-        ).fetchall()
+        urgent, reviewed = [], set()
+        for row in self._derived():
+            if row["review_required"]:
+                urgent.append(row)
+            if row["event"] == "review" and row["reviewed_record"] is not None:
+                reviewed.add(row["reviewed_record"])
         seen: set[str] = set()
         out = []
-        for o, v in rows:  # at-least-once delivery can repeat a record: list it once
-            doc = _document(o, v)
+        for row in urgent:  # at-least-once delivery can repeat a record: list it once
+            if row["record_id"] in reviewed:
+                continue
+            doc = _document(row["kafka_offset"], row["value"])
             if doc.get("record_id") not in seen:
                 seen.add(str(doc.get("record_id")))
                 out.append(doc)
@@ -334,59 +490,77 @@ class AuditStore:
 
     def access_log(self, recipient: str | None = None) -> list[Access]:
         """Every delivery with when it was received and opened (receipts relayed to the log)."""
-        where, params = "", []
-        if recipient is not None:
-            where, params = " AND d.recipient = ?", [recipient]
-        rows = self.execute(
-            "SELECT d.delivery_id, d.recipient, MIN(d.recorded_at), "  # noqa: S608
-            "(SELECT MIN(r.recorded_at) FROM audit_entries r WHERE r.event = 'received' "
-            "AND r.delivery_id = d.delivery_id AND r.recipient = d.recipient), "
-            "(SELECT MIN(r.recorded_at) FROM audit_entries r WHERE r.event = 'opened' "
-            "AND r.delivery_id = d.delivery_id AND r.recipient = d.recipient) "
-            "FROM audit_entries d WHERE d.outcome = 'deliver' AND d.delivery_id IS NOT NULL"
-            + where
-            + " GROUP BY d.delivery_id, d.recipient ORDER BY 3, 1",
-            params,
-        ).fetchall()
+        delivered: dict[tuple[str, str], str] = {}
+        receipts: dict[tuple[str, str, str], str] = {}
+        for row in self._derived():
+            rcpt, did, at = row["recipient"], row["delivery_id"], row["recorded_at"]
+            if did is None or rcpt is None or at is None:
+                continue
+            if recipient is not None and rcpt != recipient:
+                continue
+            if row["outcome"] == "deliver":
+                key = (did, rcpt)
+                delivered[key] = min(delivered.get(key, at), at)
+            elif row["event"] in ("received", "opened"):
+                rkey = (row["event"], did, rcpt)
+                receipts[rkey] = min(receipts.get(rkey, at), at)
         out = []
-        for delivery_id, rcpt, delivered, received, opened in rows:
+        for (did, rcpt), at in sorted(delivered.items(), key=lambda kv: (kv[1], kv[0][0])):
+            received = receipts.get(("received", did, rcpt))
+            opened = receipts.get(("opened", did, rcpt))
             # an opened delivery was received, even if that receipt was lost
             first = min((t for t in (received, opened) if t is not None), default=None)
-            out.append(Access(str(delivery_id), str(rcpt), str(delivered), first, opened))
+            out.append(Access(did, rcpt, at, first, opened))
         return out
 
     def disclosures_by_day(self) -> list[tuple[str, str, str, int]]:
         """(day, recipient, legal basis, deliveries) for the chart, oldest day first."""
-        rows = self.execute(
-            "SELECT substr(recorded_at, 1, 10), recipient, legal_basis, COUNT(*) "
-            "FROM audit_entries WHERE outcome = 'deliver' "
-            "GROUP BY substr(recorded_at, 1, 10), recipient, legal_basis ORDER BY 1, 2, 3"
-        ).fetchall()
-        return [(str(d), str(r), str(b), int(n)) for d, r, b, n in rows]
+        counts: dict[tuple[str, str, str], int] = {}
+        for row in self._derived():
+            if row["outcome"] == "deliver":
+                day = str(row["recorded_at"])[:10] if row["recorded_at"] else "None"
+                key = (day, str(row["recipient"]), str(row["legal_basis"]))
+                counts[key] = counts.get(key, 0) + 1
+        return [(d, r, b, n) for (d, r, b), n in sorted(counts.items())]
 
     def stats(self) -> dict[str, Any]:
-        """Counts for the overview: by event, by recipient and decision, by legal basis."""
+        """Counts for the overview: by event, by recipient and decision, by legal basis.
 
-        def rows(sql: str) -> list[tuple[Any, ...]]:
-            return [tuple(r) for r in self.execute(sql).fetchall()]
-
+        Computed from the record bytes (a scan), never from the index columns; ``tampered``
+        lists the rows whose columns disagree with their bytes."""
+        entries = 0
+        by_event: dict[Any, int] = {}
+        by_recipient: dict[tuple[Any, Any], int] = {}
+        by_basis: dict[Any, int] = {}
+        times: list[str] = []
+        tampered: list[Tampered] = []
+        for row, bad in self.scan():
+            entries += 1
+            if bad is not None:
+                tampered.append(bad)
+            name = row["event"] if row["event"] is not None else row["ce_type"]
+            by_event[name] = by_event.get(name, 0) + 1
+            if row["event"] == "decision":
+                k = (row["recipient"], row["outcome"])
+                by_recipient[k] = by_recipient.get(k, 0) + 1
+            if row["outcome"] == "deliver":
+                by_basis[row["legal_basis"]] = by_basis.get(row["legal_basis"], 0) + 1
+            if row["recorded_at"] is not None:
+                times.append(row["recorded_at"])
         return {
-            "entries": self.count(),
-            "by_event": rows(
-                "SELECT COALESCE(event, ce_type), COUNT(*) FROM audit_entries "
-                "GROUP BY COALESCE(event, ce_type) ORDER BY 1"
-            ),
-            "by_recipient": rows(
-                "SELECT recipient, outcome, COUNT(*) FROM audit_entries "
-                "WHERE event = 'decision' GROUP BY recipient, outcome ORDER BY 1, 2"
-            ),
-            "by_legal_basis": rows(
-                "SELECT legal_basis, COUNT(*) FROM audit_entries WHERE outcome = 'deliver' "
-                "GROUP BY legal_basis ORDER BY 1"
-            ),
-            "first": self.execute("SELECT MIN(recorded_at) FROM audit_entries").fetchone()[0],
-            "last": self.execute("SELECT MAX(recorded_at) FROM audit_entries").fetchone()[0],
+            "entries": entries,
+            "by_event": sorted(by_event.items(), key=lambda kv: _key(kv[0])),
+            "by_recipient": [
+                (r, o, n)
+                for (r, o), n in sorted(
+                    by_recipient.items(), key=lambda kv: (_key(kv[0][0]), _key(kv[0][1]))
+                )
+            ],
+            "by_legal_basis": sorted(by_basis.items(), key=lambda kv: _key(kv[0])),
+            "first": min(times, default=None),
+            "last": max(times, default=None),
             "pending_reviews": len(self.pending_reviews()),
+            "tampered": tampered,
         }
 
 
@@ -399,6 +573,24 @@ def _document(offset: Any, value: Any) -> dict[str, Any]:
         data = {"event": "unreadable"}
     data["_offset"] = int(offset)
     return data
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file 0600 (its folder 0700) before SQLite opens it; tighten an old one.
+    SQLite creates its -wal, -shm and -journal files with the database file's permissions."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+        os.chmod(path.parent, 0o700)  # mkdir's mode is subject to the umask
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and side.stat().st_mode & 0o077:
+            os.chmod(side, 0o600)
 
 
 def _redact_url(url: str) -> str:

@@ -219,3 +219,15 @@ def store_replace(store: AuditStore, log: Log) -> None:
     store.execute("DELETE FROM audit_entries")
     store.conn.commit()
     store.add(log.entries)
+
+
+def store_edit_column(store: AuditStore, index: int, column: str, value: object) -> None:
+    """Change one index column of record ``index``, leaving its bytes as they were."""
+    if column not in ("recipient", "outcome", "legal_basis", "subject_ref", "recorded_at", "event"):
+        raise ValueError(f"column: {column} is not an index column this drill edits")
+    offset = store_offsets(store)[index]
+    store.execute(
+        f"UPDATE audit_entries SET {column} = ? WHERE kafka_offset = ?",  # noqa: S608
+        (value, offset),
+    )
+    store.conn.commit()

@@ -301,6 +301,33 @@ def _fail_fault(report: Report, where: str) -> None:
     raise typer.Exit(1)
 
 
+def _fail_columns(tampered: list[Any], where: str, shown: int = 20) -> None:
+    """Exit 1 naming the rows whose index columns disagree with their record bytes."""
+    err.print(f"[bold red]{where} does not verify[/]", highlight=False)
+    for t in tampered[:shown]:
+        err.print(f"[bold]column-mismatch[/]: {t.where()}", highlight=False)
+        err.print(
+            f"  stored column(s) {', '.join(t.columns)} disagree with the record's bytes",
+            highlight=False,
+        )
+    if len(tampered) > shown:
+        err.print(f"… and {len(tampered) - shown} more row(s)", highlight=False)
+    raise typer.Exit(1)
+
+
+def _warn_tampered(tampered: list[Any], shown: int = 5) -> None:
+    """Rows a query selected whose columns disagree with their bytes: named, never shown."""
+    if not tampered:
+        return
+    err.print(
+        f"[bold red]{len(tampered)} row(s) of the store disagree with their record bytes; "
+        "left out (run `broker audit verify --from store`)[/]",
+        highlight=False,
+    )
+    for t in tampered[:shown]:
+        err.print(f"  {t}", highlight=False)
+
+
 def _report_table(report: Report, where: str) -> Table:
     t = Table("", "", title=where, show_header=False)
     latest = report.latest
@@ -451,6 +478,9 @@ def sync(
             task = progress.add_task("re-verifying the store", total=st.count())
             fault = syncer.check_stored()
             progress.update(task, completed=st.count())
+            tampered = st.column_faults() if fault is None else []
+            if tampered:
+                _fail_columns(tampered, f"audit store {st.where}")
             if fault is None:
 
                 async def go() -> Any:
@@ -492,6 +522,7 @@ def verify(
     keys = trusted(s, trust)
     cps = read_witness(witness or witness_path(s))
     v = Verifier(keys, origin_of(s), cps)
+    tampered: list[Any] = []
     with _progress() as progress:
         if source == "topic":
             where = f"topic {s.topics.audit}"
@@ -515,6 +546,8 @@ def verify(
                     progress.advance(t)
                     if v.add(e):
                         break
+                # the index columns queries select on must say what the verified bytes say
+                tampered = st.column_faults()
         else:
             path = Path(source)
             if not path.exists():
@@ -526,6 +559,8 @@ def verify(
     report = v.finish()
     if report.fault:
         _fail_fault(report, where)
+    if tampered:
+        _fail_columns(tampered, where)
     out.print(_report_table(report, where))
     out.print("[green]verified[/]: every sealed record is as it was sealed", highlight=False)
     if report.unsealed:
@@ -696,13 +731,16 @@ def query(
     )
     with AuditStore.open(store or store_target(settings())) as st:
         docs = st.query(f)
+    _warn_tampered(docs.tampered)
     if as_json:
         for d in docs:
             print(json.dumps(d, ensure_ascii=False))
-        return
-    out.print(
-        audit_table([d for d in docs if d.get("event") != "review"], f"{len(docs)} record(s)")
-    )
+    else:
+        out.print(
+            audit_table([d for d in docs if d.get("event") != "review"], f"{len(docs)} record(s)")
+        )
+    if docs.tampered:
+        raise typer.Exit(1)
 
 
 @app.command("subject")
@@ -728,7 +766,10 @@ def subject(
     s = settings()
     ref = crypto.subject_ref(s.subject_key(), number)
     with AuditStore.open(store or store_target(s)) as st:
-        report = subject_report(st.query(Filters(subject_ref=ref)), datetime.now(UTC))
+        docs = st.query(Filters(subject_ref=ref))
+    if docs.tampered:
+        _fail_columns(docs.tampered, f"audit store {st.where}")
+    report = subject_report(docs, datetime.now(UTC))
     text = {"markdown": to_markdown, "html": to_html, "json": lambda r: r.to_json() + "\n"}[fmt](
         report
     )
@@ -749,7 +790,8 @@ def stats(store: StoreOpt = None) -> None:
         where = st.where
     out.print(
         f"[bold]{where}[/]: {data['entries']} message(s), {data['first'] or '-'} … "
-        f"{data['last'] or '-'}; {data['pending_reviews']} review(s) pending",
+        f"{data['last'] or '-'}; {data['pending_reviews']} review(s) pending "
+        "(counted from the record bytes)",
         highlight=False,
     )
     t = Table("event", "count", title="by event")
@@ -766,6 +808,9 @@ def stats(store: StoreOpt = None) -> None:
     for b, n in data["by_legal_basis"]:
         t.add_row(str(b), str(n))
     out.print(t)
+    if data["tampered"]:
+        _warn_tampered(data["tampered"])
+        raise typer.Exit(1)
 
 
 @app.command("review")
@@ -778,7 +823,7 @@ def review(
     store: StoreOpt = None,
 ) -> None:
     """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
-    from broker.audit import REVIEW_TYPE, ce_headers, review_event
+    from broker.audit import REVIEW_TYPE, AuditError, ce_headers, review_event
     from broker.kafka import producer, send_all
     from broker.pipeline import OutMessage
     from broker.store import AuditStore
@@ -793,7 +838,11 @@ def review(
                 t.add_row(str(d.get("record_id")), str(d.get("recorded_at")))
             out.print(t)
             return
-        reviewed = st.record(record)
+        try:
+            reviewed = st.record(record)
+        except AuditError as exc:
+            fail(f"--record: {exc}", 1)
+            raise
     if reviewed is None:
         fail(f"--record: no audit record {record} in the store (run `broker audit sync`)")
     assert reviewed is not None
@@ -826,29 +875,79 @@ def serve(
     store: StoreOpt = None,
     witness: WitnessOpt = None,
     trust: TrustOpt = None,
+    credentials_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="the CA and the page's certificate [default: $BROKER_KAFKA_CREDENTIALS_DIR]"
+        ),
+    ] = None,
+    access_log: Annotated[
+        Path | None,
+        typer.Option(help="the page's own access log [default: state dir/audit/web-access.jsonl]"),
+    ] = None,
 ) -> None:
     """The auditors' web page: search, subject report, chain status, disclosures chart.
 
-    Reads the auditor store (keep `broker audit sync` running or rerun it). Listens on
-    127.0.0.1 by default: the page shows who received what about whom.
+    HTTPS only, and only for auditors: the browser must present a client certificate from the
+    project CA whose CN is an auditor principal (`auditor` or `auditor.<name>`). The page's
+    server certificate (audit-web) is issued from the same CA if missing. Every view, search
+    and subject lookup is written to the access log (0600, append-only, hash-chained) before
+    it is answered. Reads the auditor store (keep `broker audit sync` running or rerun it).
     """
     from aiohttp import web
 
     from broker import crypto
+    from broker.errors import ConfigError
+    from broker.kafka_security import (
+        WEB_SERVER,
+        Credentials,
+        ensure_web_credentials,
+        server_context,
+    )
+    from broker.web.accesslog import AccessLog
     from broker.web.app import Config, create_app
 
     s = settings()
     key = s.subject_key()
     wpath = witness or witness_path(s)
+    creds = credentials_dir or s.kafka.credentials_dir
+    try:
+        if ensure_web_credentials(creds):
+            issued = Credentials(creds, WEB_SERVER).cert
+            err.print(f"issued the page's certificate {issued}", highlight=False)
+        tls = server_context(creds, WEB_SERVER)
+    except ConfigError as exc:
+        fail(str(exc))
+        raise
+    log = AccessLog(access_log or s.state_dir / "audit" / "web-access.jsonl")
+    hosts = {f"{host}:{port}", f"127.0.0.1:{port}", f"localhost:{port}"}
+    if port == 443:
+        hosts |= {host, "127.0.0.1", "localhost"}
     config = Config(
         store=store or store_target(s),
         trusted=trusted(s, trust),
         origin=origin_of(s),
         witness=lambda: read_witness(wpath),
         subject_ref=lambda number: crypto.subject_ref(key, number),
+        hosts=frozenset(hosts),
+        access=log.record,
     )
-    err.print(f"auditor page on http://{host}:{port}/ (store {config.store})", highlight=False)
-    web.run_app(create_app(config), host=host, port=port, print=None, access_log=None)
+    err.print(
+        f"auditor page on https://{host}:{port}/ (store {config.store}; client certificate "
+        f"required; access log {log.path})",
+        highlight=False,
+    )
+    try:
+        web.run_app(
+            create_app(config),
+            host=host,
+            port=port,
+            ssl_context=tls,
+            print=None,
+            access_log=None,
+        )
+    finally:
+        log.close()
 
 
 # --- the access log: delivered → received → opened ---------------------------------------

@@ -1,9 +1,25 @@
 """The auditors' web page (`broker audit serve`): search, subject report, chain status, chart.
 
 An aiohttp application over the auditor store. It is given everything it needs (where the store
-is, the trusted keys, the witness, a function turning a national id into its keyed reference),
-so it reads no settings and holds no key. It listens on 127.0.0.1 only by default: it shows
-who received what about whom, so it is for auditors on the machine, not for the network.
+is, the trusted keys, the witness, a function turning a national id into its keyed reference,
+where to record accesses), so it reads no settings and holds no key.
+
+It is for auditors only (docs/threat-model.md, "Auditor page"):
+
+* HTTPS with mutual TLS (``broker.kafka_security.server_context``): the TLS handshake requires a
+  client certificate signed by the project CA, and ``guard`` admits only an auditor principal's
+  (CN ``auditor`` or ``auditor.<name>``). Everyone else gets 403, or no connection at all.
+* The Host header must be one of the configured host:port names (DNS rebinding), and a request
+  Fetch Metadata marks as cross-site is refused.
+* CSRF: a client certificate, like a cookie, is sent by the browser on cross-site requests too.
+  Every ``/api/`` request must carry ``X-CSRF-Token``, an HMAC of the auditor's CN under a
+  per-process secret, which the page receives in a meta tag; a cross-site page can neither read
+  it nor set a custom header without a CORS preflight this app never answers. A POST must also
+  carry an ``Origin`` that is the page's own (a browser always sends it on POST).
+* The CSP allows scripts and styles from the app only (``/static/``), no inline code, and no
+  framing (``frame-ancestors 'none'``, X-Frame-Options DENY); the Server header names no version.
+* Every page view, search, subject lookup, status check and refusal is an access event
+  (``Config.access``, broker/web/accesslog.py), recorded before the answer is sent.
 
 The national id for the subject report is POSTed (never in a URL, so never in an access log)
 and used only to compute the keyed reference; it is neither stored nor echoed back.
@@ -11,9 +27,13 @@ and used only to compute the keyed reference; it is neither stored nor echoed ba
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import html
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -25,21 +45,86 @@ from broker import national_id
 from broker.audit.checkpoint import Checkpoint
 from broker.audit.report import subject_report
 from broker.audit.verify import verify_log
+from broker.kafka_security import is_auditor
 from broker.store import AuditStore, Filters
 
 DECISIONS = ("deliver", "deny", "dead-letter", "review")
+MAX_LIMIT = 1000
+QUERY_FIELDS = (
+    "recipient",
+    "legal_basis",
+    "decision",
+    "notice_id",
+    "since",
+    "until",
+    "policy_version",
+    "limit",
+)
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+STATIC = {"page.js": "text/javascript", "page.css": "text/css"}
+
+
+def peer_cn(request: web.Request) -> str | None:
+    """The CN of the client certificate the TLS handshake verified (None: no TLS, no cert)."""
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    if not cert:
+        return None
+    for rdn in cert.get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
 class Config:
     store: str
     trusted: Mapping[str, Ed25519PublicKey]
-    origin: str
+    origin: str  # the audit log's name in its checkpoints (not an HTTP origin)
     witness: Callable[[], list[Checkpoint]]
     subject_ref: Callable[[str], str]
+    hosts: frozenset[str]  # Host header values accepted, e.g. "127.0.0.1:8087"
+    access: Callable[[Mapping[str, Any]], None]  # records one access event, durably
+    clock: Callable[[], datetime] = _now
+    identify: Callable[[web.Request], str | None] = peer_cn
+    secret: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(f"https://{h}" for h in self.hosts)
+
+    def token(self, auditor: str) -> str:
+        return hmac.new(self.secret, auditor.encode(), hashlib.sha256).hexdigest()
 
 
 CONFIG = web.AppKey("config", Config)
+AUDITOR = web.RequestKey("auditor", str)  # the admitted auditor's CN
+
+
+def _stamp(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _access(request: web.Request, event: str, **what: Any) -> None:
+    cfg = request.app[CONFIG]
+    cfg.access(
+        {
+            "event": event,
+            "at": _stamp(cfg.clock()),
+            "auditor": request.get(AUDITOR),
+            "method": request.method,
+            "path": request.path,
+            **what,
+        }
+    )
 
 
 def _bad(field: str, reason: str) -> web.HTTPBadRequest:
@@ -78,9 +163,36 @@ def _row(d: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _forbidden(reason: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=json.dumps({"reason": reason}), content_type="application/json")
+
+
 async def index(request: web.Request) -> web.Response:
+    cfg = request.app[CONFIG]
+    auditor = request[AUDITOR]
     page = resources.files("broker.web").joinpath("page.html").read_text(encoding="utf-8")
+    page = page.replace("{{csrf}}", cfg.token(auditor)).replace("{{auditor}}", html.escape(auditor))
+    _access(request, "auditor-page-view")
     return web.Response(text=page, content_type="text/html")
+
+
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC:
+        raise web.HTTPNotFound()
+    text = resources.files("broker.web").joinpath(name).read_text(encoding="utf-8")
+    return web.Response(text=text, content_type=STATIC[name])
+
+
+def _limit(q: Mapping[str, str]) -> int:
+    text = q.get("limit", "200").strip()
+    try:
+        limit = int(text)
+    except ValueError:
+        raise _bad("limit", f"must be a whole number from 1 to {MAX_LIMIT}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise _bad("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+    return limit
 
 
 async def api_query(request: web.Request) -> web.Response:
@@ -88,10 +200,6 @@ async def api_query(request: web.Request) -> web.Response:
     decision = q.get("decision") or None
     if decision is not None and decision not in DECISIONS:
         raise _bad("decision", f"must be one of {', '.join(DECISIONS)}")
-    try:
-        limit = min(int(q.get("limit", "200")), 5000)
-    except ValueError:
-        raise _bad("limit", "must be a whole number") from None
     f = Filters(
         recipient=q.get("recipient") or None,
         legal_basis=q.get("legal_basis") or None,
@@ -100,11 +208,15 @@ async def api_query(request: web.Request) -> web.Response:
         since=_time(q, "since"),
         until=_time(q, "until"),
         policy_version=q.get("policy_version") or None,
-        limit=limit,
+        limit=_limit(q),
     )
     with AuditStore.open(request.app[CONFIG].store) as st:
-        rows = [_row(d) for d in st.query(f)]
-    return web.json_response({"records": rows})
+        docs = st.query(f)
+    asked = {k: q[k][:200] for k in QUERY_FIELDS if q.get(k)}
+    _access(request, "auditor-query", query=asked, results=len(docs), tampered=len(docs.tampered))
+    return web.json_response(
+        {"records": [_row(d) for d in docs], "tampered": [t.where() for t in docs.tampered]}
+    )
 
 
 async def api_subject(request: web.Request) -> web.Response:
@@ -120,28 +232,47 @@ async def api_subject(request: web.Request) -> web.Response:
         number = national_id.validate(number.strip())
     except ValueError as exc:
         raise _bad("national_id", str(exc)) from None
+    ref = cfg.subject_ref(number)
     with AuditStore.open(cfg.store) as st:
-        docs = st.query(Filters(subject_ref=cfg.subject_ref(number)))
-    report = subject_report(docs, datetime.now(UTC))
-    return web.json_response(json.loads(report.to_json()))
+        docs = st.query(Filters(subject_ref=ref))
+    _access(
+        request,
+        "auditor-subject-lookup",
+        subject_ref=ref,
+        results=len(docs),
+        tampered=len(docs.tampered),
+    )
+    report = json.loads(subject_report(docs, cfg.clock()).to_json())
+    report["tampered"] = [t.where() for t in docs.tampered]
+    return web.json_response(report)
 
 
 async def api_status(request: web.Request) -> web.Response:
-    """Verify the store against its checkpoints and the witness, now."""
+    """Verify the store against its checkpoints and the witness, and its columns, now."""
     cfg = request.app[CONFIG]
     with AuditStore.open(cfg.store) as st:
         report = verify_log(st.entries(), cfg.trusted, cfg.origin, cfg.witness())
+        tampered = st.column_faults()
     latest = report.latest
+    fault: dict[str, Any] | None = None
+    if report.fault is not None:
+        fault = {
+            "kind": str(report.fault.kind),
+            "where": report.fault.where(),
+            "detail": report.fault.detail,
+        }
+    elif tampered:
+        fault = {
+            "kind": "column-mismatch",
+            "where": tampered[0].where(),
+            "detail": f"stored column(s) {', '.join(tampered[0].columns)} disagree with the "
+            f"record's bytes ({len(tampered)} row(s) in all)",
+        }
+    _access(request, "auditor-status", ok=fault is None)
     return web.json_response(
         {
-            "ok": report.ok,
-            "fault": None
-            if report.fault is None
-            else {
-                "kind": str(report.fault.kind),
-                "where": report.fault.where(),
-                "detail": report.fault.detail,
-            },
+            "ok": fault is None,
+            "fault": fault,
             "records": report.records,
             "sealed": report.sealed,
             "unsealed": report.unsealed,
@@ -162,6 +293,7 @@ async def api_status(request: web.Request) -> web.Response:
 async def api_chart(request: web.Request) -> web.Response:
     with AuditStore.open(request.app[CONFIG].store) as st:
         rows = st.disclosures_by_day()
+    _access(request, "auditor-chart", results=len(rows))
     return web.json_response(
         {
             "series": [
@@ -171,22 +303,54 @@ async def api_chart(request: web.Request) -> web.Response:
     )
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _refuse(request: web.Request, reason: str, auditor: str | None = None) -> web.HTTPForbidden:
+    _access(request, "auditor-refused", reason=reason, refused_cn=auditor)
+    return _forbidden(reason)
+
+
 @web.middleware
-async def headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    response: web.StreamResponse = await handler(request)
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
-    )
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Host, client certificate, Fetch Metadata, Origin and CSRF token, before any handler."""
+    cfg = request.app[CONFIG]
+    if request.headers.get("Host", "") not in cfg.hosts:
+        raise _refuse(request, "host not allowed", cfg.identify(request))
+    cn = cfg.identify(request)
+    if cn is None or not is_auditor(cn):
+        raise _refuse(request, "an auditor's client certificate is required", cn)
+    request[AUDITOR] = cn
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        raise _refuse(request, "cross-site request")
+    if request.method not in ("GET", "HEAD") and request.headers.get("Origin") not in cfg.origins:
+        raise _refuse(request, "origin not allowed")
+    if request.path.startswith("/api/"):
+        token = request.headers.get("X-CSRF-Token", "")
+        if not hmac.compare_digest(token.encode(), cfg.token(cn).encode()):
+            raise _refuse(request, "missing or wrong X-CSRF-Token")
+    return await handler(request)
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, errors included: the CSP, no framing, no caching, no version banner."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Frame-Options"] = "DENY"
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Server"] = "broker-audit"
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[headers])
+    app = web.Application(middlewares=[guard])
     app[CONFIG] = config
+    app.on_response_prepare.append(_headers)
     app.router.add_get("/", index)
+    app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/query", api_query)
     app.router.add_post("/api/subject", api_subject)
     app.router.add_get("/api/status", api_status)

@@ -113,3 +113,15 @@ def test_a_resealed_postgres_store_is_a_fork(store: AuditStore, log: drill.Log) 
     fault = verify_log(store.entries(), TRUSTED, drill.ORIGIN, log.witness).fault
     assert fault is not None
     assert (fault.kind, fault.index) == (FaultKind.forked, 30)
+
+
+def test_an_edited_recipient_column_on_postgres_is_caught(store: AuditStore) -> None:
+    """Only the recipient column of record 6 changes: the column check names it, a query for the
+    forged value returns no record, and the statistics count what the bytes say."""
+    drill.store_edit_column(store, 6, "recipient", "salto")
+    assert [(t.index, t.columns) for t in store.column_faults()] == [(6, ("recipient",))]
+    forged = store.query(Filters(recipient="salto"))
+    assert list(forged) == []
+    assert [t.index for t in forged.tampered] == [6]
+    assert store.stats()["by_recipient"] == [("school", "deliver", 35)]
+    assert [t.index for t in store.stats()["tampered"]] == [6]

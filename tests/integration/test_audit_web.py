@@ -1,31 +1,36 @@
-"""The auditors' page end to end: `broker audit serve` in a process, Debian's Chromium driven by
-Playwright (explicit executable, no browser download), a screenshot saved."""
+"""The auditors' page end to end: `broker audit serve` in a process over HTTPS with client
+certificates from a CA of the test's own, Debian's Chromium driven by Playwright (explicit
+executable, no browser download) with the auditor's certificate, screenshots saved."""
 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from broker import kafka_security
 from broker.audit import testing as drill
 from broker.pipeline import Pipeline, Source
 from broker.policy import PolicySet
 from broker.settings import Settings
 from broker.store import AuditStore
+from broker.web import accesslog
 from tests.conftest import ROOT, ce_headers, example
 
 pytestmark = pytest.mark.integration
@@ -39,9 +44,47 @@ SENT = datetime.now(UTC)  # this module's notices are sent now, on the real cloc
 @dataclasses.dataclass
 class Site:
     url: str
+    port: int
     store: Path
     witness: list[drill.Checkpoint]
     records: list[dict[str, object]]
+    credentials: Path
+    access_log: Path
+
+    def cert(self, principal: str = "auditor") -> dict[str, str]:
+        """Playwright's client certificate for this site's origin."""
+        creds = kafka_security.Credentials(self.credentials, principal)
+        return {
+            "origin": self.url.rstrip("/"),
+            "certPath": str(creds.cert),
+            "keyPath": str(creds.key),
+        }
+
+    def tls(self, principal: str | None = "auditor") -> ssl.SSLContext:
+        """A Python client that checks the page's certificate against the CA."""
+        ctx = ssl.create_default_context(cafile=str(self.credentials / "ca.crt"))
+        if principal is not None:
+            creds = kafka_security.Credentials(self.credentials, principal)
+            ctx.load_cert_chain(str(creds.cert), str(creds.key))
+        return ctx
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        principal: str | None = "auditor",
+    ) -> tuple[int, str]:
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self.tls(principal), timeout=10
+        )
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
 
 
 def _free_port() -> int:
@@ -81,11 +124,16 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     store = state / "audit" / "audit.sqlite"
     with AuditStore.open(store) as st:
         st.add(log.entries)
+    credentials = state / "credentials"
+    kafka_security.ensure_credentials(
+        credentials, ["auditor", "auditor.kari", "worker"], server="kafka-node"
+    )
     port = _free_port()
     env = {
         **os.environ,
         "BROKER_TOPIC_PREFIX": prefix,
         "BROKER_STATE_DIR": str(state),
+        "BROKER_KAFKA_CREDENTIALS_DIR": str(credentials),
     }
     for name in ("BROKER_AUDIT_STORE", "BROKER_AUDIT_WITNESS", "BROKER_AUDIT_KEY_FILE"):
         env.pop(name, None)
@@ -96,18 +144,27 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"https://127.0.0.1:{port}/"
+    site = Site(
+        url,
+        port,
+        store,
+        log.witness,
+        [json.loads(v) for v in values],
+        credentials,
+        state / "audit" / "web-access.jsonl",
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(url, timeout=1).close()
-            break
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
         except OSError:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             assert time.monotonic() < deadline, "page did not come up"
             time.sleep(0.2)
     try:
-        yield Site(url, store, log.witness, [json.loads(v) for v in values])
+        yield site
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -126,9 +183,32 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def test_the_page_shows_status_search_subject_report_and_chart(site: Site, browser: object) -> None:
-    """An auditor sees a verified chain, finds the school's records, gets a person's report."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1100})  # type: ignore[attr-defined]
+def _page(browser: object, site: Site, principal: str = "auditor", **options: Any) -> Any:
+    """A page in a fresh context that holds ``principal``'s client certificate for the site.
+    The page's server certificate is checked by the Python clients (site.tls); Chromium here
+    does not know the test CA, so it is told to accept it."""
+    context = browser.new_context(  # type: ignore[attr-defined]
+        client_certificates=[site.cert(principal)], ignore_https_errors=True, **options
+    )
+    return context.new_page()
+
+
+def _screenshot(page: Any, tmp_path: Path, name: str) -> Path:
+    """A test artefact in tmp_path, and a copy under var/screenshots for people to look at."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SCREENSHOTS / name)
+    return shot
+
+
+def test_the_page_shows_status_search_subject_report_and_chart(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    """An auditor with their certificate sees a verified chain, finds the school's records, gets
+    a person's report; each is in the access log under the certificate's CN."""
+    before = len(accesslog.read(site.access_log)) if site.access_log.exists() else 0
+    page = _page(browser, site, "auditor.kari", viewport={"width": 1280, "height": 1100})
     page.goto(site.url)
     page.wait_for_selector("#chain-ok")
     assert f"{len(site.records)} of {len(site.records)} records sealed" in page.inner_text(
@@ -167,15 +247,25 @@ def test_the_page_shows_status_search_subject_report_and_chart(site: Site, brows
     assert nid not in page.content()  # the input is cleared and the number never echoed
 
     page.wait_for_selector("#chart-body svg rect.bar")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / "auditor-page.png"
-    page.screenshot(path=str(shot), full_page=True)
+    assert "auditor.kari" in page.inner_text("#whoami")
+    shot = _screenshot(page, tmp_path, "auditor-page.png")
     assert shot.stat().st_size > 10_000
+
+    events = accesslog.read(site.access_log)[before:]
+    assert {e["auditor"] for e in events} == {"auditor.kari"}
+    kinds = [e["event"] for e in events]
+    for kind in ("auditor-page-view", "auditor-status", "auditor-query", "auditor-chart"):
+        assert kind in kinds
+    lookups = [e for e in events if e["event"] == "auditor-subject-lookup"]
+    assert [e["subject_ref"] for e in lookups] == [ref]
+    assert nid not in site.access_log.read_text()
+    assert accesslog.check(site.access_log) is None
+    assert site.access_log.stat().st_mode & 0o777 == 0o600
 
 
 def test_an_invalid_national_id_is_refused_with_the_reason(site: Site, browser: object) -> None:
     """The page names the field and the reason, and not the number."""
-    page = browser.new_page()  # type: ignore[attr-defined]
+    page = _page(browser, site)
     page.goto(site.url)
     page.fill("#national-id", "12345678901")
     page.click("#subject-form button")
@@ -192,9 +282,121 @@ def test_the_page_reports_a_tampered_store(site: Site, browser: object, tmp_path
     try:
         with AuditStore.open(site.store) as st:
             drill.store_edit_byte(st, 6, at=60)
-        page = browser.new_page()  # type: ignore[attr-defined]
+        page = _page(browser, site)
         page.goto(site.url)
         page.wait_for_selector("#chain-bad")
         assert "edited: record #6" in page.inner_text("#status")
     finally:
         shutil.copy(backup, site.store)
+
+
+def test_the_page_reports_a_forged_index_column(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    """Only record 4's recipient column is changed: the status names it, and a search for the
+    forged recipient shows no record, only the warning."""
+    backup = tmp_path / "store.sqlite"
+    shutil.copy(site.store, backup)
+    try:
+        with AuditStore.open(site.store) as st:
+            drill.store_edit_column(st, 4, "recipient", "forged-recipient")
+        page = _page(browser, site)
+        page.goto(site.url)
+        page.wait_for_selector("#chain-bad")
+        assert "column-mismatch: record #4" in page.inner_text("#status")
+        page.fill("input[name=recipient]", "forged-recipient")
+        page.click("#search-form button")
+        playwright.expect(page.locator("#result-count")).to_have_text(re.compile(r"^0 "))
+        assert "record #4" in page.inner_text("#search-body .tampered")
+        _screenshot(page, tmp_path, "auditor-page-forged-column.png")
+    finally:
+        shutil.copy(backup, site.store)
+
+
+def test_without_a_client_certificate_there_is_no_page(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    """Chromium without the credential gets no page: the TLS handshake requires a certificate."""
+    context = browser.new_context(ignore_https_errors=True)  # type: ignore[attr-defined]
+    page = context.new_page()
+    with pytest.raises(playwright.Error):
+        page.goto(site.url)
+    _screenshot(page, tmp_path, "no-certificate.png")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        site.request("GET", "/", principal=None)
+
+
+def test_a_certificate_that_is_not_an_auditors_is_refused(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    """The worker's certificate is from the same CA, but the worker is not an auditor."""
+    page = _page(browser, site, "worker")
+    response = page.goto(site.url)
+    assert response is not None
+    assert response.status == 403
+    assert "auditor" in page.inner_text("body")
+    _screenshot(page, tmp_path, "worker-certificate.png")
+
+
+def test_a_foreign_host_header_is_refused(site: Site) -> None:
+    """DNS rebinding: an auditor's browser reaching 127.0.0.1 under another name gets nothing."""
+    status, body = site.request("GET", "/api/status", {"Host": "evil.example.com"})
+    assert status == 403
+    assert "host not allowed" in body
+    assert "root_hash" not in body
+    status, _ = site.request("GET", "/", {"Host": f"localhost:{site.port}"})
+    assert status == 200
+
+
+def test_a_cross_origin_post_is_refused(site: Site, browser: object, tmp_path: Path) -> None:
+    """A page on another site, opened in the auditor's browser (which holds the certificate),
+    POSTs text/plain to /api/subject: refused, and no lookup happens."""
+    nid = example("recruited", SENT)["child"]["national_id"]
+    evil = "http://evil.example.com/"
+    script = (
+        f"fetch({json.dumps(site.url + 'api/subject')}, {{method: 'POST', mode: 'no-cors', "
+        f"credentials: 'include', headers: {{'Content-Type': 'text/plain'}}, "
+        f"body: JSON.stringify({{national_id: {json.dumps(nid)}}})}})"
+        ".then(() => document.title = 'sent', () => document.title = 'failed');"
+    )
+    html = f"<!doctype html><title>evil</title><p>hello</p><script>{script}</script>"
+    context = browser.new_context(  # type: ignore[attr-defined]
+        client_certificates=[site.cert()], ignore_https_errors=True
+    )
+    context.route(evil, lambda route: route.fulfill(body=html, content_type="text/html"))
+    page = context.new_page()
+    before = len(accesslog.read(site.access_log)) if site.access_log.exists() else 0
+    page.goto(evil)
+    playwright.expect(page).to_have_title(re.compile("sent|failed"))
+    _screenshot(page, tmp_path, "cross-origin-post.png")
+    events = accesslog.read(site.access_log)[before:]
+    assert not any(e["event"] == "auditor-subject-lookup" for e in events)
+    refused = [e for e in events if e["event"] == "auditor-refused"]
+    assert [(e["path"], e["method"], e["auditor"]) for e in refused] == [
+        ("/api/subject", "POST", "auditor")
+    ], events
+    # and the same POST outside a browser, with the page's own token but a foreign Origin
+    status, body = site.request(
+        "POST",
+        "/api/subject",
+        {"Origin": "https://evil.example.com", "Content-Type": "text/plain"},
+        json.dumps({"national_id": nid}),
+    )
+    assert status == 403
+    assert nid not in body
+
+
+def test_the_page_sends_the_security_headers(site: Site) -> None:
+    """No inline code allowed, no framing, no version banner."""
+    conn = http.client.HTTPSConnection("127.0.0.1", site.port, context=site.tls(), timeout=10)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["server"] == "broker-audit"

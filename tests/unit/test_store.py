@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit import testing as drill
 from broker.audit.checkpoint import trusted_keys
 from broker.audit.events import REVIEW_TYPE, Entry, canonical, record_id_of, review_event
 from broker.audit.verify import FaultKind, verify_log
-from broker.store import AuditStore, Filters, Syncer
+from broker.store import AuditStore, Filters, StoreTampered, Syncer
+from tests.conftest import ROOT
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -161,3 +167,124 @@ def test_unreadable_record_is_stored_and_still_verifies(tmp_path: Path) -> None:
         assert Syncer(s, TRUSTED, drill.ORIGIN, log.witness).add(log.entries) is None
         assert verify_log(s.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
         assert record_id_of(list(s.entries())[2].value) == "x"
+
+
+def _forge_recipient(tmp_path: Path, index: int = 6) -> tuple[AuditStore, drill.Log]:
+    """A sealed store of 10 school records whose record ``index`` has only its recipient column
+    changed to 'salto' (its bytes, and so the Merkle tree, untouched)."""
+    log = drill.seal_all([drill.record_value(i) for i in range(10)], KEY, every=5)
+    s = AuditStore.open(tmp_path / "forged.sqlite")
+    assert Syncer(s, TRUSTED, drill.ORIGIN, log.witness).add(log.entries) is None
+    drill.store_edit_column(s, index, "recipient", "salto")
+    return s, log
+
+
+def test_an_edited_index_column_is_named_by_the_column_check(tmp_path: Path) -> None:
+    """The bytes still verify, but the column check names record #6 and the recipient column."""
+    s, log = _forge_recipient(tmp_path)
+    with s:
+        assert verify_log(s.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
+        faults = s.column_faults()
+        assert [(t.index, t.columns, t.record_id) for t in faults] == [
+            (6, ("recipient",), f"{6:032x}")
+        ]
+        assert "record #6" in str(faults[0])
+        assert "salto" not in str(faults[0])  # names the column, never the value
+
+
+def test_queries_and_stats_do_not_report_a_forged_column_as_fact(tmp_path: Path) -> None:
+    """Querying for the forged value finds no record, only the tampered row; stats count what
+    the bytes say; a record lookup of the forged row refuses."""
+    s, _ = _forge_recipient(tmp_path)
+    with s:
+        salto = s.query(Filters(recipient="salto"))
+        assert list(salto) == []
+        assert [t.index for t in salto.tampered] == [6]
+        school = s.query(Filters(recipient="school"))
+        assert len(school) == 9
+        assert all(d["recipient"] == "school" for d in school)
+        stats = s.stats()
+        assert stats["by_recipient"] == [("school", "deliver", 10)]
+        assert [t.index for t in stats["tampered"]] == [6]
+        assert {r for _, r, _, _ in s.disclosures_by_day()} == {"school"}
+        with pytest.raises(StoreTampered, match="record #6"):
+            s.record(f"{6:032x}")
+        assert s.record(f"{5:032x}") is not None
+
+
+def test_an_untouched_store_has_no_column_faults(store: AuditStore) -> None:
+    assert store.column_faults() == []
+    assert store.stats()["tampered"] == []
+
+
+def test_a_bad_limit_is_refused(store: AuditStore) -> None:
+    """limit=-1 would mean no limit to SQLite: refused."""
+    with pytest.raises(ValueError, match="limit"):
+        store.query(Filters(limit=-1))
+    assert len(store.query(Filters(limit=3))) == 3
+
+
+def test_the_store_file_is_private(tmp_path: Path) -> None:
+    """0600 file in a 0700 folder, WAL files too; an existing 0644 file is tightened."""
+    where = tmp_path / "new" / "audit.sqlite"
+    with AuditStore.open(where) as s:
+        s.execute("PRAGMA journal_mode=WAL")
+        s.add(drill.build(3, KEY).entries)
+        for path in (
+            where,
+            where.with_name("audit.sqlite-wal"),
+            where.with_name("audit.sqlite-shm"),
+        ):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
+    old = tmp_path / "old.sqlite"
+    old.touch(mode=0o644)
+    os.chmod(old, 0o644)
+    AuditStore.open(old).close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+
+
+def test_verify_from_store_fails_naming_a_row_with_a_forged_column(tmp_path: Path) -> None:
+    """`broker audit verify --from store` exits 1 naming record #6 and the column."""
+    prefix = "cli-test."
+    origin = f"oslo-share-broker/{prefix}audit"
+    log = drill.seal_all([drill.record_value(i) for i in range(10)], KEY, every=5, origin=origin)
+    where = tmp_path / "audit.sqlite"
+    with AuditStore.open(where) as s:
+        s.add(log.entries)
+    witness = tmp_path / "witness.jsonl"
+    witness.write_bytes(b"".join(c.to_json() + b"\n" for c in log.witness))
+    pub = tmp_path / "pub.pem"
+    pub.write_bytes(
+        KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        args = ["audit", "verify", "--from", "store", "--store", str(where)]
+        args += ["--witness", str(witness), "--trust", str(pub)]
+        return subprocess.run(
+            [sys.executable, "-m", "broker", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "COLUMNS": "200",
+                "BROKER_TOPIC_PREFIX": prefix,
+                "BROKER_STATE_DIR": str(tmp_path),
+            },
+            check=False,
+            timeout=60,
+        )
+
+    ok = run()
+    assert ok.returncode == 0, ok.stderr
+    with AuditStore.open(where) as s:
+        drill.store_edit_column(s, 6, "recipient", "salto")
+    bad = run()
+    assert bad.returncode == 1
+    assert "column-mismatch: record #6" in bad.stderr
+    assert "recipient" in bad.stderr
+    assert "salto" not in bad.stderr + bad.stdout

@@ -1,0 +1,114 @@
+"use strict";
+// Served from the page's own origin (the CSP allows no inline script). Every API request carries
+// the per-auditor CSRF token from the page; the server also checks Host, Origin and Fetch Metadata.
+const TOKEN = document.querySelector('meta[name="csrf-token"]').content;
+const api = (path, init = {}) =>
+  fetch(path, {...init, credentials: "same-origin", headers: {...(init.headers || {}), "X-CSRF-Token": TOKEN}});
+const tamperedNote = (list) => el("p", {class: "bad tampered"},
+  `${list.length} row(s) of the store disagree with their record bytes and are left out: ${list.join("; ")}`);
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return e;
+};
+const table = (head, rows) => el("table", {},
+  el("thead", {}, el("tr", {}, ...head.map(h => el("th", {}, h)))),
+  el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(c => c instanceof Node ? el("td", {}, c) : el("td", {}, c))))));
+
+async function status() {
+  const box = document.getElementById("status-body");
+  const s = await (await api("/api/status")).json();
+  box.className = "";
+  const head = s.ok
+    ? el("p", {class: "ok", id: "chain-ok"}, `Verified: ${s.sealed} of ${s.records} records sealed`)
+    : el("p", {class: "bad", id: "chain-bad"}, `Does not verify — ${s.fault.kind}: ${s.fault.where}`);
+  box.replaceChildren(head);
+  if (!s.ok) box.append(el("p", {}, s.fault.detail));
+  if (s.latest) box.append(table(["latest checkpoint", ""], [
+    ["tree size", s.latest.tree_size], ["root hash", el("code", {}, s.latest.root_hash)],
+    ["signed at", s.latest.time], ["key id", el("code", {}, s.latest.key_id)],
+    ["checkpoints / witness copies", `${s.checkpoints} / ${s.witnessed}`],
+    ["unsealed records", s.unsealed]]));
+}
+
+async function search(ev) {
+  if (ev) ev.preventDefault();
+  const params = new URLSearchParams();
+  for (const [k, v] of new FormData(document.getElementById("search-form"))) if (v) params.set(k, v);
+  const box = document.getElementById("search-body");
+  const r = await api("/api/query?" + params);
+  const data = await r.json();
+  if (!r.ok) { box.replaceChildren(el("p", {class: "bad"}, `${data.field}: ${data.reason}`)); return; }
+  box.replaceChildren(el("p", {class: "muted", id: "result-count"}, `${data.records.length} record(s)`),
+    table(["recorded", "notice", "recipient", "decision", "rule", "legal basis", "fields disclosed", "record id"],
+      data.records.map(x => [x.recorded_at, `${x.notice_type ?? "-"} ${(x.notice_id ?? "-").slice(0, 8)}`,
+        x.recipient ?? "-", el("span", {class: x.decision}, x.decision + (x.review_required ? " (review)" : "")),
+        x.rule_id ?? "-", x.legal_basis ?? "-", (x.fields_kept || []).join(", "), el("code", {}, (x.record_id ?? "").slice(0, 12))])));
+  box.querySelector("table").id = "results";
+  if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
+}
+
+async function subject(ev) {
+  ev.preventDefault();
+  const input = document.getElementById("national-id");
+  const box = document.getElementById("subject-body");
+  const r = await api("/api/subject", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({national_id: input.value})});
+  const data = await r.json();
+  input.value = "";
+  if (!r.ok) { box.replaceChildren(el("p", {class: "bad"}, `${data.field}: ${data.reason}`)); return; }
+  box.className = "";
+  box.replaceChildren(
+    el("p", {id: "subject-summary"}, `${data.disclosures.length} disclosure(s); ${data.not_shared} decision(s) not to share; ${data.rejected_inputs} rejected input(s).`),
+    table(["when", "to whom", "legal basis", "fields disclosed"], data.disclosures.map(d =>
+      [d.when, d.recipient, `${d.statute} ${d.section} (${d.legal_basis})${d.review_required ? " — urgent" : ""}`, d.fields.join(", ")])));
+  box.querySelector("table").id = "subject-table";
+  if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
+}
+
+// a style attribute would need 'unsafe-inline'; the CSSOM property does not
+const swatch = (colour) => { const i = el("i"); i.style.background = colour; return i; };
+const COLOURS = ["#0b3d66", "#2e8b57", "#d98e04", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#2c3e50"];
+async function chart() {
+  const box = document.getElementById("chart-body");
+  const {series} = await (await api("/api/chart")).json();
+  if (!series.length) { box.textContent = "No disclosures yet."; return; }
+  const days = [...new Set(series.map(s => s.day))];
+  const keys = [...new Set(series.map(s => `${s.recipient} · ${s.legal_basis}`))];
+  const count = new Map(series.map(s => [`${s.day}|${s.recipient} · ${s.legal_basis}`, s.count]));
+  const totals = days.map(d => keys.reduce((t, k) => t + (count.get(`${d}|${k}`) || 0), 0));
+  const max = Math.max(...totals), W = 800, H = 220, pad = 30, bw = Math.min(60, Math.max(8, (W - pad) / days.length - 6));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H + 30}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "stacked bars: disclosures per day by recipient and legal basis");
+  days.forEach((d, i) => {
+    let y = H;
+    keys.forEach((k, j) => {
+      const n = count.get(`${d}|${k}`) || 0;
+      if (!n) return;
+      const h = (n / max) * (H - 10);
+      y -= h;
+      const r = document.createElementNS(ns, "rect");
+      Object.entries({x: pad + i * (bw + 6), y, width: bw, height: h, fill: COLOURS[j % COLOURS.length], class: "bar"})
+        .forEach(([a, v]) => r.setAttribute(a, v));
+      const t = document.createElementNS(ns, "title");
+      t.textContent = `${d}: ${k}: ${n}`;
+      r.append(t);
+      svg.append(r);
+    });
+    const label = document.createElementNS(ns, "text");
+    Object.entries({x: pad + i * (bw + 6), y: H + 16, "font-size": 11}).forEach(([a, v]) => label.setAttribute(a, v));
+    label.textContent = d;
+    svg.append(label);
+  });
+  const legend = el("div", {class: "legend"}, ...keys.map((k, j) => el("span", {}, swatch(COLOURS[j % COLOURS.length]), k)));
+  box.className = "";
+  box.replaceChildren(svg, legend);
+}
+
+document.getElementById("search-form").addEventListener("submit", search);
+document.getElementById("subject-form").addEventListener("submit", subject);
+status(); search(); chart();
