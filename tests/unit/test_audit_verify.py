@@ -44,10 +44,18 @@ def test_an_untouched_log_verifies(log: drill.Log) -> None:
     assert report.latest.tree_size == N
 
 
-def test_records_after_the_last_checkpoint_are_reported_unsealed(log: drill.Log) -> None:
-    """Records the sealer has not reached yet are counted, not silently trusted."""
+def test_records_after_the_last_checkpoint_fail_unless_allowed(log: drill.Log) -> None:
+    """A record past the last checkpoint (the sealer's lag, or a forgery) is not proven: strict
+    verification names it; allow_unsealed accepts it and counts it."""
     extra = Entry(10_000, "no.oslo.broker.audit-record.v1", drill.record_value(999))
-    report = verify_log([*log.entries, extra], TRUSTED, drill.ORIGIN, log.witness)
+    strict = verify_log([*log.entries, extra], TRUSTED, drill.ORIGIN, log.witness)
+    assert strict.fault is not None
+    assert strict.fault.kind == FaultKind.unsealed
+    assert (strict.fault.index, strict.fault.offset) == (N, 10_000)
+    assert strict.fault.record_id == record_id_of(extra.value)
+    report = verify_log(
+        [*log.entries, extra], TRUSTED, drill.ORIGIN, log.witness, allow_unsealed=True
+    )
     assert report.ok
     assert report.unsealed == 1
 
