@@ -200,6 +200,11 @@ class Verifier:
     def size(self) -> int:
         return len(self._range)
 
+    @property
+    def held(self) -> int:
+        """Leaves whose hashes are held (the window and any kept range): bounded, not n."""
+        return len(self._offsets) + len(self._kept_offsets)
+
     def root(self) -> bytes:
         """The root of every record read so far."""
         return self._range.root()
@@ -617,6 +622,7 @@ def verify_log(
     *,
     allow_unsealed: bool = False,
     require_witness: bool = False,
+    window: int | None = WINDOW_LIMIT,
 ) -> Report:
     """Verify a whole log; ``progress`` is called with the count of entries read every 10 000.
 
@@ -635,6 +641,7 @@ def verify_log(
             cps,
             allow_unsealed=allow_unsealed,
             require_witness=require_witness,
+            window=window,
             keep=keep,
         )
         for n, entry in enumerate(source, 1):
