@@ -133,6 +133,51 @@ class MerkleTree:
         return proof
 
 
+class CompactRange:
+    """The perfect subtrees that cover leaves [0, size): at most log2(size) + 1 hashes.
+
+    What a streaming verifier keeps instead of the tree (transparency-dev/merkle's
+    ``compact.Range`` with begin 0): appending is amortised O(1), the root O(log n), and memory
+    does not grow with the number of leaves. It answers the root at its own size only.
+    """
+
+    __slots__ = ("_hashes", "_size")
+
+    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
+        self._hashes: list[bytes] = []
+        self._size = 0
+        for h in leaf_hashes:
+            self.append(h)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def copy(self) -> CompactRange:
+        c = CompactRange()
+        c._hashes, c._size = list(self._hashes), self._size
+        return c
+
+    def append(self, h: bytes) -> None:
+        """Append a leaf hash; merge every subtree it completes (trailing one-bits of size)."""
+        hashes = self._hashes
+        hashes.append(h)
+        self._size += 1
+        n = self._size
+        while not n & 1:
+            right = hashes.pop()
+            hashes[-1] = node_hash(hashes[-1], right)
+            n >>= 1
+
+    def root(self) -> bytes:
+        """MTH of the leaves: the subtrees folded from the right (RFC 6962 §2.1)."""
+        if not self._hashes:
+            return EMPTY_ROOT
+        r = self._hashes[-1]
+        for h in reversed(self._hashes[:-1]):
+            r = node_hash(h, r)
+        return r
+
+
 def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH straight from the RFC 6962 definition: the reference the tree is tested against."""
     n = len(leaf_hashes)

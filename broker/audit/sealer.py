@@ -40,13 +40,14 @@ class Sealer:
         self.every = every
         self.interval = interval
         trusted = {key_id(key.public_key()): key.public_key(), **(also_trusted or {})}
-        self.verifier = Verifier(trusted, origin, witness)
+        # no window: the next checkpoint's hints need every leaf since the last one
+        self.verifier = Verifier(trusted, origin, witness, window=None)
         self._sealed = 0  # the largest size signed by anyone (seen on the topic or by us)
         self._last_time: datetime | None = None
 
     @property
     def size(self) -> int:
-        return len(self.verifier.tree)
+        return self.verifier.size
 
     @property
     def pending(self) -> int:
@@ -72,18 +73,17 @@ class Sealer:
 
     def seal(self, now: datetime) -> Checkpoint:
         """Sign a checkpoint over every record read so far."""
-        tree, size = self.verifier.tree, self.size
+        size = self.size
         if size <= self._sealed:
             raise ValueError("nothing new to seal")
-        added = [tree.leaf(i) for i in range(self._sealed, size)]
         cp = sign(
             self.key,
             origin=self.origin,
             tree_size=size,
-            root=tree.root(),
+            root=self.verifier.root(),
             when=now,
             hints_from=self._sealed,
-            added_leaf_hashes=added,
+            added_leaf_hashes=self.verifier.leaf_hashes(self._sealed),
         )
         self._sealed = size
         self._last_time = now

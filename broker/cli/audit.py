@@ -6,7 +6,8 @@ is the log's order.
 
     seal      follow the audit topic, publish signed checkpoints, append them to the witness file
     sync      materialise the topic into the auditor store (SQLite or PostgreSQL), verifying
-    verify    check the topic, the store or a dump; exit 1 naming the first bad record
+    verify    check the topic, the store or a dump; exit 1 naming the first bad record, 3 if
+              records are not proven (unsealed, no checkpoints, no witness)
     query · subject · stats · review · tail    read the log
     pubkey · dump · prove · check-proof        for auditors working offline
 """
@@ -292,13 +293,13 @@ def _progress() -> Progress:
     )
 
 
-def _fail_fault(report: Report, where: str) -> None:
+def _fail_fault(report: Report, where: str, code: int = 1) -> None:
     fault = report.fault
     assert fault is not None
-    err.print(f"[bold red]{where} does not verify[/]", highlight=False)
+    err.print(f"[bold red]{where} does not verify[/] (cause: {fault.kind})", highlight=False)
     err.print(f"[bold]{fault.kind}[/]: {fault.where()}", highlight=False)
     err.print(f"  {fault.detail}", highlight=False)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def _fail_columns(tampered: list[Any], where: str, shown: int = 20) -> None:
@@ -440,8 +441,11 @@ def seal(
                 if not caught_up and position >= end:
                     caught_up = True
                     log.info("audit.sealer_ready", records=sealer.size, pending=sealer.pending)
-                if caught_up and sealer.due(datetime.now(UTC)):
-                    await publish(p, sealer.seal(datetime.now(UTC)))
+                # --once seals whatever is pending, however recent the last checkpoint: what
+                # runs next (the demo, the drills) verifies strictly
+                now = datetime.now(UTC)
+                if caught_up and (sealer.due(now) or (once and sealer.pending > 0)):
+                    await publish(p, sealer.seal(now))
                 if stop.is_set() or (once and caught_up):
                     break
 
@@ -502,6 +506,64 @@ def sync(
         out.print(f"{syncer.written} new message(s) written; next offset {st.next_offset()}")
 
 
+EXIT_TAMPERED = 1  # the log contradicts its checkpoints (or a checkpoint is not genuine)
+EXIT_UNPROVEN = 3  # nothing contradicts the log, but nothing proves all of it either
+
+
+def iter_witness(path: Path) -> Iterator[Checkpoint]:
+    """The witness file read lazily, line by line (the verifier keeps none of it)."""
+    from broker.audit import AuditError, Checkpoint
+
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield Checkpoint.from_json(line)
+            except AuditError as exc:
+                fail(f"{path}:{n}: {exc}", 1)
+
+
+def verify_summary(report: Report, where: str, witness: Path | None) -> dict[str, Any]:
+    """What was verified, or why not: the --json output, and what the text output says."""
+    from broker.audit.verify import UNPROVEN
+
+    fault, latest = report.fault, report.latest
+    code = 0 if fault is None else EXIT_UNPROVEN if fault.kind in UNPROVEN else EXIT_TAMPERED
+    return {
+        "ok": fault is None,
+        "cause": None if fault is None else str(fault.kind),
+        "exit": code,
+        "source": where,
+        "fault": None
+        if fault is None
+        else {
+            "kind": str(fault.kind),
+            "where": fault.where(),
+            "detail": fault.detail,
+            "index": fault.index,
+            "offset": fault.offset,
+            "record_id": fault.record_id,
+            "checkpoint_offset": fault.checkpoint_offset,
+        },
+        "records": report.records,
+        "sealed": report.sealed,
+        "unsealed": report.unsealed,
+        "sealed_through_offset": report.sealed_offset,
+        "checkpoints": report.checkpoints,
+        "checkpoint": None
+        if latest is None
+        else {
+            "tree_size": latest.tree_size,
+            "root_hash": latest.root_hash,
+            "time": latest.time,
+            "key_id": latest.key_id,
+        },
+        "key_ids": sorted(report.key_ids),
+        "witness": None if witness is None else {"file": str(witness), "copies": report.witnessed},
+    }
+
+
 @app.command("verify")
 def verify(
     source: Annotated[
@@ -510,63 +572,112 @@ def verify(
     store: StoreOpt = None,
     witness: WitnessOpt = None,
     trust: TrustOpt = None,
+    allow_unsealed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unsealed", help="accept records after the last checkpoint (and count them)"
+        ),
+    ] = False,
+    no_witness: Annotated[
+        bool,
+        typer.Option("--no-witness", help="verify without a witness file (cannot see truncation)"),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Verify the audit log: exit 1 naming the first bad record and the fault.
+    """Verify the audit log: exit 0 only if every record is proven by a signed checkpoint.
 
     Checks every record against the signed checkpoints (from the topic, the store or a dump)
-    and against the witness file's copies, which catch a rewritten or truncated topic.
+    and against the witness file's copies, which catch a rewritten or truncated topic. Exit 1:
+    the log contradicts a checkpoint (edited, missing, inserted, reordered, truncated, forked,
+    bad-signature, malformed), naming the first bad record. Exit 3: nothing proves it all
+    (unsealed-records, no-checkpoints, witness-missing, witness-empty). Memory stays flat.
     """
     from broker.audit import Verifier
 
     s = settings()
     keys = trusted(s, trust)
-    cps = read_witness(witness or witness_path(s))
-    v = Verifier(keys, origin_of(s), cps)
+    wpath = None if no_witness else (witness or witness_path(s))
+    path = Path(source)
+    if source not in ("topic", "store") and not path.exists():
+        fail(f"--from: '{source}' is not 'topic', 'store' or an existing dump file")
+    where = {"topic": f"topic {s.topics.audit}", "store": "store"}.get(source, f"dump {path}")
     tampered: list[Any] = []
-    with _progress() as progress:
-        if source == "topic":
-            where = f"topic {s.topics.audit}"
 
-            async def go() -> None:
-                t = progress.add_task("verifying the audit topic", total=None)
-                async for entries, position, end in read_topic(s):
-                    progress.update(t, total=end, completed=position)
-                    for e in entries:
+    def one_pass(keep: tuple[int, int] | None) -> Report:
+        nonlocal where
+        cps = iter_witness(wpath) if wpath is not None and wpath.exists() else None
+        v = Verifier(
+            keys,
+            origin_of(s),
+            () if wpath is None else cps,
+            allow_unsealed=allow_unsealed,
+            require_witness=wpath is not None,
+            keep=keep,
+        )
+        again = "" if keep is None else " again, to name the record"
+        with _progress() as progress:
+            if source == "topic":
+
+                async def go() -> None:
+                    t = progress.add_task(f"verifying the audit topic{again}", total=None)
+                    async for entries, position, end in read_topic(s):
+                        progress.update(t, total=end, completed=position)
+                        for e in entries:
+                            if v.add(e):
+                                return
+
+                asyncio.run(go())
+            elif source == "store":
+                from broker.store import AuditStore
+
+                with AuditStore.open(store or store_target(s)) as st:
+                    where = f"store {st.where}"
+                    t = progress.add_task(f"verifying the store{again}", total=st.count())
+                    for e in st.entries():
+                        progress.advance(t)
                         if v.add(e):
-                            return
-
-            asyncio.run(go())
-        elif source == "store":
-            from broker.store import AuditStore
-
-            with AuditStore.open(store or store_target(s)) as st:
-                where = f"store {st.where}"
-                t = progress.add_task("verifying the store", total=st.count())
-                for e in st.entries():
-                    progress.advance(t)
+                            break
+                    tampered[:] = st.column_faults()
+            else:
+                for e in read_dump(path):
                     if v.add(e):
                         break
-                # the index columns queries select on must say what the verified bytes say
-                tampered = st.column_faults()
-        else:
-            path = Path(source)
-            if not path.exists():
-                fail(f"--from: '{source}' is not 'topic', 'store' or an existing dump file")
-            where = f"dump {path}"
-            for e in read_dump(path):
-                if v.add(e):
-                    break
-    report = v.finish()
+        return v.finish()
+
+    report = one_pass(None)
+    if report.fault is not None and report.fault.recheck is not None:
+        report = one_pass(report.fault.recheck)  # every source can be read again
+    summary = verify_summary(report, where, wpath)
+    if as_json:
+        print(json.dumps(summary))
+        raise typer.Exit(summary["exit"])
     if report.fault:
-        _fail_fault(report, where)
-    if tampered:
+        _fail_fault(report, where, summary["exit"])
+    if tampered:  # the index columns queries select on must say what the verified bytes say
         _fail_columns(tampered, where)
+    _print_verified(report, where, wpath)
+
+
+def _print_verified(report: Report, where: str, wpath: Path | None) -> None:
+    """What was verified: up to which record, against which checkpoint, keys and witness."""
     out.print(_report_table(report, where))
-    out.print("[green]verified[/]: every sealed record is as it was sealed", highlight=False)
+    latest = report.latest
+    if latest is None:
+        out.print("[green]verified[/]: the log is empty", highlight=False)
+        return
+    w = "no witness (--no-witness)" if wpath is None else f"witness {wpath} ({report.witnessed})"
+    ids = ", ".join(sorted(report.key_ids))
+    out.print(
+        f"[green]verified[/]: records #0–#{report.sealed - 1} (through offset "
+        f"{report.sealed_offset}) against checkpoint {latest.tree_size} (root "
+        f"{latest.root_hash}, {latest.time}), signed by key(s) {ids}; {w}",
+        highlight=False,
+    )
     if report.unsealed:
         out.print(
-            f"[yellow]{report.unsealed} record(s) not sealed yet[/] "
-            "(is `broker audit seal` running?)"
+            f"[yellow]unsealed-records (allowed): {report.unsealed} record(s) after the last "
+            "checkpoint are not verified[/]",
+            highlight=False,
         )
 
 

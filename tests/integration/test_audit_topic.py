@@ -113,9 +113,12 @@ def audit(kafka: str, tmp_path_factory: pytest.TempPathFactory, policy: PolicySe
     return a
 
 
+def _witness_file(a: Audit) -> Path:
+    return a.settings.state_dir / "audit" / f"{a.settings.topics.audit}.witness.jsonl"
+
+
 def _witness(a: Audit) -> list[Checkpoint]:
-    path = a.settings.state_dir / "audit" / f"{a.settings.topics.audit}.witness.jsonl"
-    return [Checkpoint.from_json(line) for line in path.read_text().splitlines()]
+    return [Checkpoint.from_json(line) for line in _witness_file(a).read_text().splitlines()]
 
 
 def _read_dump(path: Path) -> list[Entry]:
@@ -213,6 +216,42 @@ def test_tampering_with_a_dump_of_the_topic_is_named(
     result = audit.run("verify", "--from", str(path), check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert expected in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("strip-checkpoints", "no-checkpoints"),
+        ("append-record", "unsealed-records"),
+        ("witness-missing", "witness-missing"),
+        ("witness-empty", "witness-empty"),
+    ],
+)
+def test_what_no_checkpoint_proves_fails_verify_with_its_cause(
+    audit: Audit, dump: list[Entry], tmp_path: Path, name: str, cause: str
+) -> None:
+    """Strict verification of a dump of the real topic: exit 3 and a stable cause when records
+    are not proven, though nothing contradicts them."""
+    entries, witness = list(dump), str(_witness_file(audit))
+    if name == "strip-checkpoints":
+        entries = [e for e in dump if not e.is_checkpoint]
+    elif name == "append-record":
+        forged = dataclasses.replace(dump[0], offset=dump[-1].offset + 1)
+        entries.append(forged)
+    elif name == "witness-missing":
+        witness = str(tmp_path / "nowhere.jsonl")
+    else:
+        (tmp_path / "empty.jsonl").write_text("")
+        witness = str(tmp_path / "empty.jsonl")
+    path = tmp_path / "dump.jsonl"
+    _write_dump(path, entries)
+    result = audit.run("verify", "--from", str(path), "--witness", witness, "--json", check=False)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert json.loads(result.stdout)["cause"] == cause
+    if name == "append-record":
+        fault = json.loads(result.stdout)["fault"]
+        assert fault["index"] == len(audit.published)
+        assert fault["offset"] == dump[-1].offset + 1
 
 
 def test_record_id_is_named_for_an_edited_record(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from broker.audit.errors import ProofError, RootMismatch
 from broker.audit.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     MerkleTree,
     leaf_hash,
     root_of,
@@ -162,3 +163,16 @@ def test_proof_requests_outside_the_tree_are_refused() -> None:
         tree.root(5)
     with pytest.raises(ValueError, match="no consistency"):
         tree.consistency_proof(2, 5)
+
+
+def test_the_compact_range_gives_every_root_the_tree_does() -> None:
+    """The streaming verifier's O(log n) state: same root as the full tree at every size."""
+    tree, cr = MerkleTree(), CompactRange()
+    assert cr.root() == tree.root()
+    for i in range(130):
+        h = leaf_hash(f"leaf {i}".encode())
+        tree.append_hash(h)
+        cr.append(h)
+        assert cr.root() == tree.root(), i
+        assert len(cr._hashes) == bin(i + 1).count("1")  # one hash per perfect subtree
+    assert cr.copy().root() == cr.root()

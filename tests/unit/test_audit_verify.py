@@ -12,9 +12,9 @@ from broker.audit import testing as drill
 from broker.audit.checkpoint import Checkpoint, sign, trusted_keys
 from broker.audit.errors import AuditError
 from broker.audit.events import CHECKPOINT_TYPE, Entry, record_id_of
-from broker.audit.merkle import MerkleTree
+from broker.audit.merkle import MerkleTree, leaf_hash
 from broker.audit.sealer import Sealer
-from broker.audit.verify import FaultKind, Report, verify_log
+from broker.audit.verify import FaultKind, Report, Verifier, verify_log
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
@@ -44,10 +44,18 @@ def test_an_untouched_log_verifies(log: drill.Log) -> None:
     assert report.latest.tree_size == N
 
 
-def test_records_after_the_last_checkpoint_are_reported_unsealed(log: drill.Log) -> None:
-    """Records the sealer has not reached yet are counted, not silently trusted."""
+def test_records_after_the_last_checkpoint_fail_unless_allowed(log: drill.Log) -> None:
+    """A record past the last checkpoint (the sealer's lag, or a forgery) is not proven: strict
+    verification names it; allow_unsealed accepts it and counts it."""
     extra = Entry(10_000, "no.oslo.broker.audit-record.v1", drill.record_value(999))
-    report = verify_log([*log.entries, extra], TRUSTED, drill.ORIGIN, log.witness)
+    strict = verify_log([*log.entries, extra], TRUSTED, drill.ORIGIN, log.witness)
+    assert strict.fault is not None
+    assert strict.fault.kind == FaultKind.unsealed
+    assert (strict.fault.index, strict.fault.offset) == (N, 10_000)
+    assert strict.fault.record_id == record_id_of(extra.value)
+    report = verify_log(
+        [*log.entries, extra], TRUSTED, drill.ORIGIN, log.witness, allow_unsealed=True
+    )
     assert report.ok
     assert report.unsealed == 1
 
@@ -223,3 +231,129 @@ def test_a_restarted_sealer_continues_where_the_topic_left_off(log: drill.Log) -
     sealer.add(Entry(500, "no.oslo.broker.audit-record.v1", drill.record_value(500)))
     cp = sealer.seal(drill.T0)
     assert (cp.hints_from, cp.tree_size) == (N, N + 1)
+
+
+# --- strict verification: what proves nothing fails ------------------------------------------
+
+
+def _strip_checkpoints(log: drill.Log) -> drill.Log:
+    return drill.Log(drill.records(log), log.witness)
+
+
+@pytest.mark.parametrize("witness", [True, False])
+def test_a_log_whose_checkpoints_were_stripped_fails(log: drill.Log, witness: bool) -> None:
+    """Records and no checkpoint on the log: no-checkpoints, even when the witness vouches."""
+    fault = _verify(_strip_checkpoints(log), witness).fault
+    assert fault is not None
+    assert fault.kind == FaultKind.no_checkpoints
+    if not witness:
+        assert (fault.index, fault.offset) == (0, 0)
+        assert fault.record_id == _record_id(log, 0)
+
+
+def test_a_forged_record_after_the_last_checkpoint_is_named(log: drill.Log) -> None:
+    """Someone appends a record after the sealer's last checkpoint: unsealed-records, named."""
+    forged = drill.record_value(7, recipient="someone-else")
+    entries = [*log.entries, Entry(log.entries[-1].offset + 1, drill.RECORD_TYPE, forged)]
+    fault = verify_log(entries, TRUSTED, drill.ORIGIN, log.witness).fault
+    assert fault is not None
+    assert fault.kind == FaultKind.unsealed
+    assert fault.index == N
+    assert fault.offset == log.entries[-1].offset + 1
+    assert "1 record(s) after checkpoint 47" in fault.detail
+
+
+def test_a_required_witness_that_is_missing_or_empty_fails(log: drill.Log) -> None:
+    """witness=None (no file) is witness-missing, an empty witness witness-empty; not required,
+    either passes; an empty log needs no witness."""
+    missing = verify_log(log.entries, TRUSTED, drill.ORIGIN, None, require_witness=True).fault
+    assert missing is not None
+    assert missing.kind == FaultKind.witness_missing
+    empty = verify_log(log.entries, TRUSTED, drill.ORIGIN, [], require_witness=True).fault
+    assert empty is not None
+    assert empty.kind == FaultKind.witness_empty
+    assert verify_log(log.entries, TRUSTED, drill.ORIGIN, None).ok
+    assert verify_log([], TRUSTED, drill.ORIGIN, None, require_witness=True).ok
+
+
+def test_witness_copies_out_of_order_are_malformed(log: drill.Log) -> None:
+    """The witness is read lazily, in tree-size order: a file out of order is refused."""
+    shuffled = [log.witness[1], log.witness[0], *log.witness[2:]]
+    fault = verify_log(log.entries, TRUSTED, drill.ORIGIN, shuffled).fault
+    assert fault is not None
+    assert fault.kind == FaultKind.malformed
+    assert "out of order" in fault.detail
+
+
+def test_a_checkpoint_over_a_different_root_is_named(log: drill.Log) -> None:
+    """A checkpoint whose root was replaced (and re-signed by another key) is a bad signature;
+    the same forgery with the real key over fake hints names the record the hints disagree on."""
+    topic = [p for p, e in enumerate(log.entries) if e.is_checkpoint]
+    cp = Checkpoint.from_json(log.entries[topic[1]].value)
+    added = [leaf_hash(e.value) for e in drill.records(log)[cp.hints_from : cp.tree_size]]
+    added[1] = bytes(32)  # record 11's hint no longer matches
+    forged = sign(
+        KEY,
+        origin=cp.origin,
+        tree_size=cp.tree_size,
+        root=bytes(32),
+        when=drill.T0,
+        hints_from=cp.hints_from,
+        added_leaf_hashes=added,
+    )
+    entries = list(log.entries)
+    entries[topic[1]] = dataclasses.replace(entries[topic[1]], value=forged.to_json())
+    fault = verify_log(entries, TRUSTED, drill.ORIGIN).fault
+    assert fault is not None
+    assert fault.kind == FaultKind.edited
+    assert fault.index == 11
+
+
+# --- bounded memory --------------------------------------------------------------------------
+
+
+def test_memory_held_does_not_grow_with_the_log() -> None:
+    """With a checkpoint every 10 records, about 20 leaves are held however long the log; with
+    none, no more than the window."""
+    big = drill.build(2000, KEY, every=10)
+    v = Verifier(TRUSTED, drill.ORIGIN, big.witness)
+    peak = 0
+    for e in big.entries:
+        assert v.add(e) is None
+        peak = max(peak, v.held)
+    assert v.finish().ok
+    assert peak <= 2 * 10 + 1
+    v = Verifier(TRUSTED, drill.ORIGIN, allow_unsealed=True, window=64)
+    for e in drill.records(big):
+        v.add(e)
+        assert v.held <= 64
+    assert v.finish().fault is not None  # no checkpoints at all
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind", "now_there"),
+    [
+        (lambda g: drill.edit_byte(g, 5), FaultKind.edited, 5),
+        (lambda g: drill.delete(g, 5), FaultKind.missing, 6),
+        (lambda g: drill.swap(g, 5, 6), FaultKind.reordered, 6),
+    ],
+)
+def test_a_fault_in_leaves_no_longer_held_is_named_by_a_second_pass(
+    tamper: object, kind: FaultKind, now_there: int
+) -> None:
+    """One checkpoint over 300 records and a window of 32 leaves: the first pass knows only that
+    the root differs; re-reading the log, holding the range it names, finds the record."""
+    long_span = drill.build(300, KEY, every=300)
+    tampered = tamper(long_span)  # type: ignore[operator]
+    first = Verifier(TRUSTED, drill.ORIGIN, window=32)
+    for e in tampered.entries:
+        if first.add(e):
+            break
+    fault = first.finish().fault
+    assert fault is not None
+    assert fault.index is None
+    assert fault.recheck is not None
+    report = verify_log(tampered.entries, TRUSTED, drill.ORIGIN, window=32)
+    assert report.fault is not None
+    assert (report.fault.kind, report.fault.index) == (kind, 5)
+    assert report.fault.record_id == _record_id(long_span, now_there)  # what sits at #5 now
