@@ -11,23 +11,32 @@ tree from the records' bytes and checks every checkpoint against it:
 * the log ends before a checkpoint's size: **truncated**.
 
 Records after the last checkpoint are reported as unsealed: they cannot be checked yet.
+
+Given the key registry, it also checks who wrote each message (broker.audit.writers): one not
+signed by a writer entitled to its kind is **unattributed**: listed in ``Report.unattributed``
+(all of them, up to a limit; all are counted) and the report is not ok, but the walk goes on:
+the record stays a leaf, so the checkpoints after it are still checked.
 """
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from broker.audit import writers
 from broker.audit.checkpoint import HINT_BYTES, Checkpoint, verify_signature
 from broker.audit.errors import AuditError, SignatureError
 from broker.audit.events import Entry, record_id_of
 from broker.audit.merkle import MerkleTree, leaf_hash
+from broker.keys import Registry
 
 RETAIN_LIMIT = 200_000  # record values kept to name a bad record; beyond it, offsets only
+UNATTRIBUTED_LIMIT = 1000  # unattributed messages listed; beyond it, counted
 
 
 class FaultKind(StrEnum):
@@ -39,6 +48,7 @@ class FaultKind(StrEnum):
     malformed = "malformed"
     forked = "forked"
     truncated = "truncated"
+    unattributed = "unattributed"  # not signed by a writer entitled to its kind (writers.py)
 
 
 @dataclass(frozen=True)
@@ -74,10 +84,21 @@ class Report:
     sealed: int = 0
     latest: Checkpoint | None = None
     fault: Fault | None = None
+    # messages not attributable to an entitled writer (writers.py), in log order: the first
+    # UNATTRIBUTED_LIMIT of them, how many in all, and the log indices of those that are records
+    unattributed: list[Fault] = field(default_factory=list)
+    unattributed_count: int = 0
+    unattributed_records: array[int] = field(default_factory=lambda: array("q"))
 
     @property
     def ok(self) -> bool:
-        return self.fault is None
+        return self.fault is None and self.unattributed_count == 0
+
+    @property
+    def verified(self) -> int:
+        """Sealed records that are also attributed to an entitled writer: the figure to show as
+        verified (meaningful only without a fault)."""
+        return self.sealed - bisect_left(self.unattributed_records, self.sealed)
 
     @property
     def unsealed(self) -> int:
@@ -113,9 +134,12 @@ class Verifier:
         trusted: Mapping[str, Ed25519PublicKey],
         origin: str | None = None,
         witness: Iterable[Checkpoint] = (),
+        registry: Registry | None = None,
     ) -> None:
         self.trusted = dict(trusted)
         self.origin = origin
+        # None: who wrote each message is not checked (tests of the Merkle core, the sealer)
+        self.registry = registry
         self.tree = MerkleTree()
         self.report = Report()
         self._offsets = array("q")
@@ -151,6 +175,7 @@ class Verifier:
         """Feed the next message of the audit topic; return the first fault once found."""
         if self.report.fault:
             return self.report.fault
+        self._check_writer(entry)
         if entry.is_checkpoint:
             self._add_checkpoint(entry)
         else:
@@ -314,6 +339,27 @@ class Verifier:
         if self.report.fault is None:
             self.report.fault = fault
 
+    # --- writers -----------------------------------------------------------------------------
+
+    def _check_writer(self, entry: Entry) -> None:
+        """List the message if no entitled writer signed it (broker.audit.writers)."""
+        if self.registry is None:
+            return
+        problem = writers.check(entry, self.registry)
+        if problem is None:
+            return
+        report = self.report
+        report.unattributed_count += 1
+        if entry.is_checkpoint:
+            fault = Fault(FaultKind.unattributed, problem, checkpoint_offset=entry.offset)
+        else:
+            index = len(self.tree)  # the index this record is about to take
+            report.unattributed_records.append(index)
+            rid = record_id_of(entry.value)
+            fault = Fault(FaultKind.unattributed, problem, index, entry.offset, rid)
+        if len(report.unattributed) < UNATTRIBUTED_LIMIT:
+            report.unattributed.append(fault)
+
 
 def verify_log(
     entries: Iterable[Entry],
@@ -321,9 +367,12 @@ def verify_log(
     origin: str | None = None,
     witness: Iterable[Checkpoint] = (),
     progress: Callable[[int], None] | None = None,
+    *,
+    registry: Registry | None = None,
 ) -> Report:
-    """Verify a whole log; ``progress`` is called with the count of entries read every 10 000."""
-    v = Verifier(trusted, origin, witness)
+    """Verify a whole log; ``progress`` is called with the count of entries read every 10 000.
+    With the key registry, who wrote each message is checked too (Report.unattributed)."""
+    v = Verifier(trusted, origin, witness, registry)
     for n, entry in enumerate(entries, 1):
         if v.add(entry):
             break
