@@ -10,6 +10,8 @@ Three kinds of key pair:
   the police. All keys of one unit carry the same class and organisation.
 * ``broker`` (Ed25519): the broker signs every delivery. Owner: ``broker``.
 * ``recipient`` (X25519): deliveries are encrypted to the recipient. Owner: the recipient id.
+* ``audit-writer`` (Ed25519): each writer of the audit topic signs every record it writes
+  (broker.audit.writers). Owner: the writer's role, one of ``AUDIT_WRITERS``.
 
 Public keys go in the registry (YAML; not secret, but a trust anchor: whoever edits it decides
 whose signatures count, so production mounts a reviewed copy read-only into the worker).
@@ -49,6 +51,9 @@ from broker.errors import ConfigError
 from broker.models import SENDERS
 
 BROKER_OWNER = "broker"
+# the roles that write the audit topic, each with its own audit-writer key; what each may write
+# is broker.audit.writers.ENTITLED
+AUDIT_WRITERS = ("worker", "audit-sealer", "reviewer", "receipts-relay")
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # also a safe path component
 _OWNER_RE = re.compile(OWNER_PATTERN.removeprefix("^").removesuffix("$"))
 ORGANISATION_PATTERN = OWNER_PATTERN  # an organisation number or a local id
@@ -67,6 +72,7 @@ class KeyKind(StrEnum):
     publisher = "publisher"
     recipient = "recipient"
     broker = "broker"
+    audit_writer = "audit-writer"
 
 
 class KeyStatus(StrEnum):
@@ -79,6 +85,7 @@ ALGORITHMS: dict[KeyKind, Algorithm] = {
     KeyKind.publisher: "ed25519",
     KeyKind.broker: "ed25519",
     KeyKind.recipient: "x25519",
+    KeyKind.audit_writer: "ed25519",
 }
 
 
@@ -448,6 +455,10 @@ def _check_owner(kind: KeyKind, owner: str) -> None:
         )
     if kind is KeyKind.broker and owner != BROKER_OWNER:
         raise ConfigError(f"owner: the broker's keys are owned by '{BROKER_OWNER}'")
+    if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
+        raise ConfigError(
+            f"owner: an audit-writer key is owned by one of {', '.join(AUDIT_WRITERS)}"
+        )
 
 
 Binding = tuple[str | None, str | None]  # (sender, organisation)

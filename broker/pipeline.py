@@ -18,7 +18,9 @@ from typing import Any
 from uuid import UUID
 
 from broker import crypto, e2e, envelope, national_id, signing
+from broker.audit import writers
 from broker.errors import FieldProblem, NoticeError
+from broker.keys import SigningKey
 from broker.models import (
     NOTICE_SENDERS,
     AuditEvent,
@@ -99,6 +101,7 @@ class Pipeline:
         verifier: signing.NoticeVerifier | None = None,
         sealer: e2e.DeliverySealer | None = None,
         inbox: e2e.NoticeOpener | None = None,
+        audit_key: SigningKey | None = None,
     ) -> None:
         self.policy = policy
         self.topics = topics
@@ -108,6 +111,9 @@ class Pipeline:
         self.verifier = verifier
         self.sealer = sealer
         self.inbox = inbox
+        # the worker's audit-writer key: it signs every audit record (broker.audit.writers);
+        # None only in tests of the policy core
+        self.audit_key = audit_key
         # each recipient's own pseudonym key (two recipients cannot join on pseudonyms),
         # derived once rather than for every notice
         self.pseudonym_keys = {r: pseudonym_key(subject_key, r) for r in policy.recipients}
@@ -403,6 +409,8 @@ class Pipeline:
         k, v, h = envelope.encode(
             AUDIT_TYPE, SOURCE, record.record_id, record.recorded_at, data=record, key=key
         )
+        if self.audit_key is not None:
+            h = writers.sign(h, v, self.audit_key)
         return OutMessage(self.topics.audit, k, v, h)
 
 

@@ -1,11 +1,11 @@
-"""Ed25519 signatures on CloudEvents in Kafka binary mode: notices (publishers) and deliveries
-(the broker).
+"""Ed25519 signatures on CloudEvents in Kafka binary mode: notices (publishers), deliveries
+(the broker) and audit records (each audit writer; broker.audit.writers).
 
-The signature covers a canonical byte string: a domain label (notice or delivery, so one can
-never pass for the other), then, length-prefixed, the ``ce_id``, ``ce_type``, ``ce_source``
-and ``ce_time`` headers, the key id and the value bytes exactly as sent. It travels with the key
-id as CloudEvents extension attributes ``signature`` and ``keyid`` (headers ``ce_signature``,
-``ce_keyid``; extension names are lowercase alphanumerics only).
+The signature covers a canonical byte string: a domain label (notice, delivery or audit
+record, so one can never pass for another), then, length-prefixed, the ``ce_id``, ``ce_type``,
+``ce_source`` and ``ce_time`` headers, the key id and the value bytes exactly as sent. It travels
+with the key id as CloudEvents extension attributes ``signature`` and ``keyid`` (headers
+``ce_signature``, ``ce_keyid``; extension names are lowercase alphanumerics only).
 
 Verification fails with a NoticeError (a VerificationError) whose code says what was wrong, so
 the pipeline dead-letters and audits it: ``signature-missing``, ``signature-malformed``,
@@ -50,6 +50,7 @@ KEYID_HEADER = "ce_keyid"
 SIGNED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_time")
 NOTICE = b"oslo-share-broker/notice/v1"
 DELIVERY = b"oslo-share-broker/delivery/v1"
+AUDIT_RECORD = b"oslo-share-broker/audit-record/v1"
 
 KEY_ID_RE = re.compile(KEY_ID_PATTERN.removeprefix("^").removesuffix("$"))
 

@@ -74,7 +74,8 @@ def example_units() -> dict[str, str]:
 
 
 def ensure_dev_keys(settings: Settings) -> None:
-    """Local keys for a demo or a test run: the broker's signing key, a signing key for every
+    """Local keys for a demo or a test run: the broker's signing key, the audit writers' (the
+    worker, the sealer, the reviewer, the receipts relay) signing keys, a signing key for every
     police, school or child-welfare unit in the examples, bound to the sender class of the
     notices it issues there, and an encryption key for every recipient a rule can deliver to.
     Existing active keys are kept. A dev unit's organisation is its own unit id (in production
@@ -82,6 +83,8 @@ def ensure_dev_keys(settings: Settings) -> None:
     paths = settings.key_paths()
     now = datetime.now(UTC)
     keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
+    for writer in keys.AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
+        keys.ensure(paths, keys.KeyKind.audit_writer, writer, now)
     keys.ensure(paths, keys.KeyKind.recipient, e2e.BROKER_INBOX, now)  # notices are sealed to it
     for unit, sender in example_units().items():
         keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)

@@ -41,6 +41,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from broker import crypto, e2e, envelope, kafka_records, keys, metrics, retention, signing
 from broker.acl import Principals
+from broker.audit import writers
 from broker.errors import ConfigError
 from broker.kafka import ensure_topics, wait_for_kafka
 from broker.models import AuditEvent, AuditRecord, PartitionFloor, ProgressRecord, ReplayClaim
@@ -470,9 +471,12 @@ async def preload_replay_guard(
     return n
 
 
-async def audit_corrupt_progress(settings: Settings, policy_version: str) -> None:
+async def audit_corrupt_progress(
+    settings: Settings, policy_version: str, audit_key: keys.SigningKey | None
+) -> None:
     """One audit record per progress record the worker skipped: an insider's write or a
-    fault, visible to auditors, never a reason to stall."""
+    fault, visible to auditors, never a reason to stall. Signed with the worker's audit-writer
+    key like every record it writes."""
     if not CORRUPT:
         return
     now = datetime.now(UTC)
@@ -499,6 +503,8 @@ async def audit_corrupt_progress(settings: Settings, policy_version: str) -> Non
             k, v, h = envelope.encode(
                 AUDIT_TYPE, SOURCE, record.record_id, now, data=record, key=None
             )
+            if audit_key is not None:
+                h = writers.sign(h, v, audit_key)
             await producer.send_and_wait(settings.topics.audit, v, key=k, headers=list(h))
         CORRUPT.clear()
     finally:
@@ -508,6 +514,8 @@ async def audit_corrupt_progress(settings: Settings, policy_version: str) -> Non
 def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayGuard) -> Pipeline:
     """The pipeline with its keys: a ConfigError here stops start-up before Kafka is awaited."""
     verifier, sealer, inbox = security(settings, policy, guard)
+    paths = settings.key_paths()
+    audit_key = writers.writer_key(paths, keys.load_registry(paths.registry), writers.WORKER)
     return Pipeline(
         policy,
         settings.topics,
@@ -515,6 +523,7 @@ def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayG
         verifier=verifier,
         sealer=sealer,
         inbox=inbox,
+        audit_key=audit_key,
     )
 
 
@@ -562,7 +571,7 @@ def create_app(
             if forgotten:
                 log.info("worker.replay_guard_pruned", forgotten=forgotten, kept=len(guard))
         with contextlib.suppress(KafkaError):
-            await audit_corrupt_progress(settings, policy.version)
+            await audit_corrupt_progress(settings, policy.version, pipeline.audit_key)
 
     @app.agent(notices)
     async def process(stream: Any) -> None:
@@ -678,7 +687,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
         partitions = await _check_partitions(settings)
         loaded = await preload_replay_guard(settings, guard, partitions)
         log.info("worker.replay_guard_loaded", notices=loaded)
-        await audit_corrupt_progress(settings, policy.version)
+        await audit_corrupt_progress(settings, policy.version, pipeline.audit_key)
 
     asyncio.run(prepare())  # fills the guard the pipeline already holds
     if settings.metrics_port:

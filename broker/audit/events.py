@@ -30,11 +30,13 @@ Headers = tuple[tuple[str, bytes], ...]
 
 @dataclass(frozen=True)
 class Entry:
-    """One message of the audit topic: where it is, what type it says it is, its value bytes."""
+    """One message of the audit topic: where it is, what type it says it is, its value bytes and
+    its headers (they carry the writer's signature; None: the source did not keep them)."""
 
     offset: int
     ce_type: str
     value: bytes
+    headers: Headers | None = None
 
     @property
     def is_checkpoint(self) -> bool:

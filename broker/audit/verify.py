@@ -25,11 +25,17 @@ capped at WINDOW_LIMIT leaves. A check that needs leaves no longer held (a check
 the window, or a fault in leaves dropped by the cap) ends with a Fault whose ``recheck`` is the
 leaf range to hold: feed the log again to ``Verifier(..., keep=fault.recheck)`` (``verify_log``
 does so when it can re-read its input) and that pass names the record.
+
+Given the key registry, it also checks who wrote each message (broker.audit.writers): one not
+signed by a writer entitled to its kind is **unattributed**: listed in ``Report.unattributed``
+(all of them, up to a limit; all are counted) and the report is not ok, but the walk goes on:
+the record stays a leaf, so the checkpoints after it are still checked.
 """
 
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,14 +43,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from broker.audit import writers
 from broker.audit.checkpoint import HINT_BYTES, Checkpoint, verify_signature
 from broker.audit.errors import AuditError, SignatureError
 from broker.audit.events import Entry, record_id_of
 from broker.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
+from broker.keys import Registry
 
 WINDOW_LIMIT = 1 << 18  # unproven leaves held to locate a fault (~10 MB); older ones need a recheck
 VALUE_BYTES = 16 << 20  # record values held in the window, to name a bad record's id
 RECENT_ROOTS = 1024  # roots of the latest proven sizes, for checkpoints older than the window
+UNATTRIBUTED_LIMIT = 1000  # unattributed messages listed; beyond it, counted
 
 
 class FaultKind(StrEnum):
@@ -56,6 +65,7 @@ class FaultKind(StrEnum):
     malformed = "malformed"
     forked = "forked"
     truncated = "truncated"
+    unattributed = "unattributed"  # not signed by a writer entitled to its kind (writers.py)
     # not evidence of tampering, but nothing proves the records: strict verification fails
     unsealed = "unsealed-records"
     no_checkpoints = "no-checkpoints"
@@ -111,10 +121,21 @@ class Report:
     fault: Fault | None = None
     sealed_offset: int | None = None  # topic offset of the last sealed record
     key_ids: set[str] = field(default_factory=set)  # keys of the checkpoints that verified
+    # messages not attributable to an entitled writer (writers.py), in log order: the first
+    # UNATTRIBUTED_LIMIT of them, how many in all, and the log indices of those that are records
+    unattributed: list[Fault] = field(default_factory=list)
+    unattributed_count: int = 0
+    unattributed_records: array[int] = field(default_factory=lambda: array("q"))
 
     @property
     def ok(self) -> bool:
-        return self.fault is None
+        return self.fault is None and self.unattributed_count == 0
+
+    @property
+    def verified(self) -> int:
+        """Sealed records that are also attributed to an entitled writer: the figure to show as
+        verified (meaningful only without a fault)."""
+        return self.sealed - bisect_left(self.unattributed_records, self.sealed)
 
     @property
     def unsealed(self) -> int:
@@ -166,11 +187,14 @@ class Verifier:
         require_witness: bool = False,
         window: int | None = WINDOW_LIMIT,
         keep: tuple[int, int] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.trusted = dict(trusted)
         self.origin = origin
         self.allow_unsealed = allow_unsealed
         self.require_witness = require_witness
+        # None: who wrote each message is not checked (tests of the Merkle core, the sealer)
+        self.registry = registry
         self.report = Report()
         self._window_limit = window
         self._range = CompactRange()  # leaves [0, size)
@@ -226,6 +250,7 @@ class Verifier:
         Every message passes through here, in topic order."""
         if self.report.fault:
             return self.report.fault
+        self._check_writer(entry)
         if entry.is_checkpoint:
             self._add_checkpoint(entry)
         else:
@@ -602,6 +627,27 @@ class Verifier:
         if self.report.fault is None:
             self.report.fault = fault
 
+    # --- writers -----------------------------------------------------------------------------
+
+    def _check_writer(self, entry: Entry) -> None:
+        """List the message if no entitled writer signed it (broker.audit.writers)."""
+        if self.registry is None:
+            return
+        problem = writers.check(entry, self.registry)
+        if problem is None:
+            return
+        report = self.report
+        report.unattributed_count += 1
+        if entry.is_checkpoint:
+            fault = Fault(FaultKind.unattributed, problem, checkpoint_offset=entry.offset)
+        else:
+            index = self.size  # the index this record is about to take
+            report.unattributed_records.append(index)
+            rid = record_id_of(entry.value)
+            fault = Fault(FaultKind.unattributed, problem, index, entry.offset, rid)
+        if len(report.unattributed) < UNATTRIBUTED_LIMIT:
+            report.unattributed.append(fault)
+
 
 def _fresh(source: Any, first: bool) -> Any:
     """An iteration of ``source``: a callable is called; on a second pass, a one-shot iterator
@@ -623,12 +669,14 @@ def verify_log(
     allow_unsealed: bool = False,
     require_witness: bool = False,
     window: int | None = WINDOW_LIMIT,
+    registry: Registry | None = None,
 ) -> Report:
     """Verify a whole log; ``progress`` is called with the count of entries read every 10 000.
 
     ``entries`` and ``witness`` may be callables returning a fresh iteration, or collections:
     then a fault that needs a second pass to name its record gets one (a one-shot iterator
-    cannot be read again, and its first-pass fault stands)."""
+    cannot be read again, and its first-pass fault stands). With the key registry, who wrote
+    each message is checked too (Report.unattributed)."""
 
     def run(keep: tuple[int, int] | None) -> Report | None:
         first = keep is None
@@ -643,6 +691,7 @@ def verify_log(
             require_witness=require_witness,
             window=window,
             keep=keep,
+            registry=registry,
         )
         for n, entry in enumerate(source, 1):
             if v.add(entry):

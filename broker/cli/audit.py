@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
 
     from broker.audit import Checkpoint, Entry, Report
+    from broker.keys import Registry, SigningKey
     from broker.settings import Settings
     from broker.store import AuditStore
 
@@ -193,6 +194,23 @@ def signing_key(s: Settings, create: bool = True) -> Ed25519PrivateKey | None:
     return key
 
 
+def writer_key(s: Settings, writer: str) -> SigningKey:
+    """This writer's audit-writer key (broker.audit.writers), loaded at start: without it the
+    command stops with a ConfigError saying how to create it, before anything is written."""
+    from broker.audit import writers
+    from broker.keys import load_registry
+
+    paths = s.key_paths()
+    return writers.writer_key(paths, load_registry(paths.registry), writer)
+
+
+def registry_of(s: Settings) -> Registry:
+    """The key registry: verification checks every audit message's writer against it."""
+    from broker.keys import load_registry
+
+    return load_registry(s.key_paths().registry)
+
+
 def trusted(s: Settings, extra: list[Path] | None) -> dict[str, Ed25519PublicKey]:
     """Keys whose checkpoints count: the ones given (--trust), else this host's sealing key."""
     from broker.audit import load_public_pem, trusted_keys
@@ -274,7 +292,12 @@ async def read_topic(
                 return
             batch = await consumer.getmany(tp, timeout_ms=int(poll * 1000), max_records=2000)
             entries = [
-                Entry(r.offset, dict(r.headers or ()).get("ce_type", b"").decode(), r.value or b"")
+                Entry(
+                    r.offset,
+                    dict(r.headers or ()).get("ce_type", b"").decode(),
+                    r.value or b"",
+                    tuple((k, v or b"") for k, v in r.headers or ()),
+                )
                 for r in batch.get(tp, [])
             ]
             yield entries, await consumer.position(tp), end
@@ -294,11 +317,17 @@ def _progress() -> Progress:
 
 
 def _fail_fault(report: Report, where: str, code: int = 1) -> None:
-    fault = report.fault
-    assert fault is not None
-    err.print(f"[bold red]{where} does not verify[/] (cause: {fault.kind})", highlight=False)
-    err.print(f"[bold]{fault.kind}[/]: {fault.where()}", highlight=False)
-    err.print(f"  {fault.detail}", highlight=False)
+    """Name the fault and every unattributed message (not signed by an entitled writer)."""
+    from broker.audit.verify import FaultKind
+
+    cause = report.fault.kind if report.fault is not None else FaultKind.unattributed
+    err.print(f"[bold red]{where} does not verify[/] (cause: {cause})", highlight=False)
+    for fault in [*([report.fault] if report.fault else []), *report.unattributed]:
+        err.print(f"[bold]{fault.kind}[/]: {fault.where()}", highlight=False)
+        err.print(f"  {fault.detail}", highlight=False)
+    if report.unattributed_count > len(report.unattributed):
+        more = report.unattributed_count - len(report.unattributed)
+        err.print(f"… and {more} more unattributed message(s)", highlight=False)
     raise typer.Exit(code)
 
 
@@ -337,6 +366,7 @@ def _report_table(report: Report, where: str) -> Table:
         ("checkpoints on the log", report.checkpoints),
         ("witness copies", report.witnessed),
         ("sealed records", report.sealed),
+        ("unattributed messages", report.unattributed_count),
         ("unsealed records", report.unsealed),
         ("latest checkpoint", f"{latest.tree_size} records at {latest.time}" if latest else "-"),
         ("root hash", latest.root_hash if latest else "-"),
@@ -399,8 +429,11 @@ def seal(
     logs.configure("info")
     import structlog
 
+    from broker.audit import writers
+
     log = structlog.get_logger("broker.audit.seal")
     s = settings()
+    writer = writer_key(s, writers.SEALER)  # signs each checkpoint message as the sealer's
     key = signing_key(s)
     assert key is not None
     wpath = witness or witness_path(s)
@@ -416,7 +449,9 @@ def seal(
     async def publish(p: Any, cp: Checkpoint) -> None:
         append_witness(wpath, cp)
         headers = ce_headers(CHECKPOINT_TYPE, f"{cp.origin}/{cp.tree_size}", datetime.now(UTC))
-        await send_all(p, [OutMessage(s.topics.audit, None, cp.to_json(), headers)])
+        value = cp.to_json()
+        headers = writers.sign(headers, value, writer)
+        await send_all(p, [OutMessage(s.topics.audit, None, value, headers)])
         log.info(
             "audit.sealed",
             tree_size=cp.tree_size,
@@ -469,15 +504,18 @@ def sync(
     Stops at the first inconsistency with exit status 1, naming the record and the fault;
     nothing after it is written.
     """
+    from broker.audit import writers
     from broker.store import AuditStore, Syncer
 
     s = settings()
     keys = trusted(s, trust)
+    registry = registry_of(s)
     with AuditStore.open(store or store_target(s)) as st:
         if st.meta("origin") not in (None, origin_of(s)):
             fail(f"{st.where} holds the log '{st.meta('origin')}', not '{origin_of(s)}'")
         syncer = Syncer(st, keys, origin_of(s), read_witness(witness or witness_path(s)))
         start = st.next_offset()
+        complete = False
         with _progress() as progress:
             task = progress.add_task("re-verifying the store", total=st.count())
             fault = syncer.check_stored()
@@ -487,20 +525,30 @@ def sync(
                 _fail_columns(tampered, f"audit store {st.where}")
             if fault is None:
 
-                async def go() -> Any:
+                async def go() -> bool:
+                    """Sync the topic; False at a fault or at a message no entitled writer
+                    signed: it is named, never written, and nothing after it is."""
                     t = progress.add_task("syncing the audit topic", total=None)
                     async for entries, position, end in read_topic(s, start):
                         progress.update(t, total=end - start, completed=position - start)
-                        f = syncer.add(entries)
-                        if f:
-                            return f
-                    return None
+                        n = next(
+                            (i for i, e in enumerate(entries) if writers.check(e, registry)),
+                            len(entries),
+                        )
+                        if syncer.add(entries[:n]):
+                            return False
+                        if n < len(entries):
+                            syncer.verifier.registry = registry  # to name it in the report
+                            syncer.verifier.add(entries[n])
+                            return False
+                    return True
 
-                fault = asyncio.run(go())
+                # the store keeps no headers: each message's writer is checked as it is synced
+                complete = asyncio.run(go())
         st.set_meta("origin", origin_of(s))
         st.conn.commit()
-        report = syncer.finish() if fault is None else syncer.verifier.report
-        if report.fault:
+        report = syncer.finish() if fault is None and complete else syncer.verifier.report
+        if not report.ok:
             _fail_fault(report, f"audit log (sync into {st.where})")
         out.print(_report_table(report, st.where))
         out.print(f"{syncer.written} new message(s) written; next offset {st.next_offset()}")
@@ -529,10 +577,13 @@ def verify_summary(report: Report, where: str, witness: Path | None) -> dict[str
     from broker.audit.verify import UNPROVEN
 
     fault, latest = report.fault, report.latest
+    if fault is None and report.unattributed:
+        fault = report.unattributed[0]  # a forged message is tampering
     code = 0 if fault is None else EXIT_UNPROVEN if fault.kind in UNPROVEN else EXIT_TAMPERED
     return {
         "ok": fault is None,
         "cause": None if fault is None else str(fault.kind),
+        "unattributed": report.unattributed_count,
         "exit": code,
         "source": where,
         "fault": None
@@ -582,6 +633,13 @@ def verify(
         bool,
         typer.Option("--no-witness", help="verify without a witness file (cannot see truncation)"),
     ] = False,
+    no_writers: Annotated[
+        bool,
+        typer.Option(
+            "--no-writers",
+            help="do not check who wrote each message (a log from before writers signed)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Verify the audit log: exit 0 only if every record is proven by a signed checkpoint.
@@ -602,6 +660,9 @@ def verify(
         fail(f"--from: '{source}' is not 'topic', 'store' or an existing dump file")
     where = {"topic": f"topic {s.topics.audit}", "store": "store"}.get(source, f"dump {path}")
     tampered: list[Any] = []
+    # every message's writer is checked against the key registry; but the store keeps no
+    # headers: its messages' writers were checked when `sync` wrote them
+    registry = None if source == "store" or no_writers else registry_of(s)
 
     def one_pass(keep: tuple[int, int] | None) -> Report:
         nonlocal where
@@ -613,6 +674,7 @@ def verify(
             allow_unsealed=allow_unsealed,
             require_witness=wpath is not None,
             keep=keep,
+            registry=registry,
         )
         again = "" if keep is None else " again, to name the record"
         with _progress() as progress:
@@ -651,16 +713,23 @@ def verify(
     if as_json:
         print(json.dumps(summary))
         raise typer.Exit(summary["exit"])
-    if report.fault:
+    if report.fault or report.unattributed_count:
         _fail_fault(report, where, summary["exit"])
     if tampered:  # the index columns queries select on must say what the verified bytes say
         _fail_columns(tampered, where)
-    _print_verified(report, where, wpath)
+    _print_verified(report, where, wpath, attributed=registry is not None)
 
 
-def _print_verified(report: Report, where: str, wpath: Path | None) -> None:
-    """What was verified: up to which record, against which checkpoint, keys and witness."""
+def _print_verified(report: Report, where: str, wpath: Path | None, *, attributed: bool) -> None:
+    """What was verified: up to which record, against which checkpoint, keys and witness, and
+    whether the writer of every message was checked."""
     out.print(_report_table(report, where))
+    if attributed:
+        out.print("[green]attributed[/]: an entitled writer signed every message", highlight=False)
+    elif where.startswith("store"):
+        out.print("[dim]writers were checked when `broker audit sync` wrote the store[/]")
+    else:
+        out.print("[yellow]writers not checked (--no-writers)[/]", highlight=False)
     latest = report.latest
     if latest is None:
         out.print("[green]verified[/]: the log is empty", highlight=False)
@@ -698,6 +767,7 @@ def dump(file: Annotated[Path, typer.Argument(help="output file (JSON lines)")])
                         "offset": e.offset,
                         "ce_type": e.ce_type,
                         "value": base64.b64encode(e.value).decode(),
+                        "headers": [[k, base64.b64encode(v).decode()] for k, v in e.headers or ()],
                     }
                     fh.write(json.dumps(line) + "\n")
                     n += 1
@@ -715,9 +785,17 @@ def read_dump(path: Path) -> Iterator[Entry]:
         for n, line in enumerate(fh, 1):
             try:
                 d = json.loads(line)
-                yield Entry(int(d["offset"]), str(d["ce_type"]), base64.b64decode(d["value"]))
+                headers = d.get("headers")  # absent in a dump written before writers signed
+                yield Entry(
+                    int(d["offset"]),
+                    str(d["ce_type"]),
+                    base64.b64decode(d["value"]),
+                    None
+                    if headers is None
+                    else tuple((str(k), base64.b64decode(v)) for k, v in headers),
+                )
             except (ValueError, KeyError, TypeError):
-                fail(f"{path}:{n}: not a dump line (offset, ce_type, value)", 1)
+                fail(f"{path}:{n}: not a dump line (offset, ce_type, value, headers)", 1)
 
 
 # --- proofs --------------------------------------------------------------------------------
@@ -934,12 +1012,13 @@ def review(
     store: StoreOpt = None,
 ) -> None:
     """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
-    from broker.audit import REVIEW_TYPE, AuditError, ce_headers, review_event
+    from broker.audit import REVIEW_TYPE, AuditError, ce_headers, review_event, writers
     from broker.kafka import producer, send_all
     from broker.pipeline import OutMessage
     from broker.store import AuditStore
 
     s = settings()
+    key = writer_key(s, writers.REVIEWER) if record is not None else None
     with AuditStore.open(store or store_target(s)) as st:
         if record is None:
             pending = st.pending_reviews()
@@ -972,8 +1051,9 @@ def review(
 
     async def go() -> None:
         async with producer(s.bootstrap, principal=Principals().reviewer) as p:
-            message = OutMessage(s.topics.audit, None, value, ce_headers(REVIEW_TYPE, rid, now))
-            await send_all(p, [message])
+            assert key is not None
+            headers = writers.sign(ce_headers(REVIEW_TYPE, rid, now), value, key)
+            await send_all(p, [OutMessage(s.topics.audit, None, value, headers)])
 
     asyncio.run(go())
     out.print(f"review {rid} of record {record} published to {s.topics.audit}")
@@ -1095,6 +1175,28 @@ def receipt_command(
     out.print(f"{state} receipt for delivery {delivery_id} published to {topic}", highlight=False)
 
 
+def _receipt_rejected(
+    value: bytes, recipient: str, source: str, now: datetime, exc: Exception
+) -> tuple[str, bytes]:
+    """(record id, value) of the audit event for a receipt that is not valid."""
+    from broker import crypto
+    from broker.audit.events import canonical
+
+    digest = crypto.sha256_hex(value)
+    rid = crypto.stable_id("receipt-rejected", source, digest)
+    return rid, canonical(
+        {
+            "record_id": rid,
+            "event": "receipt-rejected",
+            "recorded_at": now.isoformat().replace("+00:00", "Z"),
+            "recipient": recipient,
+            "source": source,
+            "reasons": [str(exc)],
+            "input_sha256": digest,
+        }
+    )
+
+
 @app.command("relay-receipts")
 def relay_receipts(
     idle_timeout: IdleOpt = None,
@@ -1106,16 +1208,15 @@ def relay_receipts(
     """
     from aiokafka import AIOKafkaConsumer
 
-    from broker import crypto
-    from broker.audit import AuditError, ce_headers
+    from broker.audit import AuditError, ce_headers, writers
     from broker.audit.access import AUDIT_RECEIPT_TYPE, audit_event
-    from broker.audit.events import canonical
     from broker.kafka import ensure_topics, producer, send_all
     from broker.pipeline import OutMessage
     from broker.policy import load_policy
     from broker.topics import SHORT_LIVED, TopicSpec
 
     s = settings()
+    key = writer_key(s, writers.RELAY)  # signs every relayed receipt as the relay's
     recipients = sorted(load_policy(s.policy_dir).recipients)
     topics = {s.topics.receipts(r): r for r in recipients}
     n = 0
@@ -1126,20 +1227,9 @@ def relay_receipts(
         try:
             rid, value = audit_event(record.value or b"", rcpt, source, now)
         except AuditError as exc:
-            digest = crypto.sha256_hex(record.value or b"")
-            rid = crypto.stable_id("receipt-rejected", source, digest)
-            value = canonical(
-                {
-                    "record_id": rid,
-                    "event": "receipt-rejected",
-                    "recorded_at": now.isoformat().replace("+00:00", "Z"),
-                    "recipient": rcpt,
-                    "source": source,
-                    "reasons": [str(exc)],
-                    "input_sha256": digest,
-                }
-            )
-        return OutMessage(s.topics.audit, None, value, ce_headers(AUDIT_RECEIPT_TYPE, rid, now))
+            rid, value = _receipt_rejected(record.value or b"", rcpt, source, now, exc)
+        headers = writers.sign(ce_headers(AUDIT_RECEIPT_TYPE, rid, now), value, key)
+        return OutMessage(s.topics.audit, None, value, headers)
 
     async def go() -> None:
         nonlocal n

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import fail, out, settings
-from broker.keys import BROKER_OWNER, KeyKind, KeyPaths, KeyStatus, RegistryEntry
+from broker.keys import AUDIT_WRITERS, BROKER_OWNER, KeyKind, KeyPaths, KeyStatus, RegistryEntry
 from broker.models import SENDERS
 
 app = typer.Typer(
@@ -36,6 +36,14 @@ RecipientOpt = Annotated[
     ),
 ]
 BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
+AuditWriterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-writer",
+        help=f"the signing key of a writer of the audit topic ({', '.join(AUDIT_WRITERS)}): "
+        "it signs every record it writes there",
+    ),
+]
 SenderOpt = Annotated[
     str | None,
     typer.Option(
@@ -58,16 +66,21 @@ def key_paths() -> KeyPaths:
     return KeyPaths.from_env(settings().state_dir, os.environ)
 
 
-def _owner(publisher: str | None, recipient: str | None, broker: bool) -> tuple[KeyKind, str]:
+def _owner(
+    publisher: str | None, recipient: str | None, broker: bool, audit_writer: str | None = None
+) -> tuple[KeyKind, str]:
     chosen = [
         (KeyKind.publisher, publisher) if publisher else None,
         (KeyKind.recipient, recipient) if recipient else None,
         (KeyKind.broker, BROKER_OWNER) if broker else None,
+        (KeyKind.audit_writer, audit_writer) if audit_writer else None,
     ]
     picked = [c for c in chosen if c is not None]
     if len(picked) != 1:
-        fail("give exactly one of --publisher UNIT, --recipient ID, --broker")
+        fail("give exactly one of --publisher UNIT, --recipient ID, --broker, --audit-writer ROLE")
     kind, owner = picked[0]
+    if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
+        fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
     if kind is KeyKind.recipient:
         from broker.policy import load_policy
 
@@ -133,14 +146,15 @@ def keys_generate(
     publisher: PublisherOpt = None,
     recipient: RecipientOpt = None,
     broker: BrokerOpt = False,
+    audit_writer: AuditWriterOpt = None,
     sender: SenderOpt = None,
     organisation: OrganisationOpt = None,
 ) -> None:
     """Create the first key pair of a publisher (with its --sender class and --organisation),
-    a recipient or the broker."""
+    a recipient, the broker or a writer of the audit topic."""
     from broker.keys import generate
 
-    kind, owner = _owner(publisher, recipient, broker)
+    kind, owner = _owner(publisher, recipient, broker, audit_writer)
     _binding(kind, sender, organisation, required=True)
     paths = key_paths()
     entry = generate(
@@ -157,6 +171,7 @@ def keys_rotate(
     publisher: PublisherOpt = None,
     recipient: RecipientOpt = None,
     broker: BrokerOpt = False,
+    audit_writer: AuditWriterOpt = None,
     sender: SenderOpt = None,
     organisation: OrganisationOpt = None,
 ) -> None:
@@ -164,7 +179,7 @@ def keys_rotate(
     publisher's new key keeps the unit's sender class and organisation."""
     from broker.keys import rotate
 
-    kind, owner = _owner(publisher, recipient, broker)
+    kind, owner = _owner(publisher, recipient, broker, audit_writer)
     _binding(kind, sender, organisation, required=False)
     paths = key_paths()
     new, old = rotate(

@@ -1,5 +1,6 @@
 """The audit commands on a real audit topic: seal, verify, sync, dump, proofs, subject report,
-reviews, and the tamper drills on a dump of the topic, each named by `broker audit verify`."""
+reviews, and the tamper drills on a dump of the topic, each named by `broker audit verify`; and
+a record forged by a principal that may write the topic, sealed but named as unattributed."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker import crypto
-from broker.audit import CHECKPOINT_TYPE, Checkpoint, Entry
+from broker import crypto, keys
+from broker.acl import Principals
+from broker.audit import CHECKPOINT_TYPE, RECORD_TYPE, Checkpoint, Entry, writers
 from broker.audit import ce_headers as ce_headers_audit
 from broker.audit import testing as drill
 from broker.kafka import producer, send_all
@@ -60,9 +62,15 @@ class Audit:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
 
+    def writer_key(self, writer: str) -> keys.SigningKey:
+        paths = self.settings.key_paths()
+        return writers.writer_key(paths, keys.load_registry(paths.registry), writer)
+
     def publish(self, policy: PolicySet, names: list[str], urgent: bool = False) -> None:
+        """Audit records of the real pipeline, signed and written as the worker's."""
         s = self.settings
-        pipeline = Pipeline(policy, s.topics, s.subject_key())
+        key = self.writer_key(writers.WORKER)
+        pipeline = Pipeline(policy, s.topics, s.subject_key(), audit_key=key)
         messages: list[OutMessage] = []
         for n, name in enumerate(names):
             doc = example(name, SENT)
@@ -77,7 +85,7 @@ class Audit:
         self.published += [json.loads(m.value) for m in messages]
 
         async def send() -> None:
-            async with producer(s.bootstrap) as p:
+            async with producer(s.bootstrap, principal=Principals().worker) as p:
                 await send_all(p, messages)
 
         asyncio.run(send())
@@ -123,13 +131,26 @@ def _witness(a: Audit) -> list[Checkpoint]:
 
 def _read_dump(path: Path) -> list[Entry]:
     lines = [json.loads(x) for x in path.read_text().splitlines()]
-    return [Entry(d["offset"], d["ce_type"], base64.b64decode(d["value"])) for d in lines]
+    return [
+        Entry(
+            d["offset"],
+            d["ce_type"],
+            base64.b64decode(d["value"]),
+            tuple((k, base64.b64decode(v)) for k, v in d["headers"]),
+        )
+        for d in lines
+    ]
 
 
 def _write_dump(path: Path, entries: list[Entry]) -> None:
     lines = [
         json.dumps(
-            {"offset": e.offset, "ce_type": e.ce_type, "value": base64.b64encode(e.value).decode()}
+            {
+                "offset": e.offset,
+                "ce_type": e.ce_type,
+                "value": base64.b64encode(e.value).decode(),
+                "headers": [[k, base64.b64encode(v).decode()] for k, v in e.headers or ()],
+            }
         )
         for e in entries
     ]
@@ -448,3 +469,88 @@ def test_receipts_are_relayed_into_the_log_and_late_deliveries_flagged(
     late = [d for d in delivered[1:] if "not received" in rows[str(d["delivery_id"])[:16]]]
     assert len(late) == len(delivered) - 1
     assert "verified" in audit.run("verify").stdout
+
+
+def _fresh_audit(kafka: str, state: Path) -> Audit:
+    """An audit topic of its own (topics, ACLs and every writer's key), nothing on it yet."""
+    prefix = f"it-audit-{uuid.uuid4().hex[:8]}."
+    settings = dataclasses.replace(
+        Settings.from_env(),
+        bootstrap=kafka,
+        topic_prefix=prefix,
+        state_dir=state,
+        app_id=f"{prefix}oslo-share-broker",
+    )
+    create_topics(settings)
+    env = {**os.environ, "BROKER_TOPIC_PREFIX": prefix, "BROKER_BOOTSTRAP": kafka}
+    env |= {"BROKER_STATE_DIR": str(state), "COLUMNS": "200"}
+    for name in ("BROKER_AUDIT_STORE", "BROKER_AUDIT_WITNESS", "BROKER_AUDIT_KEY_FILE"):
+        env.pop(name, None)
+    return Audit(settings, env, [])
+
+
+def test_a_deliver_decision_forged_as_the_reviewer_is_sealed_but_unattributed(
+    kafka: str, tmp_path: Path, policy: PolicySet
+) -> None:
+    """The finding of issue 10: the reviewer principal, which may write the audit topic, writes
+    a "deliver" decision (signed with the reviewer's own key, as an insider holding it could);
+    the sealer seals it. `verify` exits 1 naming that record and only it: the worker's
+    decisions, a review by the reviewer and a receipt relayed by the relay are attributed.
+    `sync` writes nothing from the forgery on, so the auditor page never counts it."""
+    a = _fresh_audit(kafka, tmp_path)
+    a.publish(policy, ["robbery"], urgent=True)
+    a.run("seal", "--once", "--every", "1")
+    a.run("sync")
+    urgent = next(r for r in a.published if r.get("review_required"))
+    a.run("review", "--record", urgent["record_id"], "--reviewer", "reviewer-1", "--note", "ok")
+    a.run("relay-receipts", "--idle-timeout", "1")  # creates the receipts topics
+    delivered = next(
+        r for r in a.published if r.get("recipient") == "school" and r.get("outcome") == "deliver"
+    )
+    a.run("receipt", str(delivered["delivery_id"]), "--recipient", "school")
+    a.run("relay-receipts", "--idle-timeout", "2")
+    a.run("seal", "--once", "--every", "1")
+    honest = a.run("verify")
+    assert "attributed: an entitled writer signed every message" in honest.stdout
+    assert re.search(r"unattributed messages\s*│\s*0\s*│", honest.stdout), honest.stdout
+    assert "not sealed yet" not in honest.stdout  # the review and the receipt are sealed too
+    sealed = rf"sealed records\s*│\s*{len(a.published) + 2}\s*│"  # decisions, review, receipt
+    assert re.search(sealed, honest.stdout), honest.stdout
+
+    # the forgery: a genuine deliver decision's fields with a new id, as the reviewer
+    forged = {**delivered, "record_id": uuid.uuid4().hex, "recorded_at": delivered["recorded_at"]}
+    value = json.dumps(forged, separators=(",", ":")).encode()
+    now = datetime.now(UTC)
+    headers = writers.sign(
+        ce_headers_audit(RECORD_TYPE, forged["record_id"], now),
+        value,
+        a.writer_key(writers.REVIEWER),
+    )
+
+    async def send() -> int:
+        async with producer(kafka, principal=Principals().reviewer) as p:
+            sent = await p.send_and_wait(a.settings.topics.audit, value, headers=list(headers))
+            return int(sent.offset)
+
+    offset = asyncio.run(send())
+    a.run(
+        "seal", "--once", "--every", "1"
+    )  # the sealer seals what the topic holds, the forgery too
+    witness = _witness(a)
+    assert witness[-1].tree_size > witness[-2].tree_size  # the forgery is sealed
+
+    result = a.run("verify", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    stderr = " ".join(result.stderr.split())
+    assert f"offset {offset}, record_id {forged['record_id']}" in stderr
+    assert "signed with key" in stderr
+    assert "of the reviewer, but only the worker writes decision records" in stderr
+    assert stderr.count("unattributed:") == 1  # the review and the receipt are attributed
+    assert "edited" not in stderr  # the Merkle tree itself is intact
+
+    synced = a.run("sync", check=False)
+    assert synced.returncode == 1
+    assert f"offset {offset}, record_id {forged['record_id']}" in " ".join(synced.stderr.split())
+    with AuditStore.open(tmp_path / "audit" / "audit.sqlite") as st:
+        assert st.next_offset() == offset  # the forgery and everything after it: not written
+        assert st.record(forged["record_id"]) is None
