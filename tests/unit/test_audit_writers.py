@@ -123,6 +123,18 @@ def test_a_decision_signed_by_the_reviewer_is_not_attributed(world: World) -> No
     assert "only the worker writes decision records" in problem
 
 
+@pytest.mark.parametrize("forger", [w for w in AUDIT_WRITERS if w != writers.WORKER])
+@pytest.mark.parametrize("event", ["decision", "dead-letter", "worker-state"])
+def test_a_worker_record_forged_by_any_other_writer_is_not_attributed(
+    world: World, forger: str, event: str
+) -> None:
+    """Each principal besides the worker that may write the audit topic (sealer, reviewer,
+    relay), signing a worker's kind of record with its own valid key: not attributed."""
+    problem = writers.check(_entry(world, event, RECORD_TYPE, forger), world.registry)
+    assert problem is not None
+    assert f"of the {forger}" in problem
+
+
 def test_a_review_signed_by_the_relay_is_not_attributed(world: World) -> None:
     problem = writers.check(_entry(world, "review", REVIEW_TYPE, writers.RELAY), world.registry)
     assert problem is not None
