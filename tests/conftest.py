@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Callable
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,3 +112,32 @@ def notice(now: datetime) -> Callable[..., dict[str, Any]]:
         return doc
 
     return make
+
+
+def run_broker(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`broker ARGS…` in a process of its own, as a user runs it: output, errors, exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
+        check=False,
+        timeout=timeout,
+    )
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def wide_umask() -> Iterator[None]:
+    """A permissive umask, so 0600/0700 must come from the code, not the environment."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)

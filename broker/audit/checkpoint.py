@@ -81,6 +81,15 @@ class Checkpoint:
         """The checkpoint as published on the audit topic and kept by witnesses (RFC 8785)."""
         return rfc8785.dumps(asdict(self))
 
+    def summary(self) -> dict[str, Any]:
+        """What a person checks a checkpoint by: size, root, time, signing key."""
+        return {
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "time": self.time,
+            "key_id": self.key_id,
+        }
+
     def label(self) -> str:
         return f"checkpoint {self.tree_size} ({self.root_hash[:12]}…, {self.time})"
 

@@ -602,14 +602,7 @@ def verify_summary(report: Report, where: str, witness: Path | None) -> dict[str
         "unsealed": report.unsealed,
         "sealed_through_offset": report.sealed_offset,
         "checkpoints": report.checkpoints,
-        "checkpoint": None
-        if latest is None
-        else {
-            "tree_size": latest.tree_size,
-            "root_hash": latest.root_hash,
-            "time": latest.time,
-            "key_id": latest.key_id,
-        },
+        "checkpoint": None if latest is None else latest.summary(),
         "key_ids": sorted(report.key_ids),
         "witness": None if witness is None else {"file": str(witness), "copies": report.witnessed},
     }

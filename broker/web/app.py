@@ -280,14 +280,7 @@ async def api_status(request: web.Request) -> web.Response:
             "unsealed": report.unsealed,
             "checkpoints": report.checkpoints,
             "witnessed": report.witnessed,
-            "latest": None
-            if latest is None
-            else {
-                "tree_size": latest.tree_size,
-                "root_hash": latest.root_hash,
-                "time": latest.time,
-                "key_id": latest.key_id,
-            },
+            "latest": None if latest is None else latest.summary(),
         }
     )
 

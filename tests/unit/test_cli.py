@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, run_broker
 
-
-def _broker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "broker", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        check=False,
-        timeout=60,
-    )
+_broker = run_broker
 
 
 def test_worker_refuses_to_start_on_a_bad_policy_file(tmp_path: Path) -> None:

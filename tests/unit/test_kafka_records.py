@@ -19,16 +19,20 @@ CRC_AT = 17  # v2 batch header: base offset 8, length 4, epoch 4, magic 1, then 
 ATTRIBUTES_AT = 21
 
 
-def _batch(base_offset: int, headers: list[list[tuple[str, bytes | None]]]) -> bytearray:
-    builder = DefaultRecordBatchBuilder(
+def _builder(compression: int) -> DefaultRecordBatchBuilder:
+    return DefaultRecordBatchBuilder(
         magic=2,
-        compression_type=0,
+        compression_type=compression,
         is_transactional=0,
         producer_id=-1,
         producer_epoch=-1,
         base_sequence=-1,
         batch_size=1 << 20,
     )
+
+
+def _batch(base_offset: int, headers: list[list[tuple[str, bytes | None]]]) -> bytearray:
+    builder = _builder(compression=0)
     for i, h in enumerate(headers):
         builder.append(i, timestamp=1_700_000_000_000, key=None, value=b"v%d" % i, headers=h)
     data = bytearray(builder.build())
@@ -70,15 +74,7 @@ def test_a_non_utf8_header_key_makes_that_record_alone_a_placeholder() -> None:
 
 def test_read_batch_reads_compressed_batches_as_aiokafka_does() -> None:
     """The fallback reader agrees with aiokafka on every field of a gzip batch."""
-    builder = DefaultRecordBatchBuilder(
-        magic=2,
-        compression_type=1,
-        is_transactional=0,
-        producer_id=-1,
-        producer_epoch=-1,
-        base_sequence=-1,
-        batch_size=1 << 20,
-    )
+    builder = _builder(compression=1)  # gzip
     for i in range(3):
         builder.append(
             i,

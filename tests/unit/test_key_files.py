@@ -4,10 +4,8 @@ traceback; the subject-reference key is kept like a private key, in BROKER_KEY_D
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from broker import keys
 from broker.errors import ConfigError
 from broker.retention import SqliteDataKeyStore
 from broker.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, file_mode
 
 # bytes that are neither UTF-8 nor SQLite (a fixed pattern: the test is the same every run)
 GARBAGE = bytes(range(128, 256)) * 64
@@ -42,18 +40,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def wide_umask() -> Iterator[None]:
-    """A permissive umask, so 0600/0700 must come from the code, not the environment."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
+_mode = file_mode
 
 
 # --- the registry ----------------------------------------------------------------------------

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from broker.cli.keys import app
 from broker.errors import ConfigError
 from broker.keys import KeyKind, KeyPaths, KeyStatus
 from broker.models import NOTICE_SENDERS
+from tests.conftest import file_mode
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICE = {"sender": "police", "organisation": "oslo-politidistrikt"}  # a police unit's binding
@@ -31,18 +29,7 @@ def paths(tmp_path: Path) -> KeyPaths:
     return KeyPaths.under(tmp_path / "keys")
 
 
-@pytest.fixture
-def wide_umask() -> Iterator[None]:
-    """A permissive umask, so 0600/0700 must come from the code, not the environment."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
+_mode = file_mode
 
 
 def secret_forms(path: Path) -> list[str]:

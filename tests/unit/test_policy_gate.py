@@ -3,10 +3,8 @@ warning, every policy test case passing; `policy check --strict` and the worker 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from broker.errors import PolicyError
 from broker.policy import load_policy
 from broker.policy.gate import gate, require
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_broker
 
 POLICIES = ROOT / "policies"
 
@@ -35,16 +33,7 @@ YOUTH_CLUB_RULE = """
 """
 
 
-def _broker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "broker", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250", **(env or {})},
-        check=False,
-        timeout=120,
-    )
+_broker = run_broker
 
 
 @pytest.fixture
