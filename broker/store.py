@@ -20,6 +20,7 @@ holds, then take new messages in batches, verifying each before it is written.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS audit_entries (
     review_required  BOOLEAN NOT NULL DEFAULT FALSE,
     reviewed_record  TEXT,
     delivery_id      TEXT,
-    tree_size        BIGINT
+    tree_size        BIGINT,
+    headers          TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_entries_subject ON audit_entries (subject_ref);
 CREATE INDEX IF NOT EXISTS audit_entries_recipient ON audit_entries (recipient, recorded_at);
@@ -110,6 +112,24 @@ def _utc(text: object) -> str | None:
     if t.tzinfo is None:
         return None
     return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def headers_text(headers: Sequence[tuple[str, bytes]] | None) -> str | None:
+    """A message's headers as stored: they carry its writer's signature, which `verify` checks
+    (an edited headers column breaks it). None: the source kept none."""
+    if headers is None:
+        return None
+    return json.dumps([[k, base64.b64encode(v).decode("ascii")] for k, v in headers])
+
+
+def headers_of(text: str | None) -> tuple[tuple[str, bytes], ...] | None:
+    """The stored headers back; None (or unreadable): none kept, so no writer can be shown."""
+    if text is None:
+        return None
+    try:
+        return tuple((str(k), base64.b64decode(v, validate=True)) for k, v in json.loads(text))
+    except (ValueError, TypeError):
+        return None
 
 
 def row_of(entry: Entry) -> tuple[Any, ...]:
@@ -284,6 +304,12 @@ class AuditStore:
             if statement.strip():
                 self.execute(statement)
         self.conn.commit()
+        try:  # a store from before messages kept their headers (and writers' signatures)
+            self.execute("SELECT headers FROM audit_entries LIMIT 0")
+        except Exception:
+            self.conn.rollback()
+            self.execute("ALTER TABLE audit_entries ADD COLUMN headers TEXT")
+            self.conn.commit()
 
     # --- meta --------------------------------------------------------------------------------
 
@@ -312,14 +338,14 @@ class AuditStore:
         last = -1
         while True:
             rows = self.execute(
-                "SELECT kafka_offset, ce_type, value FROM audit_entries "
+                "SELECT kafka_offset, ce_type, value, headers FROM audit_entries "
                 "WHERE kafka_offset > ? ORDER BY kafka_offset LIMIT ?",
                 (last, batch),
             ).fetchall()
             if not rows:
                 return
-            for offset, ce_type, value in rows:
-                yield Entry(int(offset), str(ce_type), bytes(value))
+            for offset, ce_type, value, headers in rows:
+                yield Entry(int(offset), str(ce_type), bytes(value), headers_of(headers))
             last = int(rows[-1][0])
 
     def _stored_rows(
@@ -386,13 +412,14 @@ class AuditStore:
 
     def add(self, entries: Iterable[Entry]) -> int:
         """Insert messages not stored yet (by offset) and commit; return how many were new."""
-        rows = [row_of(e) for e in entries]
+        rows = [(*row_of(e), headers_text(e.headers)) for e in entries]
         if not rows:
             return 0
         before = self.count()
-        marks = ", ".join("?" * len(COLUMNS))
+        columns = (*COLUMNS, "headers")
+        marks = ", ".join("?" * len(columns))
         sql = self._sql(
-            f"INSERT INTO audit_entries ({', '.join(COLUMNS)}) VALUES ({marks}) "  # noqa: S608
+            f"INSERT INTO audit_entries ({', '.join(columns)}) VALUES ({marks}) "  # noqa: S608
             "ON CONFLICT (kafka_offset) DO NOTHING"
         )
         self.conn.cursor().executemany(sql, rows)

@@ -543,7 +543,8 @@ def sync(
                             return False
                     return True
 
-                # the store keeps no headers: each message's writer is checked as it is synced
+                # each message's writer is checked as it is synced (and again, from the headers
+                # the store keeps, by `verify --from store` and the page)
                 complete = asyncio.run(go())
         st.set_meta("origin", origin_of(s))
         st.conn.commit()
@@ -653,9 +654,9 @@ def verify(
         fail(f"--from: '{source}' is not 'topic', 'store' or an existing dump file")
     where = {"topic": f"topic {s.topics.audit}", "store": "store"}.get(source, f"dump {path}")
     tampered: list[Any] = []
-    # every message's writer is checked against the key registry; but the store keeps no
-    # headers: its messages' writers were checked when `sync` wrote them
-    registry = None if source == "store" or no_writers else registry_of(s)
+    # every message's writer is checked against the key registry (the store keeps each
+    # message's headers, which carry its writer's signature)
+    registry = None if no_writers else registry_of(s)
 
     def one_pass(keep: tuple[int, int] | None) -> Report:
         nonlocal where
@@ -719,8 +720,6 @@ def _print_verified(report: Report, where: str, wpath: Path | None, *, attribute
     out.print(_report_table(report, where))
     if attributed:
         out.print("[green]attributed[/]: an entitled writer signed every message", highlight=False)
-    elif where.startswith("store"):
-        out.print("[dim]writers were checked when `broker audit sync` wrote the store[/]")
     else:
         out.print("[yellow]writers not checked (--no-writers)[/]", highlight=False)
     latest = report.latest
@@ -1115,6 +1114,7 @@ def serve(
         subject_ref=lambda number: crypto.subject_ref(key, number),
         hosts=frozenset(hosts),
         access=log.record,
+        registry=lambda: registry_of(s),
     )
     err.print(
         f"auditor page on https://{host}:{port}/ (store {config.store}; client certificate "

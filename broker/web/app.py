@@ -46,6 +46,7 @@ from broker.audit.checkpoint import Checkpoint
 from broker.audit.report import subject_report
 from broker.audit.verify import verify_log
 from broker.kafka_security import is_auditor
+from broker.keys import Registry
 from broker.store import AuditStore, Filters
 
 DECISIONS = ("deliver", "deny", "dead-letter", "review")
@@ -95,6 +96,9 @@ class Config:
     access: Callable[[Mapping[str, Any]], None]  # records one access event, durably
     clock: Callable[[], datetime] = _now
     identify: Callable[[web.Request], str | None] = peer_cn
+    # the key registry, to check who wrote each message (None: not checked, e.g. unit tests of
+    # the page that build unsigned stores)
+    registry: Callable[[], Registry] | None = None
     secret: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     @property
@@ -253,7 +257,14 @@ async def api_status(request: web.Request) -> web.Response:
     with AuditStore.open(cfg.store) as st:
         # the unsealed tail is shown as such, never counted as verified; callables, so that a
         # fault the first pass cannot place gets a second pass that names its record
-        report = verify_log(st.entries, cfg.trusted, cfg.origin, cfg.witness, allow_unsealed=True)
+        report = verify_log(
+            st.entries,
+            cfg.trusted,
+            cfg.origin,
+            cfg.witness,
+            allow_unsealed=True,
+            registry=cfg.registry() if cfg.registry is not None else None,
+        )
         tampered = st.column_faults()
     latest = report.latest
     fault: dict[str, Any] | None = None
@@ -262,6 +273,13 @@ async def api_status(request: web.Request) -> web.Response:
             "kind": str(report.fault.kind),
             "where": report.fault.where(),
             "detail": report.fault.detail,
+        }
+    elif report.unattributed:
+        first = report.unattributed[0]
+        fault = {
+            "kind": str(first.kind),
+            "where": first.where(),
+            "detail": f"{first.detail} ({report.unattributed_count} message(s) in all)",
         }
     elif tampered:
         fault = {
@@ -277,6 +295,9 @@ async def api_status(request: web.Request) -> web.Response:
             "fault": fault,
             "records": report.records,
             "sealed": report.sealed,
+            "verified": report.verified,  # sealed and signed by an entitled writer
+            "unattributed": report.unattributed_count,
+            "writers_checked": cfg.registry is not None,
             "unsealed": report.unsealed,
             "checkpoints": report.checkpoints,
             "witnessed": report.witnessed,

@@ -21,7 +21,8 @@ async function status() {
   const s = await (await api("/api/status")).json();
   box.className = "";
   const head = s.ok
-    ? el("p", {class: "ok", id: "chain-ok"}, `Verified: ${s.sealed} of ${s.records} records sealed`)
+    ? el("p", {class: "ok", id: "chain-ok"}, `Verified: ${s.verified} of ${s.records} records sealed` +
+         (s.writers_checked ? " and signed by their entitled writer" : ""))
     : el("p", {class: "bad", id: "chain-bad"}, `Does not verify — ${s.fault.kind}: ${s.fault.where}`);
   box.replaceChildren(head);
   if (!s.ok) box.append(el("p", {}, s.fault.detail));
@@ -29,7 +30,8 @@ async function status() {
     ["tree size", s.latest.tree_size], ["root hash", el("code", {}, s.latest.root_hash)],
     ["signed at", s.latest.time], ["key id", el("code", {}, s.latest.key_id)],
     ["checkpoints / witness copies", `${s.checkpoints} / ${s.witnessed}`],
-    ["unsealed records", s.unsealed]]));
+    ["unsealed records", s.unsealed],
+    ["messages no entitled writer signed", s.unattributed]]));
 }
 
 async function search(ev) {

@@ -24,8 +24,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker import kafka_security
+from broker import kafka_security, keys
 from broker.audit import testing as drill
+from broker.audit import writers
+from broker.audit.events import Entry
+from broker.audit.events import ce_headers as ce_event_headers
 from broker.pipeline import Pipeline, Source
 from broker.policy import PolicySet
 from broker.settings import Settings
@@ -87,6 +90,28 @@ class Site:
             conn.close()
 
 
+def _signed(settings: Settings, entries: list[Entry]) -> list[Entry]:
+    """The log as its writers publish it: each message signed by the worker (records) or the
+    sealer (checkpoints), with writer keys in this site's registry, as the page checks."""
+    paths = settings.key_paths()
+    for role in keys.AUDIT_WRITERS:
+        keys.ensure(paths, keys.KeyKind.audit_writer, role, SENT)
+    registry = keys.load_registry(paths.registry)
+    worker = writers.writer_key(paths, registry, writers.WORKER)
+    sealer = writers.writer_key(paths, registry, writers.SEALER)
+    return [
+        dataclasses.replace(
+            e,
+            headers=writers.sign(
+                ce_event_headers(e.ce_type, f"m-{e.offset}", SENT),
+                e.value,
+                sealer if e.is_checkpoint else worker,
+            ),
+        )
+        for e in entries
+    ]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,7 +148,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     )
     store = state / "audit" / "audit.sqlite"
     with AuditStore.open(store) as st:
-        st.add(log.entries)
+        st.add(_signed(settings, log.entries))
     credentials = state / "credentials"
     kafka_security.ensure_credentials(
         credentials, ["auditor", "auditor.kari", "worker"], server="kafka-node"

@@ -3,7 +3,9 @@ the verifier listing every message no entitled writer signed as unattributed."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from broker.keys import AUDIT_WRITERS, KeyKind, KeyPaths, Registry, SigningKey
 from broker.models import AuditEvent
 from broker.pipeline import Pipeline, Source
 from broker.policy import PolicySet
+from broker.store import AuditStore
 from broker.topics import TopicNames
 from tests.conftest import SUBJECT_KEY
 
@@ -278,6 +281,25 @@ def test_a_log_of_entitled_writers_verifies(world: World) -> None:
     assert report.ok
     assert report.unattributed == []
     assert report.verified == report.sealed == report.records == 12
+
+
+def test_the_auditor_store_keeps_each_messages_writer_signature(
+    world: World, tmp_path: Path
+) -> None:
+    """Synced into the auditor store, the log still shows who wrote each message (the store
+    keeps the headers); editing one stored header makes that message unattributed."""
+    store_path = tmp_path / "audit.sqlite"
+    with AuditStore.open(store_path) as st:
+        st.add(_sealed_log(world))
+        report = verify_log(st.entries, TRUSTED, drill.ORIGIN, registry=world.registry)
+        assert report.ok
+        assert report.verified == 12
+        forged = json.dumps([["ce_type", base64.b64encode(REVIEW_TYPE.encode()).decode()]])
+        st.execute("UPDATE audit_entries SET headers = ? WHERE kafka_offset = 3", (forged,))
+        st.conn.commit()
+        report = verify_log(st.entries, TRUSTED, drill.ORIGIN, registry=world.registry)
+    assert not report.ok
+    assert [f.offset for f in report.unattributed] == [3]
 
 
 def test_a_sealed_forgery_is_unattributed_and_the_rest_still_checked(world: World) -> None:
