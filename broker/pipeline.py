@@ -404,6 +404,22 @@ class Pipeline:
         dead = OutMessage(self.topics.dead_letter, k, v, h)
         return Result((), (), (self._audit_message(record),), dead, error)
 
+    def worker_state(self, position: str, reason: str) -> OutMessage:
+        """The audit record of a record of the worker's own state that it skipped (at
+        ``position``, for ``reason``): signed like every record the worker writes."""
+        record = AuditRecord(
+            record_id=crypto.stable_id("worker-state", position),
+            event=AuditEvent.worker_state,
+            recorded_at=self.clock(),
+            policy_version=self.policy.version,
+            notice_id=None,
+            notice_type=None,
+            source=position,
+            subject_ref=None,
+            reasons=[f"progress-corrupt: (record): {reason}"],
+        )
+        return self._audit_message(record)
+
     def _audit_message(self, record: AuditRecord) -> OutMessage:
         key = record.subject_ref.encode() if record.subject_ref else None
         k, v, h = envelope.encode(

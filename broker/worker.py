@@ -39,15 +39,13 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 from pydantic import TypeAdapter, ValidationError
 
-from broker import crypto, e2e, envelope, kafka_records, keys, metrics, retention, signing
+from broker import e2e, envelope, kafka_records, keys, metrics, retention, signing
 from broker.acl import Principals
 from broker.audit import writers
 from broker.errors import ConfigError
 from broker.kafka import ensure_topics, wait_for_kafka
-from broker.models import AuditEvent, AuditRecord, PartitionFloor, ProgressRecord, ReplayClaim
+from broker.models import PartitionFloor, ProgressRecord, ReplayClaim
 from broker.pipeline import (
-    AUDIT_TYPE,
-    SOURCE,
     OutMessage,
     Pipeline,
     Result,
@@ -471,15 +469,11 @@ async def preload_replay_guard(
     return n
 
 
-async def audit_corrupt_progress(
-    settings: Settings, policy_version: str, audit_key: keys.SigningKey | None
-) -> None:
+async def audit_corrupt_progress(settings: Settings, pipeline: Pipeline) -> None:
     """One audit record per progress record the worker skipped: an insider's write or a
-    fault, visible to auditors, never a reason to stall. Signed with the worker's audit-writer
-    key like every record it writes."""
+    fault, visible to auditors, never a reason to stall."""
     if not CORRUPT:
         return
-    now = datetime.now(UTC)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap,
         acks="all",
@@ -489,23 +483,8 @@ async def audit_corrupt_progress(
     await producer.start()
     try:
         for position in CORRUPT:
-            record = AuditRecord(
-                record_id=crypto.stable_id("worker-state", position),
-                event=AuditEvent.worker_state,
-                recorded_at=now,
-                policy_version=policy_version,
-                notice_id=None,
-                notice_type=None,
-                source=position,
-                subject_ref=None,
-                reasons=["progress-corrupt: (record): not a progress record the worker wrote"],
-            )
-            k, v, h = envelope.encode(
-                AUDIT_TYPE, SOURCE, record.record_id, now, data=record, key=None
-            )
-            if audit_key is not None:
-                h = writers.sign(h, v, audit_key)
-            await producer.send_and_wait(settings.topics.audit, v, key=k, headers=list(h))
+            m = pipeline.worker_state(position, "not a progress record the worker wrote")
+            await producer.send_and_wait(m.topic, m.value, key=m.key, headers=list(m.headers))
         CORRUPT.clear()
     finally:
         await producer.stop()
@@ -571,7 +550,7 @@ def create_app(
             if forgotten:
                 log.info("worker.replay_guard_pruned", forgotten=forgotten, kept=len(guard))
         with contextlib.suppress(KafkaError):
-            await audit_corrupt_progress(settings, policy.version, pipeline.audit_key)
+            await audit_corrupt_progress(settings, pipeline)
 
     @app.agent(notices)
     async def process(stream: Any) -> None:
@@ -687,7 +666,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
         partitions = await _check_partitions(settings)
         loaded = await preload_replay_guard(settings, guard, partitions)
         log.info("worker.replay_guard_loaded", notices=loaded)
-        await audit_corrupt_progress(settings, policy.version, pipeline.audit_key)
+        await audit_corrupt_progress(settings, pipeline)
 
     asyncio.run(prepare())  # fills the guard the pipeline already holds
     if settings.metrics_port:

@@ -405,20 +405,8 @@ def test_sync_and_verify_stop_loudly_at_a_forged_checkpoint_on_the_topic(
 ) -> None:
     """Someone publishes a checkpoint signed with another key: sync writes nothing after it and
     exits 1 naming it; verify from the topic says the same."""
-    prefix = f"it-audit-{uuid.uuid4().hex[:8]}."
-    settings = dataclasses.replace(
-        Settings.from_env(),
-        bootstrap=kafka,
-        topic_prefix=prefix,
-        state_dir=tmp_path,
-        app_id=f"{prefix}oslo-share-broker",
-    )
-    create_topics(settings)
-    env = {**os.environ, "BROKER_TOPIC_PREFIX": prefix, "BROKER_BOOTSTRAP": kafka}
-    env |= {"BROKER_STATE_DIR": str(tmp_path), "COLUMNS": "200"}
-    for name in ("BROKER_AUDIT_STORE", "BROKER_AUDIT_WITNESS", "BROKER_AUDIT_KEY_FILE"):
-        env.pop(name, None)
-    a = Audit(settings, env, [])
+    a = _fresh_audit(kafka, tmp_path)
+    settings = a.settings
     a.publish(policy, ["threat"])
     a.run("seal", "--once")
     forged_offset = len(a.published) + 1  # after the records and the genuine checkpoint
