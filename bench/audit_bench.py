@@ -27,10 +27,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.audit import CHECKPOINT_TYPE, RECORD_TYPE, Entry, Sealer, verify_log
-from broker.audit.checkpoint import Checkpoint, load_public_pem, public_pem, trusted_keys
-from broker.audit.testing import T0, record_value
-from broker.store import AuditStore, Syncer
+from broker.adapters.stores.auditor import AuditStore, Syncer
+from broker.core.audit import CHECKPOINT_TYPE, RECORD_TYPE, Entry, Sealer, verify_log
+from broker.core.audit.checkpoint import Checkpoint, load_public_pem, public_pem, trusted_keys
+from broker.testing.audit import T0, record_value
 
 ORIGIN = "bench/audit"
 TEMPLATE = record_value(0)

@@ -33,10 +33,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from broker.kafka import producer, send_all
-from broker.policy import load_policy
-from broker.settings import ROOT, Settings
-from broker.testing import (
+from broker.adapters.kafka.clients import producer, send_all
+from broker.adapters.settings import ROOT, Settings
+from broker.core.policy import load_policy
+from broker.testing.processes import (
     WorkerProcess,
     create_topics,
     encode,

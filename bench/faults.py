@@ -22,8 +22,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from broker.settings import ROOT, Settings
-from broker.testing import WorkerProcess, create_topics, fault_drill, fresh_settings
+from broker.adapters.settings import ROOT, Settings
+from broker.testing.processes import WorkerProcess, create_topics, fault_drill, fresh_settings
 
 console = Console()
 PORT = 29092

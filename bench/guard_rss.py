@@ -26,9 +26,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from broker.kafka import producer
-from broker.settings import ROOT, Settings
-from broker.testing import (
+from broker.adapters.kafka.clients import producer
+from broker.adapters.settings import ROOT, Settings
+from broker.testing.processes import (
     WorkerProcess,
     create_topics,
     encode,

@@ -13,11 +13,11 @@ import statistics
 import time
 from pathlib import Path
 
-from broker.models import NOTICE_SENDERS, notice_model
-from broker.policy import Facts, decide, load_policy
-from broker.policy.simulate import Tally, generated_chunk
-from broker.policy.synthetic import generate
-from broker.redaction import pseudonym_key
+from broker.core.notices import NOTICE_SENDERS, notice_model
+from broker.core.policy import Facts, decide, load_policy
+from broker.core.policy.simulate import Tally, generated_chunk
+from broker.core.policy.synthetic import generate
+from broker.core.redaction import pseudonym_key
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = b"bench-subject-key-0123456789abcdef"

@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
-from broker import keys
-from broker.audit import (
+from broker.core.audit import (
     CHECKPOINT_TYPE,
     RECORD_TYPE,
     Entry,
@@ -29,8 +28,9 @@ from broker.audit import (
     verify_log,
     writers,
 )
-from broker.audit.checkpoint import trusted_keys
-from broker.audit.testing import T0, record_value
+from broker.core.audit.checkpoint import trusted_keys
+from broker.core.crypto import keys
+from broker.testing.audit import T0, record_value
 
 ORIGIN = "bench/writers"
 

@@ -226,7 +226,7 @@ write_secure_config() {
 # ones are kept. Recipients come from BROKER_POLICY_DIR (default policies/).
 ensure_credentials() {
   local policy_dir=${BROKER_POLICY_DIR:-$REPO_DIR/policies}
-  (cd -- "$REPO_DIR" && "$PYTHON" -m broker.kafka_security init "$CREDS_DIR" --policy-dir "$policy_dir") \
+  (cd -- "$REPO_DIR" && "$PYTHON" -m broker.adapters.kafka.security init "$CREDS_DIR" --policy-dir "$policy_dir") \
     || die "creating credentials in $CREDS_DIR failed (KAFKA_PYTHON=$PYTHON)"
 }
 

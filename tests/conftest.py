@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from broker import national_id
-from broker.pipeline import Pipeline
-from broker.policy import PolicySet, load_policy
-from broker.topics import TopicNames
+from broker.core import national_id
+from broker.core.deployment.topics import TopicNames
+from broker.core.pipeline import Pipeline
+from broker.core.policy import PolicySet, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

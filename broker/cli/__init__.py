@@ -13,15 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from broker import logs
-from broker.acl import Principals
+from broker.adapters import logs
 from broker.cli import acl as acl_cli
 from broker.cli import audit as audit_cli
 from broker.cli import keys as keys_cli
 from broker.cli import policy as policy_cli
 from broker.cli import retention as retention_cli
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
-from broker.errors import BrokerError, PolicyError
+from broker.core.deployment.acl import Principals
+from broker.core.errors import BrokerError, PolicyError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -53,8 +53,8 @@ def publish(
 ) -> None:
     """Publishers: validate notices, sign them with the issuing unit's key and publish them
     to the notices topic, each with its sender class's principal (publisher.<sender>)."""
-    from broker.kafka import producer, send_all
-    from broker.publisher import by_sender, load_notice, notice_message, raw_message
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 
     s = settings()
     messages, table = [], Table("file", "notice id", "type", "result")
@@ -97,7 +97,7 @@ def publish(
 @app.command()
 def worker(loglevel: Annotated[str, typer.Option(help="log level")] = "info") -> None:
     """Run the worker: decide, redact, deliver and audit every notice."""
-    from broker import worker as worker_module
+    from broker.services import worker as worker_module
 
     logs.configure(loglevel)
     try:
@@ -121,14 +121,14 @@ def subscribe(
     ] = True,
 ) -> None:
     """Recipients: verify, decrypt and print this recipient's deliveries as they arrive."""
-    from broker import e2e, keys
-    from broker.audit import access
-    from broker.audit.events import ce_headers
-    from broker.envelope import header_map
-    from broker.errors import NoticeError
-    from broker.kafka import producer, send_all
-    from broker.pipeline import OutMessage
-    from broker.policy import load_policy
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.core.audit import access
+    from broker.core.audit.events import ce_headers
+    from broker.core.crypto import keys, sealing
+    from broker.core.envelope import header_map
+    from broker.core.errors import NoticeError
+    from broker.core.pipeline import OutMessage
+    from broker.core.policy import load_policy
 
     s = settings()
     policy = load_policy(s.policy_dir)
@@ -141,7 +141,7 @@ def subscribe(
     paths = s.key_paths()
     registry = keys.load_registry(paths.registry)
     # verify the broker's signature, then decrypt with this recipient's own key(s)
-    opener = e2e.DeliveryOpener(
+    opener = sealing.DeliveryOpener(
         registry, recipient, keys.decryption_keys(paths, registry, recipient)
     )
     receipts: list[OutMessage] = []
@@ -162,7 +162,7 @@ def subscribe(
     def show(record: Any) -> None:
         try:
             delivery = opener.open(header_map(record.headers), record.value)
-        except (NoticeError, e2e.DecryptionError) as exc:
+        except (NoticeError, sealing.DecryptionError) as exc:
             err.print(
                 f"[red]rejected {record.topic}/{record.partition}/{record.offset}: {exc.code}[/]",
                 highlight=False,
@@ -208,9 +208,9 @@ def subscribe(
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the topics that are missing (explicit partitions and configs)."""
-    from broker.kafka import ensure_topics
-    from broker.policy import load_policy
-    from broker.topics import policy_topic_specs
+    from broker.adapters.kafka.clients import ensure_topics
+    from broker.core.deployment.topics import policy_topic_specs
+    from broker.core.policy import load_policy
 
     s = settings()
     policy = load_policy(s.policy_dir)
@@ -233,8 +233,8 @@ def schemas_export(
     directory: Annotated[Path, typer.Option(help="output directory")] = Path("schemas"),
 ) -> None:
     """Write one JSON Schema per message type and version, and the AsyncAPI document."""
-    from broker.policy import load_policy
-    from broker.schemas import render
+    from broker.core.policy import load_policy
+    from broker.core.schemas import render
 
     files = render(load_policy(settings().policy_dir))
     stale = [
@@ -258,7 +258,7 @@ def demo(
     keep_running: Annotated[bool, typer.Option(help="leave Kafka running afterwards")] = False,
 ) -> None:
     """Run the whole flow end to end on examples/: Kafka, worker, publish, show, stop."""
-    from broker import demo as demo_module
+    from broker.services import demo as demo_module
 
     logs.configure("warning")
     # wide enough for the tables when the output goes to a file or a CI log

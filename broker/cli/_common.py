@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from broker.settings import Settings
+from broker.adapters.settings import Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -33,7 +33,7 @@ async def follow(
 ) -> int:
     """Consume ``topics`` as ``principal``, calling ``handle(record)``; stop at ``max_records``
     or when idle."""
-    from broker.kafka import consume
+    from broker.adapters.kafka.clients import consume
 
     n = 0
     async for record in consume(

@@ -1,6 +1,7 @@
 """`broker acl …`: operators apply and list the Kafka ACLs generated from policies/.
 
-The bindings come from broker.acl (pure); this module only talks to Kafka, as the admin
+The bindings come from broker.core.deployment.acl (pure); this module only talks to Kafka, as the
+admin
 principal. aiokafka 0.14's admin client has no create_acls/describe_acls methods, but it ships
 the protocol requests (CreateAcls, DescribeAcls, DeleteAcls) and negotiates their versions: we
 send those through it rather than start a JVM per ACL with Kafka's AclCommand.
@@ -17,7 +18,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from broker.acl import (
+from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.settings import Settings
+from broker.cli._common import fail, out, settings
+from broker.core.deployment.acl import (
     RETIRED_PRINCIPALS,
     WIRE_OPERATION,
     WIRE_PATTERN,
@@ -29,11 +33,8 @@ from broker.acl import (
     bindings,
     user,
 )
-from broker.cli._common import fail, out, settings
-from broker.errors import ConfigError
-from broker.kafka_security import KafkaSecurity
-from broker.settings import Settings
-from broker.topics import TopicSpec, policy_topic_specs
+from broker.core.deployment.topics import TopicSpec, policy_topic_specs
+from broker.core.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Operators: Kafka ACLs (secure profile).")
 
@@ -52,7 +53,7 @@ def security() -> KafkaSecurity:
 
 def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding], list[TopicSpec]]:
     """The bindings and topics this deployment needs, from its policy directory."""
-    from broker.policy import load_policy
+    from broker.core.policy import load_policy
 
     policy = load_policy(s.policy_dir)
     recipients = {r.id: r.topic for r in policy.recipients.values()}

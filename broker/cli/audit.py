@@ -1,6 +1,7 @@
 """`broker audit …`: the auditors' commands, and the sealer that makes the log tamper-evident.
 
-The shell around broker.audit (pure) and broker.store: Kafka, files, keys, tables. Reading the
+The shell around broker.core.audit (pure) and broker.adapters.stores.auditor: Kafka, files, keys,
+tables. Reading the
 audit topic is by explicit partition and offset (no consumer group), in topic order: that order
 is the log's order.
 
@@ -28,10 +29,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from broker.acl import Principals
+from broker.adapters.kafka.clients import client_options
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
-from broker.crypto import create_secret_file
-from broker.kafka import client_options
+from broker.core.crypto.refs import create_secret_file
+from broker.core.deployment.acl import Principals
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -39,10 +40,10 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
-    from broker.audit import Checkpoint, Entry, Report
-    from broker.keys import Registry, SigningKey
-    from broker.settings import Settings
-    from broker.store import AuditStore
+    from broker.adapters.settings import Settings
+    from broker.adapters.stores.auditor import AuditStore
+    from broker.core.audit import Checkpoint, Entry, Report
+    from broker.core.crypto.keys import Registry, SigningKey
 
 app = typer.Typer(no_args_is_help=True, help="Auditors: read, seal and check the audit log.")
 
@@ -195,10 +196,10 @@ def signing_key(s: Settings, create: bool = True) -> Ed25519PrivateKey | None:
 
 
 def writer_key(s: Settings, writer: str) -> SigningKey:
-    """This writer's audit-writer key (broker.audit.writers), loaded at start: without it the
+    """This writer's audit-writer key (broker.core.audit.writers), loaded at start: without it the
     command stops with a ConfigError saying how to create it, before anything is written."""
-    from broker.audit import writers
-    from broker.keys import load_registry
+    from broker.core.audit import writers
+    from broker.core.crypto.keys import load_registry
 
     paths = s.key_paths()
     return writers.writer_key(paths, load_registry(paths.registry), writer)
@@ -206,14 +207,14 @@ def writer_key(s: Settings, writer: str) -> SigningKey:
 
 def registry_of(s: Settings) -> Registry:
     """The key registry: verification checks every audit message's writer against it."""
-    from broker.keys import load_registry
+    from broker.core.crypto.keys import load_registry
 
     return load_registry(s.key_paths().registry)
 
 
 def trusted(s: Settings, extra: list[Path] | None) -> dict[str, Ed25519PublicKey]:
     """Keys whose checkpoints count: the ones given (--trust), else this host's sealing key."""
-    from broker.audit import load_public_pem, trusted_keys
+    from broker.core.audit import load_public_pem, trusted_keys
 
     keys = [load_public_pem(p.read_bytes()) for p in extra or []]
     if not keys:
@@ -230,7 +231,7 @@ def trusted(s: Settings, extra: list[Path] | None) -> dict[str, Ed25519PublicKey
 
 def read_witness(path: Path | None) -> list[Checkpoint]:
     """The witness file: one checkpoint per line. A line that does not parse stops everything."""
-    from broker.audit import AuditError, Checkpoint
+    from broker.core.audit import AuditError, Checkpoint
 
     if path is None or not path.exists():
         return []
@@ -271,7 +272,7 @@ async def read_topic(
     so a caller can act on time)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from broker.audit import Entry
+    from broker.core.audit import Entry
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=s.bootstrap,
@@ -318,7 +319,7 @@ def _progress() -> Progress:
 
 def _fail_fault(report: Report, where: str, code: int = 1) -> None:
     """Name the fault and every unattributed message (not signed by an entitled writer)."""
-    from broker.audit.verify import FaultKind
+    from broker.core.audit.verify import FaultKind
 
     cause = report.fault.kind if report.fault is not None else FaultKind.unattributed
     err.print(f"[bold red]{where} does not verify[/] (cause: {cause})", highlight=False)
@@ -399,7 +400,7 @@ StoreOpt = Annotated[
 @app.command("pubkey")
 def pubkey() -> None:
     """Print the checkpoint-signing public key (PEM) for auditors and witnesses."""
-    from broker.audit import key_id, public_pem
+    from broker.core.audit import key_id, public_pem
 
     key = signing_key(settings())
     assert key is not None
@@ -420,18 +421,18 @@ def seal(
     checkpoint already there and the witness file, and refuses to seal a log that does not
     verify. Each checkpoint is appended to the witness file before it is published.
     """
-    from broker import logs
-    from broker.audit import CHECKPOINT_TYPE, AuditError, Sealer, ce_headers
-    from broker.kafka import ensure_topics, producer, send_all, wait_for_kafka
-    from broker.pipeline import OutMessage
-    from broker.topics import topic_specs
+    from broker.adapters import logs
+    from broker.adapters.kafka.clients import ensure_topics, producer, send_all, wait_for_kafka
+    from broker.core.audit import CHECKPOINT_TYPE, AuditError, Sealer, ce_headers
+    from broker.core.deployment.topics import topic_specs
+    from broker.core.pipeline import OutMessage
 
     logs.configure("info")
     import structlog
 
-    from broker.audit import writers
+    from broker.core.audit import writers
 
-    log = structlog.get_logger("broker.audit.seal")
+    log = structlog.get_logger("broker.core.audit.seal")
     s = settings()
     writer = writer_key(s, writers.SEALER)  # signs each checkpoint message as the sealer's
     key = signing_key(s)
@@ -504,8 +505,8 @@ def sync(
     Stops at the first inconsistency with exit status 1, naming the record and the fault;
     nothing after it is written.
     """
-    from broker.audit import writers
-    from broker.store import AuditStore, Syncer
+    from broker.adapters.stores.auditor import AuditStore, Syncer
+    from broker.core.audit import writers
 
     s = settings()
     keys = trusted(s, trust)
@@ -561,7 +562,7 @@ EXIT_UNPROVEN = 3  # nothing contradicts the log, but nothing proves all of it e
 
 def iter_witness(path: Path) -> Iterator[Checkpoint]:
     """The witness file read lazily, line by line (the verifier keeps none of it)."""
-    from broker.audit import AuditError, Checkpoint
+    from broker.core.audit import AuditError, Checkpoint
 
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -575,7 +576,7 @@ def iter_witness(path: Path) -> Iterator[Checkpoint]:
 
 def verify_summary(report: Report, where: str, witness: Path | None) -> dict[str, Any]:
     """What was verified, or why not: the --json output, and what the text output says."""
-    from broker.audit.verify import UNPROVEN
+    from broker.core.audit.verify import UNPROVEN
 
     fault, latest = report.fault, report.latest
     if fault is None and report.unattributed:
@@ -644,7 +645,7 @@ def verify(
     bad-signature, malformed), naming the first bad record. Exit 3: nothing proves it all
     (unsealed-records, no-checkpoints, witness-missing, witness-empty). Memory stays flat.
     """
-    from broker.audit import Verifier
+    from broker.core.audit import Verifier
 
     s = settings()
     keys = trusted(s, trust)
@@ -684,7 +685,7 @@ def verify(
 
                 asyncio.run(go())
             elif source == "store":
-                from broker.store import AuditStore
+                from broker.adapters.stores.auditor import AuditStore
 
                 with AuditStore.open(store or store_target(s)) as st:
                     where = f"store {st.where}"
@@ -771,7 +772,7 @@ def dump(file: Annotated[Path, typer.Argument(help="output file (JSON lines)")])
 def read_dump(path: Path) -> Iterator[Entry]:
     import base64
 
-    from broker.audit import Entry
+    from broker.core.audit import Entry
 
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -795,7 +796,7 @@ def read_dump(path: Path) -> Iterator[Entry]:
 
 def _load_tree(st: AuditStore) -> tuple[Any, list[Checkpoint], dict[str, tuple[int, bytes]]]:
     """The store's Merkle tree, its checkpoints and record id -> (index, value)."""
-    from broker.audit import AuditError, Checkpoint, MerkleTree, record_id_of
+    from broker.core.audit import AuditError, Checkpoint, MerkleTree, record_id_of
 
     tree, cps, ids = MerkleTree(), [], {}
     for e in st.entries():
@@ -820,8 +821,8 @@ def prove(
     store: StoreOpt = None,
 ) -> None:
     """Print a proof bundle (JSON) from the store, to check offline with `check-proof`."""
-    from broker.audit.proofs import consistency_bundle, inclusion_bundle
-    from broker.store import AuditStore
+    from broker.adapters.stores.auditor import AuditStore
+    from broker.core.audit.proofs import consistency_bundle, inclusion_bundle
 
     s = settings()
     with AuditStore.open(store or store_target(s)) as st:
@@ -853,8 +854,8 @@ def check_proof(
     trust: TrustOpt = None,
 ) -> None:
     """Check a proof bundle offline, with the public key alone."""
-    from broker.audit import AuditError
-    from broker.audit.proofs import check_bundle
+    from broker.core.audit import AuditError
+    from broker.core.audit.proofs import check_bundle
 
     keys = trusted(settings(), trust)
     try:
@@ -896,7 +897,7 @@ def query(
     store: StoreOpt = None,
 ) -> None:
     """Search the auditor store (run `broker audit sync` first)."""
-    from broker.store import AuditStore, Filters
+    from broker.adapters.stores.auditor import AuditStore, Filters
 
     if decision not in (None, "deliver", "deny", "dead-letter", "review"):
         fail("--decision: must be deliver, deny, dead-letter or review")
@@ -932,10 +933,10 @@ def subject(
     store: StoreOpt = None,
 ) -> None:
     """The data-subject access report: every disclosure about one person."""
-    from broker import crypto
-    from broker import national_id as nid
-    from broker.audit.report import subject_report, to_html, to_markdown
-    from broker.store import AuditStore, Filters
+    from broker.adapters.stores.auditor import AuditStore, Filters
+    from broker.core import national_id as nid
+    from broker.core.audit.report import subject_report, to_html, to_markdown
+    from broker.core.crypto import refs
 
     if fmt not in ("markdown", "html", "json"):
         fail("--format: must be markdown, html or json")
@@ -945,7 +946,7 @@ def subject(
         fail(f"--national-id: {exc}")
         raise
     s = settings()
-    ref = crypto.subject_ref(s.subject_key(), number)
+    ref = refs.subject_ref(s.subject_key(), number)
     with AuditStore.open(store or store_target(s)) as st:
         docs = st.query(Filters(subject_ref=ref))
     if docs.tampered:
@@ -964,7 +965,7 @@ def subject(
 @app.command("stats")
 def stats(store: StoreOpt = None) -> None:
     """Counts: by event, by recipient and decision, by legal basis; reviews pending."""
-    from broker.store import AuditStore
+    from broker.adapters.stores.auditor import AuditStore
 
     with AuditStore.open(store or store_target(settings())) as st:
         data = st.stats()
@@ -1004,10 +1005,10 @@ def review(
     store: StoreOpt = None,
 ) -> None:
     """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
-    from broker.audit import REVIEW_TYPE, AuditError, ce_headers, review_event, writers
-    from broker.kafka import producer, send_all
-    from broker.pipeline import OutMessage
-    from broker.store import AuditStore
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.adapters.stores.auditor import AuditStore
+    from broker.core.audit import REVIEW_TYPE, AuditError, ce_headers, review_event, writers
+    from broker.core.pipeline import OutMessage
 
     s = settings()
     key = writer_key(s, writers.REVIEWER) if record is not None else None
@@ -1079,16 +1080,16 @@ def serve(
     """
     from aiohttp import web
 
-    from broker import crypto
-    from broker.errors import ConfigError
-    from broker.kafka_security import (
+    from broker.adapters.kafka.security import (
         WEB_SERVER,
         Credentials,
         ensure_web_credentials,
         server_context,
     )
-    from broker.web.accesslog import AccessLog
-    from broker.web.app import Config, create_app
+    from broker.adapters.stores.accesslog import AccessLog
+    from broker.core.crypto import refs
+    from broker.core.errors import ConfigError
+    from broker.services.web.app import Config, create_app
 
     s = settings()
     key = s.subject_key()
@@ -1111,7 +1112,7 @@ def serve(
         trusted=trusted(s, trust),
         origin=origin_of(s),
         witness=lambda: read_witness(wpath),
-        subject_ref=lambda number: crypto.subject_ref(key, number),
+        subject_ref=lambda number: refs.subject_ref(key, number),
         hosts=frozenset(hosts),
         access=log.record,
         registry=lambda: registry_of(s),
@@ -1144,10 +1145,10 @@ def receipt_command(
     state: Annotated[str, typer.Option(help="received or opened")] = "received",
 ) -> None:
     """Recipients' systems: report that a delivery was received or opened."""
-    from broker.audit.access import RECEIPT_TYPE, State, receipt
-    from broker.audit.events import ce_headers
-    from broker.kafka import producer, send_all
-    from broker.pipeline import OutMessage
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.core.audit.access import RECEIPT_TYPE, State, receipt
+    from broker.core.audit.events import ce_headers
+    from broker.core.pipeline import OutMessage
 
     if state not in {x.value for x in State}:
         fail("--state: must be received or opened")
@@ -1172,11 +1173,11 @@ def _receipt_rejected(
     value: bytes, recipient: str, source: str, now: datetime, exc: Exception
 ) -> tuple[str, bytes]:
     """(record id, value) of the audit event for a receipt that is not valid."""
-    from broker import crypto
-    from broker.audit.events import canonical
+    from broker.core.audit.events import canonical
+    from broker.core.crypto import refs
 
-    digest = crypto.sha256_hex(value)
-    rid = crypto.stable_id("receipt-rejected", source, digest)
+    digest = refs.sha256_hex(value)
+    rid = refs.stable_id("receipt-rejected", source, digest)
     return rid, canonical(
         {
             "record_id": rid,
@@ -1201,12 +1202,12 @@ def relay_receipts(
     """
     from aiokafka import AIOKafkaConsumer
 
-    from broker.audit import AuditError, ce_headers, writers
-    from broker.audit.access import AUDIT_RECEIPT_TYPE, audit_event
-    from broker.kafka import ensure_topics, producer, send_all
-    from broker.pipeline import OutMessage
-    from broker.policy import load_policy
-    from broker.topics import SHORT_LIVED, TopicSpec
+    from broker.adapters.kafka.clients import ensure_topics, producer, send_all
+    from broker.core.audit import AuditError, ce_headers, writers
+    from broker.core.audit.access import AUDIT_RECEIPT_TYPE, audit_event
+    from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
+    from broker.core.pipeline import OutMessage
+    from broker.core.policy import load_policy
 
     s = settings()
     key = writer_key(s, writers.RELAY)  # signs every relayed receipt as the relay's
@@ -1275,8 +1276,8 @@ def access(
     store: StoreOpt = None,
 ) -> None:
     """The access log: every delivery, when it was received and opened; overdue ones flagged."""
-    from broker.audit.access import overdue
-    from broker.store import AuditStore
+    from broker.adapters.stores.auditor import AuditStore
+    from broker.core.audit.access import overdue
 
     with AuditStore.open(store or store_target(settings())) as st:
         log = st.access_log(recipient)

@@ -14,8 +14,15 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import fail, out, settings
-from broker.keys import AUDIT_WRITERS, BROKER_OWNER, KeyKind, KeyPaths, KeyStatus, RegistryEntry
-from broker.models import SENDERS
+from broker.core.crypto.keys import (
+    AUDIT_WRITERS,
+    BROKER_OWNER,
+    KeyKind,
+    KeyPaths,
+    KeyStatus,
+    RegistryEntry,
+)
+from broker.core.notices import SENDERS
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -82,7 +89,7 @@ def _owner(
     if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
         fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
     if kind is KeyKind.recipient:
-        from broker.policy import load_policy
+        from broker.core.policy import load_policy
 
         known = load_policy(settings().policy_dir).recipients
         # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
@@ -111,7 +118,7 @@ def _binding(
 
 
 def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:
-    from broker.keys import has_private
+    from broker.core.crypto.keys import has_private
 
     when = entry.retired_at or entry.rotated_at
     status = f"[{STATUS_STYLE[entry.status]}]{entry.status}[/]"
@@ -152,7 +159,7 @@ def keys_generate(
 ) -> None:
     """Create the first key pair of a publisher (with its --sender class and --organisation),
     a recipient, the broker or a writer of the audit topic."""
-    from broker.keys import generate
+    from broker.core.crypto.keys import generate
 
     kind, owner = _owner(publisher, recipient, broker, audit_writer)
     _binding(kind, sender, organisation, required=True)
@@ -177,7 +184,7 @@ def keys_rotate(
 ) -> None:
     """A new active key; the old one still verifies and decrypts until it is retired. A
     publisher's new key keeps the unit's sender class and organisation."""
-    from broker.keys import rotate
+    from broker.core.crypto.keys import rotate
 
     kind, owner = _owner(publisher, recipient, broker, audit_writer)
     _binding(kind, sender, organisation, required=False)
@@ -203,7 +210,7 @@ def keys_retire(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask before deleting")] = False,
 ) -> None:
     """Refuse a key from now on (stolen, or no longer needed)."""
-    from broker.keys import retire
+    from broker.core.crypto.keys import retire
 
     if destroy_private and not yes:
         typer.confirm(
@@ -220,7 +227,7 @@ def keys_retire(
 @app.command("list")
 def keys_list() -> None:
     """Every registered key: owner, kind, key id, created, status. Never private material."""
-    from broker.keys import load_registry
+    from broker.core.crypto.keys import load_registry
 
     paths = key_paths()
     registry = load_registry(paths.registry, missing_ok=True)

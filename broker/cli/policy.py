@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import err, fail, out, settings
-from broker.errors import PolicyError
+from broker.core.errors import PolicyError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -23,7 +23,7 @@ DirOpt = Annotated[
 
 
 def _load(directory: Path | None = None) -> Any:
-    from broker.policy import load_policy
+    from broker.core.policy import load_policy
 
     try:
         return load_policy(directory or settings().policy_dir)
@@ -36,7 +36,7 @@ def _load(directory: Path | None = None) -> Any:
 
 def _read_notice(path: Path) -> tuple[Any, dict[str, Any]]:
     """A notice file, validated: (notice, its JSON document)."""
-    from broker.publisher import load_notice
+    from broker.adapters.publisher import load_notice
 
     notice = load_notice(path)  # BrokerError names the file, field and reason
     return notice, notice.model_dump(mode="json", exclude_none=True)
@@ -64,8 +64,8 @@ def policy_check(
     )
     if not lint:
         return
-    from broker.policy.gate import assess
-    from broker.policy.lint import Severity
+    from broker.core.policy.gate import assess
+    from broker.core.policy.lint import Severity
 
     with out.status(f"linting on {samples} synthetic notices…"):
         assessment = assess(policy, samples=samples)
@@ -95,10 +95,10 @@ def policy_explain(
 ) -> None:
     """For every field of NOTICE: kept, withheld or transformed for RECIPIENT, by which rule,
     under which legal basis."""
-    from broker.models import NOTICE_SENDERS
-    from broker.paths import leaves
-    from broker.policy import Facts, decide
-    from broker.policy.evaluate import trace
+    from broker.core.notices import NOTICE_SENDERS
+    from broker.core.paths import leaves
+    from broker.core.policy import Facts, decide
+    from broker.core.policy.evaluate import trace
 
     policy = _load(policies)
     if recipient not in policy.recipients:
@@ -152,7 +152,7 @@ def policy_test(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases")] = False,
 ) -> None:
     """Run the declarative test cases beside the policies (policies/tests/*.yaml)."""
-    from broker.policy.cases import Status, run
+    from broker.core.policy.cases import Status, run
 
     policy = _load(policies)
     result = run(policy, Path(policy.directory) / "tests")
@@ -188,7 +188,7 @@ def policy_report(
     ] = None,
 ) -> None:
     """A Markdown and HTML report for lawyers: per recipient, what it gets, under which law."""
-    from broker.policy.report import html_report, markdown
+    from broker.core.policy.report import html_report, markdown
 
     policy = _load(policies)
     if output is None:
@@ -204,9 +204,9 @@ def _docs_from(paths: list[Path]) -> list[dict[str, Any]]:
     """Notices from files: a notice, a JSON array, JSON lines, or directories of them."""
     from pydantic import ValidationError
 
-    from broker.envelope import field_problems
-    from broker.errors import BrokerError
-    from broker.models import notice_model
+    from broker.core.envelope import field_problems
+    from broker.core.errors import BrokerError
+    from broker.core.notices import notice_model
 
     files: list[Path] = []
     for p in paths:
@@ -235,15 +235,16 @@ def _docs_from(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 async def _docs_from_topic(idle_timeout: float, limit: int | None) -> list[dict[str, Any]]:
-    from broker import e2e, envelope, keys
-    from broker.errors import NoticeError
-    from broker.kafka import consume
+    from broker.adapters.kafka.clients import consume
+    from broker.core import envelope
+    from broker.core.crypto import keys, sealing
+    from broker.core.errors import NoticeError
 
     s = settings()
     # notices are sealed to the broker: replaying them needs the broker's inbox key
     paths = s.key_paths()
     registry = keys.load_registry(paths.registry)
-    inbox = e2e.NoticeOpener(keys.decryption_keys(paths, registry, e2e.BROKER_INBOX))
+    inbox = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
     docs: list[dict[str, Any]] = []
     async for record in consume(
         s.bootstrap, [s.topics.notices], from_beginning=True, idle_timeout=idle_timeout
@@ -251,7 +252,7 @@ async def _docs_from_topic(idle_timeout: float, limit: int | None) -> list[dict[
         headers = envelope.header_map(record.headers)
         try:
             notice = envelope.decode_notice(headers, inbox.open(headers, record.value))
-        except (NoticeError, e2e.DecryptionError):
+        except (NoticeError, sealing.DecryptionError):
             continue  # dead-lettered by the worker; nothing to simulate
         docs.append(notice.model_dump(mode="json", exclude_none=True))
         if limit is not None and len(docs) >= limit:
@@ -283,7 +284,7 @@ def policy_simulate(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from broker.policy.simulate import Tally, docs_chunk, generated_chunk, report
+    from broker.core.policy.simulate import Tally, docs_chunk, generated_chunk, report
 
     cur_dir = current or settings().policy_dir
     cur, prop = _load(cur_dir), _load(proposed)

@@ -11,10 +11,10 @@ from rich.table import Table
 
 from broker.cli._common import err, out, settings
 from broker.cli.keys import key_paths
-from broker.errors import PolicyError
+from broker.core.errors import PolicyError
 
 if TYPE_CHECKING:
-    from broker.retention import RetentionPolicy
+    from broker.core.retention import RetentionPolicy
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 
 def _load_policy() -> RetentionPolicy:
-    from broker.retention import load_retention
+    from broker.core.retention import load_retention
 
     try:
         return load_retention(settings().policy_dir)
@@ -47,7 +47,7 @@ def retention_purge(
 ) -> None:
     """Destroy the data keys of notices past the retention period in policies/retention.yaml:
     their deliveries on Kafka, in backups and in the audit trail can no longer be read."""
-    from broker.retention import SqliteDataKeyStore, purge, shred_inbox_keys
+    from broker.core.retention import SqliteDataKeyStore, purge, shred_inbox_keys
 
     policy = _load_policy()
     now = datetime.now(UTC)
@@ -97,7 +97,7 @@ def retention_purge(
 @app.command("status")
 def retention_status() -> None:
     """Data keys per notice type: live, destroyed, retention period and next expiry."""
-    from broker.retention import SqliteDataKeyStore
+    from broker.core.retention import SqliteDataKeyStore
 
     policy = _load_policy()
     with SqliteDataKeyStore(key_paths().data_keys) as store:

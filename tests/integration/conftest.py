@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker import e2e, keys
-from broker.settings import Settings
-from broker.testing import (
+from broker.adapters.settings import Settings
+from broker.core.crypto import keys, sealing
+from broker.testing.processes import (
     WorkerProcess,
     create_topics,
     free_port_pair,
@@ -75,11 +75,11 @@ class Stack:
     def log(self) -> str:
         return self.worker.log()
 
-    def opener(self, recipient: str) -> e2e.DeliveryOpener:
+    def opener(self, recipient: str) -> sealing.DeliveryOpener:
         """The recipient's side: verify the broker's signature, then decrypt."""
         paths = self.settings.key_paths()
         registry = keys.load_registry(paths.registry)
-        return e2e.DeliveryOpener(
+        return sealing.DeliveryOpener(
             registry, recipient, keys.decryption_keys(paths, registry, recipient)
         )
 

@@ -46,15 +46,16 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from broker import crypto, envelope, keys, national_id, signing
-from broker.acl import Principals
-from broker.kafka_security import Credentials
-from broker.models import NOTICE_MODELS, ce_type
-from broker.pipeline import AUDIT_TYPE, OutMessage, Pipeline, Source
-from broker.policy import load_policy
-from broker.publisher import sealed_for_broker
-from broker.settings import Settings
-from broker.testing import encode, synthetic_notices
+from broker.adapters.kafka.security import Credentials
+from broker.adapters.publisher import sealed_for_broker
+from broker.adapters.settings import Settings
+from broker.core import envelope, national_id
+from broker.core.crypto import keys, refs, signing
+from broker.core.deployment.acl import Principals
+from broker.core.notices import NOTICE_MODELS, ce_type
+from broker.core.pipeline import AUDIT_TYPE, OutMessage, Pipeline, Source
+from broker.core.policy import load_policy
+from broker.testing.processes import encode, synthetic_notices
 
 VALID = "valid"
 # Each hostile class, and the dead-letter codes that are a correct outcome for it.
@@ -216,9 +217,9 @@ class Factory:
     def signed(self, d: dict[str, Any]) -> OutMessage:
         """The notice as its unit publishes it, signed but not yet sealed."""
         model = NOTICE_MODELS[(d["notice_type"], 1)].model_validate(d)
-        key = crypto.partition_key(
+        key = refs.partition_key(
             self.settings.subject_key(), "notices", d["child"]["national_id"]
-        )  # as broker.publisher keys it
+        )  # as broker.adapters.publisher keys it
         _, value, headers = envelope.encode_notice(model, key, datetime.now(UTC))
         return self.sign(
             OutMessage(self.settings.topics.notices, key, value, headers), d["issuer"]["unit_id"]

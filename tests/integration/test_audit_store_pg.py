@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.audit import testing as drill
-from broker.audit.checkpoint import trusted_keys
-from broker.audit.verify import FaultKind, verify_log
-from broker.store import AuditStore, Filters, Syncer
+from broker.adapters.stores.auditor import AuditStore, Filters, Syncer
+from broker.core.audit.checkpoint import trusted_keys
+from broker.core.audit.verify import FaultKind, verify_log
+from broker.testing import audit as drill
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

@@ -23,17 +23,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker import crypto, keys
-from broker.acl import Principals
-from broker.audit import CHECKPOINT_TYPE, RECORD_TYPE, Checkpoint, Entry, writers
-from broker.audit import ce_headers as ce_headers_audit
-from broker.audit import testing as drill
-from broker.kafka import producer, send_all
-from broker.pipeline import OutMessage, Pipeline, Source
-from broker.policy import PolicySet
-from broker.settings import Settings
-from broker.store import AuditStore
-from broker.testing import create_topics
+from broker.adapters.kafka.clients import producer, send_all
+from broker.adapters.settings import Settings
+from broker.adapters.stores.auditor import AuditStore
+from broker.core.audit import CHECKPOINT_TYPE, RECORD_TYPE, Checkpoint, Entry, writers
+from broker.core.audit import ce_headers as ce_headers_audit
+from broker.core.crypto import keys, refs
+from broker.core.deployment.acl import Principals
+from broker.core.pipeline import OutMessage, Pipeline, Source
+from broker.core.policy import PolicySet
+from broker.testing import audit as drill
+from broker.testing.processes import create_topics
 from tests.conftest import ROOT, ce_headers, example
 
 pytestmark = pytest.mark.integration
@@ -319,7 +319,7 @@ def test_subject_report_lists_every_disclosure_about_the_person(audit: Audit) ->
     """The JSON report holds exactly the deliveries whose subject is this child, with fields."""
     audit.run("sync")
     nid = NATIONAL_ID_OF["robbery"]
-    ref = crypto.subject_ref(audit.settings.subject_key(), nid)
+    ref = refs.subject_ref(audit.settings.subject_key(), nid)
     expected = sorted(
         (r["recipient"], tuple(r["fields_kept"]), r["legal_basis"]["id"])
         for r in audit.published

@@ -24,16 +24,17 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker import kafka_security, keys
-from broker.audit import testing as drill
-from broker.audit import writers
-from broker.audit.events import Entry
-from broker.audit.events import ce_headers as ce_event_headers
-from broker.pipeline import Pipeline, Source
-from broker.policy import PolicySet
-from broker.settings import Settings
-from broker.store import AuditStore
-from broker.web import accesslog
+from broker.adapters.kafka import security
+from broker.adapters.settings import Settings
+from broker.adapters.stores import accesslog
+from broker.adapters.stores.auditor import AuditStore
+from broker.core.audit import writers
+from broker.core.audit.events import Entry
+from broker.core.audit.events import ce_headers as ce_event_headers
+from broker.core.crypto import keys
+from broker.core.pipeline import Pipeline, Source
+from broker.core.policy import PolicySet
+from broker.testing import audit as drill
 from tests.conftest import ROOT, ce_headers, example
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,7 @@ class Site:
 
     def cert(self, principal: str = "auditor") -> dict[str, str]:
         """Playwright's client certificate for this site's origin."""
-        creds = kafka_security.Credentials(self.credentials, principal)
+        creds = security.Credentials(self.credentials, principal)
         return {
             "origin": self.url.rstrip("/"),
             "certPath": str(creds.cert),
@@ -67,7 +68,7 @@ class Site:
         """A Python client that checks the page's certificate against the CA."""
         ctx = ssl.create_default_context(cafile=str(self.credentials / "ca.crt"))
         if principal is not None:
-            creds = kafka_security.Credentials(self.credentials, principal)
+            creds = security.Credentials(self.credentials, principal)
             ctx.load_cert_chain(str(creds.cert), str(creds.key))
         return ctx
 
@@ -150,7 +151,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     with AuditStore.open(store) as st:
         st.add(_signed(settings, log.entries))
     credentials = state / "credentials"
-    kafka_security.ensure_credentials(
+    security.ensure_credentials(
         credentials, ["auditor", "auditor.kari", "worker"], server="kafka-node"
     )
     port = _free_port()

@@ -14,15 +14,16 @@ from typing import Any
 
 import pytest
 
-from broker import e2e, keys, retention, signing
-from broker.envelope import header_map
-from broker.kafka import consume, producer, send_all
-from broker.models import IncidentNotice, RiskNotice
-from broker.paths import covers, leaves
-from broker.pipeline import AUDIT_TYPE, OutMessage
-from broker.policy import PolicySet
-from broker.publisher import notice_message, sealed_for_broker
-from broker.testing import broker_command
+from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.publisher import notice_message, sealed_for_broker
+from broker.core import retention
+from broker.core.crypto import keys, sealing, signing
+from broker.core.envelope import header_map
+from broker.core.notices import IncidentNotice, RiskNotice
+from broker.core.paths import covers, leaves
+from broker.core.pipeline import AUDIT_TYPE, OutMessage
+from broker.core.policy import PolicySet
+from broker.testing.processes import broker_command
 from tests.conftest import ce_headers, example
 from tests.integration.conftest import Stack
 
@@ -125,7 +126,7 @@ def _unsealed_value(s: Any, message: OutMessage) -> bytes:
     """The plaintext inside a sealed notice (what a publisher that skips sealing would send)."""
     paths = s.key_paths()
     registry = keys.load_registry(paths.registry)
-    opener = e2e.NoticeOpener(keys.decryption_keys(paths, registry, e2e.BROKER_INBOX))
+    opener = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
     return opener.open(dict(message.headers), message.value)
 
 
@@ -286,7 +287,7 @@ def test_a_recipient_cannot_open_another_recipients_delivery(observed: Observed)
     assert school.open(header_map(school_record.headers), school_record.value)["recipient"] == (
         "school"
     )
-    with pytest.raises((e2e.DecryptionError, signing.VerificationError)):
+    with pytest.raises((sealing.DecryptionError, signing.VerificationError)):
         school.open(header_map(welfare_record.headers), welfare_record.value)
 
 
@@ -307,18 +308,18 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(observed:
     threat = example("threat", observed.now)
     threat_id = threat["notice_id"]
     (record,) = observed.deliveries["school"]
-    sealed = e2e.parse_sealed(record.value)
+    sealed = sealing.parse_sealed(record.value)
     delivery_id = dict(record.headers)["ce_id"].decode()
     with retention.SqliteDataKeyStore(s.key_paths().data_keys) as store:
-        plain = e2e.open_with_data_key(
+        plain = sealing.open_with_data_key(
             sealed, delivery_id=delivery_id, recipient="school", data_key=store.lookup(threat_id)
         )
         assert threat["child"]["name"].encode() in plain
         policy = retention.load_retention(s.policy_dir)
         report = retention.purge(store, policy, datetime.now(UTC) + timedelta(days=3650))
         assert report.destroyed >= len(observed.published_valid)
-        with pytest.raises(e2e.DecryptionError):
-            e2e.open_with_data_key(
+        with pytest.raises(sealing.DecryptionError):
+            sealing.open_with_data_key(
                 sealed,
                 delivery_id=delivery_id,
                 recipient="school",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.settings import Settings
-from broker.testing import WorkerProcess, create_topics, fault_drill, fresh_settings
+from broker.adapters.settings import Settings
+from broker.testing.processes import WorkerProcess, create_topics, fault_drill, fresh_settings
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 A broker of its own (deploy/kafka.sh, KAFKA_PROFILE=secure, own ports, data dir and
 credentials) with the ACLs `broker acl apply` creates from policies/. Every (principal, topic,
 operation) pair is tried against it, and the expectation for each comes from the recipient
-registry through broker.acl (never a hand-written list).
+registry through broker.core.deployment.acl (never a hand-written list).
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.fetch import FetchRequest
 
-from broker.acl import (
+from broker.adapters.kafka.security import KafkaSecurity, Profile, issue, make_ca
+from broker.adapters.settings import Settings
+from broker.cli.acl import apply, planned
+from broker.core.deployment.acl import (
     AclBinding,
     Operation,
     Principals,
@@ -41,12 +44,9 @@ from broker.acl import (
     allows,
     group_prefix,
 )
-from broker.cli.acl import apply, planned
-from broker.kafka_security import KafkaSecurity, Profile, issue, make_ca
-from broker.models import NOTICE_SENDERS
-from broker.policy import load_policy
-from broker.settings import Settings
-from broker.testing import free_port_pair
+from broker.core.notices import NOTICE_SENDERS
+from broker.core.policy import load_policy
+from broker.testing.processes import free_port_pair
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
-from broker import keys, signing
-from broker.envelope import binary_headers
-from broker.kafka import client_options, consume, producer, send_all
-from broker.kafka_security import KafkaSecurity
-from broker.models import NOTICE_MODELS
-from broker.pipeline import AUDIT_TYPE, OutMessage
-from broker.policy import load_policy
-from broker.publisher import notice_message, sealed_for_broker
-from broker.settings import Settings
-from broker.testing import WorkerProcess, create_topics, free_port_pair, fresh_settings
+from broker.adapters.kafka.clients import client_options, consume, producer, send_all
+from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.publisher import notice_message, sealed_for_broker
+from broker.adapters.settings import Settings
+from broker.core.crypto import keys, signing
+from broker.core.envelope import binary_headers
+from broker.core.notices import NOTICE_MODELS
+from broker.core.pipeline import AUDIT_TYPE, OutMessage
+from broker.core.policy import load_policy
+from broker.testing.processes import WorkerProcess, create_topics, free_port_pair, fresh_settings
 from tests.conftest import ROOT, example
 from tests.integration.conftest import Stack
 

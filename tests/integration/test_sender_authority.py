@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from broker import crypto, envelope, keys, signing
-from broker.acl import Principals
-from broker.kafka import client_options, consume, producer, send_all
-from broker.models import NOTICE_MODELS
-from broker.pipeline import AUDIT_TYPE, OutMessage
-from broker.policy import PolicySet
-from broker.publisher import sealed_for_broker
-from broker.settings import Settings
-from broker.testing import broker_command
+from broker.adapters.kafka.clients import client_options, consume, producer, send_all
+from broker.adapters.publisher import sealed_for_broker
+from broker.adapters.settings import Settings
+from broker.core import envelope
+from broker.core.crypto import keys, refs, signing
+from broker.core.deployment.acl import Principals
+from broker.core.notices import NOTICE_MODELS
+from broker.core.pipeline import AUDIT_TYPE, OutMessage
+from broker.core.policy import PolicySet
+from broker.testing.processes import broker_command
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import Stack
 
@@ -58,7 +59,7 @@ def _signed_by(s: Settings, doc: dict[str, Any], *, source_class: str | None = N
     entry = registry.active(keys.KeyKind.publisher, unit)
     assert entry is not None
     notice = NOTICE_MODELS[(doc["notice_type"], 1)].model_validate(doc)
-    key = crypto.partition_key(s.subject_key(), "notices", notice.child.national_id)
+    key = refs.partition_key(s.subject_key(), "notices", notice.child.national_id)
     k, v, h = envelope.encode_notice(notice, key, datetime.now(UTC))
     source = f"/{source_class or entry.sender}/{unit}".encode()
     h = tuple((name, source if name == "ce_source" else value) for name, value in h)
@@ -163,4 +164,4 @@ def test_notices_outside_the_signers_class_are_dead_lettered_and_never_delivered
     assert welfare["delivery_id"] in on_topics
     for notice_id in refused:  # delivery ids are derived from notice id and recipient
         for recipient in policy.recipients:
-            assert crypto.stable_id("delivery", notice_id, recipient) not in on_topics
+            assert refs.stable_id("delivery", notice_id, recipient) not in on_topics

@@ -14,12 +14,18 @@ from typing import Any
 
 import pytest
 
-from broker.acl import Principals
-from broker.kafka import consume, producer, send_all
-from broker.models import NOTICE_SENDERS
-from broker.pipeline import AUDIT_TYPE, OutMessage
-from broker.settings import Settings
-from broker.testing import WorkerProcess, create_topics, encode, fresh_settings, synthetic_notices
+from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.settings import Settings
+from broker.core.deployment.acl import Principals
+from broker.core.notices import NOTICE_SENDERS
+from broker.core.pipeline import AUDIT_TYPE, OutMessage
+from broker.testing.processes import (
+    WorkerProcess,
+    create_topics,
+    encode,
+    fresh_settings,
+    synthetic_notices,
+)
 
 pytestmark = pytest.mark.integration
 POLICE = {t for t, sender in NOTICE_SENDERS.items() if sender == "police"}

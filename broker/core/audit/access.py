@@ -1,0 +1,106 @@
+"""The access log: delivered → received → opened, for every delivery, in the same audit log.
+
+A recipient's system reports what happened to each delivery on its own receipts topic
+(``<prefix>receipts.<recipient>``, the only broker topic it may write; see
+broker.core.deployment.acl). The
+broker's relay turns each receipt into an audit event on the audit topic, where it is sealed
+like every record. The recipient is taken from the topic the receipt came from (which the ACLs
+bind to the recipient), never from the message, so one recipient cannot report for another.
+
+A delivery not received within a configurable time is flagged (``overdue``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from broker.core.audit.errors import AuditError
+from broker.core.audit.events import canonical
+from broker.core.crypto import refs
+
+RECEIPT_TYPE = "no.oslo.broker.receipt.v1"  # on a recipient's receipts topic
+AUDIT_RECEIPT_TYPE = "no.oslo.broker.audit-receipt.v1"  # the relayed copy on the audit topic
+
+
+class State(StrEnum):
+    received = "received"  # the recipient's system has stored the delivery
+    opened = "opened"  # a person at the recipient has opened it
+
+
+def _stamp(when: datetime) -> str:
+    if when.tzinfo is None:
+        raise ValueError("time must carry a time zone")
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def receipt(delivery_id: str, state: State, when: datetime) -> tuple[str, bytes]:
+    """(event id, value) a recipient's system publishes on its receipts topic."""
+    if not delivery_id or len(delivery_id) > 100:
+        raise ValueError("delivery_id: must be 1 to 100 characters")
+    rid = refs.stable_id("receipt", delivery_id, str(state))
+    return rid, canonical(
+        {"delivery_id": delivery_id, "state": str(state), "at": _stamp(when), "receipt_id": rid}
+    )
+
+
+def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tuple[str, bytes]:
+    """The audit event for a receipt read from ``recipient``'s receipts topic at ``source``.
+
+    Raise AuditError naming the field if the receipt is not one. The record id is deterministic
+    per (recipient, delivery, state): relaying the same receipt twice gives the same id.
+    """
+    try:
+        data = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        raise AuditError("receipt: not JSON") from None
+    if not isinstance(data, dict):
+        raise AuditError("receipt: not a JSON object")
+    delivery_id, state, at = data.get("delivery_id"), data.get("state"), data.get("at")
+    if not isinstance(delivery_id, str) or not 0 < len(delivery_id) <= 100:
+        raise AuditError("receipt: delivery_id must be a string of 1 to 100 characters")
+    if state not in {s.value for s in State}:
+        raise AuditError("receipt: state must be 'received' or 'opened'")
+    try:
+        claimed = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    except ValueError:
+        raise AuditError("receipt: at must be an ISO 8601 time") from None
+    if claimed.tzinfo is None:
+        raise AuditError("receipt: at must carry a time zone")
+    rid = refs.stable_id("receipt", recipient, delivery_id, str(state))
+    return rid, canonical(
+        {
+            "record_id": rid,
+            "event": str(state),
+            "recorded_at": _stamp(now),
+            "receipt_at": _stamp(claimed),
+            "delivery_id": delivery_id,
+            "recipient": recipient,
+            "source": source,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Access:
+    """One delivery's path: when delivered, received and opened (None: not yet)."""
+
+    delivery_id: str
+    recipient: str
+    delivered_at: str
+    received_at: str | None
+    opened_at: str | None
+
+    def overdue(self, now: datetime, within: timedelta) -> bool:
+        """Not received within ``within`` of being delivered."""
+        if self.received_at is not None:
+            return False
+        delivered = datetime.fromisoformat(self.delivered_at.replace("Z", "+00:00"))
+        return now - delivered > within
+
+
+def overdue(accesses: Iterable[Access], now: datetime, within: timedelta) -> list[Access]:
+    return [a for a in accesses if a.overdue(now, within)]

@@ -1,0 +1,41 @@
+"""Errors of the audit log: a proof that does not verify, a checkpoint that is not genuine.
+
+BrokerError
+└── AuditError              the audit log or a proof about it is not what it claims
+    ├── ProofError          an inclusion or consistency proof is malformed
+    │   └── RootMismatch    the proof leads to another root than expected
+    └── SignatureError      a checkpoint's signature or key is not trusted
+"""
+
+from __future__ import annotations
+
+from broker.core.errors import BrokerError
+
+
+class AuditError(BrokerError):
+    """The audit log, or something said about it, does not verify. Investigate before trusting."""
+
+    code = "audit-invalid"
+
+
+class ProofError(AuditError):
+    """A proof is malformed (wrong length, index out of range): it proves nothing."""
+
+    code = "proof-invalid"
+
+
+class RootMismatch(ProofError):
+    """A proof computes a different root than the one expected (the log is not what it says)."""
+
+    code = "root-mismatch"
+
+    def __init__(self, what: str, expected: bytes, calculated: bytes) -> None:
+        self.expected = expected
+        self.calculated = calculated
+        super().__init__(f"{what}: expected root {expected.hex()}, calculated {calculated.hex()}")
+
+
+class SignatureError(AuditError):
+    """A checkpoint is signed by an unknown key or its signature does not verify."""
+
+    code = "bad-signature"

@@ -1,0 +1,341 @@
+"""End-to-end encryption of deliveries: only the recipient (and, until its retention period
+ends, the broker's data-key store) can read a delivery; Kafka and its operators see ciphertext.
+
+Keys, for a notice N delivered to recipient R (delivery id D):
+
+* a random 256-bit **data key** per notice, kept in the data-key store (broker.core.retention)
+  until the notice's retention period ends; ``broker retention purge`` destroys it;
+* a **content key** per delivery, HKDF-SHA256(data key, info = D, R): recipients of the same
+  notice get different keys, so one recipient's key opens nothing meant for another;
+* the delivery (the whole Delivery document, metadata included) is encrypted with AES-256-GCM
+  under the content key; the content key is sealed to R's X25519 public key with HPKE
+  (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM).
+
+Both the HPKE ``info`` and the AES-GCM associated data bind the delivery id, the recipient and
+the recipient key id, so a ciphertext moved to another delivery or recipient fails to open.
+The broker signs the whole message (Ed25519, broker.core.crypto.signing, delivery domain). Nothing
+in clear
+joins two recipients' copies of one notice: no notice id, no shared key id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from broker.core import envelope
+from broker.core.crypto import signing
+from broker.core.crypto.keys import (
+    BROKER_OWNER,
+    KEY_ID_PATTERN,
+    DecryptionKey,
+    KeyKind,
+    Registry,
+    SigningKey,
+    b64d,
+    b64e,
+)
+from broker.core.errors import BrokerError, ConfigError
+from broker.core.notices import SealedCopy
+from broker.core.retention import DEAD_LETTER_KIND, DataKeyStore
+
+ALG: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"
+SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+_CONTEXT = b"oslo-share-broker/sealed-delivery/v1"
+_CONTENT_KEY = b"oslo-share-broker/content-key/v1"
+_COPY = b"oslo-share-broker/dead-letter-copy/v1"
+
+
+class DecryptionError(BrokerError):
+    """A delivery cannot be opened here: not sealed, not for this recipient's keys, tampered
+    with, or its data key destroyed. ``code`` says which; the message holds no key or value."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {reason}")
+
+
+class SealedDelivery(BaseModel):
+    """What a delivery topic carries: ciphertext and what the recipient needs to open it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sealed: Literal[1] = 1
+    alg: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = ALG
+    recipient_key_id: str = Field(pattern=KEY_ID_PATTERN)
+    wrapped_key: str = Field(description="HPKE encapsulation and sealed content key, base64url")
+    nonce: str = Field(description="AES-GCM nonce, base64url")
+    ciphertext: str = Field(description="AES-256-GCM ciphertext of the Delivery, base64url")
+
+
+def _context(delivery_id: str, recipient: str, recipient_key_id: str) -> bytes:
+    return signing.frame(
+        _CONTEXT, delivery_id.encode(), recipient.encode(), recipient_key_id.encode()
+    )
+
+
+def content_key(data_key: bytes, delivery_id: str, recipient: str) -> bytes:
+    """The per-delivery key, derived one way from the notice's data key."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=signing.frame(_CONTENT_KEY, delivery_id.encode(), recipient.encode()),
+    )
+    return hkdf.derive(data_key)
+
+
+def seal(
+    plaintext: bytes,
+    *,
+    data_key: bytes,
+    delivery_id: str,
+    recipient: str,
+    recipient_key_id: str,
+    recipient_public: X25519PublicKey,
+) -> SealedDelivery:
+    """Encrypt one delivery to one recipient's X25519 public key."""
+    ctx = _context(delivery_id, recipient, recipient_key_id)
+    key = content_key(data_key, delivery_id, recipient)
+    nonce = os.urandom(12)
+    return SealedDelivery(
+        recipient_key_id=recipient_key_id,
+        wrapped_key=b64e(SUITE.encrypt(key, recipient_public, info=ctx)),
+        nonce=b64e(nonce),
+        ciphertext=b64e(AESGCM(key).encrypt(nonce, plaintext, ctx)),
+    )
+
+
+def parse_sealed(value: bytes) -> SealedDelivery:
+    try:
+        return SealedDelivery.model_validate_json(value)
+    except ValidationError:
+        raise DecryptionError("sealed-invalid", "the value is not a sealed delivery") from None
+
+
+def _decrypt(sealed: SealedDelivery, key: bytes, ctx: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(b64d(sealed.nonce), b64d(sealed.ciphertext), ctx)
+    except (InvalidTag, ValueError):
+        raise DecryptionError(
+            "decryption-failed", "ciphertext does not authenticate for this delivery"
+        ) from None
+
+
+def open_sealed(
+    sealed: SealedDelivery, *, delivery_id: str, recipient: str, keys: Sequence[DecryptionKey]
+) -> bytes:
+    """Recipient side: unwrap the content key with the matching private key, then decrypt."""
+    mine = next((k for k in keys if k.key_id == sealed.recipient_key_id), None)
+    if mine is None or mine.owner != recipient:
+        raise DecryptionError(
+            "not-for-this-recipient",
+            f"sealed to key '{sealed.recipient_key_id}', which this host does not hold",
+        )
+    ctx = _context(delivery_id, recipient, sealed.recipient_key_id)
+    try:
+        key = SUITE.decrypt(b64d(sealed.wrapped_key), mine.private, info=ctx)
+    except Exception:  # the binding raises more than one type; all mean "does not open"
+        raise DecryptionError(
+            "decryption-failed", "the wrapped key does not open with this recipient's key"
+        ) from None
+    return _decrypt(sealed, key, ctx)
+
+
+def open_with_data_key(
+    sealed: SealedDelivery, *, delivery_id: str, recipient: str, data_key: bytes | None
+) -> bytes:
+    """Broker side (an auditor answering an access request, within retention): decrypt with
+    the notice's data key from the store. After purge there is no key, and no plaintext."""
+    if data_key is None:
+        raise DecryptionError(
+            "data-key-destroyed", "the notice's data key is gone (retention ended)"
+        )
+    ctx = _context(delivery_id, recipient, sealed.recipient_key_id)
+    return _decrypt(sealed, content_key(data_key, delivery_id, recipient), ctx)
+
+
+def seal_copy(payload: bytes, *, data_key: bytes, data_key_id: str) -> SealedCopy:
+    """A dead letter's copy of its input, under the copy's own data key."""
+    nonce = os.urandom(12)
+    key = content_key(data_key, data_key_id, DEAD_LETTER_KIND)
+    aad = signing.frame(_COPY, data_key_id.encode())
+    return SealedCopy(
+        data_key_id=data_key_id,
+        nonce=b64e(nonce),
+        ciphertext=b64e(AESGCM(key).encrypt(nonce, payload, aad)),
+    )
+
+
+def open_copy(copy: SealedCopy, data_key: bytes | None) -> bytes:
+    """An operator's view of a dead letter's input, while its data key lives."""
+    if data_key is None:
+        raise DecryptionError("data-key-destroyed", "the copy's data key is gone (retention ended)")
+    key = content_key(data_key, copy.data_key_id, DEAD_LETTER_KIND)
+    aad = signing.frame(_COPY, copy.data_key_id.encode())
+    try:
+        return AESGCM(key).decrypt(b64d(copy.nonce), b64d(copy.ciphertext), aad)
+    except (InvalidTag, ValueError):
+        raise DecryptionError("decryption-failed", "the copy does not authenticate") from None
+
+
+def commitment(value: bytes) -> str:
+    """What the audit record commits to: a hash of the sealed bytes, never of plaintext."""
+    return "sha256:" + hashlib.sha256(value).hexdigest()
+
+
+# --- the two ends, for the shell -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedMessage:
+    key: bytes | None
+    value: bytes
+    headers: envelope.Headers
+    commitment: str
+
+
+class DeliverySealer:
+    """The worker's end: seal each delivery to its recipient's active key, sign it as the
+    broker, and say what the audit record should commit to."""
+
+    def __init__(self, registry: Registry, broker_key: SigningKey, store: DataKeyStore) -> None:
+        self.registry = registry
+        self.broker_key = broker_key
+        self.store = store
+        # the notice being decided: its data key is fetched once, not once per recipient
+        self._current: tuple[str, bytes] | None = None
+
+    def missing_recipients(self, recipients: Sequence[str]) -> list[str]:
+        """Recipients with no active encryption key: the worker must not start without them."""
+        return sorted(r for r in set(recipients) if not self.registry.active(KeyKind.recipient, r))
+
+    def prepare(self, notice_id: str, notice_type: str, now: datetime) -> None:
+        """Make sure the notice has a live data key before deciding: a RetentionError (a
+        NoticeError) here dead-letters a replayed notice whose key was already destroyed."""
+        self._current = (notice_id, self.store.data_key(notice_id, notice_type, now))
+
+    def seal_copy(self, data_key_id: str, payload: bytes, now: datetime) -> SealedCopy:
+        """Encrypt a dead letter's input under a data key of its own (retention purges it)."""
+        key = self.store.data_key(data_key_id, DEAD_LETTER_KIND, now)
+        return seal_copy(payload, data_key=key, data_key_id=data_key_id)
+
+    def _data_key(self, notice_id: str, notice_type: str, now: datetime) -> bytes:
+        if self._current is not None and self._current[0] == notice_id:
+            return self._current[1]
+        return self.store.data_key(notice_id, notice_type, now)
+
+    def seal(
+        self,
+        delivery: BaseModel,
+        *,
+        delivery_id: str,
+        recipient: str,
+        notice_id: str,
+        notice_type: str,
+        event_type: str,
+        source: str,
+        time: datetime,
+        key: bytes | None,
+    ) -> SealedMessage:
+        entry = self.registry.active(KeyKind.recipient, recipient)
+        if entry is None:
+            raise ConfigError(f"recipient '{recipient}' has no active encryption key")
+        sealed = seal(
+            delivery.model_dump_json(exclude_none=True).encode(),
+            data_key=self._data_key(notice_id, notice_type, time),
+            delivery_id=delivery_id,
+            recipient=recipient,
+            recipient_key_id=entry.key_id,
+            recipient_public=entry.encryption_key(),
+        )
+        k, v, h = envelope.encode(event_type, source, delivery_id, time, data=sealed, key=key)
+        h = signing.sign(h, v, self.broker_key, purpose=signing.DELIVERY)
+        return SealedMessage(k, v, h, commitment(v))
+
+
+class DeliveryOpener:
+    """The subscriber's end: check the broker's signature, then decrypt with this recipient's
+    private keys (rotated ones included). Returns the Delivery document."""
+
+    def __init__(self, registry: Registry, recipient: str, keys: Sequence[DecryptionKey]) -> None:
+        self.registry = registry
+        self.recipient = recipient
+        self.keys = list(keys)
+
+    def open(self, headers: Mapping[str, bytes], value: bytes) -> dict[str, Any]:
+        verified = signing.verify(
+            headers, value, self.registry, kind=KeyKind.broker, purpose=signing.DELIVERY
+        )
+        sealed = parse_sealed(value)
+        plain = open_sealed(
+            sealed, delivery_id=verified.message_id, recipient=self.recipient, keys=self.keys
+        )
+        delivery: dict[str, Any] = json.loads(plain)
+        if delivery.get("recipient") != self.recipient:  # defence in depth; the AAD binds it
+            raise DecryptionError("not-for-this-recipient", "the delivery names another recipient")
+        return delivery
+
+
+# --- notices, sealed to the broker -----------------------------------------------------------
+# A notice is signed by its publisher over the plaintext, then sealed to the broker's X25519
+# key, so that whoever operates Kafka (and the dead-letter topic, which keeps what it is sent)
+# holds ciphertext only. The header ``ce_sealed: 1`` says so.
+
+SEALED_HEADER = "ce_sealed"
+BROKER_INBOX = BROKER_OWNER  # the broker's encryption key is registered as a recipient's
+
+
+def _notice_context(notice_id: str) -> str:
+    return f"notice:{notice_id}"
+
+
+def seal_notice(
+    headers: envelope.Headers, value: bytes, registry: Registry
+) -> tuple[envelope.Headers, bytes]:
+    """(headers, value) with the value sealed to the broker's active encryption key."""
+    entry = registry.active(KeyKind.recipient, BROKER_INBOX)
+    if entry is None:
+        raise ConfigError(
+            "the broker has no active encryption key (broker keys generate --recipient broker)"
+        )
+    notice_id = dict(headers).get("ce_id", b"").decode("utf-8", "replace")
+    sealed = seal(
+        value,
+        data_key=os.urandom(32),
+        delivery_id=_notice_context(notice_id),
+        recipient=BROKER_INBOX,
+        recipient_key_id=entry.key_id,
+        recipient_public=entry.encryption_key(),
+    )
+    return (*headers, (SEALED_HEADER, b"1")), sealed.model_dump_json().encode()
+
+
+class NoticeOpener:
+    """The worker's inbox: every notice must arrive sealed to the broker; unseal it."""
+
+    def __init__(self, keys: Sequence[DecryptionKey]) -> None:
+        self.keys = list(keys)
+
+    def open(self, headers: Mapping[str, bytes], value: bytes) -> bytes:
+        if headers.get(SEALED_HEADER) != b"1":
+            raise DecryptionError("notice-not-sealed", "notices must be sealed to the broker")
+        notice_id = headers.get("ce_id", b"").decode("utf-8", "replace")
+        return open_sealed(
+            parse_sealed(value),
+            delivery_id=_notice_context(notice_id),
+            recipient=BROKER_INBOX,
+            keys=self.keys,
+        )

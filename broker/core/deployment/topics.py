@@ -1,0 +1,123 @@
+"""Topic names and their settings: one definition for the local broker, compose and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from broker.core.policy import PolicySet
+
+# Notices and deliveries are kept two weeks: long enough to replay after an outage, short
+# enough not to become a second register. The audit log and dead letters never expire.
+DAY_MS = 24 * 3600 * 1000
+TWO_WEEKS_MS = str(14 * DAY_MS)
+# Kafka deletes whole segments: with a segment rolled daily, a record is gone at most one day
+# after its retention ends. Retention periods (policies/retention.yaml) may not be shorter than
+# this, so that a purge never leaves a readable payload on Kafka.
+SHORT_LIVED = {"retention.ms": TWO_WEEKS_MS, "segment.ms": str(DAY_MS)}
+MAX_LIFETIME_DAYS = 15
+FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+NOTICE_PARTITIONS = 3
+# The worker's progress: the latest record per key (compaction), and nothing older than a week
+# (a replay-guard entry is needed for the notices' 48 h window; a partition's floor is
+# rewritten with every batch and is only needed while a transaction may still be landing).
+PROGRESS = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": str(7 * DAY_MS),
+    "segment.ms": str(DAY_MS),
+    "min.compaction.lag.ms": "0",
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic names under an optional prefix (tests and parallel deployments use their own)."""
+
+    prefix: str = ""
+
+    @property
+    def notices(self) -> str:
+        return f"{self.prefix}notices"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}notices.dead-letter"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    @property
+    def progress(self) -> str:
+        """The worker's own restart state; only the worker may read or write it."""
+        return f"{self.prefix}worker.progress"
+
+    def delivery(self, recipient_topic: str) -> str:
+        return f"{self.prefix}{recipient_topic}"
+
+    def receipts(self, recipient_id: str) -> str:
+        """Where a recipient's system reports a delivery received and opened."""
+        return f"{self.prefix}receipts.{recipient_id}"
+
+
+def topic_specs(
+    names: TopicNames, recipient_topics: Iterable[str], recipient_ids: Iterable[str] = ()
+) -> list[TopicSpec]:
+    specs = [
+        TopicSpec(
+            names.notices,
+            NOTICE_PARTITIONS,
+            dict(SHORT_LIVED),
+            "notices published by police systems, keyed by a keyed hash of the child",
+        ),
+        TopicSpec(
+            names.dead_letter,
+            1,
+            dict(FOREVER),
+            "inputs that were not valid notices, with the reason in a header",
+        ),
+        # One partition: the order of the audit topic is the order of the audit log.
+        TopicSpec(names.audit, 1, dict(FOREVER), "one audit record per decision or dead letter"),
+        # one partition per notices partition: a partition's new owner reads only its own
+        TopicSpec(
+            names.progress,
+            NOTICE_PARTITIONS,
+            dict(PROGRESS),
+            "the worker's partition floors and accepted notice ids (worker only)",
+        ),
+    ]
+    specs += [
+        TopicSpec(
+            names.delivery(t),
+            3,
+            dict(SHORT_LIVED),
+            "a recipient's redacted copies, keyed per child so one child's stay in order",
+        )
+        for t in sorted(set(recipient_topics))
+    ]
+    specs += [
+        TopicSpec(
+            names.receipts(r),
+            1,
+            dict(SHORT_LIVED),
+            "a recipient's receipts (received, opened) for its deliveries",
+        )
+        for r in sorted(set(recipient_ids))
+    ]
+    return specs
+
+
+def policy_topic_specs(names: TopicNames, policy: PolicySet) -> list[TopicSpec]:
+    """Every topic a deployment of ``policy`` needs: notices, audit, dead letters, and each
+    recipient's deliveries and receipts."""
+    return topic_specs(names, [r.topic for r in policy.recipients.values()], policy.recipients)

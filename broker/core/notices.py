@@ -1,0 +1,499 @@
+"""The messages: notices, and the broker's decisions, deliveries and audit records.
+
+Notices are what senders publish: police incident and risk notices, a school's concern report
+to child welfare, child welfare's feedback to the police on a concern report. Every model
+forbids unknown fields, so a typo in a publisher's payload is an error instead of silently
+unshared data. A notice type's shape is
+versioned: the CloudEvents ``type`` names both (``no.oslo.broker.incident-notice.v1``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from broker.core import national_id
+
+NationalId = Annotated[
+    str,
+    Field(
+        description="Norwegian national identity number (11 digits, mod-11 check digits); "
+        "D-numbers and synthetic test numbers accepted",
+        pattern=r"^\d{11}$",
+        json_schema_extra={"x-personal-data": "identifier"},
+    ),
+    AfterValidator(national_id.validate),
+]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ]{8,15}$", description="phone number")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- parts of a notice -----------------------------------------------------------------------
+
+
+class IssuingUnit(Strict):
+    """The unit that issued the notice: a police unit, a school, a child welfare service."""
+
+    unit_id: ShortText = Field(description="stable id of the unit, e.g. 'oslo-pd-east'")
+    unit_name: ShortText
+
+
+class ContactPerson(Strict):
+    """The sender's named contact for follow-up (for police notices: the municipal services
+    asked for one)."""
+
+    name: ShortText
+    role: ShortText = Field(description="e.g. 'forebyggende politibetjent'")
+    phone: Phone
+
+
+class School(Strict):
+    school_id: ShortText = Field(description="the school's organisation number or local id")
+    name: ShortText
+
+
+class Child(Strict):
+    """The child the notice is about (the data subject)."""
+
+    national_id: NationalId
+    name: ShortText
+    birth_date: date
+    address: ShortText | None = None
+    district: ShortText = Field(description="Oslo district (bydel), e.g. 'Grorud'")
+    school: School | None = None
+
+    @model_validator(mode="after")
+    def _birth_date_matches_national_id(self) -> Child:
+        if national_id.birth_date_of(self.national_id) != self.birth_date:
+            raise ValueError("birth_date does not match the national id number")
+        return self
+
+
+class Guardian(Strict):
+    name: ShortText
+    relation: ShortText = Field(description="e.g. 'mother', 'father', 'foster parent'")
+    phone: Phone | None = None
+    address: ShortText | None = None
+
+
+class ChildRole(StrEnum):
+    suspect = "suspect"
+    victim = "victim"
+    witness = "witness"
+
+
+class IncidentCategory(StrEnum):
+    assault = "assault"
+    robbery = "robbery"
+    threat = "threat"
+    weapons = "weapons"
+    violence_for_hire = "violence-for-hire"
+    other = "other"
+
+
+class InvolvedPerson(Strict):
+    """Someone else involved in the incident. Police-internal: no rule should release it lightly."""
+
+    name: ShortText
+    role: ShortText = Field(description="e.g. 'co-suspect', 'victim', 'recruiter'")
+    age: int | None = Field(default=None, ge=0, le=120)
+
+
+class Incident(Strict):
+    occurred_at: datetime
+    location: ShortText
+    category: IncidentCategory
+    child_role: ChildRole
+    summary: Text
+    co_involved: list[InvolvedPerson] = Field(default_factory=list, max_length=50)
+
+
+class RiskLevel(StrEnum):
+    low = "low"
+    moderate = "moderate"
+    high = "high"
+    critical = "critical"
+
+
+class AtRisk(StrEnum):
+    child = "child"
+    family = "family"
+    school = "school"
+    staff = "staff"
+
+
+class RiskAssessment(Strict):
+    level: RiskLevel
+    at_risk: list[AtRisk] = Field(min_length=1, description="who is at risk")
+    indicators: list[ShortText] = Field(
+        default_factory=list,
+        max_length=30,
+        description="e.g. 'social-media-recruitment', 'paid-violence', 'weapon-access'",
+    )
+    summary: Text
+    recommended_measures: list[ShortText] = Field(default_factory=list, max_length=30)
+    valid_until: date
+
+
+class Intelligence(Strict):
+    """Police-internal information that no rule should release: sources, unverified leads."""
+
+    sources: list[ShortText] = Field(default_factory=list)
+    unverified: Text | None = None
+
+
+class Consent(Strict):
+    """A reference to recorded consent, where consent is the legal basis."""
+
+    reference: ShortText
+    given_by: ShortText = Field(description="who consented, e.g. 'guardian' or 'child'")
+    given_at: datetime
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+
+class NoticeBase(Strict):
+    notice_id: UUID
+    issued_at: datetime
+    issuer: IssuingUnit
+    contact: ContactPerson
+    child: Child
+    guardians: list[Guardian] = Field(default_factory=list, max_length=10)
+    purpose: Text = Field(description="why the police share this notice")
+    necessity: Text | None = Field(
+        default=None,
+        description="the police's necessity and proportionality assessment; required by "
+        "discretionary legal bases",
+    )
+    consent: Consent | None = None
+    intelligence: Intelligence | None = None
+    danger_to_life_or_health: bool = Field(
+        default=False,
+        description="urgent: sharing is needed to avert danger to life or health; disclosures "
+        "under urgent rules are marked for mandatory review afterwards",
+    )
+
+    @model_validator(mode="after")
+    def _times_are_aware(self) -> NoticeBase:
+        if self.issued_at.tzinfo is None:
+            raise ValueError("issued_at must carry a time zone")
+        return self
+
+    def child_age(self) -> int:
+        """Age in whole years on the day the notice was issued."""
+        born, on = self.child.birth_date, self.issued_at.astimezone(UTC).date()
+        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class IncidentNotice(NoticeBase):
+    """An incident involving a child as suspect, victim or witness."""
+
+    notice_type: Literal["incident"] = "incident"
+    incident: Incident
+    risk: RiskAssessment | None = None
+
+
+class RiskNotice(NoticeBase):
+    """A risk assessment covering the child, family, school and staff."""
+
+    notice_type: Literal["risk"] = "risk"
+    risk: RiskAssessment
+
+
+# --- other senders ---------------------------------------------------------------------------
+
+
+class ConcernCategory(StrEnum):
+    neglect = "neglect"
+    violence_at_home = "violence-at-home"
+    abuse = "abuse"
+    substance_use = "substance-use"
+    offending = "offending"
+    absence = "absence"
+    mental_health = "mental-health"
+    other = "other"
+
+
+class Concern(Strict):
+    """What the school observed (a bekymringsmelding): the child welfare service assesses it."""
+
+    observed_at: date
+    categories: list[ConcernCategory] = Field(min_length=1, max_length=8)
+    description: Text
+    actions_taken: list[ShortText] = Field(
+        default_factory=list, max_length=20, description="what the school has done so far"
+    )
+    guardians_informed: bool = Field(description="whether the guardians know of the report")
+
+
+class ConcernReport(Strict):
+    """A school's concern report (bekymringsmelding) to child welfare."""
+
+    notice_id: UUID
+    notice_type: Literal["concern-report"] = "concern-report"
+    issued_at: datetime
+    issuer: IssuingUnit
+    contact: ContactPerson
+    child: Child
+    guardians: list[Guardian] = Field(default_factory=list, max_length=10)
+    purpose: Text = Field(description="why the school reports")
+    necessity: Text | None = None
+    consent: Consent | None = None
+    concern: Concern
+    danger_to_life_or_health: bool = Field(
+        default=False, description="urgent: danger to the child's life or health"
+    )
+
+    @model_validator(mode="after")
+    def _times_are_aware(self) -> ConcernReport:
+        if self.issued_at.tzinfo is None:
+            raise ValueError("issued_at must carry a time zone")
+        return self
+
+    def child_age(self) -> int:
+        """Age in whole years on the day the notice was issued."""
+        return _age(self.child.birth_date, self.issued_at)
+
+
+class ChildRef(Strict):
+    """The child a feedback is about, as the reporter already knows them."""
+
+    national_id: NationalId
+    name: ShortText | None = None
+
+
+class FeedbackStatus(StrEnum):
+    received = "received"
+    investigating = "investigating"
+    closed = "closed"
+
+
+class ConcernFeedback(Strict):
+    """Child welfare's feedback to a public reporter (here the police) on a concern report:
+    status only. ``case_notes`` is child welfare's own and no rule may release it."""
+
+    notice_id: UUID
+    notice_type: Literal["concern-feedback"] = "concern-feedback"
+    issued_at: datetime
+    issuer: IssuingUnit
+    contact: ContactPerson
+    child: ChildRef
+    concern_ref: UUID = Field(description="notice id of the concern report this answers")
+    status: FeedbackStatus
+    status_since: date
+    case_notes: Text | None = Field(
+        default=None, description="child-welfare case content; never for the reporter"
+    )
+    danger_to_life_or_health: bool = False
+
+    @model_validator(mode="after")
+    def _times_are_aware(self) -> ConcernFeedback:
+        if self.issued_at.tzinfo is None:
+            raise ValueError("issued_at must carry a time zone")
+        return self
+
+    def child_age(self) -> int:
+        """Age in whole years on the day the notice was issued."""
+        return _age(national_id.birth_date_of(self.child.national_id), self.issued_at)
+
+
+def _age(born: date, issued_at: datetime) -> int:
+    on = issued_at.astimezone(UTC).date()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+Notice = IncidentNotice | RiskNotice | ConcernReport | ConcernFeedback
+NoticeModel = type[IncidentNotice] | type[RiskNotice] | type[ConcernReport] | type[ConcernFeedback]
+
+# (notice type, version) -> model. The CloudEvents type is derived from it.
+NOTICE_MODELS: dict[tuple[str, int], NoticeModel] = {
+    ("incident", 1): IncidentNotice,
+    ("risk", 1): RiskNotice,
+    ("concern-report", 1): ConcernReport,
+    ("concern-feedback", 1): ConcernFeedback,
+}
+CE_TYPE_PREFIX = "no.oslo.broker."
+
+
+def ce_type(notice_type: str, version: int) -> str:
+    return f"{CE_TYPE_PREFIX}{notice_type}-notice.v{version}"
+
+
+# --- the broker's output ---------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    deliver = "deliver"
+    deny = "deny"
+
+
+class LegalBasisRef(Strict):
+    """The legal basis as cited at decision time (the catalogue may change later)."""
+
+    id: str
+    statute: str
+    section: str
+    verified: str
+
+
+class Decision(Strict):
+    """Deliver or deny one notice to one recipient, and why."""
+
+    notice_id: UUID
+    notice_type: str
+    recipient: str
+    outcome: Outcome
+    rule_id: str | None
+    legal_basis: LegalBasisRef | None
+    reasons: list[str] = Field(description="stable reason codes with detail, never values")
+    fields_kept: list[str]
+    fields_withheld: list[str]
+    policy_version: str
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict, description="released path -> operator (mask, generalise, ...)"
+    )
+    review_required: bool = False
+
+
+class Delivery(Strict):
+    """What a recipient receives: its redacted copy of the notice and the law that allowed it."""
+
+    delivery_id: str = Field(
+        description="deterministic per notice and recipient; reveals nothing of the notice id"
+    )
+    notice_type: str
+    recipient: str
+    rule_id: str
+    legal_basis: LegalBasisRef
+    purpose: str
+    policy_version: str
+    fields_withheld: list[str]
+    notice: dict[str, object] = Field(description="the redacted copy: released fields only")
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict,
+        description="path -> operator for released values that were masked, generalised or "
+        "pseudonymised (pseudonyms are keyed per recipient)",
+    )
+
+
+class AuditEvent(StrEnum):
+    decision = "decision"
+    dead_letter = "dead-letter"
+    worker_state = "worker-state"  # the worker skipped a corrupt record of its own state
+
+
+class AuditRecord(Strict):
+    """One per decision or dead letter. Field names, never values; the child as a keyed hash."""
+
+    record_id: str
+    event: AuditEvent
+    recorded_at: datetime
+    policy_version: str
+    notice_id: str | None = Field(description="None if the input had no readable notice id")
+    notice_type: str | None
+    source: str = Field(description="topic/partition/offset of the input message")
+    subject_ref: str | None = Field(description="keyed HMAC of the child's national id")
+    recipient: str | None = None
+    outcome: Outcome | None = None
+    rule_id: str | None = None
+    legal_basis: LegalBasisRef | None = None
+    reasons: list[str] = Field(default_factory=list)
+    fields_kept: list[str] = Field(default_factory=list)
+    fields_withheld: list[str] = Field(default_factory=list)
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict, description="released path -> operator"
+    )
+    delivery_id: str | None = None
+    delivery_topic: str | None = None
+    delivery_sha256: str | None = Field(
+        default=None, description="SHA-256 of the sealed delivery (ciphertext), never of plaintext"
+    )
+    input_sha256: str | None = Field(default=None, description="hash of the input bytes")
+    review_required: bool = Field(
+        default=False, description="an urgent disclosure that must be reviewed afterwards"
+    )
+
+
+class Problem(Strict):
+    field: str
+    reason: str
+
+
+class SealedCopy(Strict):
+    """An input kept for an operator, encrypted under a data key of its own that retention
+    purges (broker.core.crypto.sealing.seal_copy): once the key is gone, so is the copy."""
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    data_key_id: str = Field(description="the data-key store's id for this copy's key")
+    nonce: str
+    ciphertext: str = Field(description="AES-256-GCM of the input's headers and value, base64url")
+
+
+class DeadLetter(Strict):
+    """An input that was not decided: where it was, what was wrong, and at most a sealed copy.
+    Never the input in clear: an input that arrived unsealed is referred to, not copied."""
+
+    dead_letter_id: str
+    recorded_at: datetime
+    source: str = Field(description="topic/partition/offset of the input message")
+    input_sha256: str
+    input_bytes: int = Field(ge=0)
+    code: str
+    problems: list[Problem]
+    sealed_copy: SealedCopy | None = Field(
+        default=None, description="None: a reference only (unsealed, unreadable or too large)"
+    )
+
+
+# --- the worker's own progress (a compacted topic only the worker may write) -----------------
+
+
+class PartitionFloor(Strict):
+    """Inputs of ``topic``/``partition`` below ``next_offset`` are decided and committed."""
+
+    kind: Literal["floor"] = "floor"
+    topic: str
+    partition: int = Field(ge=0)
+    next_offset: int = Field(ge=0)
+
+
+class ReplayClaim(Strict):
+    """A notice id accepted at ``position``: the replay guard refuses it anywhere else until
+    ``forget_after``."""
+
+    kind: Literal["claim"] = "claim"
+    notice_id: str = Field(min_length=1, max_length=200)
+    position: str
+    forget_after: datetime
+
+
+ProgressRecord = Annotated[PartitionFloor | ReplayClaim, Field(discriminator="kind")]
+
+
+# Which sender publishes each notice type. Rules are per (sender, notice type, recipient).
+NOTICE_SENDERS: dict[str, str] = {
+    "incident": "police",
+    "risk": "police",
+    "concern-report": "school",
+    "concern-feedback": "child-welfare",
+}
+# The sender classes, from the table above: a publishing unit's key is bound to one of them
+# (broker.core.crypto.keys), and each publishes with a Kafka principal of its own
+# (broker.core.deployment.acl).
+SENDERS: tuple[str, ...] = tuple(sorted(set(NOTICE_SENDERS.values())))
+
+
+def notice_model(notice_type: str) -> NoticeModel | None:
+    """The newest model of a notice type, or None if the type is unknown."""
+    versions = [v for t, v in NOTICE_MODELS if t == notice_type]
+    return NOTICE_MODELS[(notice_type, max(versions))] if versions else None

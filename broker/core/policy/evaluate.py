@@ -1,0 +1,213 @@
+"""Deny by default: a recipient gets a copy only if a rule for it applies in full.
+
+Precedence (documented for lawyers in policies/rules.yaml and policies/README.md):
+
+1. Only rules for the notice's (sender, notice type, recipient) are considered. None: deny.
+2. A ``deny`` rule whose condition is true denies, whatever the allow rules say and wherever
+   it stands in the file. A deny rule whose condition cannot be evaluated also denies (fail
+   closed).
+3. Otherwise allow rules are tried in file order; for a notice flagged
+   ``danger_to_life_or_health`` the ``urgent`` rules first, and for any other notice urgent
+   rules are not tried at all. A rule applies when every requirement of its legal basis is
+   met by the notice (a necessity assessment, a consent reference) and its CEL condition is
+   true. The first that applies decides, and its field map alone decides what is released and
+   how (no union of rules: one disclosure, one legal basis).
+4. If none applies: deny, with every rule's reason kept for the audit record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import cel
+
+from broker.core.notices import LegalBasisRef, Outcome
+from broker.core.policy.model import Effect, PolicySet, Requirement, Rule
+from broker.core.policy.view import project
+from broker.core.redaction import Redacted, redact
+
+
+@dataclass(frozen=True)
+class Verdict:
+    recipient: str
+    outcome: Outcome
+    rule: Rule | None
+    legal_basis: LegalBasisRef | None
+    reasons: tuple[str, ...]
+    redacted: Redacted | None  # the recipient's copy, when delivered
+    review_required: bool = False  # delivered under an urgent rule
+
+
+class Facts:
+    """One notice as the rules see it: built once, shared by every recipient's decision.
+
+    Holds the projection of the notice that the conditions read (see broker.core.policy.view), its
+    CEL context, and each condition's result once evaluated.
+    """
+
+    __slots__ = ("_ctx", "_results", "as_of", "consent", "necessity", "urgent", "variables")
+
+    def __init__(
+        self,
+        policy: PolicySet,
+        notice_type: str,
+        doc: Mapping[str, Any],
+        child_age: int,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        view = policy.views.get(notice_type)
+        shown = dict(doc) if view is None else project(doc, view)
+        self.variables: dict[str, Any] = {**(extra or {}), "notice": shown, "child_age": child_age}
+        self.necessity = bool(doc.get("necessity"))
+        self.consent = bool(doc.get("consent"))
+        self.urgent = doc.get("danger_to_life_or_health") is True
+        self.as_of = _issued_on(doc.get("issued_at"))
+        self._ctx: Any = None
+        self._results: dict[str, str | None] = {}
+
+    @classmethod
+    def from_context(
+        cls, policy: PolicySet, notice_type: str, doc: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> Facts:
+        extra = {k: v for k, v in context.items() if k not in ("notice", "child_age")}
+        return cls(policy, notice_type, doc, int(context["child_age"]), extra)
+
+    def condition(self, rule: Rule, policy: PolicySet) -> str | None:
+        """None if the rule's condition is true, else the reason (false, or an error)."""
+        if rule.id in self._results:
+            return self._results[rule.id]
+        if self._ctx is None:
+            self._ctx = cel.Context(self.variables)
+        try:
+            result = policy.programs[rule.id].execute(self._ctx)
+        except Exception as exc:  # any evaluation error: the rule does not apply; type names it
+            reason: str | None = f"condition-error: rule {rule.id}: {type(exc).__name__}"
+        else:
+            reason = None if result is True else f"condition-false: rule {rule.id}"
+        self._results[rule.id] = reason
+        return reason
+
+
+def _issued_on(issued_at: object) -> date | None:
+    if not isinstance(issued_at, str):
+        return None
+    try:
+        return datetime.fromisoformat(issued_at).astimezone(UTC).date()
+    except ValueError:
+        return None
+
+
+def _unmet(rule: Rule, policy: PolicySet, facts: Facts) -> list[str]:
+    basis = policy.legal_bases[rule.legal_basis]
+    reasons = []
+    if Requirement.necessity in basis.requires and not facts.necessity:
+        reasons.append(
+            f"necessity-missing: rule {rule.id} under {basis.id} requires the notice's "
+            "necessity assessment"
+        )
+    if Requirement.consent in basis.requires and not facts.consent:
+        reasons.append(
+            f"consent-missing: rule {rule.id} under {basis.id} requires a consent reference"
+        )
+    return reasons
+
+
+def choose(  # noqa: PLR0911 - one return per way a decision ends reads best
+    policy: PolicySet, facts: Facts, sender: str, notice_type: str, recipient: str
+) -> tuple[Outcome, Rule | None, tuple[str, ...]]:
+    """The deciding rule for one recipient (see the module docstring for precedence)."""
+    if recipient not in policy.recipients:
+        return Outcome.deny, None, (f"unknown-recipient: {recipient}",)
+    rules = policy.rules_for(sender, notice_type, recipient)
+    if not rules:
+        reason = f"no-rule: no rule lets {sender} share {notice_type} notices with {recipient}"
+        return Outcome.deny, None, (reason,)
+    reasons: list[str] = []
+    for rule in rules:
+        if rule.effect is Effect.deny:
+            failed = facts.condition(rule, policy)
+            if failed is None:
+                return Outcome.deny, rule, (f"denied: rule {rule.id} under {rule.legal_basis}",)
+            if failed.startswith("condition-error"):  # fail closed
+                return Outcome.deny, rule, (failed,)
+    allows = [r for r in rules if r.effect is Effect.allow and (facts.urgent or not r.urgent)]
+    if facts.urgent:
+        allows.sort(key=lambda r: not r.urgent)  # stable: file order within each group
+    if not allows:
+        reason = (
+            f"no-rule: only urgent rules let {sender} share {notice_type} notices with "
+            f"{recipient}, and the notice is not flagged danger_to_life_or_health"
+        )
+        return Outcome.deny, None, (reason,)
+    for rule in allows:
+        unmet = _unmet(rule, policy, facts)
+        if not unmet and (failed := facts.condition(rule, policy)) is not None:
+            unmet.append(failed)
+        if unmet:
+            reasons += unmet
+            continue
+        return Outcome.deliver, rule, (*reasons, f"allowed: rule {rule.id}")
+    return Outcome.deny, None, tuple(reasons)
+
+
+def decide(
+    policy: PolicySet,
+    *,
+    sender: str,
+    notice_type: str,
+    recipient: str,
+    doc: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+    facts: Facts | None = None,
+    pseudonym_key: bytes | None = None,
+) -> Verdict:
+    """Decide one notice for one recipient, and redact its copy when delivered.
+
+    ``doc`` is the notice as JSON (None values dropped). Pass ``facts`` (built once per
+    notice) when deciding for several recipients; otherwise ``context`` (the CEL variables:
+    ``notice`` and ``child_age``). ``pseudonym_key`` is the recipient's own key.
+    """
+    if facts is None:
+        if context is None:
+            raise ValueError("decide needs facts or a context")
+        facts = Facts.from_context(policy, notice_type, doc, context)
+    outcome, rule, reasons = choose(policy, facts, sender, notice_type, recipient)
+    if outcome is Outcome.deny or rule is None:
+        return Verdict(recipient, Outcome.deny, rule, None, reasons, None)
+    return Verdict(
+        recipient,
+        Outcome.deliver,
+        rule,
+        policy.legal_bases[rule.legal_basis].ref(),
+        reasons,
+        redact(doc, rule.plan, pseudonym_key=pseudonym_key, as_of=facts.as_of),
+        review_required=rule.urgent,
+    )
+
+
+def trace(
+    policy: PolicySet, facts: Facts, sender: str, notice_type: str, recipient: str
+) -> list[tuple[Rule, str]]:
+    """Every rule for the recipient and what became of it, in the order it was considered:
+    for `broker policy explain`."""
+    out: list[tuple[Rule, str]] = []
+    rules = policy.rules_for(sender, notice_type, recipient)
+    for rule in rules:
+        if rule.effect is Effect.deny:
+            failed = facts.condition(rule, policy)
+            out.append((rule, "applies: denies" if failed is None else failed))
+    allows = [r for r in rules if r.effect is Effect.allow]
+    if facts.urgent:
+        allows.sort(key=lambda r: not r.urgent)
+    for rule in allows:
+        if rule.urgent and not facts.urgent:
+            out.append((rule, "not tried: urgent rule, notice not flagged"))
+            continue
+        unmet = _unmet(rule, policy, facts)
+        if not unmet and (failed := facts.condition(rule, policy)) is not None:
+            unmet.append(failed)
+        out.append((rule, "; ".join(unmet) if unmet else "applies"))
+    return out

@@ -1,0 +1,153 @@
+"""`broker policy check` beyond validity: what a lawyer should look at before deploying.
+
+Static findings (legal bases nobody cites, rules citing a basis that is not confirmed, allow
+rules after an unconditional one) and findings from a sample of synthetic notices (rules that
+never decide — unreachable or shadowed — and rules that overlap, where file order decides).
+A sample cannot prove a rule unreachable, so those findings say "in N sampled notices".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from broker.core.notices import NOTICE_SENDERS, Outcome
+from broker.core.policy.evaluate import Facts, _unmet, choose
+from broker.core.policy.model import Effect, PolicySet, Rule, Verified
+from broker.core.policy.simulate import child_age_of
+from broker.core.policy.synthetic import generate
+
+
+class Severity(StrEnum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    subject: str  # a rule or legal basis id
+    code: str
+    message: str
+
+
+def _static(policy: PolicySet) -> list[Finding]:
+    out: list[Finding] = []
+    cited = {r.legal_basis for r in policy.rules}
+    out += [
+        Finding(Severity.info, b.id, "basis-uncited", f"no rule cites {b.statute} {b.section}")
+        for b in policy.legal_bases.values()
+        if b.id not in cited
+    ]
+    for rule in policy.rules:
+        basis = policy.legal_bases[rule.legal_basis]
+        if basis.verified is not Verified.confirmed:
+            out.append(
+                Finding(
+                    Severity.warning,
+                    rule.id,
+                    "basis-not-confirmed",
+                    f"cites {basis.id} ({basis.section}), whose citation is {basis.verified}",
+                )
+            )
+    for key, rules in policy.index.items():
+        for group in (True, False):
+            allows = [r for r in rules if r.effect is Effect.allow and r.urgent is group]
+            for i, rule in enumerate(allows[:-1]):
+                basis = policy.legal_bases[rule.legal_basis]
+                if rule.condition.strip() == "true" and not basis.requires:
+                    out += [
+                        Finding(
+                            Severity.warning,
+                            later.id,
+                            "unreachable",
+                            f"never decides: {rule.id} before it always applies ({key[2]})",
+                        )
+                        for later in allows[i + 1 :]
+                    ]
+    return out
+
+
+def _sampled(
+    policy: PolicySet, docs: Iterable[Mapping[str, Any]]
+) -> tuple[int, Counter[str], Counter[str], Counter[tuple[str, str]]]:
+    applies: Counter[str] = Counter()
+    decides: Counter[str] = Counter()
+    overlaps: Counter[tuple[str, str]] = Counter()
+    n = 0
+    for doc in docs:
+        notice_type = str(doc["notice_type"])
+        sender = NOTICE_SENDERS[notice_type]
+        facts = Facts(policy, notice_type, doc, child_age_of(doc))
+        n += 1
+        for recipient in policy.recipients:
+            rules = policy.rules_for(sender, notice_type, recipient)
+            applying = [r for r in rules if _applies(r, policy, facts)]
+            applies.update(r.id for r in applying)
+            allows = [r for r in applying if r.effect is Effect.allow]
+            allows.sort(key=lambda r: not r.urgent)  # the order choose() tries them in
+            overlaps.update((a.id, b.id) for i, a in enumerate(allows) for b in allows[i + 1 :])
+            outcome, rule, _ = choose(policy, facts, sender, notice_type, recipient)
+            if rule is not None and (outcome is Outcome.deliver or rule.effect is Effect.deny):
+                decides[rule.id] += 1
+    return n, applies, decides, overlaps
+
+
+def _applies(rule: Rule, policy: PolicySet, facts: Facts) -> bool:
+    if rule.urgent and not facts.urgent:
+        return False
+    if rule.effect is Effect.allow and _unmet(rule, policy, facts):
+        return False
+    return facts.condition(rule, policy) is None
+
+
+def lint(
+    policy: PolicySet,
+    *,
+    samples: int = 5000,
+    seed: int = 0,
+    extra: Iterable[Mapping[str, Any]] = (),
+    tested: set[str] | None = None,
+) -> list[Finding]:
+    """Every finding, most severe first. ``extra``: notices to sample besides synthetic ones
+    (the policy test cases' notices); ``tested``: rules some policy test case covers."""
+    out = _static(policy)
+    docs = [*generate(samples, seed), *extra]
+    n, applies, decides, overlaps = _sampled(policy, docs)
+    for rule in policy.rules:
+        if not applies[rule.id]:
+            out.append(
+                Finding(
+                    Severity.warning,
+                    rule.id,
+                    "never-applies",
+                    f"its condition held in none of {n} sampled notices: unreachable?",
+                )
+            )
+        elif rule.effect is Effect.allow and not decides[rule.id]:
+            out.append(
+                Finding(
+                    Severity.warning,
+                    rule.id,
+                    "shadowed",
+                    f"applied in {applies[rule.id]} of {n} sampled notices but never decided: "
+                    "an earlier rule always applied first",
+                )
+            )
+        if tested is not None and rule.id not in tested:
+            out.append(Finding(Severity.warning, rule.id, "untested", "no policy test case"))
+    for (a, b), k in sorted(overlaps.items()):
+        out.append(
+            Finding(
+                Severity.info,
+                b,
+                "overlap",
+                f"{a} and {b} both applied to {k} of {n} sampled notices; {a} decides (precedence)",
+            )
+        )
+    order = {Severity.error: 0, Severity.warning: 1, Severity.info: 2}
+    return sorted(out, key=lambda f: (order[f.severity], f.subject, f.code))

@@ -1,0 +1,150 @@
+"""Generate schemas/: one JSON Schema per message type and version, and an AsyncAPI 3 document.
+
+Generated from the models, never edited by hand; a test fails when the files are stale.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from broker.core.deployment.topics import TopicNames, topic_specs
+from broker.core.notices import NOTICE_MODELS, AuditRecord, DeadLetter, Delivery, ce_type
+from broker.core.pipeline import AUDIT_TYPE, DEAD_LETTER_TYPE, DELIVERY_TYPE
+from broker.core.policy import PolicySet
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _schema(model: type[BaseModel], name: str, event_type: str) -> dict[str, Any]:
+    schema = model.model_json_schema(mode="validation")
+    return {
+        "$schema": DRAFT,
+        "$id": f"schemas/{name}.schema.json",
+        "x-cloudevents-type": event_type,
+        **schema,
+    }
+
+
+def message_schemas() -> dict[str, dict[str, Any]]:
+    """File stem -> JSON Schema, for every message type and version on our topics."""
+    out = {
+        f"{t}-notice.v{v}": _schema(m, f"{t}-notice.v{v}", ce_type(t, v))
+        for (t, v), m in sorted(NOTICE_MODELS.items())
+    }
+    out["delivery.v1"] = _schema(Delivery, "delivery.v1", DELIVERY_TYPE)
+    out["audit-record.v1"] = _schema(AuditRecord, "audit-record.v1", AUDIT_TYPE)
+    out["dead-letter.v1"] = _schema(DeadLetter, "dead-letter.v1", DEAD_LETTER_TYPE)
+    return out
+
+
+def _headers(event_type: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "CloudEvents 1.0 attributes, Kafka protocol binding, binary content mode",
+        "required": ["ce_specversion", "ce_type", "ce_source", "ce_id", "ce_time"],
+        "properties": {
+            "ce_specversion": {"const": "1.0"},
+            "ce_type": {"const": event_type},
+            "ce_source": {"type": "string"},
+            "ce_id": {"type": "string"},
+            "ce_time": {"type": "string", "format": "date-time"},
+            "content-type": {"const": "application/json"},
+        },
+    }
+
+
+def asyncapi(policy: PolicySet) -> dict[str, Any]:
+    names = TopicNames()
+    specs = {s.name: s for s in topic_specs(names, [r.topic for r in policy.recipients.values()])}
+    messages: dict[str, Any] = {}
+    for stem, schema in message_schemas().items():
+        key = stem.replace(".", "_")
+        messages[key] = {
+            "name": stem,
+            "title": schema.get("title", stem),
+            "contentType": "application/json",
+            "headers": _headers(schema["x-cloudevents-type"]),
+            "payload": {"$ref": f"./{stem}.schema.json"},
+        }
+    notice_refs = [
+        {"$ref": f"#/components/messages/{k}"}
+        for k in messages
+        if k.endswith(tuple(f"notice_v{v}" for _, v in NOTICE_MODELS))
+    ]
+
+    def channel(address: str, refs: list[dict[str, str]]) -> dict[str, Any]:
+        spec = specs[address]
+        return {
+            "address": address,
+            "description": spec.description,
+            "messages": {r["$ref"].rsplit("/", 1)[-1]: r for r in refs},
+            "bindings": {
+                "kafka": {"partitions": spec.partitions, "topicConfiguration": spec.config}
+            },
+        }
+
+    channels: dict[str, Any] = {
+        "notices": channel(names.notices, notice_refs),
+        "deadLetter": channel(
+            names.dead_letter, [{"$ref": "#/components/messages/dead-letter_v1"}]
+        ),
+        "audit": channel(names.audit, [{"$ref": "#/components/messages/audit-record_v1"}]),
+    }
+    operations: dict[str, Any] = {
+        "publishNotice": {
+            "action": "send",
+            "channel": {"$ref": "#/channels/notices"},
+            "summary": "Police systems publish incident and risk notices.",
+        },
+        "readAudit": {
+            "action": "receive",
+            "channel": {"$ref": "#/channels/audit"},
+            "summary": "Auditors read one audit record per decision or dead letter.",
+        },
+    }
+    for r in sorted(policy.recipients.values(), key=lambda r: r.id):
+        cid = f"delivery-{r.id}"
+        channels[cid] = channel(
+            names.delivery(r.topic), [{"$ref": "#/components/messages/delivery_v1"}]
+        )
+        operations[f"receive-{r.id}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{cid}"},
+            "summary": f"{r.name} receives its redacted copies.",
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Oslo inter-agency information-sharing broker",
+            "version": "1.0.0",
+            "description": "Police notices about children, decided per recipient under a legal "
+            "basis, redacted field by field, delivered and audited.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "single-node Apache Kafka (deploy/kafka.sh)",
+            }
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def render(policy: PolicySet) -> dict[str, str]:
+    """File name -> exact content of every file in schemas/."""
+    files = {
+        f"{stem}.schema.json": json.dumps(s, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        for stem, s in message_schemas().items()
+    }
+    files["asyncapi.yaml"] = yaml.safe_dump(
+        asyncapi(policy), sort_keys=False, allow_unicode=True, width=100
+    )
+    return files

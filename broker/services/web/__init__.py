@@ -1,0 +1,1 @@
+"""The auditors' web page (aiohttp): see broker.services.web.app."""

@@ -1,1 +1,0 @@
-"""The auditors' web page (aiohttp): see broker.web.app."""

@@ -1,0 +1,290 @@
+"""The auditor store (SQLite): idempotent sync, verification as it goes, queries, tamper drills."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.adapters.stores.auditor import AuditStore, Filters, StoreTampered, Syncer
+from broker.core.audit.checkpoint import trusted_keys
+from broker.core.audit.events import REVIEW_TYPE, Entry, canonical, record_id_of, review_event
+from broker.core.audit.verify import FaultKind, verify_log
+from broker.testing import audit as drill
+from tests.conftest import ROOT
+
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+TRUSTED = trusted_keys(KEY.public_key())
+N = 35
+
+
+@pytest.fixture(scope="module")
+def log() -> drill.Log:
+    return drill.build(N, KEY, every=10)
+
+
+@pytest.fixture
+def store(tmp_path: Path, log: drill.Log) -> Iterator[AuditStore]:
+    with AuditStore.open(tmp_path / "audit.sqlite") as s:
+        syncer = Syncer(s, TRUSTED, drill.ORIGIN, log.witness)
+        assert syncer.check_stored() is None
+        assert syncer.add(log.entries) is None
+        yield s
+
+
+def _verify(store: AuditStore, log: drill.Log) -> FaultKind | None:
+    fault = verify_log(store.entries(), TRUSTED, drill.ORIGIN, log.witness).fault
+    return None if fault is None else fault.kind
+
+
+def test_a_synced_store_holds_every_message_byte_for_byte(
+    store: AuditStore, log: drill.Log
+) -> None:
+    """Records and checkpoints, in offset order, values unchanged: the leaves can be recomputed."""
+    assert list(store.entries()) == log.entries
+    assert verify_log(store.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
+
+
+def test_syncing_again_adds_nothing(store: AuditStore, log: drill.Log) -> None:
+    """Re-running sync over messages already stored is a no-op (idempotent)."""
+    syncer = Syncer(store, TRUSTED, drill.ORIGIN, log.witness)
+    assert syncer.check_stored() is None
+    assert syncer.add(log.entries) is None
+    assert syncer.written == 0
+    assert store.count() == len(log.entries)
+    assert store.next_offset() == log.entries[-1].offset + 1
+
+
+def test_sync_stops_at_the_first_inconsistency_and_writes_nothing_after(
+    tmp_path: Path, log: drill.Log
+) -> None:
+    """A tampered topic: sync stops at the checkpoint that exposes it, naming record 13."""
+    tampered = drill.edit_byte(log, 13)
+    with AuditStore.open(tmp_path / "s.sqlite") as s:
+        syncer = Syncer(s, TRUSTED, drill.ORIGIN, log.witness)
+        fault = syncer.add(tampered.entries)
+        assert fault is not None
+        assert (fault.kind, fault.index) == (FaultKind.edited, 13)
+        assert s.next_offset() == 21  # records 0..19 and checkpoint 10; not checkpoint 20
+
+
+Drill = Callable[[AuditStore], None]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "kind", "index"),
+    [
+        (lambda s: drill.store_edit_byte(s, 17), FaultKind.edited, 17),
+        (lambda s: drill.store_delete(s, 4), FaultKind.missing, 4),
+        (lambda s: drill.store_swap(s, 25, 26), FaultKind.reordered, 25),
+        (lambda s: drill.store_truncate(s, 22), FaultKind.truncated, 22),
+        (lambda s: drill.store_resign(s, 1, OTHER), FaultKind.bad_signature, None),
+    ],
+    ids=["edit-byte", "delete", "swap", "truncate", "resign"],
+)
+def test_tampering_with_the_store_is_detected_and_named(
+    store: AuditStore, log: drill.Log, tamper: Drill, kind: FaultKind, index: int | None
+) -> None:
+    """Each drill on the stored rows is caught when the store is verified, and names the record."""
+    tamper(store)
+    fault = verify_log(store.entries(), TRUSTED, drill.ORIGIN, log.witness).fault
+    assert fault is not None
+    assert fault.kind == kind
+    assert fault.index == index
+
+
+def test_a_rewritten_and_resealed_store_is_a_fork(store: AuditStore, log: drill.Log) -> None:
+    """Someone with the sealing key rewrites record 8 and re-seals: the witness shows the fork."""
+    drill.store_replace(store, drill.fork(log, 8, KEY))
+    fault = verify_log(store.entries(), TRUSTED, drill.ORIGIN, log.witness).fault
+    assert fault is not None
+    assert (fault.kind, fault.index) == (FaultKind.forked, 8)
+
+
+def test_the_next_sync_refuses_a_tampered_store(store: AuditStore, log: drill.Log) -> None:
+    """Sync re-verifies what is stored before adding to it."""
+    drill.store_swap(store, 3, 4)
+    fault = Syncer(store, TRUSTED, drill.ORIGIN, log.witness).check_stored()
+    assert fault is not None
+    assert (fault.kind, fault.index) == (FaultKind.reordered, 3)
+
+
+def _store_with(tmp_path: Path, values: list[bytes]) -> AuditStore:
+    s = AuditStore.open(tmp_path / "q.sqlite")
+    s.add(drill.seal_all(values, KEY, every=5).entries)
+    return s
+
+
+def test_query_filters_by_recipient_decision_and_time(tmp_path: Path) -> None:
+    """Only records matching every filter come back, oldest first."""
+    values = [drill.record_value(i, "school" if i % 2 else "salto") for i in range(8)]
+    with _store_with(tmp_path, values) as s:
+        school = s.query(Filters(recipient="school"))
+        assert [d["record_id"] for d in school] == [f"{i:032x}" for i in (1, 3, 5, 7)]
+        since = drill.T0 + timedelta(seconds=3)
+        until = drill.T0 + timedelta(seconds=6)
+        ranged = s.query(Filters(recipient="school", since=since, until=until, decision="deliver"))
+        assert [d["record_id"] for d in ranged] == [f"{i:032x}" for i in (3, 5)]
+        assert s.query(Filters(decision="deny")) == []
+        assert len(s.query(Filters(legal_basis="politiregisterloven-24"))) == 8
+
+
+def test_pending_reviews_disappear_once_reviewed(tmp_path: Path) -> None:
+    """review_required records are pending until a review event names them."""
+    urgent = drill.record_value(1)[:-1] + b',"review_required":true}'
+    with _store_with(tmp_path, [drill.record_value(0), urgent]) as s:
+        pending = s.pending_reviews()
+        assert [d["record_id"] for d in pending] == [f"{1:032x}"]
+        _, value = review_event(f"{1:032x}", "Kari Revisor", "checked", drill.T0)
+        s.add([Entry(100, REVIEW_TYPE, value)])
+        assert s.pending_reviews() == []
+        assert s.stats()["pending_reviews"] == 0
+
+
+def test_stats_count_by_recipient_and_legal_basis(tmp_path: Path) -> None:
+    """The overview counts decisions per recipient and outcome, deliveries per legal basis."""
+    values = [drill.record_value(i, "school" if i < 3 else "salto") for i in range(5)]
+    with _store_with(tmp_path, values) as s:
+        stats = s.stats()
+        assert stats["by_recipient"] == [("salto", "deliver", 2), ("school", "deliver", 3)]
+        assert stats["by_legal_basis"] == [("politiregisterloven-24", 5)]
+
+
+def test_unreadable_record_is_stored_and_still_verifies(tmp_path: Path) -> None:
+    """A value that is not JSON is kept byte for byte (nothing dropped) and is still a leaf."""
+    values = [drill.record_value(0), b"\xff not json", canonical({"record_id": "x"})]
+    log = drill.seal_all(values, KEY, every=10)
+    with AuditStore.open(tmp_path / "u.sqlite") as s:
+        assert Syncer(s, TRUSTED, drill.ORIGIN, log.witness).add(log.entries) is None
+        assert verify_log(s.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
+        assert record_id_of(list(s.entries())[2].value) == "x"
+
+
+def _forge_recipient(tmp_path: Path, index: int = 6) -> tuple[AuditStore, drill.Log]:
+    """A sealed store of 10 school records whose record ``index`` has only its recipient column
+    changed to 'salto' (its bytes, and so the Merkle tree, untouched)."""
+    log = drill.seal_all([drill.record_value(i) for i in range(10)], KEY, every=5)
+    s = AuditStore.open(tmp_path / "forged.sqlite")
+    assert Syncer(s, TRUSTED, drill.ORIGIN, log.witness).add(log.entries) is None
+    drill.store_edit_column(s, index, "recipient", "salto")
+    return s, log
+
+
+def test_an_edited_index_column_is_named_by_the_column_check(tmp_path: Path) -> None:
+    """The bytes still verify, but the column check names record #6 and the recipient column."""
+    s, log = _forge_recipient(tmp_path)
+    with s:
+        assert verify_log(s.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
+        faults = s.column_faults()
+        assert [(t.index, t.columns, t.record_id) for t in faults] == [
+            (6, ("recipient",), f"{6:032x}")
+        ]
+        assert "record #6" in str(faults[0])
+        assert "salto" not in str(faults[0])  # names the column, never the value
+
+
+def test_queries_and_stats_do_not_report_a_forged_column_as_fact(tmp_path: Path) -> None:
+    """Querying for the forged value finds no record, only the tampered row; stats count what
+    the bytes say; a record lookup of the forged row refuses."""
+    s, _ = _forge_recipient(tmp_path)
+    with s:
+        salto = s.query(Filters(recipient="salto"))
+        assert list(salto) == []
+        assert [t.index for t in salto.tampered] == [6]
+        school = s.query(Filters(recipient="school"))
+        assert len(school) == 9
+        assert all(d["recipient"] == "school" for d in school)
+        stats = s.stats()
+        assert stats["by_recipient"] == [("school", "deliver", 10)]
+        assert [t.index for t in stats["tampered"]] == [6]
+        assert {r for _, r, _, _ in s.disclosures_by_day()} == {"school"}
+        with pytest.raises(StoreTampered, match="record #6"):
+            s.record(f"{6:032x}")
+        assert s.record(f"{5:032x}") is not None
+
+
+def test_an_untouched_store_has_no_column_faults(store: AuditStore) -> None:
+    assert store.column_faults() == []
+    assert store.stats()["tampered"] == []
+
+
+def test_a_bad_limit_is_refused(store: AuditStore) -> None:
+    """limit=-1 would mean no limit to SQLite: refused."""
+    with pytest.raises(ValueError, match="limit"):
+        store.query(Filters(limit=-1))
+    assert len(store.query(Filters(limit=3))) == 3
+
+
+def test_the_store_file_is_private(tmp_path: Path) -> None:
+    """0600 file in a 0700 folder, WAL files too; an existing 0644 file is tightened."""
+    where = tmp_path / "new" / "audit.sqlite"
+    with AuditStore.open(where) as s:
+        s.execute("PRAGMA journal_mode=WAL")
+        s.add(drill.build(3, KEY).entries)
+        for path in (
+            where,
+            where.with_name("audit.sqlite-wal"),
+            where.with_name("audit.sqlite-shm"),
+        ):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
+    old = tmp_path / "old.sqlite"
+    old.touch(mode=0o644)
+    os.chmod(old, 0o644)
+    AuditStore.open(old).close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+
+
+def test_verify_from_store_fails_naming_a_row_with_a_forged_column(tmp_path: Path) -> None:
+    """`broker audit verify --from store` exits 1 naming record #6 and the column."""
+    prefix = "cli-test."
+    origin = f"oslo-share-broker/{prefix}audit"
+    log = drill.seal_all([drill.record_value(i) for i in range(10)], KEY, every=5, origin=origin)
+    where = tmp_path / "audit.sqlite"
+    with AuditStore.open(where) as s:
+        s.add(log.entries)
+    witness = tmp_path / "witness.jsonl"
+    witness.write_bytes(b"".join(c.to_json() + b"\n" for c in log.witness))
+    pub = tmp_path / "pub.pem"
+    pub.write_bytes(
+        KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        args = ["audit", "verify", "--from", "store", "--store", str(where)]
+        args += ["--witness", str(witness), "--trust", str(pub), "--no-writers"]  # unsigned drill
+        return subprocess.run(
+            [sys.executable, "-m", "broker", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "COLUMNS": "200",
+                "BROKER_TOPIC_PREFIX": prefix,
+                "BROKER_STATE_DIR": str(tmp_path),
+            },
+            check=False,
+            timeout=60,
+        )
+
+    ok = run()
+    assert ok.returncode == 0, ok.stderr
+    with AuditStore.open(where) as s:
+        drill.store_edit_column(s, 6, "recipient", "salto")
+    bad = run()
+    assert bad.returncode == 1
+    assert "column-mismatch: record #6" in bad.stderr
+    assert "recipient" in bad.stderr
+    assert "salto" not in bad.stderr + bad.stdout

@@ -1,0 +1,72 @@
+"""The data-subject access report: disclosures only, once each, in time order, no values."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.core.audit.report import subject_report, to_html, to_markdown
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+BASIS = {"id": "bvl-13-2", "statute": "Barnevernsloven", "section": "§ 13-2", "verified": "x"}
+
+
+def _record(rid: str, when: str, **over: Any) -> dict[str, Any]:
+    r = {
+        "record_id": rid,
+        "event": "decision",
+        "recorded_at": when,
+        "recipient": "child-welfare",
+        "outcome": "deliver",
+        "notice_type": "incident",
+        "notice_id": "3f2a0b1c-0000-4000-8000-000000000001",
+        "rule_id": "r1",
+        "legal_basis": BASIS,
+        "fields_kept": ["child.name", "incident.summary"],
+        "fields_withheld": ["intelligence"],
+    }
+    r.update(over)
+    return r
+
+
+def test_only_deliveries_are_disclosures_and_the_rest_is_counted() -> None:
+    """Denials and dead letters are counted, not listed as disclosures."""
+    report = subject_report(
+        [
+            _record("b", "2026-11-26T10:00:00Z"),
+            _record("a", "2026-11-25T10:00:00Z", recipient="school"),
+            _record("c", "2026-11-26T11:00:00Z", outcome="deny", legal_basis=None),
+            {"record_id": "d", "event": "dead-letter"},
+            _record("b", "2026-11-26T10:00:00Z"),  # a repeat (at-least-once)
+        ],
+        NOW,
+    )
+    assert [(d.record_id, d.recipient) for d in report.disclosures] == [
+        ("a", "school"),
+        ("b", "child-welfare"),
+    ]
+    assert (report.not_shared, report.rejected_inputs) == (1, 1)
+
+
+def test_markdown_html_and_json_name_recipient_law_and_fields() -> None:
+    """Every format says when, to whom, under which law, and which fields."""
+    report = subject_report([_record("a", "2026-11-25T10:00:00Z", review_required=True)], NOW)
+    md = to_markdown(report)
+    assert "| 2026-11-25T10:00:00Z | child-welfare |" in md
+    assert "Barnevernsloven § 13-2 (bvl-13-2) (urgent, reviewed afterwards)" in md
+    assert "child.name, incident.summary" in md
+    page = to_html(report)
+    assert "<td>child-welfare</td>" in page
+    assert "<strong>urgent</strong>" in page
+    data = json.loads(report.to_json())
+    assert data["disclosures"][0]["fields"] == ["child.name", "incident.summary"]
+    assert data["disclosures"][0]["withheld"] == ["intelligence"]
+
+
+def test_html_escapes_what_it_shows() -> None:
+    """A recipient id with markup cannot inject into the report page."""
+    report = subject_report([_record("a", "t", recipient="<script>x</script>")], NOW)
+    page = to_html(report)
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page

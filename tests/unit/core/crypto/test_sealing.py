@@ -1,0 +1,234 @@
+"""Sealed deliveries: only the recipient opens its own; Kafka sees no personal data."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from broker.core.crypto import keys, sealing, signing
+from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
+from broker.core.notices import Delivery
+from broker.core.paths import leaves
+from broker.core.pipeline import Pipeline, Source
+from broker.core.retention import MemoryDataKeyStore
+from tests.conftest import ce_headers, example
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+RECIPIENTS = ("school", "child-welfare", "barnevernvakta", "salto")
+
+
+@dataclass
+class World:
+    paths: KeyPaths
+    registry: Registry
+    store: MemoryDataKeyStore
+    sealer: sealing.DeliverySealer
+
+    def opener(self, recipient: str) -> sealing.DeliveryOpener:
+        return sealing.DeliveryOpener(
+            self.registry, recipient, keys.decryption_keys(self.paths, self.registry, recipient)
+        )
+
+    def reload(self) -> None:
+        self.registry = keys.load_registry(self.paths.registry)
+        self.sealer.registry = self.registry
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    paths = KeyPaths.under(tmp_path / "keys")
+    keys.generate(paths, KeyKind.broker, "broker", NOW)
+    for r in RECIPIENTS:
+        keys.generate(paths, KeyKind.recipient, r, NOW)
+    registry = keys.load_registry(paths.registry)
+    broker_key = keys.signing_key(paths, registry, KeyKind.broker, "broker")
+    store = MemoryDataKeyStore()
+    return World(paths, registry, store, sealing.DeliverySealer(registry, broker_key, store))
+
+
+@pytest.fixture
+def deliveries(pipeline: Pipeline, now: datetime) -> dict[str, Delivery]:
+    """The real pipeline's (clear) deliveries of the 'recruited' example, by recipient."""
+    doc = example("recruited", now)
+    result = pipeline.process(
+        json.dumps(doc).encode(), ce_headers(doc, now), Source("t.notices", 0, 1)
+    )
+    found = {}
+    for message in result.deliveries:
+        delivery = Delivery.model_validate_json(message.value)
+        found[delivery.recipient] = delivery
+    assert len(found) >= 2, "the example should reach at least two recipients"
+    return found
+
+
+def seal(world: World, delivery: Delivery, notice_id: str = "n-1") -> sealing.SealedMessage:
+    return world.sealer.seal(
+        delivery,
+        delivery_id=delivery.delivery_id,
+        recipient=delivery.recipient,
+        notice_id=notice_id,
+        notice_type=delivery.notice_type,
+        event_type="no.oslo.broker.delivery.v1",
+        source="/broker",
+        time=NOW,
+        key=b"partition-key",
+    )
+
+
+def test_recipient_opens_its_own_delivery(world: World, deliveries: dict[str, Delivery]) -> None:
+    """Verify the broker's signature, decrypt: the recipient gets exactly what was sealed."""
+    for recipient, delivery in deliveries.items():
+        message = seal(world, delivery)
+        opened = world.opener(recipient).open(dict(message.headers), message.value)
+        assert opened == json.loads(delivery.model_dump_json(exclude_none=True))
+
+
+def test_a_recipient_cannot_open_another_recipients_delivery(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Neither with its own keys, nor by presenting its private key under the other's key id."""
+    victim, thief = sorted(deliveries)[:2]
+    message = seal(world, deliveries[victim])
+    with pytest.raises(sealing.DecryptionError) as caught:
+        world.opener(thief).open(dict(message.headers), message.value)
+    assert caught.value.code == "not-for-this-recipient"
+    # the thief's private key relabelled with the victim's key id: HPKE still refuses
+    sealed = sealing.parse_sealed(message.value)
+    thief_key = keys.decryption_keys(world.paths, world.registry, thief)[0]
+    disguised = keys.DecryptionKey(victim, sealed.recipient_key_id, thief_key.private)
+    with pytest.raises(sealing.DecryptionError) as caught:
+        sealing.open_sealed(
+            sealed, delivery_id=deliveries[victim].delivery_id, recipient=victim, keys=[disguised]
+        )
+    assert caught.value.code == "decryption-failed"
+
+
+def test_one_recipients_content_key_opens_nothing_of_anothers(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Both copies of one notice share a data key, but the per-delivery keys are independent."""
+    a, b = sorted(deliveries)[:2]
+    seal(world, deliveries[a])
+    message_b = seal(world, deliveries[b])
+    data_key = world.store.lookup("n-1")
+    assert data_key is not None
+    key_a = sealing.content_key(data_key, deliveries[a].delivery_id, a)
+    sealed_b = sealing.parse_sealed(message_b.value)
+    ctx_b = sealing._context(deliveries[b].delivery_id, b, sealed_b.recipient_key_id)
+    with pytest.raises(InvalidTag):
+        AESGCM(key_a).decrypt(keys.b64d(sealed_b.nonce), keys.b64d(sealed_b.ciphertext), ctx_b)
+
+
+def _strings(delivery: Delivery) -> list[str]:
+    """Every value of the delivery but its id (the ce_id header: a hash, by design in clear)."""
+    doc = delivery.model_dump(mode="json", exclude={"delivery_id"})
+    values = [str(v) for _, v in leaves(doc)]
+    return sorted({v for v in values if len(v) >= 4})
+
+
+def test_the_sealed_message_contains_no_plaintext(
+    world: World, deliveries: dict[str, Delivery], now: datetime
+) -> None:
+    """No value of the delivery (names, national id, phone, rule, legal basis) appears in the
+    key, value or headers, in clear or base64."""
+    child = example("recruited", now)["child"]
+    scanned: set[str] = set()
+    for delivery in deliveries.values():
+        message = seal(world, delivery)
+        wire = (message.key or b"") + message.value + b"".join(v for _, v in message.headers)
+        wire_text = wire.decode("latin-1")
+        strings = _strings(delivery)
+        scanned |= set(strings)
+        for text in strings:
+            assert text not in wire_text
+            assert base64.urlsafe_b64encode(text.encode()).decode().rstrip("=") not in wire_text
+    assert {child["national_id"], child["name"]} <= scanned  # the check has teeth
+
+
+def test_tampered_delivery_fails_the_broker_signature(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """A byte changed on the topic breaks the broker's signature before any decryption."""
+    recipient, delivery = next(iter(deliveries.items()))
+    message = seal(world, delivery)
+    sealed = sealing.parse_sealed(message.value)
+    ct = bytearray(keys.b64d(sealed.ciphertext))
+    ct[0] ^= 1
+    forged = sealed.model_copy(update={"ciphertext": keys.b64e(bytes(ct))})
+    value = forged.model_dump_json().encode()
+    with pytest.raises(signing.VerificationError) as caught:
+        world.opener(recipient).open(dict(message.headers), value)
+    assert caught.value.code == "signature-invalid"
+
+
+def test_ciphertext_moved_to_another_delivery_id_does_not_open(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Even re-signed by a broker key, a ciphertext under another delivery id fails its AAD."""
+    recipient, delivery = next(iter(deliveries.items()))
+    message = seal(world, delivery)
+    headers = {**dict(message.headers), "ce_id": b"another-delivery"}
+    resigned = dict(
+        signing.sign(headers.items(), message.value, world.sealer.broker_key, signing.DELIVERY)
+    )
+    with pytest.raises(sealing.DecryptionError) as caught:
+        world.opener(recipient).open(resigned, message.value)
+    assert caught.value.code == "decryption-failed"
+
+
+def test_delivery_signed_by_a_non_broker_key_is_refused(
+    world: World, deliveries: dict[str, Delivery], tmp_path: Path
+) -> None:
+    """A publisher (or anyone but the broker) cannot write a delivery a subscriber accepts."""
+    keys.generate(
+        world.paths, KeyKind.publisher, "oslo-pd-ost", NOW, sender="police", organisation="oslo-pd"
+    )
+    world.reload()
+    police = keys.signing_key(world.paths, world.registry, KeyKind.publisher, "oslo-pd-ost")
+    recipient, delivery = next(iter(deliveries.items()))
+    message = seal(world, delivery)
+    forged = dict(signing.sign(message.headers, message.value, police, signing.DELIVERY))
+    with pytest.raises(signing.VerificationError) as caught:
+        world.opener(recipient).open(forged, message.value)
+    assert caught.value.code == "key-unknown"
+
+
+def test_deliveries_sealed_to_a_rotated_key_still_open(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """After a recipient rotates, old deliveries open with the old key, new ones use the new."""
+    recipient, delivery = next(iter(deliveries.items()))
+    old = seal(world, delivery)
+    new_entry, _ = keys.rotate(world.paths, KeyKind.recipient, recipient, NOW)
+    world.reload()
+    new = seal(world, delivery)
+    assert sealing.parse_sealed(new.value).recipient_key_id == new_entry.key_id
+    opener = world.opener(recipient)
+    for message in (old, new):
+        assert opener.open(dict(message.headers), message.value)["recipient"] == recipient
+
+
+def test_sealer_names_recipients_without_an_encryption_key(world: World) -> None:
+    """The worker can refuse to start rather than deliver to a recipient it cannot encrypt to."""
+    assert world.sealer.missing_recipients(["school", "youth-club", "police"]) == [
+        "police",
+        "youth-club",
+    ]
+
+
+def test_audit_commitment_is_over_the_sealed_bytes(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """The audit commits to the ciphertext message, so it holds no plaintext and detects swaps."""
+    a, b = sorted(deliveries)[:2]
+    ma, mb = seal(world, deliveries[a]), seal(world, deliveries[b])
+    assert ma.commitment == sealing.commitment(ma.value) != mb.commitment
+    assert ma.commitment.startswith("sha256:")
+    assert len(ma.commitment) == 71

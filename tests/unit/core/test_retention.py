@@ -1,0 +1,303 @@
+"""Retention by crypto-shredding: the policy file, the data-key store, purge and its effect."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from broker.cli.retention import app
+from broker.core import retention
+from broker.core.crypto import keys, sealing
+from broker.core.crypto.keys import KeyKind, KeyPaths
+from broker.core.errors import NoticeError, PolicyError
+from broker.core.notices import NOTICE_MODELS, Delivery, LegalBasisRef
+from broker.core.retention import (
+    DEAD_LETTER_KIND,
+    MemoryDataKeyStore,
+    RetentionPolicy,
+    RetentionRule,
+    SqliteDataKeyStore,
+    load_retention,
+    purge,
+)
+from tests.conftest import ROOT
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def policy(**days: int) -> RetentionPolicy:
+    return RetentionPolicy(
+        {
+            t: RetentionRule(notice_type=t, days=d, reason="test", verified="unverified")
+            for t, d in days.items()
+        }
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[retention.DataKeyStore]:
+    if request.param == "memory":
+        yield MemoryDataKeyStore()
+        return
+    with SqliteDataKeyStore(tmp_path / "keys" / "data-keys.sqlite3") as s:
+        yield s
+
+
+def test_shipped_retention_policy_covers_every_notice_type() -> None:
+    """policies/retention.yaml loads and names a period for every notice type there is, and
+    for dead letters' sealed copies."""
+    loaded = load_retention(ROOT / "policies")
+    assert set(loaded.rules) == {t for t, _ in NOTICE_MODELS} | {DEAD_LETTER_KIND}
+    assert all(loaded.period(t) for t in loaded.rules)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("days: 180", "days: 0", 1), "days: Input should be greater than"),
+        (
+            lambda t: t.replace("notice_type: risk", "notice_type: gossip"),
+            "risk: no retention rule",
+        ),
+        (
+            lambda t: t.replace("notice_type: risk", "notice_type: gossip"),
+            "gossip: notice_type: unknown",
+        ),
+        (lambda t: t.replace("notice_type: risk", "notice_type: incident"), "more than one rule"),
+        (lambda t: t.replace("retention:", "retain:"), "expected a top-level 'retention:' list"),
+    ],
+    ids=["zero days", "type missing", "unknown type", "duplicate", "wrong key"],
+)
+def test_bad_retention_policy_names_the_file_and_problem(
+    tmp_path: Path, edit, message: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A broken retention file fails to load with its path and a reason naming the entry."""
+    shutil.copytree(ROOT / "policies", tmp_path / "p")
+    path = tmp_path / "p" / "retention.yaml"
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(PolicyError) as caught:
+        load_retention(tmp_path / "p")
+    assert caught.value.file == str(path)
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_a_reprocessed_notice_gets_the_same_data_key(store: retention.DataKeyStore) -> None:
+    """At-least-once: sealing a notice again uses the key already stored, not a new one."""
+    first = store.data_key("n-1", "incident", T0)
+    assert store.data_key("n-1", "incident", T0 + DAY) == first
+    assert store.data_key("n-2", "incident", T0) != first
+    assert len(first) == 32
+
+
+def test_purge_destroys_exactly_the_keys_past_retention(store: retention.DataKeyStore) -> None:
+    """Only keys older than their type's period go; a dry run destroys nothing."""
+    store.data_key("old-incident", "incident", T0)
+    store.data_key("young-incident", "incident", T0 + 20 * DAY)
+    store.data_key("old-risk", "risk", T0)
+    rules = policy(incident=30, risk=60)
+    now = T0 + 30 * DAY
+    dry = purge(store, rules, now, dry_run=True)
+    assert [i.entry.notice_id for i in dry.items] == ["old-incident"]
+    assert dry.destroyed == 0
+    assert store.lookup("old-incident") is not None
+    report = purge(store, rules, now)
+    assert report.destroyed == 1
+    assert report.kept == 2
+    assert store.lookup("old-incident") is None
+    assert store.lookup("young-incident") is not None
+    assert store.lookup("old-risk") is not None
+    assert purge(store, rules, now).destroyed == 0  # idempotent
+
+
+def test_a_type_without_a_rule_is_reported_and_kept(store: retention.DataKeyStore) -> None:
+    """Keys are never destroyed without a rule saying so, but they are listed for an operator."""
+    store.data_key("n-1", "retired-type", T0)
+    report = purge(store, policy(incident=15), T0 + 400 * DAY)
+    assert [(i.entry.notice_id, i.action) for i in report.items] == [("n-1", "keep-no-rule")]
+    assert store.lookup("n-1") is not None
+
+
+def test_a_destroyed_key_is_never_recreated(store: retention.DataKeyStore) -> None:
+    """A replayed old notice cannot revive its key: the store refuses with a stable code."""
+    store.data_key("n-1", "incident", T0)
+    store.destroy(["n-1"], T0 + DAY)
+    with pytest.raises(NoticeError) as caught:
+        store.data_key("n-1", "incident", T0 + 2 * DAY)
+    assert caught.value.code == "data-key-destroyed"
+
+
+def _sealed_delivery(
+    tmp_path: Path, store: retention.DataKeyStore
+) -> tuple[sealing.SealedMessage, KeyPaths]:
+    paths = KeyPaths.under(tmp_path / "k")
+    keys.generate(paths, KeyKind.broker, "broker", T0)
+    keys.generate(paths, KeyKind.recipient, "school", T0)
+    registry = keys.load_registry(paths.registry)
+    sealer = sealing.DeliverySealer(
+        registry, keys.signing_key(paths, registry, KeyKind.broker, "broker"), store
+    )
+    delivery = Delivery(
+        delivery_id="d-1",
+        notice_type="incident",
+        recipient="school",
+        rule_id="r",
+        legal_basis=LegalBasisRef(id="x", statute="s", section="§", verified="confirmed"),
+        purpose="p",
+        policy_version="v",
+        fields_withheld=[],
+        notice={"child": {"name": "Kari Nordmann"}},
+    )
+    message = sealer.seal(
+        delivery,
+        delivery_id="d-1",
+        recipient="school",
+        notice_id="n-1",
+        notice_type="incident",
+        event_type="no.oslo.broker.delivery.v1",
+        source="/broker",
+        time=T0,
+        key=None,
+    )
+    return message, paths
+
+
+def test_after_purge_the_broker_can_no_longer_read_the_delivery(
+    tmp_path: Path, store: retention.DataKeyStore
+) -> None:
+    """Within retention the data key opens the Kafka copy; after purge it is gone for good,
+    and the audit commitment to the ciphertext still checks."""
+    message, _ = _sealed_delivery(tmp_path, store)
+    sealed = sealing.parse_sealed(message.value)
+    before = sealing.open_with_data_key(
+        sealed, delivery_id="d-1", recipient="school", data_key=store.lookup("n-1")
+    )
+    assert b"Kari Nordmann" in before
+    purge(store, policy(incident=180), T0 + 181 * DAY)
+    with pytest.raises(sealing.DecryptionError) as caught:
+        sealing.open_with_data_key(
+            sealed, delivery_id="d-1", recipient="school", data_key=store.lookup("n-1")
+        )
+    assert caught.value.code == "data-key-destroyed"
+    assert sealing.commitment(message.value) == message.commitment
+
+
+def test_a_recipient_copy_survives_purge_by_design(
+    tmp_path: Path, store: retention.DataKeyStore
+) -> None:
+    """Documented trade-off (docs/threat-model.md): purge shreds the broker's copy; a recipient
+    holding its private key still opens what it lawfully received until its key is destroyed."""
+    message, paths = _sealed_delivery(tmp_path, store)
+    purge(store, policy(incident=15), T0 + 16 * DAY)
+    registry = keys.load_registry(paths.registry)
+    opener = sealing.DeliveryOpener(
+        registry, "school", keys.decryption_keys(paths, registry, "school")
+    )
+    assert opener.open(dict(message.headers), message.value)["notice"]["child"]["name"] == (
+        "Kari Nordmann"
+    )
+    entry = registry.active(KeyKind.recipient, "school")
+    assert entry is not None
+    keys.retire(paths, entry.key_id, T0, destroy_private=True)
+    with pytest.raises(Exception, match="no private key on this host"):
+        keys.decryption_keys(paths, keys.load_registry(paths.registry), "school")
+
+
+def test_sqlite_store_is_0600_and_overwrites_destroyed_keys(tmp_path: Path) -> None:
+    """The file is private to its owner, and a destroyed key's bytes are gone from it."""
+    path = tmp_path / "keys" / "data-keys.sqlite3"
+
+    def on_disk() -> bytes:  # the database and its write-ahead log
+        wal = path.with_name(path.name + "-wal")
+        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+    with SqliteDataKeyStore(path) as store:
+        key = store.data_key("n-1", "incident", T0)
+        store.data_key("n-2", "incident", T0)
+        assert key in on_disk()  # the check has teeth: stored keys are findable
+        store.destroy(["n-1"], T0 + DAY)
+        assert key not in on_disk()
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    assert key not in on_disk()
+
+
+def test_sqlite_store_is_shared_by_the_worker_and_the_purge_command(tmp_path: Path) -> None:
+    """The worker and `broker retention purge` open the same file: each sees the other's writes."""
+    path = tmp_path / "dk.sqlite3"
+    with SqliteDataKeyStore(path) as worker, SqliteDataKeyStore(path) as cli:
+        key = worker.data_key("n-1", "incident", T0)
+        assert cli.lookup("n-1") == key
+        cli.destroy(["n-1"], T0 + DAY)
+        assert worker.lookup("n-1") is None
+        assert [e.destroyed_at for e in worker.entries()] == [T0 + DAY]
+
+
+def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`broker retention purge --dry-run` lists and keeps; without it the keys are destroyed."""
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "200")
+    path = tmp_path / "keys" / "data-keys.sqlite3"
+    with SqliteDataKeyStore(path) as s:
+        s.data_key("11111111-old", "incident", datetime.now(UTC) - 400 * DAY)
+        s.data_key("22222222-new", "incident", datetime.now(UTC))
+    runner = CliRunner()
+    dry = runner.invoke(app, ["purge", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "11111111-old" in dry.output
+    assert "22222222-new" not in dry.output
+    assert "would destroy" in dry.output
+    with SqliteDataKeyStore(path) as s:
+        assert s.lookup("11111111-old") is not None
+    done = runner.invoke(app, ["purge"])
+    assert done.exit_code == 0, done.output
+    assert "1 data keys destroyed" in done.output
+    with SqliteDataKeyStore(path) as s:
+        assert s.lookup("11111111-old") is None
+        assert s.lookup("22222222-new") is not None
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0
+    assert "incident" in status.output
+
+
+def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries() -> None:
+    """A key destroyed while Kafka still holds the delivery would make purge a half-measure."""
+    with pytest.raises(ValueError, match="greater than or equal to 15"):
+        RetentionRule(notice_type="incident", days=14, reason="test", verified="unverified")
+
+
+def _sealed_notice(paths: KeyPaths, notice_id: str) -> tuple[dict[str, bytes], bytes]:
+    registry = keys.load_registry(paths.registry)
+    headers = (("ce_id", notice_id.encode()), ("ce_type", b"no.oslo.broker.risk-notice.v1"))
+    sealed_headers, value = sealing.seal_notice(headers, b'{"child": "Kari Nordmann"}', registry)
+    return dict(sealed_headers), value
+
+
+def test_purge_shreds_rotated_inbox_keys_past_retention(tmp_path: Path) -> None:
+    """Notices (and dead letters) sealed to a broker inbox key rotated out more than the
+    longest retention period ago can no longer be read by anyone; newer ones still can."""
+    paths = KeyPaths.under(tmp_path / "keys")
+    keys.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0)
+    old_headers, old_value = _sealed_notice(paths, "n-old")
+    keys.rotate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0 + 30 * DAY)
+    new_headers, new_value = _sealed_notice(paths, "n-new")
+    rules = policy(incident=180, risk=180)
+
+    def opener() -> sealing.NoticeOpener:
+        registry = keys.load_registry(paths.registry)
+        return sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+
+    assert retention.shred_inbox_keys(paths, T0 + 100 * DAY, rules) == []  # not yet due
+    assert opener().open(old_headers, old_value) == b'{"child": "Kari Nordmann"}'
+    due = T0 + 30 * DAY + 181 * DAY
+    assert len(retention.shred_inbox_keys(paths, due, rules, dry_run=True)) == 1
+    assert opener().open(old_headers, old_value)  # a dry run destroys nothing
+    assert len(retention.shred_inbox_keys(paths, due, rules)) == 1
+    with pytest.raises(sealing.DecryptionError):
+        opener().open(old_headers, old_value)
+    assert opener().open(new_headers, new_value) == b'{"child": "Kari Nordmann"}'

@@ -1,0 +1,103 @@
+"""The worker's commit loop against a committer that refuses what Kafka would refuse: an input
+whose outputs cannot be written becomes a dead letter by reference, and the rest commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.structs import TopicPartition
+
+from broker.core.pipeline import OutMessage, Pipeline
+from broker.services import worker
+from tests.conftest import ce_headers
+
+TP = TopicPartition("t.notices", 0)
+
+
+@dataclass
+class Message:
+    """What Faust hands the agent: the fields the worker reads."""
+
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+    offset: int
+    topic: str = TP.topic
+    partition: int = TP.partition
+
+
+@dataclass
+class RefusingCommitter:
+    """Commits like Kafka would, but refuses any message over ``limit`` bytes."""
+
+    limit: int
+    commits: list[tuple[int, int, list[OutMessage]]] = field(default_factory=list)
+
+    async def commit(
+        self, tp: TopicPartition, messages: list[OutMessage], first: int, next_offset: int
+    ) -> bool:
+        if any(m.size() > self.limit for m in messages):
+            raise worker.OutputRefused(MessageSizeTooLargeError())
+        self.commits.append((first, next_offset, messages))
+        return True
+
+
+def _inputs(pipeline: Pipeline, notice: Any, now: datetime) -> list[Message]:
+    docs = [notice("threat"), notice("recruited"), notice("robbery")]
+    return [Message(json.dumps(d).encode(), ce_headers(d, now), i) for i, d in enumerate(docs)]
+
+
+def test_a_batch_commits_in_one_transaction(pipeline: Pipeline, notice: Any, now: datetime) -> None:
+    """Nothing refused: one commit covers the whole batch's offsets."""
+    committer = RefusingCommitter(limit=10**9)
+    msgs = _inputs(pipeline, notice, now)
+    asyncio.run(worker.decide_and_commit(committer, pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
+    assert [(a, b) for a, b, _ in committer.commits] == [(0, 3)]
+
+
+def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
+    pipeline: Pipeline, notice: Any, now: datetime
+) -> None:
+    """One input's delivery is too large for Kafka: the batch is committed input by input,
+    that input as a reference dead letter (output-refused) with its audit record, the others
+    as decided; every offset is committed once, in order."""
+    msgs = _inputs(pipeline, notice, now)
+    sizes = [
+        max(
+            m.size()
+            for m in pipeline.process(
+                x.value, x.headers, worker.Source(x.topic, x.partition, x.offset)
+            ).messages()
+        )
+        for x in msgs
+    ]
+    limit = sorted(sizes)[1]  # the input with the largest output is refused
+    refused = sizes.index(max(sizes))
+    committer = RefusingCommitter(limit=limit)
+    asyncio.run(worker.decide_and_commit(committer, pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
+    assert [(a, b) for a, b, _ in committer.commits] == [(0, 1), (1, 2), (2, 3)]
+    first, _, out = committer.commits[refused]
+    audits = [json.loads(m.value) for m in out if m.topic == "t.audit"]
+    assert [a["event"] for a in audits] == ["dead-letter"]
+    assert audits[0]["reasons"][0].startswith("output-refused: (output): Kafka refused it: ")
+    assert first == refused
+
+
+def test_when_even_the_reference_is_refused_the_worker_stops_loudly(
+    pipeline: Pipeline, notice: Any, now: datetime
+) -> None:
+    """If Kafka refuses even a dead letter and its audit record, nothing is committed past the
+    input: CommitImpossible, which stops the worker."""
+    committer = RefusingCommitter(limit=10)
+    with pytest.raises(worker.CommitImpossible):
+        asyncio.run(
+            worker.decide_and_commit(  # type: ignore[arg-type]
+                committer, pipeline, TP, _inputs(pipeline, notice, now), 0.0
+            )
+        )
+    assert committer.commits == []
