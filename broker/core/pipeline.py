@@ -23,23 +23,22 @@ from broker.core.crypto import refs, sealing, signing
 from broker.core.crypto.keys import SigningKey
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import FieldProblem, NoticeError
-from broker.core.notices import (
-    NOTICE_SENDERS,
+from broker.core.notices import NOTICE_SENDERS, Notice
+from broker.core.paths import leaves
+from broker.core.policy import PolicySet, decide
+from broker.core.policy.evaluate import Facts
+from broker.core.records import (
     AuditEvent,
     AuditRecord,
     DeadLetter,
     Decision,
     Delivery,
-    Notice,
     Outcome,
     PartitionFloor,
     Problem,
     ReplayClaim,
     SealedCopy,
 )
-from broker.core.paths import leaves
-from broker.core.policy import PolicySet, decide
-from broker.core.policy.evaluate import Facts
 from broker.core.redaction import pseudonym_key
 
 AUDIT_TYPE = "no.oslo.broker.audit-record.v1"

@@ -12,9 +12,10 @@ import yaml
 from pydantic import BaseModel
 
 from broker.core.deployment.topics import TopicNames, topic_specs
-from broker.core.notices import NOTICE_MODELS, AuditRecord, DeadLetter, Delivery, ce_type
+from broker.core.notices import NOTICE_MODELS, ce_type
 from broker.core.pipeline import AUDIT_TYPE, DEAD_LETTER_TYPE, DELIVERY_TYPE
 from broker.core.policy import PolicySet
+from broker.core.records import AuditRecord, DeadLetter, Delivery
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

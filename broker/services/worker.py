@@ -50,10 +50,10 @@ from broker.core.crypto import keys, sealing, signing
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import policy_topic_specs
 from broker.core.errors import ConfigError
-from broker.core.notices import PartitionFloor, ProgressRecord, ReplayClaim
 from broker.core.pipeline import OutMessage, Pipeline, Result, Source, progress_message
 from broker.core.policy import PolicySet
 from broker.core.policy.gate import require as gated_policy
+from broker.core.records import PartitionFloor, ProgressRecord, ReplayClaim
 
 log = structlog.get_logger(__name__)
 BATCH = 500  # inputs per transaction at most

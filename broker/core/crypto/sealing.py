@@ -48,7 +48,7 @@ from broker.core.crypto.keys import (
     b64e,
 )
 from broker.core.errors import BrokerError, ConfigError
-from broker.core.notices import SealedCopy
+from broker.core.records import SealedCopy
 from broker.core.retention import DEAD_LETTER_KIND, DataKeyStore
 
 ALG: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"

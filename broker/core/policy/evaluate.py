@@ -24,9 +24,9 @@ from typing import Any
 
 import cel
 
-from broker.core.notices import LegalBasisRef, Outcome
 from broker.core.policy.model import Effect, PolicySet, Requirement, Rule
 from broker.core.policy.view import project
+from broker.core.records import LegalBasisRef, Outcome
 from broker.core.redaction import Redacted, redact
 
 

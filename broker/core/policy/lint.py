@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from broker.core.notices import NOTICE_SENDERS, Outcome
+from broker.core.notices import NOTICE_SENDERS
 from broker.core.policy.evaluate import Facts, _unmet, choose
 from broker.core.policy.model import Effect, PolicySet, Rule, Verified
 from broker.core.policy.simulate import child_age_of
 from broker.core.policy.synthetic import generate
+from broker.core.records import Outcome
 
 
 class Severity(StrEnum):

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from broker.core.notices import LegalBasisRef
+from broker.core.records import LegalBasisRef
 from broker.core.redaction import FieldOp, Plan, parse_op
 
 

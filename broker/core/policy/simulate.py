@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from broker.core.national_id import birth_date_of
-from broker.core.notices import NOTICE_SENDERS, Outcome
+from broker.core.notices import NOTICE_SENDERS
 from broker.core.policy.evaluate import Facts, choose
 from broker.core.policy.load import load_policy
 from broker.core.policy.model import PolicySet
 from broker.core.policy.synthetic import FastGenerator
 from broker.core.policy.view import View
+from broker.core.records import Outcome
 
 Decisions = tuple[str | None, ...]  # the deciding allow rule per recipient, None for deny
 Key = tuple[str, Decisions, Decisions, tuple[str, ...]]

@@ -21,9 +21,9 @@ from broker.core import envelope
 from broker.core.crypto import keys, sealing, signing
 from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
 from broker.core.deployment.topics import TopicNames
-from broker.core.notices import DeadLetter, ReplayClaim
 from broker.core.pipeline import Pipeline, Result, Source
 from broker.core.policy import PolicySet
+from broker.core.records import DeadLetter, ReplayClaim
 from broker.core.retention import MemoryDataKeyStore
 from tests.conftest import SUBJECT_KEY, example
 

@@ -15,7 +15,8 @@ from broker.core import retention
 from broker.core.crypto import keys, sealing
 from broker.core.crypto.keys import KeyKind, KeyPaths
 from broker.core.errors import NoticeError, PolicyError
-from broker.core.notices import NOTICE_MODELS, Delivery, LegalBasisRef
+from broker.core.notices import NOTICE_MODELS
+from broker.core.records import Delivery, LegalBasisRef
 from broker.core.retention import (
     DEAD_LETTER_KIND,
     MemoryDataKeyStore,

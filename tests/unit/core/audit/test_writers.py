@@ -32,9 +32,9 @@ from broker.core.crypto import keys, signing
 from broker.core.crypto.keys import AUDIT_WRITERS, KeyKind, KeyPaths, Registry, SigningKey
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import ConfigError
-from broker.core.notices import AuditEvent
 from broker.core.pipeline import Pipeline, Source
 from broker.core.policy import PolicySet
+from broker.core.records import AuditEvent
 from broker.testing import audit as drill
 from tests.conftest import SUBJECT_KEY
 

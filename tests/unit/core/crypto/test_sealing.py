@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from broker.core.crypto import keys, sealing, signing
 from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
-from broker.core.notices import Delivery
 from broker.core.paths import leaves
 from broker.core.pipeline import Pipeline, Source
+from broker.core.records import Delivery
 from broker.core.retention import MemoryDataKeyStore
 from tests.conftest import ce_headers, example
 

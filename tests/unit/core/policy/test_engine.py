@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from broker.core.notices import NOTICE_SENDERS, Outcome, notice_model
+from broker.core.notices import NOTICE_SENDERS, notice_model
 from broker.core.policy import Facts, PolicySet, decide, load_policy
 from broker.core.policy.cases import run
 from broker.core.policy.lint import lint
@@ -19,6 +19,7 @@ from broker.core.policy.report import html_report, markdown
 from broker.core.policy.simulate import Simulator, report
 from broker.core.policy.synthetic import generate
 from broker.core.policy.view import project, references
+from broker.core.records import Outcome
 from tests.conftest import ROOT
 
 POLICIES = ROOT / "policies"

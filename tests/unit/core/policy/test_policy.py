@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from broker.core.errors import PolicyError
-from broker.core.notices import IncidentNotice, Outcome, RiskNotice
+from broker.core.notices import IncidentNotice, RiskNotice
 from broker.core.policy import PolicySet, decide, load_policy
+from broker.core.records import Outcome
 from tests.conftest import ROOT
 
 

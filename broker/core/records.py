@@ -1,0 +1,162 @@
+"""The broker's own records: decisions, deliveries, audit records, dead letters, and the
+worker's progress. Field names and keyed references, never a notice's values in clear (the
+delivery's redacted copy is the one exception, and it is sealed for its recipient)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from broker.core.notices import Strict
+
+
+class Outcome(StrEnum):
+    deliver = "deliver"
+    deny = "deny"
+
+
+class LegalBasisRef(Strict):
+    """The legal basis as cited at decision time (the catalogue may change later)."""
+
+    id: str
+    statute: str
+    section: str
+    verified: str
+
+
+class Decision(Strict):
+    """Deliver or deny one notice to one recipient, and why."""
+
+    notice_id: UUID
+    notice_type: str
+    recipient: str
+    outcome: Outcome
+    rule_id: str | None
+    legal_basis: LegalBasisRef | None
+    reasons: list[str] = Field(description="stable reason codes with detail, never values")
+    fields_kept: list[str]
+    fields_withheld: list[str]
+    policy_version: str
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict, description="released path -> operator (mask, generalise, ...)"
+    )
+    review_required: bool = False
+
+
+class Delivery(Strict):
+    """What a recipient receives: its redacted copy of the notice and the law that allowed it."""
+
+    delivery_id: str = Field(
+        description="deterministic per notice and recipient; reveals nothing of the notice id"
+    )
+    notice_type: str
+    recipient: str
+    rule_id: str
+    legal_basis: LegalBasisRef
+    purpose: str
+    policy_version: str
+    fields_withheld: list[str]
+    notice: dict[str, object] = Field(description="the redacted copy: released fields only")
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict,
+        description="path -> operator for released values that were masked, generalised or "
+        "pseudonymised (pseudonyms are keyed per recipient)",
+    )
+
+
+class AuditEvent(StrEnum):
+    decision = "decision"
+    dead_letter = "dead-letter"
+    worker_state = "worker-state"  # the worker skipped a corrupt record of its own state
+
+
+class AuditRecord(Strict):
+    """One per decision or dead letter. Field names, never values; the child as a keyed hash."""
+
+    record_id: str
+    event: AuditEvent
+    recorded_at: datetime
+    policy_version: str
+    notice_id: str | None = Field(description="None if the input had no readable notice id")
+    notice_type: str | None
+    source: str = Field(description="topic/partition/offset of the input message")
+    subject_ref: str | None = Field(description="keyed HMAC of the child's national id")
+    recipient: str | None = None
+    outcome: Outcome | None = None
+    rule_id: str | None = None
+    legal_basis: LegalBasisRef | None = None
+    reasons: list[str] = Field(default_factory=list)
+    fields_kept: list[str] = Field(default_factory=list)
+    fields_withheld: list[str] = Field(default_factory=list)
+    fields_transformed: dict[str, str] = Field(
+        default_factory=dict, description="released path -> operator"
+    )
+    delivery_id: str | None = None
+    delivery_topic: str | None = None
+    delivery_sha256: str | None = Field(
+        default=None, description="SHA-256 of the sealed delivery (ciphertext), never of plaintext"
+    )
+    input_sha256: str | None = Field(default=None, description="hash of the input bytes")
+    review_required: bool = Field(
+        default=False, description="an urgent disclosure that must be reviewed afterwards"
+    )
+
+
+class Problem(Strict):
+    field: str
+    reason: str
+
+
+class SealedCopy(Strict):
+    """An input kept for an operator, encrypted under a data key of its own that retention
+    purges (broker.core.crypto.sealing.seal_copy): once the key is gone, so is the copy."""
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    data_key_id: str = Field(description="the data-key store's id for this copy's key")
+    nonce: str
+    ciphertext: str = Field(description="AES-256-GCM of the input's headers and value, base64url")
+
+
+class DeadLetter(Strict):
+    """An input that was not decided: where it was, what was wrong, and at most a sealed copy.
+    Never the input in clear: an input that arrived unsealed is referred to, not copied."""
+
+    dead_letter_id: str
+    recorded_at: datetime
+    source: str = Field(description="topic/partition/offset of the input message")
+    input_sha256: str
+    input_bytes: int = Field(ge=0)
+    code: str
+    problems: list[Problem]
+    sealed_copy: SealedCopy | None = Field(
+        default=None, description="None: a reference only (unsealed, unreadable or too large)"
+    )
+
+
+# --- the worker's own progress (a compacted topic only the worker may write) -----------------
+
+
+class PartitionFloor(Strict):
+    """Inputs of ``topic``/``partition`` below ``next_offset`` are decided and committed."""
+
+    kind: Literal["floor"] = "floor"
+    topic: str
+    partition: int = Field(ge=0)
+    next_offset: int = Field(ge=0)
+
+
+class ReplayClaim(Strict):
+    """A notice id accepted at ``position``: the replay guard refuses it anywhere else until
+    ``forget_after``."""
+
+    kind: Literal["claim"] = "claim"
+    notice_id: str = Field(min_length=1, max_length=200)
+    position: str
+    forget_after: datetime
+
+
+ProgressRecord = Annotated[PartitionFloor | ReplayClaim, Field(discriminator="kind")]
