@@ -319,7 +319,7 @@ def _progress() -> Progress:
 
 def _fail_fault(report: Report, where: str, code: int = 1) -> None:
     """Name the fault and every unattributed message (not signed by an entitled writer)."""
-    from broker.core.audit.verify import FaultKind
+    from broker.core.audit.faults import FaultKind
 
     cause = report.fault.kind if report.fault is not None else FaultKind.unattributed
     err.print(f"[bold red]{where} does not verify[/] (cause: {cause})", highlight=False)
@@ -576,7 +576,7 @@ def iter_witness(path: Path) -> Iterator[Checkpoint]:
 
 def verify_summary(report: Report, where: str, witness: Path | None) -> dict[str, Any]:
     """What was verified, or why not: the --json output, and what the text output says."""
-    from broker.core.audit.verify import UNPROVEN
+    from broker.core.audit.faults import UNPROVEN
 
     fault, latest = report.fault, report.latest
     if fault is None and report.unattributed:

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.stores.auditor import AuditStore, Filters, Syncer
 from broker.core.audit.checkpoint import trusted_keys
-from broker.core.audit.verify import FaultKind, verify_log
+from broker.core.audit.faults import FaultKind
+from broker.core.audit.verify import verify_log
 from broker.testing import audit as drill
 from tests.conftest import ROOT
 

@@ -36,7 +36,8 @@ from broker.core.audit.access import Access
 from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.errors import AuditError
 from broker.core.audit.events import CHECKPOINT_TYPE, Entry
-from broker.core.audit.verify import Fault, Report, Verifier
+from broker.core.audit.faults import Fault, Report
+from broker.core.audit.verify import Verifier
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (

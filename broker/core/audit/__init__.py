@@ -23,6 +23,7 @@ from broker.core.audit.events import (
     record_id_of,
     review_event,
 )
+from broker.core.audit.faults import Fault, FaultKind, Report
 from broker.core.audit.merkle import (
     EMPTY_ROOT,
     MerkleTree,
@@ -32,7 +33,7 @@ from broker.core.audit.merkle import (
     verify_inclusion,
 )
 from broker.core.audit.sealer import Sealer
-from broker.core.audit.verify import Fault, FaultKind, Report, Verifier, verify_log
+from broker.core.audit.verify import Verifier, verify_log
 
 __all__ = [
     "CHECKPOINT_TYPE",

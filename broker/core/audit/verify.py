@@ -34,139 +34,25 @@ the record stays a leaf, so the checkpoints after it are still checked.
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.core.audit import writers
-from broker.core.audit.checkpoint import HINT_BYTES, Checkpoint, verify_signature
+from broker.core.audit.checkpoint import Checkpoint, verify_signature
 from broker.core.audit.errors import AuditError, SignatureError
 from broker.core.audit.events import Entry, record_id_of
+from broker.core.audit.faults import Fault, FaultKind, Report
+from broker.core.audit.locate import Locator, hint_in
 from broker.core.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
+from broker.core.audit.window import LeafWindow
 from broker.core.crypto.keys import Registry
 
 WINDOW_LIMIT = 1 << 18  # unproven leaves held to locate a fault (~10 MB); older ones need a recheck
 VALUE_BYTES = 16 << 20  # record values held in the window, to name a bad record's id
 RECENT_ROOTS = 1024  # roots of the latest proven sizes, for checkpoints older than the window
 UNATTRIBUTED_LIMIT = 1000  # unattributed messages listed; beyond it, counted
-
-
-class FaultKind(StrEnum):
-    edited = "edited"
-    missing = "missing"
-    inserted = "inserted"
-    reordered = "reordered"
-    bad_signature = "bad-signature"
-    malformed = "malformed"
-    forked = "forked"
-    truncated = "truncated"
-    unattributed = "unattributed"  # not signed by a writer entitled to its kind (writers.py)
-    # not evidence of tampering, but nothing proves the records: strict verification fails
-    unsealed = "unsealed-records"
-    no_checkpoints = "no-checkpoints"
-    witness_missing = "witness-missing"
-    witness_empty = "witness-empty"
-
-
-UNPROVEN = frozenset(
-    {
-        FaultKind.unsealed,
-        FaultKind.no_checkpoints,
-        FaultKind.witness_missing,
-        FaultKind.witness_empty,
-    }
-)
-
-
-@dataclass(frozen=True)
-class Fault:
-    """The first inconsistency: what kind, which record (log index, topic offset, record id)."""
-
-    kind: FaultKind
-    detail: str
-    index: int | None = None
-    offset: int | None = None
-    record_id: str | None = None
-    checkpoint_offset: int | None = None
-    recheck: tuple[int, int] | None = None  # leaves a second pass must hold to name the record
-
-    def where(self) -> str:
-        if self.index is None:
-            if self.checkpoint_offset is None:
-                return "the log"
-            return f"checkpoint at offset {self.checkpoint_offset}"
-        parts = [f"record #{self.index}"]
-        if self.offset is not None:
-            parts.append(f"offset {self.offset}")
-        if self.record_id:
-            parts.append(f"record_id {self.record_id}")
-        return ", ".join(parts)
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.where()}: {self.detail}"
-
-
-@dataclass
-class Report:
-    records: int = 0
-    checkpoints: int = 0
-    witnessed: int = 0
-    sealed: int = 0
-    latest: Checkpoint | None = None
-    fault: Fault | None = None
-    sealed_offset: int | None = None  # topic offset of the last sealed record
-    key_ids: set[str] = field(default_factory=set)  # keys of the checkpoints that verified
-    # messages not attributable to an entitled writer (writers.py), in log order: the first
-    # UNATTRIBUTED_LIMIT of them, how many in all, and the log indices of those that are records
-    unattributed: list[Fault] = field(default_factory=list)
-    unattributed_count: int = 0
-    unattributed_records: array[int] = field(default_factory=lambda: array("q"))
-
-    @property
-    def ok(self) -> bool:
-        return self.fault is None and self.unattributed_count == 0
-
-    @property
-    def verified(self) -> int:
-        """Sealed records that are also attributed to an entitled writer: the figure to show as
-        verified (meaningful only without a fault)."""
-        return self.sealed - bisect_left(self.unattributed_records, self.sealed)
-
-    @property
-    def unsealed(self) -> int:
-        return self.records - self.sealed
-
-
-_W = HINT_BYTES * 2
-
-
-def _hint_in(cp: Checkpoint, i: int) -> str | None:
-    if cp.hints_from <= i < cp.tree_size:
-        k = (i - cp.hints_from) * _W
-        return cp.leaf_hints[k : k + _W]
-    return None
-
-
-def _expected(sources: list[Checkpoint], i: int, upto: Checkpoint) -> str | None:
-    """The hint for leaf ``i`` from ``upto`` or the latest of ``sources`` no larger than it."""
-    h = _hint_in(upto, i)
-    if h is not None:
-        return h
-    for cp in reversed(sources):
-        if cp.tree_size <= upto.tree_size:
-            h = _hint_in(cp, i)
-            if h is not None:
-                return h
-    return None
-
-
-class _Unheld(Exception):
-    """A check needs a leaf the verifier no longer holds."""
 
 
 class Verifier:
@@ -198,22 +84,12 @@ class Verifier:
         self.report = Report()
         self._window_limit = window
         self._range = CompactRange()  # leaves [0, size)
-        self._start = 0  # leaf hashes are held from here
-        self._start_range = CompactRange()  # the compact range at _start
-        self._leaves = bytearray()  # 32 bytes per leaf from _start
-        self._offsets = array("q")  # topic offset per leaf from _start
-        self._values: dict[int, bytes] = {}
-        self._value_bytes = 0
+        self._window = LeafWindow(VALUE_BYTES, keep)  # leaves held to locate a fault
         self._proven = 0  # every leaf below this index is proven by a checkpoint
         self._roots: dict[int, bytes] = {}  # recent proven sizes -> roots
         self._topic: list[Checkpoint] = []  # topic checkpoints covering held leaves (hints)
         self._wsrc: list[Checkpoint] = []  # witness copies covering held leaves (hints)
         self._disputed: list[Checkpoint] = []  # witness copies the records do not give
-        self._keep = keep
-        self._kept = bytearray()
-        self._kept_offsets = array("q")
-        self._kept_values: dict[int, bytes] = {}
-        self._kept_range: CompactRange | None = None
         self._witness_given = witness is not None
         self._witness: Iterator[Checkpoint] = iter(witness if witness is not None else ())
         self._last_w: Checkpoint | None = None
@@ -227,7 +103,7 @@ class Verifier:
     @property
     def held(self) -> int:
         """Leaves whose hashes are held (the window and any kept range): bounded, not n."""
-        return len(self._offsets) + len(self._kept_offsets)
+        return self._window.held
 
     def root(self) -> bytes:
         """The root of every record read so far."""
@@ -235,12 +111,7 @@ class Verifier:
 
     def leaf_hashes(self, lo: int) -> list[bytes]:
         """The leaf hashes from ``lo`` to the end (held only from the window's start)."""
-        if lo < self._start:
-            raise ValueError(f"leaves before #{self._start} are no longer held")
-        return [
-            bytes(self._leaves[k : k + 32])
-            for k in range((lo - self._start) * 32, len(self._leaves), 32)
-        ]
+        return self._window.leaf_hashes(lo)
 
     # --- feeding -----------------------------------------------------------------------------
 
@@ -261,23 +132,12 @@ class Verifier:
         if len(h) != HASH_SIZE:
             raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(h)}")
         i = len(self._range)
-        if self._keep is not None and self._keep[0] <= i < self._keep[1]:
-            if i == self._keep[0]:
-                self._kept_range = self._range.copy()
-            self._kept += h
-            self._kept_offsets.append(offset)
-            if value is not None:
-                self._kept_values[i] = value
+        self._window.append(offset, h, value, self._range)
         self._range.append(h)
-        self._leaves += h
-        self._offsets.append(offset)
-        if value is not None and self._value_bytes + len(value) <= VALUE_BYTES:
-            self._values[i] = value
-            self._value_bytes += len(value)
         self.report.records += 1
         if self._next_w is not None and self._next_w.tree_size <= i + 1:
             self._check_witness()
-        if self._window_limit is not None and len(self._offsets) > self._window_limit:
+        if self._window_limit is not None and len(self._window) > self._window_limit:
             self._trim()
 
     def finish(self) -> Report:
@@ -287,15 +147,17 @@ class Verifier:
         if r.fault:
             return r
         for w in list(self._disputed):
-            self._fail(self._against_data(w, self._wsrc, "witness copy", end=True))
+            self._fail(self._locate().against_data(w, self._wsrc, "witness copy", end=True))
             return r
         if self._next_w is not None:
-            self._fail(self._against_data(self._next_w, self._wsrc, "witness copy", end=True))
+            self._fail(
+                self._locate().against_data(self._next_w, self._wsrc, "witness copy", end=True)
+            )
             return r
         first = r.sealed if r.sealed < r.records else None
         if r.records and not r.checkpoints:
             self._fail(
-                self._fault(
+                self._locate().fault(
                     FaultKind.no_checkpoints,
                     first,
                     f"the log holds {r.records} record(s) and not one checkpoint: nothing on "
@@ -315,7 +177,7 @@ class Verifier:
         elif first is not None and not self.allow_unsealed:
             last = r.latest.label() if r.latest else "the last checkpoint"
             self._fail(
-                self._fault(
+                self._locate().fault(
                     FaultKind.unsealed,
                     first,
                     f"{r.unsealed} record(s) after {last} are not sealed: no checkpoint proves "
@@ -350,14 +212,16 @@ class Verifier:
                     (
                         j
                         for j in range(max(cp.hints_from, prev.hints_from), cp.tree_size)
-                        if _hint_in(cp, j) != _hint_in(prev, j)
+                        if hint_in(cp, j) != hint_in(prev, j)
                     ),
                     None,
                 )
                 if i is None:
                     self._fail(Fault(FaultKind.forked, detail))
                 else:
-                    self._fail(self._fault(FaultKind.forked, i, f"{detail}; they diverge here"))
+                    self._fail(
+                        self._locate().fault(FaultKind.forked, i, f"{detail}; they diverge here")
+                    )
                 return None
             self._last_w = cp
             return cp
@@ -373,7 +237,7 @@ class Verifier:
             self._wsrc.append(w)
             root = self._root_at(w.tree_size)
             if root is None:  # a copy smaller than the window: the log holds more than it says
-                self._fail(self._recheck(FaultKind.forked, w, None, "witness copy"))
+                self._fail(self._locate().recheck(FaultKind.forked, w, None, "witness copy"))
             elif root == w.root:
                 self._accept(w)
             else:  # a checkpoint on the log decides: fork (it vouches for them) or edited
@@ -402,18 +266,18 @@ class Verifier:
         s = cp.tree_size
         root = self._root_at(s) if s <= self.size else None
         if s > self.size:
-            self._fail(self._against_data(cp, self._topic, what, offset=entry.offset))
+            self._fail(self._locate().against_data(cp, self._topic, what, offset=entry.offset))
             return
         if root is None:
             kind = FaultKind.forked if s <= self._proven else FaultKind.edited
-            self._fail(self._recheck(kind, cp, entry.offset, what))
+            self._fail(self._locate().recheck(kind, cp, entry.offset, what))
             return
         if root != cp.root:
             if s <= self._proven:  # another signed checkpoint already vouches for these records
                 detail = f"{what} is signed over another history than the records already proven"
-                self._fail(self._diverge(cp, self._topic, detail, entry.offset))
+                self._fail(self._locate().diverge(cp, self._topic, detail, entry.offset))
             else:
-                self._fail(self._against_data(cp, self._topic, what, offset=entry.offset))
+                self._fail(self._locate().against_data(cp, self._topic, what, offset=entry.offset))
             return
         # this checkpoint vouches for the records: a witness copy disagreeing is a fork
         for w in [w for w in self._disputed if w.tree_size <= s]:
@@ -421,7 +285,7 @@ class Verifier:
                 f"{what} is signed over a history the witness's checkpoint "
                 f"{w.tree_size} does not contain"
             )
-            self._fail(self._diverge(w, self._wsrc, detail, entry.offset))
+            self._fail(self._locate().diverge(w, self._wsrc, detail, entry.offset))
             return
         self._accept(cp)
 
@@ -436,7 +300,7 @@ class Verifier:
             r.latest = cp
         if cp.tree_size > r.sealed:
             r.sealed = cp.tree_size
-            r.sealed_offset = self._offset(cp.tree_size - 1)
+            r.sealed_offset = self._window.offset(cp.tree_size - 1)
         if cp.tree_size > self._proven:
             previous, self._proven = self._proven, cp.tree_size
             if self._disputed:
@@ -446,182 +310,28 @@ class Verifier:
     # --- the window of held leaves -----------------------------------------------------------
 
     def _drop_below(self, new_start: int) -> None:
-        if new_start <= self._start:
-            return
-        k = new_start - self._start
-        for j in range(k):
-            self._start_range.append(bytes(self._leaves[j * 32 : j * 32 + 32]))
-        del self._leaves[: k * 32]
-        del self._offsets[:k]
-        for i in range(self._start, new_start):
-            v = self._values.pop(i, None)
-            if v is not None:
-                self._value_bytes -= len(v)
-        self._start = new_start
-        self._topic = [c for c in self._topic if c.tree_size > new_start]
-        self._wsrc = [c for c in self._wsrc if c.tree_size > new_start]
+        if self._window.drop_below(new_start):
+            self._topic = [c for c in self._topic if c.tree_size > new_start]
+            self._wsrc = [c for c in self._wsrc if c.tree_size > new_start]
 
     def _trim(self) -> None:
         """Too many unproven leaves: drop the older half (a fault there needs a recheck)."""
         assert self._window_limit is not None
         if self._disputed:  # settle it while the leaves are still held
             w = self._disputed[0]
-            self._fail(self._against_data(w, self._wsrc, "witness copy", end=False))
+            self._fail(self._locate().against_data(w, self._wsrc, "witness copy", end=False))
             return
-        self._drop_below(self._start + max(1, self._window_limit // 2))
-
-    def _held(self, i: int) -> bool:
-        return self._start <= i < self.size or (
-            self._keep is not None and self._keep[0] <= i < self._keep[0] + len(self._kept_offsets)
-        )
-
-    def _leaf(self, i: int) -> bytes:
-        if self._start <= i < self.size:
-            k = (i - self._start) * 32
-            return bytes(self._leaves[k : k + 32])
-        if self._held(i):
-            assert self._keep is not None
-            k = (i - self._keep[0]) * 32
-            return bytes(self._kept[k : k + 32])
-        raise _Unheld(i)
-
-    def _offset(self, i: int) -> int | None:
-        if self._start <= i < self.size:
-            return self._offsets[i - self._start]
-        if self._held(i):
-            assert self._keep is not None
-            return self._kept_offsets[i - self._keep[0]]
-        return None
+        self._drop_below(self._window.start + max(1, self._window_limit // 2))
 
     def _root_at(self, s: int) -> bytes | None:
         """MTH of the first ``s`` leaves, if the verifier still holds what it takes."""
         if s == self.size:
             return self._range.root()
-        if self._start <= s < self.size:
-            r = self._start_range.copy()
-            for k in range(0, (s - self._start) * 32, 32):
-                r.append(bytes(self._leaves[k : k + 32]))
-            return r.root()
-        if self._kept_range is not None and self._keep is not None:
-            lo = self._keep[0]
-            if lo <= s <= lo + len(self._kept_offsets):
-                r = self._kept_range.copy()
-                for k in range(0, (s - lo) * 32, 32):
-                    r.append(bytes(self._kept[k : k + 32]))
-                return r.root()
-        return self._roots.get(s)
+        root = self._window.root_at(s)
+        return root if root is not None else self._roots.get(s)
 
-    # --- locating ----------------------------------------------------------------------------
-
-    def _hint(self, i: int) -> str:
-        return self._leaf(i)[:HINT_BYTES].hex()
-
-    def _against_data(
-        self,
-        cp: Checkpoint,
-        sources: list[Checkpoint],
-        what: str,
-        end: bool = False,
-        offset: int | None = None,
-    ) -> Fault:
-        """``cp``'s root is not the records': name the first record its hints disagree with."""
-        size = self.size
-        try:
-            i = self._first_difference(cp, sources)
-            if i is None:  # the hints agree but the root does not: name the checkpoint's range
-                i = max(cp.hints_from, self._proven)
-                if i < size and not self._held(i):
-                    raise _Unheld(i)
-                return self._fault(
-                    FaultKind.edited, i, f"{what}: root differs in records it covers"
-                )
-            if i >= size:
-                kind = FaultKind.truncated if end else FaultKind.missing
-                detail = (
-                    f"the log ends at {size} records but {what} covers {cp.tree_size}"
-                    if end
-                    else f"{what} covers {cp.tree_size} records, only {size} precede it"
-                )
-                return self._fault(kind, i, detail)
-            return self._classify(i, cp, sources, what)
-        except _Unheld:
-            return self._recheck(FaultKind.edited, cp, offset, what)
-
-    def _first_difference(self, cp: Checkpoint, sources: list[Checkpoint]) -> int | None:
-        size = self.size
-        for i in range(self._proven, cp.tree_size):
-            expected = _expected(sources, i, cp)
-            if expected is None:
-                continue
-            if i >= size or self._hint(i) != expected:
-                return i
-        return None
-
-    def _classify(self, i: int, cp: Checkpoint, sources: list[Checkpoint], what: str) -> Fault:
-        size = self.size
-
-        def exp(j: int) -> str | None:
-            return _expected(sources, j, cp)
-
-        def act(j: int) -> str | None:
-            return self._hint(j) if j < size and self._held(j) else None
-
-        if act(i) == exp(i + 1) and act(i + 1) == exp(i):
-            return self._fault(
-                FaultKind.reordered, i, f"{what}: records #{i} and #{i + 1} are swapped"
-            )
-        if act(i) == exp(i + 1):
-            return self._fault(
-                FaultKind.missing, i, f"{what}: sealed record #{i} is gone; this one followed it"
-            )
-        if act(i + 1) == exp(i):
-            return self._fault(FaultKind.inserted, i, f"{what}: this record was never sealed")
-        target = exp(i)
-        moved = next(
-            (j for j in range(i + 1, min(size, cp.tree_size + 1)) if act(j) == target), None
-        )
-        if moved is not None:
-            return self._fault(
-                FaultKind.reordered, i, f"{what}: the sealed record #{i} now sits at #{moved}"
-            )
-        return self._fault(FaultKind.edited, i, f"{what}: the record's bytes changed after sealing")
-
-    def _diverge(
-        self, cp: Checkpoint, sources: list[Checkpoint], detail: str, offset: int | None
-    ) -> Fault:
-        """A validly signed ``cp`` disagrees with records another checkpoint vouches for: a fork,
-        named at the first record where its hints and the records differ."""
-        try:
-            for i in range(cp.hints_from, min(cp.tree_size, self.size)):
-                x = _expected(sources, i, cp)
-                if x is not None and x != self._hint(i):
-                    return self._fault(FaultKind.forked, i, f"{detail}; they diverge here", offset)
-        except _Unheld:
-            return self._recheck(FaultKind.forked, cp, offset, detail)
-        return Fault(FaultKind.forked, detail, checkpoint_offset=offset)
-
-    def _recheck(self, kind: FaultKind, cp: Checkpoint, offset: int | None, what: str) -> Fault:
-        """A fault this pass cannot name: the leaves a second pass must hold to name it."""
-        lo = min(cp.hints_from, self._proven)
-        if self._keep is not None and self._keep[0] <= lo and cp.tree_size < self._keep[1]:
-            return Fault(kind, f"{what}: does not match the records", checkpoint_offset=offset)
-        return Fault(
-            kind,
-            f"{what}: covers records no longer held; re-read the log to name the record",
-            checkpoint_offset=offset,
-            recheck=(lo, cp.tree_size + 2),
-        )
-
-    # --- naming ------------------------------------------------------------------------------
-
-    def _fault(
-        self, kind: FaultKind, i: int | None, detail: str, checkpoint_offset: int | None = None
-    ) -> Fault:
-        if i is None:
-            return Fault(kind, detail, checkpoint_offset=checkpoint_offset)
-        value = self._values.get(i, self._kept_values.get(i))
-        rid = record_id_of(value) if value is not None else None
-        return Fault(kind, detail, i, self._offset(i), rid, checkpoint_offset)
+    def _locate(self) -> Locator:
+        return Locator(self._window, self._proven)
 
     def _fail(self, fault: Fault) -> None:
         if self.report.fault is None:

@@ -11,9 +11,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker.core.audit.checkpoint import Checkpoint, sign, trusted_keys
 from broker.core.audit.errors import AuditError
 from broker.core.audit.events import CHECKPOINT_TYPE, Entry, record_id_of
+from broker.core.audit.faults import FaultKind, Report
 from broker.core.audit.merkle import MerkleTree, leaf_hash
 from broker.core.audit.sealer import Sealer
-from broker.core.audit.verify import FaultKind, Report, Verifier, verify_log
+from broker.core.audit.verify import Verifier, verify_log
 from broker.testing import audit as drill
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

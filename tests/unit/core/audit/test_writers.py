@@ -26,8 +26,9 @@ from broker.core.audit.events import (
     canonical,
     ce_headers,
 )
+from broker.core.audit.faults import FaultKind
 from broker.core.audit.sealer import Sealer
-from broker.core.audit.verify import FaultKind, Verifier, verify_log
+from broker.core.audit.verify import Verifier, verify_log
 from broker.core.crypto import keys, signing
 from broker.core.crypto.keys import AUDIT_WRITERS, KeyKind, KeyPaths, Registry, SigningKey
 from broker.core.deployment.topics import TopicNames
