@@ -279,24 +279,28 @@ def policy_simulate(
 ) -> None:
     """Replay notices through the current and a PROPOSED policy set: per recipient and field,
     what would be disclosed more or less."""
-    import multiprocessing
-    import os
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from broker.core.policy.simulate import Tally, docs_chunk, generated_chunk, report
+    from broker.core.policy.simulate import report
 
     cur_dir = current or settings().policy_dir
     cur, prop = _load(cur_dir), _load(proposed)
     if sum([bool(files), generate is not None, topic]) != 1:
         fail("give exactly one of: notice FILES, --generate N, --topic")
-    jobs: list[Any]
-    work: Any
+    work, jobs, sizes = _simulation_jobs(cur_dir, proposed, files, generate, seed)
+    tally = _run_simulation(work, jobs, sizes, processes)
+    _print_simulation(report(tally, cur, prop), all_fields)
+
+
+def _simulation_jobs(
+    cur_dir: Path, proposed: Path, files: list[Path] | None, generate: int | None, seed: int
+) -> tuple[Any, list[Any], list[int]]:
+    """The work function, its chunks of notices (synthetic or read), and each chunk's size."""
+    from broker.core.policy.simulate import docs_chunk, generated_chunk
+
     if generate is not None:
         if generate < 1:
             fail("--generate: must be at least 1")
         size = 25_000
-        jobs = [
+        jobs: list[Any] = [
             (
                 str(cur_dir),
                 str(proposed),
@@ -306,16 +310,24 @@ def policy_simulate(
             )
             for i in range((generate + size - 1) // size)
         ]
-        work, total, sizes = generated_chunk, generate, [j[4] for j in jobs]
-    else:
-        import asyncio
+        return generated_chunk, jobs, [j[4] for j in jobs]
+    import asyncio
 
-        docs = _docs_from(files or []) if files else asyncio.run(_docs_from_topic(5.0, None))
-        size = 5_000
-        jobs = [
-            (str(cur_dir), str(proposed), docs[i : i + size]) for i in range(0, len(docs), size)
-        ]
-        work, total, sizes = docs_chunk, len(docs), [len(j[2]) for j in jobs]
+    docs = _docs_from(files or []) if files else asyncio.run(_docs_from_topic(5.0, None))
+    size = 5_000
+    jobs = [(str(cur_dir), str(proposed), docs[i : i + size]) for i in range(0, len(docs), size)]
+    return docs_chunk, jobs, [len(j[2]) for j in jobs]
+
+
+def _run_simulation(work: Any, jobs: list[Any], sizes: list[int], processes: int) -> Any:
+    """Run the chunks (in a process pool when there are several), with a progress bar."""
+    import multiprocessing
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from broker.core.policy.simulate import Tally
+
     tally = Tally()
     n_proc = processes or os.cpu_count() or 1
     with Progress(
@@ -325,7 +337,7 @@ def policy_simulate(
         TimeElapsedColumn(),
         console=err,
     ) as progress:
-        task = progress.add_task("simulating", total=total)
+        task = progress.add_task("simulating", total=sum(sizes))
         if n_proc == 1 or len(jobs) == 1:
             for job, n in zip(jobs, sizes, strict=True):
                 tally += work(job)
@@ -335,7 +347,10 @@ def policy_simulate(
                 for part in pool.imap_unordered(work, jobs):
                     tally += part
                     progress.advance(task, part.notices + part.skipped)
-    result = report(tally, cur, prop)
+    return tally
+
+
+def _print_simulation(result: Any, all_fields: bool) -> None:
     summary = Table(
         "recipient",
         "delivered (current)",
