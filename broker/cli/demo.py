@@ -16,7 +16,7 @@ def demo(
     from rich.console import Console
 
     from broker.adapters import logs
-    from broker.cli.audit import audit_table
+    from broker.cli.audit._render import audit_table
     from broker.services import demo as demo_module
 
     logs.configure("warning")
