@@ -17,18 +17,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import ROOT, Settings
-from broker.cli.audit import audit_table
 from broker.core.crypto import keys, sealing
 from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
@@ -44,6 +44,9 @@ from broker.testing.processes import (
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
 EXAMPLES = ROOT / "examples"
+
+# The caller's rendering of audit records (the CLI's table), passed in: services import no CLI.
+AuditTable = Callable[[list[dict[str, Any]]], RenderableType]
 
 
 def _kafka(command: str, env: dict[str, str]) -> int:
@@ -62,7 +65,7 @@ def _secure_kafka_env(state_dir: Path) -> dict[str, str]:
     }
 
 
-def run(console: Console, keep_running: bool = False) -> int:
+def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -> int:
     t0 = time.monotonic()
     kafka_env = _secure_kafka_env(Settings.from_env().state_dir)
     console.print(
@@ -101,7 +104,7 @@ def run(console: Console, keep_running: bool = False) -> int:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
             )
-        code = asyncio.run(_flow(console, settings, worker))
+        code = asyncio.run(_flow(console, settings, worker, audit_table))
         return code or _verify(console, settings, sealer)
     finally:
         if sealer is not None and sealer.poll() is None:
@@ -134,7 +137,9 @@ def _verify(console: Console, settings: Settings, sealer: subprocess.Popen[bytes
     return result.returncode
 
 
-async def _flow(console: Console, settings: Settings, worker: WorkerProcess) -> int:
+async def _flow(
+    console: Console, settings: Settings, worker: WorkerProcess, audit_table: AuditTable
+) -> int:
     policy = load_policy(settings.policy_dir)
     valid = sorted(EXAMPLES.glob("*.json")) + sorted((EXAMPLES / "other-senders").glob("*.json"))
     invalid = sorted((EXAMPLES / "invalid").glob("*.json"))

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from broker.adapters.settings import Settings
-from broker.cli.audit import app, origin_of
+from broker.adapters.stores.auditfiles import origin_of
+from broker.cli.audit import app
 from broker.core.audit import Entry, public_pem
 from broker.testing import audit as drill
 from tests.conftest import ROOT

@@ -1,0 +1,142 @@
+"""Tables, progress bars and fault reports the audit commands print (rich markup, no I/O)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from broker.cli._common import err
+
+if TYPE_CHECKING:
+    from broker.core.audit import Report
+
+AUDIT_COLUMNS = (
+    "recorded",
+    "notice",
+    "type",
+    "recipient",
+    "decision",
+    "rule or reason",
+    "legal basis",
+    "kept/withheld",
+)
+
+
+def _reason(record: dict[str, Any]) -> str:
+    """The deciding rule, or the last reason's code and subject (never a value)."""
+    if record.get("rule_id"):
+        return str(record["rule_id"])
+    reason = (record.get("reasons") or ["-"])[-1]
+    code, _, detail = reason.partition(": ")
+    if code == "no-rule":
+        return "no-rule"
+    return f"{code} ({detail.removeprefix('rule ')})" if detail else code
+
+
+def audit_row(r: dict[str, Any]) -> list[str]:
+    if r.get("event") == "review":
+        return [
+            str(r.get("recorded_at", ""))[11:19],
+            "-",
+            "-",
+            "-",
+            "[cyan]review[/]",
+            f"of {str(r.get('reviewed_record_id'))[:12]} by {r.get('reviewer')}",
+            "-",
+            "-",
+        ]
+    decision = r.get("outcome") or r.get("event", "?")
+    style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
+    return [
+        str(r.get("recorded_at", ""))[11:19],
+        (r.get("notice_id") or "-")[:8],
+        r.get("notice_type") or "-",
+        r.get("recipient") or "-",
+        f"[{style}]{decision}[/]",
+        _reason(r),
+        (r.get("legal_basis") or {}).get("id", "-"),
+        f"{len(r.get('fields_kept', []))}/{len(r.get('fields_withheld', []))}",
+    ]
+
+
+def audit_table(
+    records: list[dict[str, Any]], title: str | None = "audit records", show_header: bool = True
+) -> Table:
+    table = Table(*AUDIT_COLUMNS, title=title, show_header=show_header)
+    for r in records:
+        table.add_row(*audit_row(r))
+    return table
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def fail_fault(report: Report, where: str, code: int = 1) -> NoReturn:
+    """Name the fault and every unattributed message (not signed by an entitled writer)."""
+    from broker.core.audit.faults import FaultKind
+
+    cause = report.fault.kind if report.fault is not None else FaultKind.unattributed
+    err.print(f"[bold red]{where} does not verify[/] (cause: {cause})", highlight=False)
+    for fault in [*([report.fault] if report.fault else []), *report.unattributed]:
+        err.print(f"[bold]{fault.kind}[/]: {fault.where()}", highlight=False)
+        err.print(f"  {fault.detail}", highlight=False)
+    if report.unattributed_count > len(report.unattributed):
+        more = report.unattributed_count - len(report.unattributed)
+        err.print(f"… and {more} more unattributed message(s)", highlight=False)
+    raise typer.Exit(code)
+
+
+def fail_columns(tampered: list[Any], where: str, shown: int = 20) -> NoReturn:
+    """Exit 1 naming the rows whose index columns disagree with their record bytes."""
+    err.print(f"[bold red]{where} does not verify[/]", highlight=False)
+    for t in tampered[:shown]:
+        err.print(f"[bold]column-mismatch[/]: {t.where()}", highlight=False)
+        err.print(
+            f"  stored column(s) {', '.join(t.columns)} disagree with the record's bytes",
+            highlight=False,
+        )
+    if len(tampered) > shown:
+        err.print(f"… and {len(tampered) - shown} more row(s)", highlight=False)
+    raise typer.Exit(1)
+
+
+def warn_tampered(tampered: list[Any], shown: int = 5) -> None:
+    """Rows a query selected whose columns disagree with their bytes: named, never shown."""
+    if not tampered:
+        return
+    err.print(
+        f"[bold red]{len(tampered)} row(s) of the store disagree with their record bytes; "
+        "left out (run `broker audit verify --from store`)[/]",
+        highlight=False,
+    )
+    for t in tampered[:shown]:
+        err.print(f"  {t}", highlight=False)
+
+
+def report_table(report: Report, where: str) -> Table:
+    t = Table("", "", title=where, show_header=False)
+    latest = report.latest
+    for name, value in (
+        ("records", report.records),
+        ("checkpoints on the log", report.checkpoints),
+        ("witness copies", report.witnessed),
+        ("sealed records", report.sealed),
+        ("unattributed messages", report.unattributed_count),
+        ("unsealed records", report.unsealed),
+        ("latest checkpoint", f"{latest.tree_size} records at {latest.time}" if latest else "-"),
+        ("root hash", latest.root_hash if latest else "-"),
+        ("signed by key", latest.key_id if latest else "-"),
+    ):
+        t.add_row(name, str(value))
+    return t

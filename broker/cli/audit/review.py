@@ -1,0 +1,67 @@
+"""`broker audit review`: urgent disclosures awaiting review, and recording a review."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from broker.cli._common import fail, out, settings
+from broker.cli.audit._render import audit_table
+from broker.cli.audit._shared import StoreOpt, writer_key
+
+
+def review(
+    record: Annotated[str | None, typer.Option(help="the record id reviewed")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="who reviewed it")] = None,
+    note: Annotated[
+        str | None, typer.Option(help="the review's conclusion (no personal data)")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.adapters.stores.auditfiles import store_target
+    from broker.adapters.stores.auditor import AuditStore
+    from broker.core.audit import REVIEW_TYPE, AuditError, ce_headers, review_event, writers
+    from broker.core.deployment.acl import Principals
+    from broker.core.pipeline import OutMessage
+
+    s = settings()
+    key = writer_key(s, writers.REVIEWER) if record is not None else None
+    with AuditStore.open(store or store_target(s)) as st:
+        if record is None:
+            pending = st.pending_reviews()
+            out.print(audit_table(pending, f"{len(pending)} urgent disclosure(s) awaiting review"))
+            t = Table("record id", "recorded")
+            for d in pending:
+                t.add_row(str(d.get("record_id")), str(d.get("recorded_at")))
+            out.print(t)
+            return
+        try:
+            reviewed = st.record(record)
+        except AuditError as exc:
+            fail(f"--record: {exc}", 1)
+    if reviewed is None:
+        fail(f"--record: no audit record {record} in the store (run `broker audit sync`)")
+    if not reviewed.get("review_required"):
+        fail(f"--record: record {record} is not marked for review")
+    if not reviewer or not note:
+        fail("--reviewer and --note are required to record a review")
+    now = datetime.now(UTC)
+    try:
+        rid, value = review_event(record, reviewer, note, now)
+    except ValueError as exc:
+        fail(str(exc))
+    assert key is not None  # loaded above whenever --record is given
+    headers = writers.sign(ce_headers(REVIEW_TYPE, rid, now), value, key)
+
+    async def go() -> None:
+        async with producer(s.bootstrap, principal=Principals().reviewer) as p:
+            await send_all(p, [OutMessage(s.topics.audit, None, value, headers)])
+
+    asyncio.run(go())
+    out.print(f"review {rid} of record {record} published to {s.topics.audit}")

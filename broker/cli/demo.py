@@ -1,0 +1,25 @@
+"""`broker demo`: the whole flow end to end (broker.services.demo), rendered here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from broker.cli._common import out
+
+
+def demo(
+    keep_running: Annotated[bool, typer.Option(help="leave Kafka running afterwards")] = False,
+) -> None:
+    """Run the whole flow end to end on examples/: Kafka, worker, publish, show, stop."""
+    from rich.console import Console
+
+    from broker.adapters import logs
+    from broker.cli.audit._render import audit_table
+    from broker.services import demo as demo_module
+
+    logs.configure("warning")
+    # wide enough for the tables when the output goes to a file or a CI log
+    console = out if out.is_terminal else Console(width=150)
+    raise typer.Exit(demo_module.run(console, audit_table, keep_running=keep_running))

@@ -1,0 +1,118 @@
+"""`broker subscribe`: recipients verify, decrypt and read their deliveries, and report receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
+
+if TYPE_CHECKING:
+    from broker.adapters.settings import Settings
+    from broker.core.crypto.sealing import DeliveryOpener
+    from broker.core.pipeline import OutMessage
+
+
+def subscribe(
+    recipient: Annotated[str, typer.Argument(help="recipient id from policies/recipients.yaml")],
+    max_records: MaxOpt = None,
+    idle_timeout: IdleOpt = None,
+    from_beginning: BeginOpt = True,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON line per delivery")] = False,
+    send_receipts: Annotated[
+        bool, typer.Option("--receipts/--no-receipts", help="report received and opened")
+    ] = True,
+) -> None:
+    """Recipients: verify, decrypt and print this recipient's deliveries as they arrive."""
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.core.crypto import sealing
+    from broker.core.deployment.acl import Principals
+    from broker.core.envelope import header_map
+    from broker.core.errors import NoticeError
+
+    s = settings()
+    topic, opener = _opener(s, recipient)
+    receipts: list[OutMessage] = []
+
+    def show(record: Any) -> None:
+        try:
+            delivery = opener.open(header_map(record.headers), record.value)
+        except (NoticeError, sealing.DecryptionError) as exc:
+            err.print(
+                f"[red]rejected {record.topic}/{record.partition}/{record.offset}: {exc.code}[/]",
+                highlight=False,
+            )
+            return
+        if send_receipts:
+            receipts.extend(_receipts(s, recipient, delivery["delivery_id"]))
+        if as_json:
+            print(json.dumps(delivery, ensure_ascii=False), flush=True)
+        else:
+            _print(delivery)
+
+    principal = Principals.recipient(recipient)
+    asyncio.run(
+        follow([topic], show, max_records, idle_timeout, from_beginning, principal=principal)
+    )
+
+    async def send() -> None:
+        async with producer(s.bootstrap, principal=principal) as p:
+            await send_all(p, receipts)
+
+    if receipts:  # received → opened, for the access log (broker audit relay-receipts)
+        asyncio.run(send())
+
+
+def _opener(s: Settings, recipient: str) -> tuple[str, DeliveryOpener]:
+    """The recipient's delivery topic, and what verifies the broker's signature and then
+    decrypts with this recipient's own key(s)."""
+    from broker.core.crypto import keys, sealing
+    from broker.core.policy import load_policy
+
+    policy = load_policy(s.policy_dir)
+    if recipient not in policy.recipients:
+        fail(
+            f"recipient: unknown recipient '{recipient}' (known: "
+            f"{', '.join(sorted(policy.recipients))})"
+        )
+    topic = s.topics.delivery(policy.recipients[recipient].topic)
+    paths = s.key_paths()
+    registry = keys.load_registry(paths.registry)
+    opener = sealing.DeliveryOpener(
+        registry, recipient, keys.decryption_keys(paths, registry, recipient)
+    )
+    return topic, opener
+
+
+def _receipts(s: Settings, recipient: str, delivery_id: str) -> list[OutMessage]:
+    """The received and opened receipts for one delivery, to this recipient's receipts topic."""
+    from broker.core.audit import access
+    from broker.core.audit.events import ce_headers
+    from broker.core.pipeline import OutMessage
+
+    messages = []
+    for state in (access.State.received, access.State.opened):
+        now = datetime.now(UTC)
+        rid, value = access.receipt(delivery_id, state, now)
+        messages.append(
+            OutMessage(
+                s.topics.receipts(recipient), None, value, ce_headers(access.RECEIPT_TYPE, rid, now)
+            )
+        )
+    return messages
+
+
+def _print(delivery: dict[str, Any]) -> None:
+    basis = delivery["legal_basis"]
+    out.rule(f"delivery {delivery['delivery_id'][:12]} · {delivery['notice_type']} notice")
+    out.print(
+        f"rule [bold]{delivery['rule_id']}[/] under [bold]{basis['statute']} "
+        f"{basis['section']}[/] ({basis['verified']})",
+        highlight=False,
+    )
+    out.print_json(data=delivery["notice"])
+    out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")

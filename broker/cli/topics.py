@@ -1,0 +1,34 @@
+"""`broker topics …`: operators create the Kafka topics the policy needs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.table import Table
+
+from broker.cli._common import out, settings
+
+app = typer.Typer(no_args_is_help=True, help="Operators: Kafka topics.")
+
+
+@app.command("create")
+def create() -> None:
+    """Create the topics that are missing (explicit partitions and configs)."""
+    from broker.adapters.kafka.clients import ensure_topics
+    from broker.core.deployment.topics import policy_topic_specs
+    from broker.core.policy import load_policy
+
+    s = settings()
+    policy = load_policy(s.policy_dir)
+    specs = policy_topic_specs(s.topics, policy)
+    created = asyncio.run(ensure_topics(s.bootstrap, specs))
+    table = Table("topic", "partitions", "config", "status")
+    for spec in specs:
+        table.add_row(
+            spec.name,
+            str(spec.partitions),
+            ", ".join(f"{k}={v}" for k, v in spec.config.items()),
+            "created" if spec.name in created else "exists",
+        )
+    out.print(table)

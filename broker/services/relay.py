@@ -1,0 +1,103 @@
+"""The receipts relay (`broker audit relay-receipts`): copies recipients' receipts into the audit
+log, signed as the relay's, so the access log (delivered → received → opened) is audited too.
+
+A composition root: `build` loads the relay's audit-writer key and the recipients from the
+policy, `Relay.run` consumes every receipts topic as one consumer group and writes each batch
+to the audit topic before committing the receipts' offsets (at least once). The recipient is
+the one whose receipts topic the receipt came from. A receipt that is not valid is not dropped:
+a receipt-rejected audit event names the field and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.adapters.kafka.clients import ensure_topics, producer, send_all
+from broker.adapters.settings import Settings
+from broker.core.audit import AuditError, ce_headers, writers
+from broker.core.audit.access import AUDIT_RECEIPT_TYPE, audit_event
+from broker.core.audit.events import canonical
+from broker.core.crypto import refs
+from broker.core.crypto.keys import SigningKey, load_registry
+from broker.core.deployment.acl import Principals
+from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
+from broker.core.pipeline import OutMessage
+from broker.core.policy import load_policy
+from broker.services._kafka import group_consumer
+
+
+def rejected(
+    value: bytes, recipient: str, source: str, now: datetime, exc: Exception
+) -> tuple[str, bytes]:
+    """(record id, value) of the audit event for a receipt that is not valid."""
+    digest = refs.sha256_hex(value)
+    rid = refs.stable_id("receipt-rejected", source, digest)
+    return rid, canonical(
+        {
+            "record_id": rid,
+            "event": "receipt-rejected",
+            "recorded_at": now.isoformat().replace("+00:00", "Z"),
+            "recipient": recipient,
+            "source": source,
+            "reasons": [str(exc)],
+            "input_sha256": digest,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Relay:
+    settings: Settings
+    topics: dict[str, str]  # receipts topic -> its recipient
+    key: SigningKey  # signs every relayed receipt as the relay's
+
+    def relayed(self, record: Any, now: datetime) -> OutMessage:
+        """The audit message for one consumed receipt (a receipt or a receipt-rejected event)."""
+        recipient = self.topics[record.topic]
+        source = f"{record.topic}/{record.partition}/{record.offset}"
+        try:
+            rid, value = audit_event(record.value or b"", recipient, source, now)
+        except AuditError as exc:
+            rid, value = rejected(record.value or b"", recipient, source, now, exc)
+        headers = writers.sign(ce_headers(AUDIT_RECEIPT_TYPE, rid, now), value, self.key)
+        return OutMessage(self.settings.topics.audit, None, value, headers)
+
+    def run(self, idle_timeout: float | None = None) -> int:
+        """Relay until idle for ``idle_timeout`` seconds (None: forever); return how many."""
+        return asyncio.run(self._relay(idle_timeout))
+
+    async def _relay(self, idle_timeout: float | None) -> int:
+        s, relay, n = self.settings, Principals().relay, 0
+        specs = [TopicSpec(t, 1, dict(SHORT_LIVED)) for t in self.topics]
+        await ensure_topics(s.bootstrap, specs, principal=relay)
+        group = f"{s.app_id}-receipts-relay"
+        async with (
+            group_consumer(s, self.topics, group, relay) as consumer,
+            producer(s.bootstrap, principal=relay) as p,
+        ):
+            last = asyncio.get_running_loop().time()
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                records = [r for rs in batch.values() for r in rs]
+                now_loop = asyncio.get_running_loop().time()
+                if not records:
+                    if idle_timeout is not None and now_loop - last > idle_timeout:
+                        return n
+                    continue
+                last = now_loop
+                now = datetime.now(UTC)
+                # in the audit log before the receipts' offsets are committed: at least once
+                await send_all(p, [self.relayed(r, now) for r in records])
+                await consumer.commit()
+                n += len(records)
+
+
+def build(s: Settings) -> Relay:
+    """The relay with its key and the recipients' receipts topics (a missing key: ConfigError)."""
+    paths = s.key_paths()
+    key = writers.writer_key(paths, load_registry(paths.registry), writers.RELAY)
+    recipients = sorted(load_policy(s.policy_dir).recipients)
+    return Relay(s, {s.topics.receipts(r): r for r in recipients}, key)
