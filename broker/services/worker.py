@@ -44,7 +44,7 @@ from broker.adapters import metrics
 from broker.adapters.kafka import records as kafka_records
 from broker.adapters.kafka.clients import ensure_topics, wait_for_kafka
 from broker.adapters.settings import Settings
-from broker.core import envelope, retention
+from broker.core import retention
 from broker.core.audit import writers
 from broker.core.crypto import keys, sealing, signing
 from broker.core.deployment.acl import Principals
@@ -54,6 +54,7 @@ from broker.core.pipeline import OutMessage, Pipeline, Result, Source, progress_
 from broker.core.policy import PolicySet
 from broker.core.policy.gate import require as gated_policy
 from broker.core.records import PartitionFloor, ProgressRecord, ReplayClaim
+from broker.core.times import CLOCK_SKEW
 
 log = structlog.get_logger(__name__)
 BATCH = 500  # inputs per transaction at most
@@ -460,7 +461,7 @@ async def preload_replay_guard(
     exactly the notices that were accepted, and where."""
     now = datetime.now(UTC)
     n = 0
-    since = now - settings.notice_max_age - envelope.MAX_CLOCK_SKEW
+    since = now - settings.notice_max_age - CLOCK_SKEW
     async for record in _read_progress(settings, list(range(partitions)), since=since):
         parsed = parse_progress(record, settings.topics.notices)
         if isinstance(parsed, ReplayClaim) and parsed.forget_after > now:
