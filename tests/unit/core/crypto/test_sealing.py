@@ -229,3 +229,29 @@ def test_audit_commitment_is_over_the_sealed_bytes(
     assert ma.commitment == sealing.commitment(ma.value) != mb.commitment
     assert ma.commitment.startswith("sha256:")
     assert len(ma.commitment) == 71
+
+
+def test_sealing_keeps_no_state_between_calls(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Deliveries of two notices sealed interleaved, in any order: each is sealed under the
+    data key it was given, and opens with that key only."""
+    a, b = sorted(deliveries)[:2]
+    messages = [seal(world, deliveries[a], "n-1"), seal(world, deliveries[b], "n-2")]
+    messages.append(seal(world, deliveries[b], "n-1"))
+    for message, (recipient, notice_id, other) in zip(
+        messages, [(a, "n-1", "n-2"), (b, "n-2", "n-1"), (b, "n-1", "n-2")], strict=True
+    ):
+        sealed = sealing.parse_sealed(message.value)
+        delivery_id = deliveries[recipient].delivery_id
+        own = world.store.lookup(notice_id)
+        assert sealing.open_with_data_key(
+            sealed, delivery_id=delivery_id, recipient=recipient, data_key=own
+        )
+        with pytest.raises(sealing.DecryptionError):
+            sealing.open_with_data_key(
+                sealed,
+                delivery_id=delivery_id,
+                recipient=recipient,
+                data_key=world.store.lookup(other),
+            )
