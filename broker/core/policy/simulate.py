@@ -106,8 +106,10 @@ class _Side:
         sender = NOTICE_SENDERS[notice_type]
         out = []
         for recipient in self.recipients:
-            outcome, rule, _ = choose(self.policy, facts, sender, notice_type, recipient)
-            out.append(rule.id if outcome is Outcome.deliver and rule else None)
+            choice = choose(self.policy, facts, sender, notice_type, recipient)
+            out.append(
+                choice.rule.id if choice.outcome is Outcome.deliver and choice.rule else None
+            )
         result = tuple(out)
         if key is not None:
             self.cache[key] = result
