@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-# How far ahead of our clock a sender's may run (a notice's issued_at, a signature's ce_time)
-# and how far back certificates and windows reach to allow for it: clocks drift, not by hours.
+# How far a sender's clock may run ahead of ours (a notice's issued_at, a signature's ce_time),
+# and so how much longer than its window a notice id must be remembered: clocks drift, not by
+# hours.
 CLOCK_SKEW = timedelta(minutes=5)
 
 TimeSpec = Literal["auto", "microseconds"]
