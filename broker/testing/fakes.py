@@ -186,7 +186,8 @@ class ReadyPipeline:
         issuer = doc.get("issuer")
         unit = issuer.get("unit_id") if isinstance(issuer, dict) else None
         if self.keys.registry.active(KeyKind.publisher, str(unit)) is None:
-            unit = next(e.owner for e in self.keys.units() if e.sender == sender)
+            units = self.keys.units()
+            unit = next((e.owner for e in units if e.sender == sender), units[0].owner)
         return list(
             envelope.binary_headers(
                 ce_type(notice_type, 1),
