@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from broker.core import national_id
-from broker.core.deployment.topics import TopicNames
-from broker.core.pipeline import Pipeline
 from broker.core.policy import PolicySet, load_policy
+from broker.testing.fakes import ReadyPipeline, ready_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -90,8 +89,10 @@ def policy() -> PolicySet:
 
 
 @pytest.fixture
-def pipeline(policy: PolicySet, now: datetime) -> Pipeline:
-    return Pipeline(policy, TopicNames("t."), SUBJECT_KEY, clock=lambda: now)
+def ready(policy: PolicySet, now: datetime) -> ReadyPipeline:
+    """The pipeline as the worker builds it (signed and sealed notices in, sealed deliveries
+    and signed audit records out), with keys in memory and the clock stopped at ``now``."""
+    return ready_pipeline(policy, now=now, subject_key=SUBJECT_KEY)
 
 
 @pytest.fixture

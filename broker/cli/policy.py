@@ -98,7 +98,6 @@ def policy_explain(
     from broker.core.notices import NOTICE_SENDERS
     from broker.core.paths import leaves
     from broker.core.policy import Facts, decide
-    from broker.core.policy.evaluate import trace
 
     policy = _load(policies)
     if recipient not in policy.recipients:
@@ -121,8 +120,9 @@ def policy_explain(
         + (" [yellow](urgent: review required)[/]" if v.review_required else ""),
         highlight=False,
     )
+    # the steps of the very walk that decided (the worker's), not a second walk of the rules
     rules = Table("rule", "effect", "legal basis", "result", title="rules considered, in order")
-    for rule, result in trace(policy, facts, sender, notice.notice_type, recipient):
+    for rule, result in v.steps:
         rules.add_row(rule.id, rule.effect.value, rule.legal_basis, result)
     if not rules.rows:
         rules.add_row("-", "-", "-", v.reasons[0] if v.reasons else "no rule")

@@ -24,7 +24,7 @@ app = typer.Typer(
 
 
 def _load_policy() -> RetentionPolicy:
-    from broker.core.retention import load_retention
+    from broker.adapters.retention_files import load_retention
 
     try:
         return load_retention(settings().policy_dir)
@@ -47,7 +47,9 @@ def retention_purge(
 ) -> None:
     """Destroy the data keys of notices past the retention period in policies/retention.yaml:
     their deliveries on Kafka, in backups and in the audit trail can no longer be read."""
-    from broker.core.retention import SqliteDataKeyStore, purge, shred_inbox_keys
+    from broker.adapters.retention_files import shred_inbox_keys
+    from broker.adapters.stores.datakeys import SqliteDataKeyStore
+    from broker.core.retention import purge
 
     policy = _load_policy()
     now = datetime.now(UTC)
@@ -97,7 +99,7 @@ def retention_purge(
 @app.command("status")
 def retention_status() -> None:
     """Data keys per notice type: live, destroyed, retention period and next expiry."""
-    from broker.core.retention import SqliteDataKeyStore
+    from broker.adapters.stores.datakeys import SqliteDataKeyStore
 
     policy = _load_policy()
     with SqliteDataKeyStore(key_paths().data_keys) as store:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import CE_TYPE_PREFIX, NOTICE_MODELS, NOTICE_SENDERS, Notice, ce_type
+from broker.core.times import CLOCK_SKEW, utc_z
 
 # One limit for a notice, enforced by `broker publish` and by the worker. Every other size
 # follows from it, so that every message the worker writes fits in a Kafka record.
@@ -62,8 +63,8 @@ def binary_headers(
     CloudEvent object for each costs more than the decision itself; tests/unit/test_envelope.py
     checks that these headers equal the cloudevents library's ``to_binary`` output.
     """
-    stamp = time.isoformat()
-    stamp = stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp
+    # UTC as Z; another offset is kept as given, as the cloudevents library writes it
+    stamp = utc_z(time, "auto") if time.utcoffset() == timedelta(0) else time.isoformat()
     headers = [
         ("ce_type", event_type.encode()),
         ("ce_source", source.encode()),
@@ -229,10 +230,6 @@ def notice_type_of(headers: Mapping[str, bytes | None]) -> tuple[str, int] | Non
     return name.removesuffix("-notice"), int(version)
 
 
-# a notice issued further ahead than this is refused: clocks drift, but not by hours
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
 def decode_notice(
     headers: Mapping[str, bytes], value: bytes, now: datetime | None = None
 ) -> Notice:
@@ -270,9 +267,9 @@ def decode_notice(
         raise NoticeError("invalid-notice", field_problems(exc)) from None
     if headers.get("ce_id", b"").decode("utf-8", "replace") != str(notice.notice_id):
         raise NoticeError("id-mismatch", [FieldProblem("ce_id", "must equal notice_id")])
-    if now is not None and notice.issued_at > now + MAX_CLOCK_SKEW:
+    if now is not None and notice.issued_at > now + CLOCK_SKEW:
         raise NoticeError(
             "future-timestamp",
-            [FieldProblem("issued_at", f"more than {MAX_CLOCK_SKEW} in the future")],
+            [FieldProblem("issued_at", f"more than {CLOCK_SKEW} in the future")],
         )
     return notice

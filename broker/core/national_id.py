@@ -9,7 +9,7 @@ Error messages never repeat the number.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -63,6 +63,13 @@ def birth_date_of(number: str) -> date:
         return date(century + year2, month, day)
     except ValueError:
         raise ValueError("does not encode a valid date") from None
+
+
+def age_on(born: date, when: datetime) -> int:
+    """Age in whole years on the UTC day of ``when`` (a notice's issue time): the one age
+    every rule, model and tool reads."""
+    on = when.astimezone(UTC).date()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def validate(number: str) -> str:

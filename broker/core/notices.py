@@ -9,7 +9,7 @@ versioned: the CloudEvents ``type`` names both (``no.oslo.broker.incident-notice
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -191,8 +191,7 @@ class NoticeBase(Strict):
 
     def child_age(self) -> int:
         """Age in whole years on the day the notice was issued."""
-        born, on = self.child.birth_date, self.issued_at.astimezone(UTC).date()
-        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+        return national_id.age_on(self.child.birth_date, self.issued_at)
 
 
 class IncidentNotice(NoticeBase):
@@ -262,7 +261,7 @@ class ConcernReport(Strict):
 
     def child_age(self) -> int:
         """Age in whole years on the day the notice was issued."""
-        return _age(self.child.birth_date, self.issued_at)
+        return national_id.age_on(self.child.birth_date, self.issued_at)
 
 
 class ChildRef(Strict):
@@ -304,12 +303,7 @@ class ConcernFeedback(Strict):
 
     def child_age(self) -> int:
         """Age in whole years on the day the notice was issued."""
-        return _age(national_id.birth_date_of(self.child.national_id), self.issued_at)
-
-
-def _age(born: date, issued_at: datetime) -> int:
-    on = issued_at.astimezone(UTC).date()
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+        return national_id.age_on(national_id.birth_date_of(self.child.national_id), self.issued_at)
 
 
 Notice = IncidentNotice | RiskNotice | ConcernReport | ConcernFeedback

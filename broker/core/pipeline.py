@@ -1,6 +1,8 @@
 """One function the shell calls: an input message in, deliveries and audit records out.
 
-Pure apart from the clock passed in: no Kafka, no Faust. Every input yields either one
+Open (notices arrive sealed to the broker) → verify (signature, time, replay) → decode → decide
+→ seal → record. Pure apart from what is passed in (the clock, the replay guard and the
+data-key store, as Protocols): no Kafka, no Faust, no file. Every input yields either one
 decision (and one audit record) per registered recipient, or one dead letter and one audit
 record. Nothing is dropped, and ``process`` never raises: whatever goes wrong with one input,
 including a bug, becomes that input's dead letter, so the rest of its batch goes on.
@@ -8,44 +10,36 @@ including a bug, becomes that input's dead letter, so the rest of its batch goes
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
+from datetime import datetime
 
-from broker.core import envelope, national_id
+from broker.core import dead_letters, decisions, envelope
 from broker.core.audit import writers
 from broker.core.crypto import refs, sealing, signing
 from broker.core.crypto.keys import SigningKey
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import FieldProblem, NoticeError
-from broker.core.notices import NOTICE_SENDERS, Notice
-from broker.core.paths import leaves
-from broker.core.policy import PolicySet, decide
-from broker.core.policy.evaluate import Facts
+from broker.core.notices import Notice
+from broker.core.policy import PolicySet, Recipient
 from broker.core.records import (
     AuditEvent,
     AuditRecord,
-    DeadLetter,
     Decision,
     Delivery,
-    Outcome,
     PartitionFloor,
-    Problem,
     ReplayClaim,
     SealedCopy,
 )
 from broker.core.redaction import pseudonym_key
+from broker.core.retention import DEAD_LETTER_KIND, DataKeyStore
 
 AUDIT_TYPE = "no.oslo.broker.audit-record.v1"
 DELIVERY_TYPE = "no.oslo.broker.delivery.v1"
 DEAD_LETTER_TYPE = "no.oslo.broker.dead-letter.v1"
 PROGRESS_TYPE = "no.oslo.broker.progress.v1"
-SOURCE = "/broker"
+BROKER_SOURCE = "/broker"  # the ce_source of everything the broker writes
 
 
 @dataclass(frozen=True)
@@ -86,34 +80,34 @@ class Result:
         return [*self.deliveries, *dead, *self.progress, *self.audit_records]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Pipeline:
+    """Decide inputs with everything production uses, passed in: the verifier (signatures,
+    time window, replay guard), the broker's inbox (notices arrive sealed to it), the sealer
+    (deliveries leave sealed to their recipient), the data-key store and the audit-writer key
+    (every audit record is signed). broker.testing.fakes builds one with keys in memory."""
+
     def __init__(
         self,
         policy: PolicySet,
         topics: TopicNames,
         subject_key: bytes,
-        clock: Callable[[], datetime] = _utcnow,
         *,
-        verifier: signing.NoticeVerifier | None = None,
-        sealer: sealing.DeliverySealer | None = None,
-        inbox: sealing.NoticeOpener | None = None,
-        audit_key: SigningKey | None = None,
+        clock: Callable[[], datetime],
+        verifier: signing.NoticeVerifier,
+        inbox: sealing.NoticeOpener,
+        sealer: sealing.DeliverySealer,
+        data_keys: DataKeyStore,
+        audit_key: SigningKey,
     ) -> None:
         self.policy = policy
         self.topics = topics
         self.subject_key = subject_key
         self.clock = clock
-        # None only in tests of the policy core; the worker always sets both
         self.verifier = verifier
-        self.sealer = sealer
         self.inbox = inbox
-        # the worker's audit-writer key: it signs every audit record (broker.core.audit.writers);
-        # None only in tests of the policy core
-        self.audit_key = audit_key
+        self.sealer = sealer
+        self.data_keys = data_keys
+        self.audit_key = audit_key  # the worker's audit-writer key (broker.core.audit.writers)
         # each recipient's own pseudonym key (two recipients cannot join on pseudonyms),
         # derived once rather than for every notice
         self.pseudonym_keys = {r: pseudonym_key(subject_key, r) for r in policy.recipients}
@@ -158,152 +152,82 @@ class Pipeline:
                     "too-large",
                     [FieldProblem("value", f"larger than {envelope.MAX_INPUT_BYTES} bytes")],
                 )
-            if self.inbox is not None:  # sealed to the broker in transit and at rest on Kafka
-                try:
-                    plain = self.inbox.open(hmap, value)
-                except sealing.DecryptionError as exc:
-                    raise NoticeError(exc.code, [FieldProblem("value", str(exc))]) from None
-            text = value if plain is None else plain
+            plain = self._open(hmap, value)
             # authenticate before reading: signature, key, time window, replay
-            verified = None
-            if self.verifier is not None:
-                verified = self.verifier.verify(hmap, text, position=str(source), now=now)
-                claim = self._claim(verified, source)
-            notice = envelope.decode_notice(hmap, text, now=now)
-            if verified is not None:
-                signing.check_issuer(verified, notice.issuer.unit_id)
-                signing.check_sender(verified, notice.notice_type)
-            if self.sealer is not None:  # refuses a notice whose data key was purged
-                self.sealer.prepare(str(notice.notice_id), notice.notice_type, now)
+            verified = self.verifier.verify(hmap, plain, position=str(source), now=now)
+            claim = self._claim(verified, source)
+            notice = envelope.decode_notice(hmap, plain, now=now)
+            signing.check_issuer(verified, notice.issuer.unit_id)
+            signing.check_sender(verified, notice.notice_type)
+            # a RetentionError (a NoticeError) here dead-letters a replayed notice whose data
+            # key was already destroyed: it is never re-keyed
+            data_key = self.data_keys.data_key(str(notice.notice_id), notice.notice_type, now)
         except NoticeError as error:
             result = self._dead_letter(data, raw, hmap, source, error, plain=plain, now=now)
-            return self._with(result, claim)
-        return self._with(self._decide(notice, source, now), claim)
+            return _with(result, claim)
+        return _with(self._decide(notice, source, now, data_key), claim)
 
-    @staticmethod
-    def _with(result: Result, claim: OutMessage | None) -> Result:
-        if claim is None:
-            return result
-        return Result(
-            result.decisions,
-            result.deliveries,
-            result.audit_records,
-            result.dead_letter,
-            result.error,
-            (*result.progress, claim),
-        )
+    def _open(self, headers: dict[str, bytes], value: bytes) -> bytes:
+        """The notice in clear: it is sealed to the broker in transit and at rest on Kafka."""
+        try:
+            return self.inbox.open(headers, value)
+        except sealing.DecryptionError as exc:
+            raise NoticeError(exc.code, [FieldProblem("value", str(exc))]) from None
 
     def _claim(self, verified: signing.Verified, source: Source) -> OutMessage:
         """The replay guard's entry for a verified notice, for the worker's progress topic: it
         is the guard's memory across restarts, written in the input's own transaction."""
-        assert self.verifier is not None
         forget_after = verified.time + self.verifier.max_age + self.verifier.max_skew
         claim = ReplayClaim(
             notice_id=verified.message_id, position=str(source), forget_after=forget_after
         )
         return progress_message(self.topics, source.partition, claim)
 
-    # --- valid notices -------------------------------------------------------------------
+    # --- valid notices: decide, build the delivery, seal it, record it, per recipient ----
 
-    def _decide(self, notice: Notice, source: Source, now: datetime) -> Result:
-        doc = notice.model_dump(mode="json", exclude_none=True)
-        sender = NOTICE_SENDERS[notice.notice_type]
-        # what the conditions read, converted for CEL once and shared by every recipient
-        facts = Facts(self.policy, notice.notice_type, doc, notice.child_age())
-        nin = notice.child.national_id
-        subject_ref = refs.subject_ref(self.subject_key, nin)
-        all_fields = sorted({path for path, _ in leaves(doc)})
-        decisions, deliveries, audits = [], [], []
+    def _decide(self, notice: Notice, source: Source, now: datetime, data_key: bytes) -> Result:
+        """Per recipient: decide (pure policy), build the delivery, seal it, build the audit
+        record (broker.core.decisions). One decision and one audit record per recipient."""
+        case = decisions.Case.of(notice, self.policy, self.subject_key)
+        made, deliveries, audits = [], [], []
         for recipient in self.policy.recipients.values():
-            verdict = decide(
-                self.policy,
-                sender=sender,
-                notice_type=notice.notice_type,
-                recipient=recipient.id,
-                doc=doc,
-                facts=facts,
-                pseudonym_key=self.pseudonym_keys[recipient.id],
+            verdict = decisions.verdict(
+                self.policy, case, recipient.id, self.pseudonym_keys[recipient.id]
             )
-            kept = list(verdict.redacted.kept) if verdict.redacted else []
-            withheld = list(verdict.redacted.withheld) if verdict.redacted else all_fields
-            transformed = dict(verdict.redacted.transformed) if verdict.redacted else {}
-            decision = Decision(
-                notice_id=notice.notice_id,
-                notice_type=notice.notice_type,
-                recipient=recipient.id,
-                outcome=verdict.outcome,
-                rule_id=verdict.rule.id if verdict.rule else None,
-                legal_basis=verdict.legal_basis,
-                reasons=list(verdict.reasons),
-                fields_kept=kept,
-                fields_withheld=withheld,
-                policy_version=self.policy.version,
-                fields_transformed=transformed,
-                review_required=verdict.review_required,
-            )
-            decisions.append(decision)
-            delivery_id = topic = delivery_sha256 = None
-            if verdict.outcome is Outcome.deliver and verdict.rule and verdict.redacted:
-                assert verdict.legal_basis is not None
-                delivery_id = refs.stable_id("delivery", str(notice.notice_id), recipient.id)
-                topic = self.topics.delivery(recipient.topic)
-                delivery = Delivery(
-                    delivery_id=delivery_id,
-                    notice_type=notice.notice_type,
-                    recipient=recipient.id,
-                    rule_id=verdict.rule.id,
-                    legal_basis=verdict.legal_basis,
-                    purpose=verdict.rule.purpose,
-                    policy_version=self.policy.version,
-                    fields_withheld=withheld,
-                    notice=verdict.redacted.copy,
-                    fields_transformed=transformed,
-                )
-                key = refs.partition_key(self.subject_key, recipient.id, nin)
-                if self.sealer is not None:  # encrypted to the recipient, signed by the broker
-                    sealed = self.sealer.seal(
-                        delivery,
-                        delivery_id=delivery_id,
-                        recipient=recipient.id,
-                        notice_id=str(notice.notice_id),
-                        notice_type=notice.notice_type,
-                        event_type=DELIVERY_TYPE,
-                        source=SOURCE,
-                        time=now,
-                        key=key,
-                    )
-                    deliveries.append(OutMessage(topic, sealed.key, sealed.value, sealed.headers))
-                    delivery_sha256 = sealed.commitment
-                else:
-                    k, v, h = envelope.encode(
-                        DELIVERY_TYPE, SOURCE, delivery_id, now, data=delivery, key=key
-                    )
-                    deliveries.append(OutMessage(topic, k, v, h))
-            record = AuditRecord(
-                record_id=refs.stable_id("decision", str(notice.notice_id), recipient.id),
-                event=AuditEvent.decision,
-                recorded_at=now,
-                policy_version=self.policy.version,
-                notice_id=str(notice.notice_id),
-                notice_type=notice.notice_type,
-                source=str(source),
-                subject_ref=subject_ref,
-                recipient=recipient.id,
-                outcome=verdict.outcome,
-                rule_id=decision.rule_id,
-                legal_basis=verdict.legal_basis,
-                reasons=decision.reasons,
-                fields_kept=kept,
-                fields_withheld=withheld,
-                fields_transformed=transformed,
-                delivery_id=delivery_id,
-                delivery_topic=topic,
-                delivery_sha256=delivery_sha256,
-                # an urgent disclosure (danger to life or health) must be reviewed afterwards
-                review_required=verdict.review_required,
-            )
+            decision = decisions.decision(case, verdict, self.policy.version)
+            delivery = decisions.delivery(verdict, decision)
+            sent = None
+            if delivery is not None:
+                message, sent = self._seal(delivery, notice, recipient, now, data_key)
+                deliveries.append(message)
+            made.append(decision)
+            record = decisions.audit_record(case, decision, str(source), now, sent)
             audits.append(self._audit_message(record))
-        return Result(tuple(decisions), tuple(deliveries), tuple(audits), None)
+        return Result(tuple(made), tuple(deliveries), tuple(audits), None)
+
+    def _seal(
+        self,
+        delivery: Delivery,
+        notice: Notice,
+        recipient: Recipient,
+        now: datetime,
+        data_key: bytes,
+    ) -> tuple[OutMessage, decisions.Sent]:
+        """The delivery encrypted to its recipient and signed by the broker, on the
+        recipient's topic, keyed per recipient (recipients cannot join on the key)."""
+        sealed = self.sealer.seal(
+            delivery,
+            data_key=data_key,
+            delivery_id=delivery.delivery_id,
+            recipient=recipient.id,
+            event_type=DELIVERY_TYPE,
+            source=BROKER_SOURCE,
+            time=now,
+            key=refs.partition_key(self.subject_key, recipient.id, notice.child.national_id),
+        )
+        topic = self.topics.delivery(recipient.topic)
+        message = OutMessage(topic, sealed.key, sealed.value, sealed.headers)
+        return message, decisions.Sent(delivery.delivery_id, topic, sealed.commitment)
 
     # --- invalid input ---------------------------------------------------------------------
 
@@ -319,25 +243,15 @@ class Pipeline:
         now: datetime,
     ) -> Result:
         """An invalid input: a dead letter with a sealed copy if it arrived sealed (it opened),
-        else a reference only; the audit record may use the opened notice for its id and keyed
-        subject reference."""
-        probe = _probe(plain) if plain is not None else {}
+        else a reference only (broker.core.dead_letters)."""
         copy = None
-        if plain is not None and self.sealer is not None:
+        if plain is not None:  # a copy under a data key of its own (retention purges it)
             copy_id = refs.stable_id("dead-letter-copy", str(source), refs.sha256_hex(value))
-            copy = self.sealer.seal_copy(copy_id, _copy_payload(headers, value), now)
-        kind = envelope.notice_type_of(hmap)
-        nin = probe.get("national_id")
-        return self._dead_letter_result(
-            value,
-            source,
-            error,
-            now=now,
-            copy=copy,
-            notice_id=probe.get("notice_id"),
-            notice_type=kind[0] if kind else None,
-            subject_ref=refs.subject_ref(self.subject_key, nin) if nin else None,
-        )
+            key = self.data_keys.data_key(copy_id, DEAD_LETTER_KIND, now)
+            payload = dead_letters.copy_payload(headers, value)
+            copy = sealing.seal_copy(payload, data_key=key, data_key_id=copy_id)
+        salvaged = dead_letters.Salvaged.of(plain, hmap, self.subject_key)
+        return self._dead_letter_result(value, source, error, now=now, copy=copy, salvaged=salvaged)
 
     def refused(self, value: bytes | None, source: Source, error_class: str) -> Result:
         """Kafka refused this input's outputs for what they are: a reference instead."""
@@ -349,15 +263,9 @@ class Pipeline:
     def _reference(self, value: bytes, source: Source, error: NoticeError) -> Result:
         """A dead letter that refers to the input and copies nothing: the last resort, built
         from nothing but the position and the bytes' hash, so that it cannot fail."""
+        salvaged = dead_letters.Salvaged()
         return self._dead_letter_result(
-            value,
-            source,
-            error,
-            now=self.clock(),
-            copy=None,
-            notice_id=None,
-            notice_type=None,
-            subject_ref=None,
+            value, source, error, now=self.clock(), copy=None, salvaged=salvaged
         )
 
     def _dead_letter_result(
@@ -368,40 +276,21 @@ class Pipeline:
         *,
         now: datetime,
         copy: SealedCopy | None,
-        notice_id: str | None,
-        notice_type: str | None,
-        subject_ref: str | None,
+        salvaged: dead_letters.Salvaged,
     ) -> Result:
-        digest = refs.sha256_hex(value)
-        record = AuditRecord(
-            record_id=refs.stable_id("dead-letter", str(source), digest),
-            event=AuditEvent.dead_letter,
-            recorded_at=now,
+        letter, record = dead_letters.records(
+            value,
+            str(source),
+            error,
+            now=now,
             policy_version=self.policy.version,
-            notice_id=notice_id,
-            notice_type=notice_type,
-            source=str(source),
-            subject_ref=subject_ref,
-            reasons=[f"{error.code}: {p}" for p in error.problems],
-            input_sha256=digest,
+            copy=copy,
+            salvaged=salvaged,
         )
-        problems = [Problem(field=p.field, reason=p.reason) for p in error.problems]
-        letter = DeadLetter(
-            dead_letter_id=record.record_id,
-            recorded_at=now,
-            source=str(source),
-            input_sha256=digest,
-            input_bytes=len(value),
-            code=error.code,
-            problems=problems,
-            sealed_copy=copy,
-        )
-        reason = json.dumps({"code": error.code, "problems": [p.model_dump() for p in problems]})
         k, v, h = envelope.encode(
-            DEAD_LETTER_TYPE, SOURCE, letter.dead_letter_id, now, data=letter, key=None
+            DEAD_LETTER_TYPE, BROKER_SOURCE, letter.dead_letter_id, now, data=letter, key=None
         )
-        h = (*h, ("broker_error", reason.encode()), ("broker_source", str(source).encode()))
-        dead = OutMessage(self.topics.dead_letter, k, v, h)
+        dead = OutMessage(self.topics.dead_letter, k, v, (*h, *dead_letters.headers(letter)))
         return Result((), (), (self._audit_message(record),), dead, error)
 
     def worker_state(self, position: str, reason: str) -> OutMessage:
@@ -423,27 +312,17 @@ class Pipeline:
     def _audit_message(self, record: AuditRecord) -> OutMessage:
         key = record.subject_ref.encode() if record.subject_ref else None
         k, v, h = envelope.encode(
-            AUDIT_TYPE, SOURCE, record.record_id, record.recorded_at, data=record, key=key
+            AUDIT_TYPE, BROKER_SOURCE, record.record_id, record.recorded_at, data=record, key=key
         )
-        if self.audit_key is not None:
-            h = writers.sign(h, v, self.audit_key)
+        h = writers.sign(h, v, self.audit_key)
         return OutMessage(self.topics.audit, k, v, h)
 
 
-def _copy_payload(headers: tuple[tuple[str, bytes | None], ...], value: bytes) -> bytes:
-    """The input as it came, headers included, for a dead letter's sealed copy."""
-
-    def b64(b: bytes | None) -> str | None:
-        return None if b is None else base64.b64encode(b).decode("ascii")
-
-    doc = {
-        "headers": [
-            [k.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), b64(v)]
-            for k, v in headers
-        ],
-        "value": b64(value),
-    }
-    return json.dumps(doc).encode()
+def _with(result: Result, claim: OutMessage | None) -> Result:
+    """``result`` with the notice's replay claim among its progress records."""
+    if claim is None:
+        return result
+    return dataclasses.replace(result, progress=(*result.progress, claim))
 
 
 def progress_message(
@@ -459,22 +338,3 @@ def progress_message(
         (("ce_type", PROGRESS_TYPE.encode()),),
         partition=partition,
     )
-
-
-def _probe(value: bytes) -> dict[str, str]:
-    """What can safely be salvaged from an invalid input for the audit record: a well-formed
-    notice id, and the national id only to compute its keyed reference."""
-    out: dict[str, str] = {}
-    try:
-        data: Any = envelope.loads_strict(value.decode("utf-8"))
-    except (NoticeError, UnicodeDecodeError):
-        return out
-    if not isinstance(data, dict):
-        return out
-    with contextlib.suppress(ValueError):
-        out["notice_id"] = str(UUID(str(data.get("notice_id"))))
-    child = data.get("child")
-    if isinstance(child, dict) and isinstance(child.get("national_id"), str):
-        with contextlib.suppress(ValueError):
-            out["national_id"] = national_id.validate(child["national_id"])
-    return out

@@ -1,8 +1,8 @@
 """Retention by crypto-shredding: per-notice data keys, how long they live, and purging them.
 
 Every notice's deliveries are encrypted under keys derived from one random data key
-(broker.core.crypto.sealing). The data-key store keeps it, with the notice type and when it was
-made, so the
+(broker.core.crypto.sealing). The data-key store (``DataKeyStore`` here; on SQLite in
+broker.adapters.stores.datakeys) keeps it, with the notice type and when it was made, so the
 broker can answer an access request or an audit inquiry about what it disclosed. Once the
 retention period of the notice type (``policies/retention.yaml``) has passed, ``purge``
 destroys the key: the ciphertexts left on Kafka, in backups or in the audit trail can no longer
@@ -10,29 +10,25 @@ be read by the broker or its operators. Audit records commit to ciphertext hashe
 names only, so they still verify.
 
 The period is read from the policy at purge time, never frozen into the store: a lawyer who
-shortens a period shortens it for notices already received.
+shortens a period shortens it for notices already received. The file itself is read by
+broker.adapters.retention_files; this module holds the rules and decides what is due.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from broker.core.crypto import keys
+from broker.core.crypto.keys import BROKER_OWNER, KeyKind, KeyStatus, Registry, RegistryEntry
 from broker.core.deployment.topics import MAX_LIFETIME_DAYS
-from broker.core.errors import ConfigError, FieldProblem, NoticeError, PolicyError
+from broker.core.errors import FieldProblem, NoticeError, PolicyError
 from broker.core.notices import NOTICE_MODELS
 
-RETENTION_FILE = "retention.yaml"
 # Dead letters' sealed copies have data keys too, kept under this kind (not a notice type).
 DEAD_LETTER_KIND = "dead-letter"
 
@@ -72,18 +68,16 @@ class RetentionPolicy:
         return timedelta(days=rule.days) if rule else None
 
 
-def load_retention(policy_dir: Path) -> RetentionPolicy:
-    """Read policies/retention.yaml: one rule per notice type, every notice type covered."""
-    path = policy_dir / RETENTION_FILE
+def parse_retention(text: str, source: str) -> RetentionPolicy:
+    """The text of policies/retention.yaml as rules: one per notice type, every notice type
+    covered; PolicyError naming ``source`` (the file) and each problem otherwise."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(str(path), ["file is missing"]) from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PolicyError(str(path), [f"not valid YAML: {exc}"]) from None
+        raise PolicyError(source, [f"not valid YAML: {exc}"]) from None
     items = data.get("retention") if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise PolicyError(str(path), ["expected a top-level 'retention:' list"])
+        raise PolicyError(source, ["expected a top-level 'retention:' list"])
     problems: list[str] = []
     rules: dict[str, RetentionRule] = {}
     known = sorted({t for t, _ in NOTICE_MODELS} | {DEAD_LETTER_KIND})
@@ -105,7 +99,7 @@ def load_retention(policy_dir: Path) -> RetentionPolicy:
             rules[rule.notice_type] = rule
     problems += [f"{t}: no retention rule for this notice type" for t in known if t not in rules]
     if problems:
-        raise PolicyError(str(path), problems)
+        raise PolicyError(source, problems)
     return RetentionPolicy(rules)
 
 
@@ -139,162 +133,12 @@ class DataKeyStore(Protocol):
         ...
 
 
-def _destroyed(notice_id: str) -> RetentionError:
+def key_destroyed() -> RetentionError:
+    """What every store raises for a notice whose data key was destroyed."""
     return RetentionError(
         "data-key-destroyed",
         [FieldProblem("notice_id", "the retention period of this notice has ended")],
     )
-
-
-@dataclass
-class MemoryDataKeyStore:
-    """A DataKeyStore in memory, for tests."""
-
-    _keys: dict[str, tuple[DataKeyEntry, bytes | None]] = field(default_factory=dict, repr=False)
-
-    def data_key(self, notice_id: str, notice_type: str, now: datetime) -> bytes:
-        found = self._keys.get(notice_id)
-        if found is None:
-            key = secrets.token_bytes(32)
-            self._keys[notice_id] = (DataKeyEntry(notice_id, notice_type, now), key)
-            return key
-        if found[1] is None:
-            raise _destroyed(notice_id)
-        return found[1]
-
-    def lookup(self, notice_id: str) -> bytes | None:
-        found = self._keys.get(notice_id)
-        return found[1] if found else None
-
-    def entries(self) -> list[DataKeyEntry]:
-        return [entry for entry, _ in self._keys.values()]
-
-    def destroy(self, notice_ids: Iterable[str], now: datetime) -> int:
-        n = 0
-        for nid in notice_ids:
-            found = self._keys.get(nid)
-            if found and found[1] is not None:
-                entry = DataKeyEntry(nid, found[0].notice_type, found[0].created_at, now)
-                self._keys[nid] = (entry, None)
-                n += 1
-        return n
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS data_keys (
-    notice_id    TEXT PRIMARY KEY,
-    notice_type  TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    data_key     BLOB,          -- NULL once destroyed
-    destroyed_at TEXT
-)
-"""
-
-
-def _ts(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-class SqliteDataKeyStore:
-    """A DataKeyStore in one SQLite file (mode 0600, directory 0700), shared by the worker and
-    `broker retention purge`. ``secure_delete`` overwrites a destroyed key's bytes in the file;
-    what the file system or backups kept is outside its reach (threat model: use a KMS)."""
-
-    def __init__(self, path: Path) -> None:
-        """Open (or create) the store; ConfigError naming the file if it cannot be opened or
-        is not an SQLite database (a corrupt or foreign file is never overwritten)."""
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-            os.chmod(path, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"data-key store {path}: cannot be opened ({exc.strerror})") from None
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        try:
-            self._db.execute("PRAGMA secure_delete = ON")
-            # WAL: no fsync per data key (a notice's outputs count only once its Kafka
-            # transaction commits, after this). destroy() checkpoints and truncates the WAL, so
-            # that the pages holding a destroyed key are overwritten (secure_delete) and gone
-            # from the -wal file.
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.execute(_SCHEMA)
-            self._db.execute("SELECT 1 FROM data_keys LIMIT 1").fetchone()  # reads a page
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            # sqlite's messages ("file is not a database") carry no content of the file
-            raise ConfigError(
-                f"data-key store {path}: cannot be used as an SQLite database ({exc}); restore "
-                "it from a backup (it holds the only copies of the data keys: never delete it)"
-            ) from None
-
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> SqliteDataKeyStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def data_key(self, notice_id: str, notice_type: str, now: datetime) -> bytes:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute(
-                "SELECT data_key, destroyed_at FROM data_keys WHERE notice_id = ?", (notice_id,)
-            ).fetchone()
-            if row is None:
-                key = secrets.token_bytes(32)
-                db.execute(
-                    "INSERT INTO data_keys (notice_id, notice_type, created_at, data_key) "
-                    "VALUES (?, ?, ?, ?)",
-                    (notice_id, notice_type, now.astimezone(UTC).isoformat(), key),
-                )
-            elif row[0] is None:
-                raise _destroyed(notice_id)
-            else:
-                key = bytes(row[0])
-            db.execute("COMMIT")
-            return key
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def lookup(self, notice_id: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT data_key FROM data_keys WHERE notice_id = ?", (notice_id,)
-        ).fetchone()
-        return bytes(row[0]) if row and row[0] is not None else None
-
-    def entries(self) -> list[DataKeyEntry]:
-        rows = self._db.execute(
-            "SELECT notice_id, notice_type, created_at, destroyed_at FROM data_keys "
-            "ORDER BY created_at, notice_id"
-        ).fetchall()
-        return [DataKeyEntry(r[0], r[1], datetime.fromisoformat(r[2]), _ts(r[3])) for r in rows]
-
-    def destroy(self, notice_ids: Iterable[str], now: datetime) -> int:
-        ids = list(notice_ids)
-        when = now.astimezone(UTC).isoformat()
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            n = 0
-            for nid in ids:
-                cur = db.execute(
-                    "UPDATE data_keys SET data_key = NULL, destroyed_at = ? "
-                    "WHERE notice_id = ? AND data_key IS NOT NULL",
-                    (when, nid),
-                )
-                n += cur.rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return n
 
 
 # --- purging ---------------------------------------------------------------------------------
@@ -341,23 +185,17 @@ def purge(
     return PurgeReport(tuple(items), destroyed, dry_run, kept=live - len(doomed))
 
 
-def shred_inbox_keys(
-    paths: keys.KeyPaths, now: datetime, policy: RetentionPolicy, *, dry_run: bool = False
-) -> list[str]:
-    """Destroy the private part of the broker's inbox keys that were rotated out longer than
-    the longest retention period ago. Every notice sealed to such a key (on the notices topic,
-    and on the dead-letter topic, which never expires) is past retention: without the private
-    key nobody can read it again. Rotate the inbox key regularly (say monthly) for this to
-    bite. Returns the key ids destroyed (or, with ``dry_run``, that would be)."""
-    registry = keys.load_registry(paths.registry, missing_ok=True)
-    due = [
+def inbox_keys_due(
+    registry: Registry, policy: RetentionPolicy, now: datetime
+) -> list[RegistryEntry]:
+    """The broker's inbox keys rotated out (or retired) longer than the longest retention
+    period ago. Every notice sealed to such a key (on the notices topic, and on the
+    dead-letter topic, which never expires) is past retention: once the private key is
+    destroyed nobody can read it again. Rotate the inbox key regularly (say monthly) for this
+    to bite."""
+    return [
         e
-        for e in registry.owned(keys.KeyKind.recipient, keys.BROKER_OWNER)
-        if e.status is not keys.KeyStatus.active
+        for e in registry.owned(KeyKind.recipient, BROKER_OWNER)
+        if e.status is not KeyStatus.active
         and (e.rotated_at or e.retired_at or e.created) + policy.longest() < now
-        and keys.has_private(paths, e)
     ]
-    if not dry_run:
-        for entry in due:
-            keys.retire(paths, entry.key_id, now, destroy_private=True)
-    return [e.key_id for e in due]

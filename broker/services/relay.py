@@ -26,6 +26,7 @@ from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
 from broker.core.pipeline import OutMessage
 from broker.core.policy import load_policy
+from broker.core.times import utc_z
 from broker.services._kafka import group_consumer
 
 
@@ -39,7 +40,7 @@ def rejected(
         {
             "record_id": rid,
             "event": "receipt-rejected",
-            "recorded_at": now.isoformat().replace("+00:00", "Z"),
+            "recorded_at": utc_z(now, "auto"),
             "recipient": recipient,
             "source": source,
             "reasons": [str(exc)],

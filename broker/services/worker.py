@@ -43,8 +43,9 @@ from pydantic import TypeAdapter, ValidationError
 from broker.adapters import metrics
 from broker.adapters.kafka import records as kafka_records
 from broker.adapters.kafka.clients import ensure_topics, wait_for_kafka
+from broker.adapters.retention_files import load_retention
 from broker.adapters.settings import Settings
-from broker.core import envelope, retention
+from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core.audit import writers
 from broker.core.crypto import keys, sealing, signing
 from broker.core.deployment.acl import Principals
@@ -54,6 +55,7 @@ from broker.core.pipeline import OutMessage, Pipeline, Result, Source, progress_
 from broker.core.policy import PolicySet
 from broker.core.policy.gate import require as gated_policy
 from broker.core.records import PartitionFloor, ProgressRecord, ReplayClaim
+from broker.core.times import CLOCK_SKEW
 
 log = structlog.get_logger(__name__)
 BATCH = 500  # inputs per transaction at most
@@ -333,13 +335,11 @@ def security(
 ) -> tuple[signing.NoticeVerifier, sealing.DeliverySealer, sealing.NoticeOpener]:
     """The notice verifier, the delivery sealer and the broker's inbox (it unseals notices),
     or a ConfigError naming what is missing."""
-    retention.load_retention(settings.policy_dir)  # fail fast on a bad retention.yaml
+    load_retention(settings.policy_dir)  # fail fast on a bad retention.yaml
     paths = settings.key_paths()
     registry = keys.load_registry(paths.registry)
     broker_key = keys.signing_key(paths, registry, keys.KeyKind.broker, keys.BROKER_OWNER)
-    sealer = sealing.DeliverySealer(
-        registry, broker_key, retention.SqliteDataKeyStore(paths.data_keys)
-    )
+    sealer = sealing.DeliverySealer(registry, broker_key)
     missing = sealer.missing_recipients(sorted({r.recipient for r in policy.rules}))
     if missing:
         raise ConfigError(
@@ -460,7 +460,7 @@ async def preload_replay_guard(
     exactly the notices that were accepted, and where."""
     now = datetime.now(UTC)
     n = 0
-    since = now - settings.notice_max_age - envelope.MAX_CLOCK_SKEW
+    since = now - settings.notice_max_age - CLOCK_SKEW
     async for record in _read_progress(settings, list(range(partitions)), since=since):
         parsed = parse_progress(record, settings.topics.notices)
         if isinstance(parsed, ReplayClaim) and parsed.forget_after > now:
@@ -499,9 +499,11 @@ def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayG
         policy,
         settings.topics,
         settings.subject_key(),
+        clock=lambda: datetime.now(UTC),
         verifier=verifier,
-        sealer=sealer,
         inbox=inbox,
+        sealer=sealer,
+        data_keys=SqliteDataKeyStore(paths.data_keys),
         audit_key=audit_key,
     )
 

@@ -17,6 +17,7 @@ from broker.adapters.stores.auditor import AuditStore
 from broker.core.audit.checkpoint import Checkpoint, key_id
 from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, Entry, canonical
 from broker.core.audit.sealer import Sealer
+from broker.core.times import utc_z
 
 ORIGIN = "test/audit"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -28,7 +29,7 @@ def record_value(i: int, recipient: str = "school") -> bytes:
         {
             "record_id": f"{i:032x}",
             "event": "decision",
-            "recorded_at": (T0 + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+            "recorded_at": utc_z(T0 + timedelta(seconds=i), "auto"),
             "policy_version": "0" * 64,
             "notice_id": f"00000000-0000-4000-8000-{i:012x}",
             "notice_type": "incident",

@@ -53,8 +53,9 @@ from broker.core import envelope, national_id
 from broker.core.crypto import keys, refs, signing
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS, ce_type
-from broker.core.pipeline import AUDIT_TYPE, OutMessage, Pipeline, Source
+from broker.core.pipeline import AUDIT_TYPE, OutMessage, Source
 from broker.core.policy import load_policy
+from broker.testing.fakes import ready_pipeline
 from broker.testing.processes import encode, synthetic_notices
 
 VALID = "valid"
@@ -164,7 +165,11 @@ class Factory:
         self.paths = settings.key_paths()
         self.registry = keys.load_registry(self.paths.registry)
         self.policy = load_policy(settings.policy_dir)
-        self.pipeline = Pipeline(self.policy, settings.topics, settings.subject_key())
+        # the pure pipeline with keys of its own for the stack's units (no Kafka, no files)
+        units = {e.owner: str(e.sender) for e in self.registry.keys if e.sender is not None}
+        self.ready = ready_pipeline(
+            self.policy, topics=settings.topics, subject_key=settings.subject_key(), units=units
+        )
         self._turn: Counter[str] = Counter()
         self._used_ids: set[str] = set()
         self._templates = list(synthetic_notices(3, seed=seed))
@@ -207,8 +212,9 @@ class Factory:
     def predicted(self, d: dict[str, Any]) -> dict[str, str]:
         """What the policy decides for a valid notice, from the pure pipeline (no Kafka)."""
         model = NOTICE_MODELS[(d["notice_type"], 1)].model_validate(d)
-        _, value, headers = envelope.encode_notice(model, None, datetime.now(UTC))
-        result = self.pipeline.process(value, headers, Source("predicted", 0, 0))
+        self.ready.clock.now = datetime.now(UTC)
+        _, value, headers = envelope.encode_notice(model, None, self.ready.clock())
+        result = self.ready.process(value, list(headers), Source("predicted", 0, 0))
         assert result.error is None, result.error
         return {x.recipient: x.outcome.value for x in result.decisions}
 

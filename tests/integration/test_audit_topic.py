@@ -30,11 +30,12 @@ from broker.core.audit import CHECKPOINT_TYPE, RECORD_TYPE, Checkpoint, Entry, w
 from broker.core.audit import ce_headers as ce_headers_audit
 from broker.core.crypto import keys, refs
 from broker.core.deployment.acl import Principals
-from broker.core.pipeline import OutMessage, Pipeline, Source
+from broker.core.pipeline import OutMessage, Source
 from broker.core.policy import PolicySet
 from broker.testing import audit as drill
+from broker.testing.fakes import ready_pipeline
 from broker.testing.processes import create_topics
-from tests.conftest import ROOT, ce_headers, example
+from tests.conftest import ROOT, example
 
 pytestmark = pytest.mark.integration
 
@@ -70,16 +71,16 @@ class Audit:
         """Audit records of the real pipeline, signed and written as the worker's."""
         s = self.settings
         key = self.writer_key(writers.WORKER)
-        pipeline = Pipeline(policy, s.topics, s.subject_key(), audit_key=key)
+        ready = ready_pipeline(
+            policy, now=SENT, topics=s.topics, subject_key=s.subject_key(), audit_key=key
+        )
         messages: list[OutMessage] = []
         for n, name in enumerate(names):
             doc = example(name, SENT)
             doc["notice_id"] = str(uuid.uuid4())
             if urgent:
                 doc["danger_to_life_or_health"] = True
-            result = pipeline.process(
-                json.dumps(doc).encode(), ce_headers(doc, SENT), Source(s.topics.notices, 0, n)
-            )
+            result = ready.process(doc, source=Source(s.topics.notices, 0, n))
             assert result.error is None, result.error
             messages += result.audit_records
         self.published += [json.loads(m.value) for m in messages]

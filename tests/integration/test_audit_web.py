@@ -32,10 +32,11 @@ from broker.core.audit import writers
 from broker.core.audit.events import Entry
 from broker.core.audit.events import ce_headers as ce_event_headers
 from broker.core.crypto import keys
-from broker.core.pipeline import Pipeline, Source
+from broker.core.pipeline import Source
 from broker.core.policy import PolicySet
 from broker.testing import audit as drill
-from tests.conftest import ROOT, ce_headers, example
+from broker.testing.fakes import ready_pipeline
+from tests.conftest import ROOT, example
 
 pytestmark = pytest.mark.integration
 
@@ -125,13 +126,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     state = tmp_path_factory.mktemp("web-state")
     prefix = "web-test."
     settings = dataclasses.replace(Settings.from_env(), topic_prefix=prefix, state_dir=state)
-    pipeline = Pipeline(policy, settings.topics, settings.subject_key())
+    ready = ready_pipeline(
+        policy, now=SENT, topics=settings.topics, subject_key=settings.subject_key()
+    )
     values: list[bytes] = []
     for n, name in enumerate(["recruited", "threat", "robbery"]):
-        doc = example(name, SENT)
-        result = pipeline.process(
-            json.dumps(doc).encode(), ce_headers(doc, SENT), Source("n", 0, n)
-        )
+        result = ready.process(example(name, SENT), source=Source("n", 0, n))
         values += [m.value for m in result.audit_records]
     key = Ed25519PrivateKey.generate()
     (state / "keys").mkdir(exist_ok=True)

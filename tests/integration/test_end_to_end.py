@@ -16,6 +16,8 @@ import pytest
 
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.publisher import notice_message, sealed_for_broker
+from broker.adapters.retention_files import load_retention
+from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core import retention
 from broker.core.crypto import keys, sealing, signing
 from broker.core.envelope import header_map
@@ -310,12 +312,12 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(observed:
     (record,) = observed.deliveries["school"]
     sealed = sealing.parse_sealed(record.value)
     delivery_id = dict(record.headers)["ce_id"].decode()
-    with retention.SqliteDataKeyStore(s.key_paths().data_keys) as store:
+    with SqliteDataKeyStore(s.key_paths().data_keys) as store:
         plain = sealing.open_with_data_key(
             sealed, delivery_id=delivery_id, recipient="school", data_key=store.lookup(threat_id)
         )
         assert threat["child"]["name"].encode() in plain
-        policy = retention.load_retention(s.policy_dir)
+        policy = load_retention(s.policy_dir)
         report = retention.purge(store, policy, datetime.now(UTC) + timedelta(days=3650))
         assert report.destroyed >= len(observed.published_valid)
         with pytest.raises(sealing.DecryptionError):

@@ -26,7 +26,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from broker.core.audit.errors import AuditError
 from broker.core.audit.events import CHECKPOINT_TYPE, Entry
 from broker.core.audit.faults import Fault, Report
 from broker.core.audit.verify import Verifier
+from broker.core.times import utc_z
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_entries (
@@ -107,12 +108,12 @@ def _utc(text: object) -> str | None:
     if not isinstance(text, str):
         return None
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        t = datetime.fromisoformat(text)
     except ValueError:
         return None
     if t.tzinfo is None:
         return None
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_z(t)
 
 
 def headers_text(headers: Sequence[tuple[str, bytes]] | None) -> str | None:

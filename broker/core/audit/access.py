@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from broker.core.audit.errors import AuditError
 from broker.core.audit.events import canonical
 from broker.core.crypto import refs
+from broker.core.times import utc_z
 
 RECEIPT_TYPE = "no.oslo.broker.receipt.v1"  # on a recipient's receipts topic
 AUDIT_RECEIPT_TYPE = "no.oslo.broker.audit-receipt.v1"  # the relayed copy on the audit topic
@@ -31,19 +32,13 @@ class State(StrEnum):
     opened = "opened"  # a person at the recipient has opened it
 
 
-def _stamp(when: datetime) -> str:
-    if when.tzinfo is None:
-        raise ValueError("time must carry a time zone")
-    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def receipt(delivery_id: str, state: State, when: datetime) -> tuple[str, bytes]:
     """(event id, value) a recipient's system publishes on its receipts topic."""
     if not delivery_id or len(delivery_id) > 100:
         raise ValueError("delivery_id: must be 1 to 100 characters")
     rid = refs.stable_id("receipt", delivery_id, str(state))
     return rid, canonical(
-        {"delivery_id": delivery_id, "state": str(state), "at": _stamp(when), "receipt_id": rid}
+        {"delivery_id": delivery_id, "state": str(state), "at": utc_z(when), "receipt_id": rid}
     )
 
 
@@ -65,7 +60,7 @@ def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tup
     if state not in {s.value for s in State}:
         raise AuditError("receipt: state must be 'received' or 'opened'")
     try:
-        claimed = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+        claimed = datetime.fromisoformat(str(at))
     except ValueError:
         raise AuditError("receipt: at must be an ISO 8601 time") from None
     if claimed.tzinfo is None:
@@ -75,8 +70,8 @@ def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tup
         {
             "record_id": rid,
             "event": str(state),
-            "recorded_at": _stamp(now),
-            "receipt_at": _stamp(claimed),
+            "recorded_at": utc_z(now),
+            "receipt_at": utc_z(claimed),
             "delivery_id": delivery_id,
             "recipient": recipient,
             "source": source,
@@ -98,7 +93,7 @@ class Access:
         """Not received within ``within`` of being delivered."""
         if self.received_at is not None:
             return False
-        delivered = datetime.fromisoformat(self.delivered_at.replace("Z", "+00:00"))
+        delivered = datetime.fromisoformat(self.delivered_at)
         return now - delivered > within
 
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from broker.core.audit.errors import AuditError, SignatureError
+from broker.core.times import utc_z
 
 HINT_BYTES = 8
 FORMAT = "oslo-share-broker/checkpoint/v1"
@@ -149,7 +150,7 @@ def sign(
         origin=origin,
         tree_size=tree_size,
         root_hash=root.hex(),
-        time=when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        time=utc_z(when),
         key_id=key_id(key.public_key()),
         hints_from=hints_from,
         leaf_hints=hints_of(added_leaf_hashes),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -19,6 +19,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from broker.core.crypto import refs
+from broker.core.times import utc_z
 
 RECORD_TYPE = "no.oslo.broker.audit-record.v1"
 CHECKPOINT_TYPE = "no.oslo.broker.audit-checkpoint.v1"
@@ -83,7 +84,7 @@ def review_event(
     for name, value, limit in (("reviewer", reviewer, 200), ("note", note, 4000)):
         if not value.strip() or len(value) > limit:
             raise ValueError(f"{name}: must be 1 to {limit} characters")
-    stamp = when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    stamp = utc_z(when)
     rid = refs.stable_id("review", reviewed_record_id, reviewer, stamp)
     data = {
         "record_id": rid,

@@ -4,7 +4,8 @@ ends, the broker's data-key store) can read a delivery; Kafka and its operators 
 Keys, for a notice N delivered to recipient R (delivery id D):
 
 * a random 256-bit **data key** per notice, kept in the data-key store (broker.core.retention)
-  until the notice's retention period ends; ``broker retention purge`` destroys it;
+  until the notice's retention period ends; ``broker retention purge`` destroys it. The
+  caller fetches it and passes it in: sealing itself keeps no state and does no I/O;
 * a **content key** per delivery, HKDF-SHA256(data key, info = D, R): recipients of the same
   notice get different keys, so one recipient's key opens nothing meant for another;
 * the delivery (the whole Delivery document, metadata included) is encrypted with AES-256-GCM
@@ -13,16 +14,15 @@ Keys, for a notice N delivered to recipient R (delivery id D):
 
 Both the HPKE ``info`` and the AES-GCM associated data bind the delivery id, the recipient and
 the recipient key id, so a ciphertext moved to another delivery or recipient fails to open.
-The broker signs the whole message (Ed25519, broker.core.crypto.signing, delivery domain). Nothing
-in clear
-joins two recipients' copies of one notice: no notice id, no shared key id.
+The broker signs the whole message (Ed25519, broker.core.crypto.signing, delivery domain).
+Nothing in clear joins two recipients' copies of one notice: no notice id, no shared key id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +49,7 @@ from broker.core.crypto.keys import (
 )
 from broker.core.errors import BrokerError, ConfigError
 from broker.core.records import SealedCopy
-from broker.core.retention import DEAD_LETTER_KIND, DataKeyStore
+from broker.core.retention import DEAD_LETTER_KIND
 
 ALG: Literal["HPKE-X25519-SHA256-A256GCM+A256GCM"] = "HPKE-X25519-SHA256-A256GCM+A256GCM"
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
@@ -109,7 +109,7 @@ def seal(
     """Encrypt one delivery to one recipient's X25519 public key."""
     ctx = _context(delivery_id, recipient, recipient_key_id)
     key = content_key(data_key, delivery_id, recipient)
-    nonce = os.urandom(12)
+    nonce = secrets.token_bytes(12)
     return SealedDelivery(
         recipient_key_id=recipient_key_id,
         wrapped_key=b64e(SUITE.encrypt(key, recipient_public, info=ctx)),
@@ -169,7 +169,7 @@ def open_with_data_key(
 
 def seal_copy(payload: bytes, *, data_key: bytes, data_key_id: str) -> SealedCopy:
     """A dead letter's copy of its input, under the copy's own data key."""
-    nonce = os.urandom(12)
+    nonce = secrets.token_bytes(12)
     key = content_key(data_key, data_key_id, DEAD_LETTER_KIND)
     aad = signing.frame(_COPY, data_key_id.encode())
     return SealedCopy(
@@ -207,55 +207,38 @@ class SealedMessage:
     commitment: str
 
 
+@dataclass(frozen=True)
 class DeliverySealer:
     """The worker's end: seal each delivery to its recipient's active key, sign it as the
-    broker, and say what the audit record should commit to."""
+    broker, and say what the audit record should commit to. Holds keys only: every call gets
+    the notice's data key and returns its message, so calls need no order."""
 
-    def __init__(self, registry: Registry, broker_key: SigningKey, store: DataKeyStore) -> None:
-        self.registry = registry
-        self.broker_key = broker_key
-        self.store = store
-        # the notice being decided: its data key is fetched once, not once per recipient
-        self._current: tuple[str, bytes] | None = None
+    registry: Registry
+    broker_key: SigningKey
 
     def missing_recipients(self, recipients: Sequence[str]) -> list[str]:
         """Recipients with no active encryption key: the worker must not start without them."""
         return sorted(r for r in set(recipients) if not self.registry.active(KeyKind.recipient, r))
 
-    def prepare(self, notice_id: str, notice_type: str, now: datetime) -> None:
-        """Make sure the notice has a live data key before deciding: a RetentionError (a
-        NoticeError) here dead-letters a replayed notice whose key was already destroyed."""
-        self._current = (notice_id, self.store.data_key(notice_id, notice_type, now))
-
-    def seal_copy(self, data_key_id: str, payload: bytes, now: datetime) -> SealedCopy:
-        """Encrypt a dead letter's input under a data key of its own (retention purges it)."""
-        key = self.store.data_key(data_key_id, DEAD_LETTER_KIND, now)
-        return seal_copy(payload, data_key=key, data_key_id=data_key_id)
-
-    def _data_key(self, notice_id: str, notice_type: str, now: datetime) -> bytes:
-        if self._current is not None and self._current[0] == notice_id:
-            return self._current[1]
-        return self.store.data_key(notice_id, notice_type, now)
-
     def seal(
         self,
         delivery: BaseModel,
         *,
+        data_key: bytes,
         delivery_id: str,
         recipient: str,
-        notice_id: str,
-        notice_type: str,
         event_type: str,
         source: str,
         time: datetime,
         key: bytes | None,
     ) -> SealedMessage:
+        """One delivery as its signed, sealed message, under ``data_key`` (its notice's)."""
         entry = self.registry.active(KeyKind.recipient, recipient)
         if entry is None:
             raise ConfigError(f"recipient '{recipient}' has no active encryption key")
         sealed = seal(
             delivery.model_dump_json(exclude_none=True).encode(),
-            data_key=self._data_key(notice_id, notice_type, time),
+            data_key=data_key,
             delivery_id=delivery_id,
             recipient=recipient,
             recipient_key_id=entry.key_id,
@@ -314,7 +297,7 @@ def seal_notice(
     notice_id = dict(headers).get("ce_id", b"").decode("utf-8", "replace")
     sealed = seal(
         value,
-        data_key=os.urandom(32),
+        data_key=secrets.token_bytes(32),
         delivery_id=_notice_context(notice_id),
         recipient=BROKER_INBOX,
         recipient_key_id=entry.key_id,

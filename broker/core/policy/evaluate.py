@@ -13,6 +13,9 @@ Precedence (documented for lawyers in policies/rules.yaml and policies/README.md
    true. The first that applies decides, and its field map alone decides what is released and
    how (no union of rules: one disclosure, one legal basis).
 4. If none applies: deny, with every rule's reason kept for the audit record.
+
+``choose`` is the one walk over the rules: the worker's decision (``decide``) and
+`broker policy explain` (the ``steps`` of its Choice) come from the same call.
 """
 
 from __future__ import annotations
@@ -29,6 +32,20 @@ from broker.core.policy.view import project
 from broker.core.records import LegalBasisRef, Outcome
 from broker.core.redaction import Redacted, redact
 
+Step = tuple[Rule, str]  # a rule considered, and what became of it
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The deciding rule for one recipient (None: denied by default), the reasons for the
+    audit record, and every rule for the recipient in the order considered, with what became
+    of it (``applies``, why it does not, or ``not tried``)."""
+
+    outcome: Outcome
+    rule: Rule | None
+    reasons: tuple[str, ...]
+    steps: tuple[Step, ...] = ()
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -39,6 +56,7 @@ class Verdict:
     reasons: tuple[str, ...]
     redacted: Redacted | None  # the recipient's copy, when delivered
     review_required: bool = False  # delivered under an urgent rule
+    steps: tuple[Step, ...] = ()  # how the rules were walked (Choice.steps)
 
 
 class Facts:
@@ -115,42 +133,62 @@ def _unmet(rule: Rule, policy: PolicySet, facts: Facts) -> list[str]:
     return reasons
 
 
+_NOT_FLAGGED = "not tried: urgent rule, notice not flagged"
+
+
 def choose(  # noqa: PLR0911 - one return per way a decision ends reads best
     policy: PolicySet, facts: Facts, sender: str, notice_type: str, recipient: str
-) -> tuple[Outcome, Rule | None, tuple[str, ...]]:
-    """The deciding rule for one recipient (see the module docstring for precedence)."""
+) -> Choice:
+    """The deciding rule for one recipient (see the module docstring for precedence), and
+    the walk that found it."""
     if recipient not in policy.recipients:
-        return Outcome.deny, None, (f"unknown-recipient: {recipient}",)
+        return Choice(Outcome.deny, None, (f"unknown-recipient: {recipient}",))
     rules = policy.rules_for(sender, notice_type, recipient)
     if not rules:
         reason = f"no-rule: no rule lets {sender} share {notice_type} notices with {recipient}"
-        return Outcome.deny, None, (reason,)
-    reasons: list[str] = []
-    for rule in rules:
-        if rule.effect is Effect.deny:
-            failed = facts.condition(rule, policy)
-            if failed is None:
-                return Outcome.deny, rule, (f"denied: rule {rule.id} under {rule.legal_basis}",)
-            if failed.startswith("condition-error"):  # fail closed
-                return Outcome.deny, rule, (failed,)
-    allows = [r for r in rules if r.effect is Effect.allow and (facts.urgent or not r.urgent)]
+        return Choice(Outcome.deny, None, (reason,))
+    allows = [r for r in rules if r.effect is Effect.allow]
     if facts.urgent:
         allows.sort(key=lambda r: not r.urgent)  # stable: file order within each group
-    if not allows:
+    order = [*(r for r in rules if r.effect is Effect.deny), *allows]
+    steps: list[Step] = []
+
+    def decided(outcome: Outcome, rule: Rule | None, reasons: tuple[str, ...]) -> Choice:
+        for later in order[len(steps) :]:  # the rules after the deciding one
+            if later.urgent and not facts.urgent:
+                steps.append((later, _NOT_FLAGGED))
+            else:
+                steps.append((later, f"not tried: rule {rule.id} decided" if rule else "not tried"))
+        return Choice(outcome, rule, reasons, tuple(steps))
+
+    for rule in order[: len(order) - len(allows)]:  # deny rules first, wherever they stand
+        failed = facts.condition(rule, policy)
+        steps.append((rule, "applies: denies" if failed is None else failed))
+        if failed is None:
+            return decided(
+                Outcome.deny, rule, (f"denied: rule {rule.id} under {rule.legal_basis}",)
+            )
+        if failed.startswith("condition-error"):  # fail closed
+            return decided(Outcome.deny, rule, (failed,))
+    if not any(facts.urgent or not r.urgent for r in allows):
         reason = (
             f"no-rule: only urgent rules let {sender} share {notice_type} notices with "
             f"{recipient}, and the notice is not flagged danger_to_life_or_health"
         )
-        return Outcome.deny, None, (reason,)
+        return decided(Outcome.deny, None, (reason,))
+    reasons: list[str] = []
     for rule in allows:
+        if rule.urgent and not facts.urgent:
+            steps.append((rule, _NOT_FLAGGED))
+            continue
         unmet = _unmet(rule, policy, facts)
         if not unmet and (failed := facts.condition(rule, policy)) is not None:
             unmet.append(failed)
-        if unmet:
-            reasons += unmet
-            continue
-        return Outcome.deliver, rule, (*reasons, f"allowed: rule {rule.id}")
-    return Outcome.deny, None, tuple(reasons)
+        steps.append((rule, "; ".join(unmet) if unmet else "applies"))
+        if not unmet:
+            return decided(Outcome.deliver, rule, (*reasons, f"allowed: rule {rule.id}"))
+        reasons += unmet
+    return decided(Outcome.deny, None, tuple(reasons))
 
 
 def decide(
@@ -174,40 +212,19 @@ def decide(
         if context is None:
             raise ValueError("decide needs facts or a context")
         facts = Facts.from_context(policy, notice_type, doc, context)
-    outcome, rule, reasons = choose(policy, facts, sender, notice_type, recipient)
-    if outcome is Outcome.deny or rule is None:
-        return Verdict(recipient, Outcome.deny, rule, None, reasons, None)
+    choice = choose(policy, facts, sender, notice_type, recipient)
+    rule = choice.rule
+    if choice.outcome is Outcome.deny or rule is None:
+        return Verdict(
+            recipient, Outcome.deny, rule, None, choice.reasons, None, steps=choice.steps
+        )
     return Verdict(
         recipient,
         Outcome.deliver,
         rule,
         policy.legal_bases[rule.legal_basis].ref(),
-        reasons,
+        choice.reasons,
         redact(doc, rule.plan, pseudonym_key=pseudonym_key, as_of=facts.as_of),
         review_required=rule.urgent,
+        steps=choice.steps,
     )
-
-
-def trace(
-    policy: PolicySet, facts: Facts, sender: str, notice_type: str, recipient: str
-) -> list[tuple[Rule, str]]:
-    """Every rule for the recipient and what became of it, in the order it was considered:
-    for `broker policy explain`."""
-    out: list[tuple[Rule, str]] = []
-    rules = policy.rules_for(sender, notice_type, recipient)
-    for rule in rules:
-        if rule.effect is Effect.deny:
-            failed = facts.condition(rule, policy)
-            out.append((rule, "applies: denies" if failed is None else failed))
-    allows = [r for r in rules if r.effect is Effect.allow]
-    if facts.urgent:
-        allows.sort(key=lambda r: not r.urgent)
-    for rule in allows:
-        if rule.urgent and not facts.urgent:
-            out.append((rule, "not tried: urgent rule, notice not flagged"))
-            continue
-        unmet = _unmet(rule, policy, facts)
-        if not unmet and (failed := facts.condition(rule, policy)) is not None:
-            unmet.append(failed)
-        out.append((rule, "; ".join(unmet) if unmet else "applies"))
-    return out

@@ -92,8 +92,11 @@ def _sampled(
             allows = [r for r in applying if r.effect is Effect.allow]
             allows.sort(key=lambda r: not r.urgent)  # the order choose() tries them in
             overlaps.update((a.id, b.id) for i, a in enumerate(allows) for b in allows[i + 1 :])
-            outcome, rule, _ = choose(policy, facts, sender, notice_type, recipient)
-            if rule is not None and (outcome is Outcome.deliver or rule.effect is Effect.deny):
+            choice = choose(policy, facts, sender, notice_type, recipient)
+            rule = choice.rule
+            if rule is not None and (
+                choice.outcome is Outcome.deliver or rule.effect is Effect.deny
+            ):
                 decides[rule.id] += 1
     return n, applies, decides, overlaps
 

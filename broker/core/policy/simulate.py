@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from broker.core.national_id import birth_date_of
+from broker.core.national_id import age_on, birth_date_of
 from broker.core.notices import NOTICE_SENDERS
 from broker.core.policy.evaluate import Facts, choose
 from broker.core.policy.load import load_policy
@@ -38,8 +38,7 @@ def child_age_of(doc: Mapping[str, Any]) -> int:
         born = birth_date_of(child["national_id"])
     else:
         born = date.fromisoformat(born_text)
-    on = datetime.fromisoformat(doc["issued_at"]).astimezone(UTC).date()
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    return age_on(born, datetime.fromisoformat(doc["issued_at"]))
 
 
 def _shape(doc: Any, prefix: str, out: set[str]) -> set[str]:
@@ -107,8 +106,10 @@ class _Side:
         sender = NOTICE_SENDERS[notice_type]
         out = []
         for recipient in self.recipients:
-            outcome, rule, _ = choose(self.policy, facts, sender, notice_type, recipient)
-            out.append(rule.id if outcome is Outcome.deliver and rule else None)
+            choice = choose(self.policy, facts, sender, notice_type, recipient)
+            out.append(
+                choice.rule.id if choice.outcome is Outcome.deliver and choice.rule else None
+            )
         result = tuple(out)
         if key is not None:
             self.cache[key] = result

@@ -49,6 +49,7 @@ from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.report import subject_report
 from broker.core.audit.verify import verify_log
 from broker.core.crypto.keys import Registry
+from broker.core.times import utc_z
 
 DECISIONS = ("deliver", "deny", "dead-letter", "review")
 MAX_LIMIT = 1000
@@ -114,16 +115,12 @@ CONFIG = web.AppKey("config", Config)
 AUDITOR = web.RequestKey("auditor", str)  # the admitted auditor's CN
 
 
-def _stamp(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _access(request: web.Request, event: str, **what: Any) -> None:
     cfg = request.app[CONFIG]
     cfg.access(
         {
             "event": event,
-            "at": _stamp(cfg.clock()),
+            "at": utc_z(cfg.clock()),
             "auditor": request.get(AUDITOR),
             "method": request.method,
             "path": request.path,

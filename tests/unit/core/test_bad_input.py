@@ -1,5 +1,7 @@
 """Generated malformed input never crashes the pipeline: each one is dead-lettered with a
-reason and an audit record, or (if it happens to be valid) decided for every recipient."""
+reason and an audit record, or (if it happens to be valid) decided for every recipient. Each
+input is published as a unit publishes (signed, sealed to the broker), so that it reaches the
+checks behind the signature."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.core.pipeline import Pipeline, Result, Source
+from broker.core.pipeline import Result, Source
 from broker.core.policy import PolicySet
-from tests.conftest import ce_headers, example
+from broker.testing.fakes import ReadyPipeline
+from tests.conftest import example
 
 SRC = Source("t.notices", 0, 1)
 json_values = st.recursive(
@@ -61,9 +64,9 @@ def _accounted(result: Result, policy: PolicySet) -> None:
     max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
 )
 @given(raw=st.binary(max_size=300))
-def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, now: datetime, raw: bytes) -> None:
+def test_arbitrary_bytes(ready: ReadyPipeline, policy: PolicySet, raw: bytes) -> None:
     """Not JSON, invalid UTF-8, anything: dead-lettered with a reason."""
-    result = pipeline.process(raw, ce_headers({"notice_type": "risk", "notice_id": "x"}, now), SRC)
+    result = ready.process(raw, ready.headers({"notice_type": "risk", "notice_id": "x"}), SRC)
     assert result.dead_letter is not None
     _accounted(result, policy)
 
@@ -78,7 +81,7 @@ def test_arbitrary_bytes(pipeline: Pipeline, policy: PolicySet, now: datetime, r
     delete=st.booleans(),
 )
 def test_mutated_notices(
-    pipeline: Pipeline,
+    ready: ReadyPipeline,
     policy: PolicySet,
     now: datetime,
     data: st.DataObject,
@@ -90,7 +93,7 @@ def test_mutated_notices(
     doc = example(name, now)
     path = data.draw(st.sampled_from(_paths(doc)))
     _set(doc, path, value, delete)
-    result = pipeline.process(json.dumps(doc).encode(), ce_headers(doc, now), SRC)
+    result = ready.process(doc, ready.headers(doc), SRC)
     _accounted(result, policy)
 
 
@@ -99,15 +102,15 @@ def test_mutated_notices(
 )
 @given(kind=st.text(max_size=30), version=st.integers(min_value=0, max_value=99))
 def test_unknown_types_and_versions(
-    pipeline: Pipeline, policy: PolicySet, now: datetime, kind: str, version: int
+    ready: ReadyPipeline, policy: PolicySet, now: datetime, kind: str, version: int
 ) -> None:
     """A ce_type the broker does not know is dead-lettered, never guessed at."""
     doc = example("threat", now)
     headers = [
         (k, f"no.oslo.broker.{kind}-notice.v{version}".encode() if k == "ce_type" else v)
-        for k, v in ce_headers(doc, now)
+        for k, v in ready.headers(doc)
     ]
-    result = pipeline.process(json.dumps(doc).encode(), headers, SRC)
+    result = ready.process(doc, headers, SRC)
     if (kind, version) != ("risk", 1):
         assert result.dead_letter is not None
     _accounted(result, policy)

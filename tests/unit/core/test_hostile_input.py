@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +18,11 @@ from hypothesis import strategies as st
 
 from broker.core import envelope
 from broker.core.crypto import keys, sealing, signing
-from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
-from broker.core.deployment.topics import TopicNames
+from broker.core.crypto.keys import KeyKind, Registry
 from broker.core.pipeline import Pipeline, Result, Source
 from broker.core.policy import PolicySet
 from broker.core.records import DeadLetter, ReplayClaim
-from broker.core.retention import MemoryDataKeyStore
+from broker.testing.fakes import MemoryDataKeyStore, ready_pipeline
 from tests.conftest import SUBJECT_KEY, example
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -76,31 +74,10 @@ class Secure:
 
 
 @pytest.fixture
-def secure(tmp_path: Path, policy: PolicySet) -> Secure:
-    paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.broker, keys.BROKER_OWNER, NOW)
-    keys.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, NOW)
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW, sender="police", organisation="oslo-pd")
-    for r in sorted({rule.recipient for rule in policy.rules}):
-        keys.generate(paths, KeyKind.recipient, r, NOW)
-    registry = keys.load_registry(paths.registry)
-    store = MemoryDataKeyStore()
-    sealer = sealing.DeliverySealer(
-        registry, keys.signing_key(paths, registry, KeyKind.broker, keys.BROKER_OWNER), store
-    )
-    verifier = signing.NoticeVerifier(registry, signing.MemoryReplayGuard())
-    inbox = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
-    pipeline = Pipeline(
-        policy,
-        TopicNames("t."),
-        SUBJECT_KEY,
-        clock=lambda: NOW,
-        verifier=verifier,
-        sealer=sealer,
-        inbox=inbox,
-    )
-    signer = keys.signing_key(paths, registry, KeyKind.publisher, UNIT)
-    return Secure(pipeline, registry, signer, store)
+def secure(policy: PolicySet) -> Secure:
+    ready = ready_pipeline(policy, now=NOW, subject_key=SUBJECT_KEY, units={UNIT: "police"})
+    signer = ready.keys.signing_key(KeyKind.publisher, UNIT)
+    return Secure(ready.pipeline, ready.keys.registry, signer, ready.data_keys)
 
 
 def _doc(name: str = "threat") -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """National id numbers: check digits, D-numbers, synthetic numbers, no value in errors."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -51,3 +51,17 @@ def test_impossible_date_is_rejected() -> None:
             break
     with pytest.raises(ValueError, match="valid date"):
         national_id.validate(first9 + str(national_id.check_digits(first9)))
+
+
+@pytest.mark.parametrize(
+    ("when", "age"),
+    [
+        (datetime(2026, 5, 8, 23, 0, tzinfo=UTC), 13),  # the day before the birthday
+        (datetime(2026, 5, 9, 0, 0, tzinfo=UTC), 14),  # the birthday
+        # 00:30 on the birthday in Oslo is still the day before in UTC
+        (datetime(2026, 5, 9, 0, 30, tzinfo=timezone(timedelta(hours=2))), 13),
+    ],
+)
+def test_age_is_whole_years_on_the_utc_day(when: datetime, age: int) -> None:
+    """The one age the models, the rules and the tools read: whole years, by the UTC date."""
+    assert national_id.age_on(date(2012, 5, 9), when) == age

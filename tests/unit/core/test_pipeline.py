@@ -1,6 +1,8 @@
 """The pipeline: one decision per recipient, deliveries as CloudEvents, dead letters audited,
-and no personal data value in any audit record."""
+and no personal data value in any audit record. Every notice is signed and sealed by its unit
+and every delivery opened by its recipient, as in production (broker.testing.fakes)."""
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -8,19 +10,19 @@ from typing import Any
 
 import pytest
 
+from broker.core.crypto import sealing
 from broker.core.paths import leaves
-from broker.core.pipeline import Pipeline, Result, Source
+from broker.core.pipeline import Result, Source
 from broker.core.policy import PolicySet
+from broker.core.records import SealedCopy
+from broker.testing.fakes import ReadyPipeline
 from tests.conftest import ROOT, ce_headers, redate
 
 SRC = Source("t.notices", 0, 7)
 
 
-def _run(pipeline: Pipeline, doc: Any, headers: Any = None) -> Result:
-    value = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-    if headers is None:
-        headers = ce_headers(doc, pipeline.clock())
-    return pipeline.process(value, headers, SRC)
+def _run(ready: ReadyPipeline, doc: Any, headers: Any = None) -> Result:
+    return ready.process(doc, headers, SRC)
 
 
 def _personal_values(doc: dict[str, Any]) -> set[str]:
@@ -40,10 +42,10 @@ def _personal_values(doc: dict[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
 def test_one_decision_and_one_audit_record_per_recipient(
-    pipeline: Pipeline, policy: PolicySet, notice: Callable[..., dict[str, Any]], name: str
+    ready: ReadyPipeline, policy: PolicySet, notice: Callable[..., dict[str, Any]], name: str
 ) -> None:
     """Every recipient gets exactly one decision, audited once; deliveries match 'deliver'."""
-    result = _run(pipeline, notice(name))
+    result = _run(ready, notice(name))
     assert result.dead_letter is None
     assert sorted(d.recipient for d in result.decisions) == sorted(policy.recipients)
     assert len(result.audit_records) == len(policy.recipients)
@@ -53,11 +55,11 @@ def test_one_decision_and_one_audit_record_per_recipient(
 
 @pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
 def test_audit_records_hold_no_personal_data(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]], name: str
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]], name: str
 ) -> None:
     """Audit records carry field names and a keyed child reference, never a value."""
     doc = notice(name)
-    result = _run(pipeline, doc)
+    result = _run(ready, doc)
     text = b"\n".join(
         m.value + repr(m.headers).encode() + (m.key or b"") for m in result.audit_records
     ).decode()
@@ -68,17 +70,17 @@ def test_audit_records_hold_no_personal_data(
 
 
 def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """A delivery names its rule and legal basis, carries the redacted copy, and is keyed
     differently per recipient so that recipients cannot join on the key."""
     doc = notice("threat")
-    result = _run(pipeline, doc)
+    result = _run(ready, doc)
     by_topic = {m.topic: m for m in result.deliveries}
     school = by_topic["t.deliveries.school"]
     headers = dict(school.headers)
     assert headers["ce_type"] == b"no.oslo.broker.delivery.v1"
-    body = json.loads(school.value)
+    body = ready.open(school)
     assert body["legal_basis"]["id"] == "prl-prevent"
     assert "national_id" not in body["notice"]["child"]
     assert school.key != by_topic["t.deliveries.child-welfare"].key
@@ -86,53 +88,39 @@ def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
 
 
 def test_delivery_ids_are_deterministic(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """Re-processing the same notice gives the same delivery ids (subscribers can dedupe)."""
-    first = [dict(m.headers)["ce_id"] for m in _run(pipeline, notice("threat")).deliveries]
-    again = [dict(m.headers)["ce_id"] for m in _run(pipeline, notice("threat")).deliveries]
+    first = [dict(m.headers)["ce_id"] for m in _run(ready, notice("threat")).deliveries]
+    again = [dict(m.headers)["ce_id"] for m in _run(ready, notice("threat")).deliveries]
     assert first == again
 
 
-@pytest.mark.parametrize(
-    ("value", "headers", "code", "field"),
-    [
-        (b"{not json", None, "not-json", "value"),
-        (b"\xff\xfe", None, "not-utf8", "value"),
-        (b"[1, 2]", None, "not-object", "value"),
-        (
-            b"{}",
-            [
-                ("ce_specversion", b"1.0"),
-                ("ce_type", b"no.oslo.broker.gossip-notice.v1"),
-                ("ce_source", b"/x"),
-                ("ce_id", b"1"),
-            ],
-            "unknown-type",
-            "ce_type",
-        ),
-        (b"{}", [("ce_type", b"no.oslo.broker.risk-notice.v1")], "envelope-invalid", "headers"),
-        (b"x" * (300 * 1024), None, "too-large", "value"),
-    ],
-)
-def test_invalid_input_is_dead_lettered_and_audited(
-    pipeline: Pipeline, value: bytes, headers: Any, code: str, field: str
-) -> None:
-    """Bad input that did not arrive sealed goes to the dead-letter topic as a reference
-    (position, hash, reason), never as a copy, and is audited."""
-    hdrs = headers if headers is not None else ce_headers({"notice_type": "risk"}, pipeline.clock())
-    result = pipeline.process(value, hdrs, SRC)
+BAD_INPUT = [
+    (b"{not json", {}, "not-json", "value"),
+    (b"\xff\xfe", {}, "not-utf8", "value"),
+    (b"[1, 2]", {}, "not-object", "value"),
+    (
+        b"{}",
+        {"ce_type": b"no.oslo.broker.gossip-notice.v1", "ce_id": b"1"},
+        "unknown-type",
+        "ce_type",
+    ),
+    (b"{}", {"ce_specversion": b"0.1"}, "envelope-invalid", "headers"),
+    (b"x" * (300 * 1024), {}, "too-large", "value"),
+]
+
+
+def _dead_lettered(result: Result, received: bytes, code: str, field: str) -> dict[str, Any]:
+    """The dead letter of ``received``: where, what and why, and its audit record."""
     assert result.decisions == ()
     assert result.dead_letter is not None
     assert result.dead_letter.topic == "t.notices.dead-letter"
-    letter = json.loads(result.dead_letter.value)
+    letter: dict[str, Any] = json.loads(result.dead_letter.value)
     assert letter["source"] == "t.notices/0/7"
-    assert letter["input_sha256"] == hashlib.sha256(value).hexdigest()
-    assert letter["input_bytes"] == len(value)
+    assert letter["input_sha256"] == hashlib.sha256(received).hexdigest()
+    assert letter["input_bytes"] == len(received)
     assert letter["code"] == code
-    assert "sealed_copy" not in letter
-    if len(value) > 8:
-        assert value not in result.dead_letter.value
     error = json.loads(dict(result.dead_letter.headers)["broker_error"])
     assert error["code"] == code
     assert error["problems"][0]["field"] == field
@@ -140,16 +128,51 @@ def test_invalid_input_is_dead_lettered_and_audited(
     record = json.loads(audit.value)
     assert record["event"] == "dead-letter"
     assert record["reasons"][0].startswith(code)
+    return letter
+
+
+@pytest.mark.parametrize(("value", "changes", "code", "field"), BAD_INPUT)
+def test_invalid_input_is_dead_lettered_and_audited(
+    ready: ReadyPipeline, value: bytes, changes: dict[str, bytes], code: str, field: str
+) -> None:
+    """Bad input from a registered unit (signed, sealed to the broker) goes to the
+    dead-letter topic with its position, hash and reason, and is audited; the input is kept
+    only as a sealed copy, which its own data key opens."""
+    headers = [(k, changes.get(k, v)) for k, v in ready.headers({"notice_type": "risk"})]
+    received_headers, received = ready.publish(value, headers)
+    result = ready.pipeline.process(received, received_headers, SRC)
+    letter = _dead_lettered(result, received, code, field)
+    assert result.dead_letter is not None
+    if len(value) > 8:
+        assert value not in result.dead_letter.value
+    copy = SealedCopy.model_validate(letter["sealed_copy"])
+    payload = sealing.open_copy(copy, ready.data_keys.lookup(copy.data_key_id))
+    assert base64.b64decode(json.loads(payload)["value"]) == received
+
+
+@pytest.mark.parametrize("value", [case[0] for case in BAD_INPUT])
+def test_input_that_did_not_arrive_sealed_is_referred_to_never_copied(
+    ready: ReadyPipeline, value: bytes
+) -> None:
+    """Bad input that did not arrive sealed goes to the dead-letter topic as a reference
+    (position, hash, reason), never as a copy, and is audited."""
+    hdrs = ce_headers({"notice_type": "risk"}, ready.clock())
+    result = ready.pipeline.process(value, hdrs, SRC)
+    letter = _dead_lettered(result, value, "notice-not-sealed", "value")
+    assert "sealed_copy" not in letter
+    assert result.dead_letter is not None
+    if len(value) > 8:
+        assert value not in result.dead_letter.value
 
 
 def test_dead_letter_names_field_without_value(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """A bad national id is named by field and reason; the number itself appears nowhere."""
     doc = notice("robbery")
     nid = doc["child"]["national_id"]
     doc["child"]["national_id"] = nid[:-1] + str((int(nid[-1]) + 1) % 10)
-    result = _run(pipeline, doc)
+    result = _run(ready, doc)
     error = dict(result.dead_letter.headers)["broker_error"].decode()  # type: ignore[union-attr]
     assert "child.national_id" in error
     assert "check digits" in error
@@ -158,37 +181,37 @@ def test_dead_letter_names_field_without_value(
 
 
 def test_notice_id_must_match_event_id(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """The CloudEvent id and the notice id must agree, so audit and transport tell one story."""
     doc = notice("threat")
-    headers = [(k, b"other" if k == "ce_id" else v) for k, v in ce_headers(doc, pipeline.clock())]
-    result = _run(pipeline, doc, headers)
+    headers = [(k, b"other" if k == "ce_id" else v) for k, v in ready.headers(doc)]
+    result = _run(ready, doc, headers)
     assert result.error is not None
     assert result.error.code == "id-mismatch"
 
 
 def test_urgent_disclosure_is_marked_for_review(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """A notice flagged as danger to life: the urgent delivery's audit record requires review,
     the others do not."""
-    result = _run(pipeline, notice("threat", danger_to_life_or_health=True))
+    result = _run(ready, notice("threat", danger_to_life_or_health=True))
     records = {r["recipient"]: r for r in (json.loads(m.value) for m in result.audit_records)}
     assert records["school"]["rule_id"] == "risk-school-urgent"
     assert records["school"]["review_required"] is True
     assert [r for r, rec in records.items() if rec["review_required"]] == ["school"]
-    ordinary = _run(pipeline, notice("threat"))
+    ordinary = _run(ready, notice("threat"))
     assert not any(json.loads(m.value)["review_required"] for m in ordinary.audit_records)
 
 
 def test_transformed_fields_are_named_in_delivery_and_audit(
-    pipeline: Pipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """SaLTo's copy says which values are pseudonyms or age bands; the audit record too."""
     doc = notice("threat")
-    result = _run(pipeline, doc)
-    salto = json.loads(next(m for m in result.deliveries if m.topic == "t.deliveries.salto").value)
+    result = _run(ready, doc)
+    salto = ready.open(next(m for m in result.deliveries if m.topic == "t.deliveries.salto"))
     expected = {"notice_id": "pseudonymise", "child.birth_date": "generalise:age-band"}
     assert salto["fields_transformed"] == expected
     assert salto["notice"]["notice_id"] != doc["notice_id"]
@@ -201,7 +224,7 @@ def test_transformed_fields_are_named_in_delivery_and_audit(
 
 
 def test_other_senders_notices_are_decided_for_every_recipient(
-    pipeline: Pipeline, policy: PolicySet
+    ready: ReadyPipeline, policy: PolicySet
 ) -> None:
     """A school's concern report and child welfare's feedback reach only their recipients."""
     for name, delivered in (
@@ -210,9 +233,9 @@ def test_other_senders_notices_are_decided_for_every_recipient(
     ):
         doc = redate(
             json.loads((ROOT / "policies" / "tests" / "notices" / name).read_text()),
-            pipeline.clock(),
+            ready.clock(),
         )
-        result = _run(pipeline, doc)
+        result = _run(ready, doc)
         assert result.dead_letter is None, result.error
         assert len(result.decisions) == len(policy.recipients)
         assert {d.recipient for d in result.decisions if d.outcome == "deliver"} == delivered

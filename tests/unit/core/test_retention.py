@@ -1,8 +1,8 @@
-"""Retention by crypto-shredding: the policy file, the data-key store, purge and its effect."""
+"""Retention by crypto-shredding: the rules, the data-key store (each implementation of the
+Protocol), purge and its effect. The files: tests/unit/adapters/test_retention_files.py."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,22 +10,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.cli.retention import app
 from broker.core import retention
 from broker.core.crypto import keys, sealing
-from broker.core.crypto.keys import KeyKind, KeyPaths
+from broker.core.crypto.keys import KeyKind, KeyPaths, KeyStatus
 from broker.core.errors import NoticeError, PolicyError
-from broker.core.notices import NOTICE_MODELS
 from broker.core.records import Delivery, LegalBasisRef
 from broker.core.retention import (
-    DEAD_LETTER_KIND,
-    MemoryDataKeyStore,
     RetentionPolicy,
     RetentionRule,
-    SqliteDataKeyStore,
-    load_retention,
+    inbox_keys_due,
+    parse_retention,
     purge,
 )
+from broker.testing.fakes import MemoryDataKeyStore, MemoryKeys
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -48,44 +47,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[retention.
         return
     with SqliteDataKeyStore(tmp_path / "keys" / "data-keys.sqlite3") as s:
         yield s
-
-
-def test_shipped_retention_policy_covers_every_notice_type() -> None:
-    """policies/retention.yaml loads and names a period for every notice type there is, and
-    for dead letters' sealed copies."""
-    loaded = load_retention(ROOT / "policies")
-    assert set(loaded.rules) == {t for t, _ in NOTICE_MODELS} | {DEAD_LETTER_KIND}
-    assert all(loaded.period(t) for t in loaded.rules)
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        (lambda t: t.replace("days: 180", "days: 0", 1), "days: Input should be greater than"),
-        (
-            lambda t: t.replace("notice_type: risk", "notice_type: gossip"),
-            "risk: no retention rule",
-        ),
-        (
-            lambda t: t.replace("notice_type: risk", "notice_type: gossip"),
-            "gossip: notice_type: unknown",
-        ),
-        (lambda t: t.replace("notice_type: risk", "notice_type: incident"), "more than one rule"),
-        (lambda t: t.replace("retention:", "retain:"), "expected a top-level 'retention:' list"),
-    ],
-    ids=["zero days", "type missing", "unknown type", "duplicate", "wrong key"],
-)
-def test_bad_retention_policy_names_the_file_and_problem(
-    tmp_path: Path, edit, message: str
-) -> None:  # type: ignore[no-untyped-def]
-    """A broken retention file fails to load with its path and a reason naming the entry."""
-    shutil.copytree(ROOT / "policies", tmp_path / "p")
-    path = tmp_path / "p" / "retention.yaml"
-    path.write_text(edit(path.read_text()))
-    with pytest.raises(PolicyError) as caught:
-        load_retention(tmp_path / "p")
-    assert caught.value.file == str(path)
-    assert any(message in p for p in caught.value.problems), caught.value.problems
 
 
 def test_a_reprocessed_notice_gets_the_same_data_key(store: retention.DataKeyStore) -> None:
@@ -141,7 +102,7 @@ def _sealed_delivery(
     keys.generate(paths, KeyKind.recipient, "school", T0)
     registry = keys.load_registry(paths.registry)
     sealer = sealing.DeliverySealer(
-        registry, keys.signing_key(paths, registry, KeyKind.broker, "broker"), store
+        registry, keys.signing_key(paths, registry, KeyKind.broker, "broker")
     )
     delivery = Delivery(
         delivery_id="d-1",
@@ -156,10 +117,9 @@ def _sealed_delivery(
     )
     message = sealer.seal(
         delivery,
+        data_key=store.data_key("n-1", "incident", T0),
         delivery_id="d-1",
         recipient="school",
-        notice_id="n-1",
-        notice_type="incident",
         event_type="no.oslo.broker.delivery.v1",
         source="/broker",
         time=T0,
@@ -209,36 +169,6 @@ def test_a_recipient_copy_survives_purge_by_design(
         keys.decryption_keys(paths, keys.load_registry(paths.registry), "school")
 
 
-def test_sqlite_store_is_0600_and_overwrites_destroyed_keys(tmp_path: Path) -> None:
-    """The file is private to its owner, and a destroyed key's bytes are gone from it."""
-    path = tmp_path / "keys" / "data-keys.sqlite3"
-
-    def on_disk() -> bytes:  # the database and its write-ahead log
-        wal = path.with_name(path.name + "-wal")
-        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-
-    with SqliteDataKeyStore(path) as store:
-        key = store.data_key("n-1", "incident", T0)
-        store.data_key("n-2", "incident", T0)
-        assert key in on_disk()  # the check has teeth: stored keys are findable
-        store.destroy(["n-1"], T0 + DAY)
-        assert key not in on_disk()
-    assert (path.stat().st_mode & 0o777) == 0o600
-    assert (path.parent.stat().st_mode & 0o777) == 0o700
-    assert key not in on_disk()
-
-
-def test_sqlite_store_is_shared_by_the_worker_and_the_purge_command(tmp_path: Path) -> None:
-    """The worker and `broker retention purge` open the same file: each sees the other's writes."""
-    path = tmp_path / "dk.sqlite3"
-    with SqliteDataKeyStore(path) as worker, SqliteDataKeyStore(path) as cli:
-        key = worker.data_key("n-1", "incident", T0)
-        assert cli.lookup("n-1") == key
-        cli.destroy(["n-1"], T0 + DAY)
-        assert worker.lookup("n-1") is None
-        assert [e.destroyed_at for e in worker.entries()] == [T0 + DAY]
-
-
 def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`broker retention purge --dry-run` lists and keeps; without it the keys are destroyed."""
     monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
@@ -272,33 +202,25 @@ def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries()
         RetentionRule(notice_type="incident", days=14, reason="test", verified="unverified")
 
 
-def _sealed_notice(paths: KeyPaths, notice_id: str) -> tuple[dict[str, bytes], bytes]:
-    registry = keys.load_registry(paths.registry)
-    headers = (("ce_id", notice_id.encode()), ("ce_type", b"no.oslo.broker.risk-notice.v1"))
-    sealed_headers, value = sealing.seal_notice(headers, b'{"child": "Kari Nordmann"}', registry)
-    return dict(sealed_headers), value
+def test_the_retention_text_is_parsed_in_the_core() -> None:
+    """The rules come from the text alone (the adapter reads the file); problems name the
+    source given."""
+    text = (ROOT / "policies" / "retention.yaml").read_text(encoding="utf-8")
+    assert parse_retention(text, "x.yaml").period("incident") is not None
+    with pytest.raises(PolicyError) as caught:
+        parse_retention("retention: [", "x.yaml")
+    assert caught.value.file == "x.yaml"
+    assert caught.value.problems[0].startswith("not valid YAML")
 
 
-def test_purge_shreds_rotated_inbox_keys_past_retention(tmp_path: Path) -> None:
-    """Notices (and dead letters) sealed to a broker inbox key rotated out more than the
-    longest retention period ago can no longer be read by anyone; newer ones still can."""
-    paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0)
-    old_headers, old_value = _sealed_notice(paths, "n-old")
-    keys.rotate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0 + 30 * DAY)
-    new_headers, new_value = _sealed_notice(paths, "n-new")
-    rules = policy(incident=180, risk=180)
-
-    def opener() -> sealing.NoticeOpener:
-        registry = keys.load_registry(paths.registry)
-        return sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
-
-    assert retention.shred_inbox_keys(paths, T0 + 100 * DAY, rules) == []  # not yet due
-    assert opener().open(old_headers, old_value) == b'{"child": "Kari Nordmann"}'
-    due = T0 + 30 * DAY + 181 * DAY
-    assert len(retention.shred_inbox_keys(paths, due, rules, dry_run=True)) == 1
-    assert opener().open(old_headers, old_value)  # a dry run destroys nothing
-    assert len(retention.shred_inbox_keys(paths, due, rules)) == 1
-    with pytest.raises(sealing.DecryptionError):
-        opener().open(old_headers, old_value)
-    assert opener().open(new_headers, new_value) == b'{"child": "Kari Nordmann"}'
+def test_inbox_keys_are_due_once_rotated_out_longer_than_the_longest_period() -> None:
+    """Only rotated or retired inbox keys count, from when they stopped being active."""
+    made = MemoryKeys.generate(T0, recipients=["school"], units={})
+    active = made.registry.active(KeyKind.recipient, sealing.BROKER_INBOX)
+    assert active is not None
+    rotated = active.model_copy(update={"status": KeyStatus.rotated, "rotated_at": T0 + DAY})
+    registry = made.registry.replace(rotated)
+    rules = policy(incident=30)
+    assert inbox_keys_due(made.registry, rules, T0 + 400 * DAY) == []  # active: never
+    assert inbox_keys_due(registry, rules, T0 + 31 * DAY) == []
+    assert inbox_keys_due(registry, rules, T0 + 32 * DAY) == [rotated]

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import TopicPartition
 
-from broker.core.pipeline import OutMessage, Pipeline
+from broker.core.pipeline import OutMessage
 from broker.services import worker
-from tests.conftest import ce_headers
+from broker.testing.fakes import ReadyPipeline
 
 TP = TopicPartition("t.notices", 0)
 
@@ -47,30 +46,35 @@ class RefusingCommitter:
         return True
 
 
-def _inputs(pipeline: Pipeline, notice: Any, now: datetime) -> list[Message]:
+def _inputs(ready: ReadyPipeline, notice: Any) -> list[Message]:
+    """Three notices as their units publish them (signed, sealed to the broker)."""
     docs = [notice("threat"), notice("recruited"), notice("robbery")]
-    return [Message(json.dumps(d).encode(), ce_headers(d, now), i) for i, d in enumerate(docs)]
+    out = []
+    for i, d in enumerate(docs):
+        headers, value = ready.publish(json.dumps(d).encode(), ready.headers(d))
+        out.append(Message(value, headers, i))
+    return out
 
 
-def test_a_batch_commits_in_one_transaction(pipeline: Pipeline, notice: Any, now: datetime) -> None:
+def test_a_batch_commits_in_one_transaction(ready: ReadyPipeline, notice: Any) -> None:
     """Nothing refused: one commit covers the whole batch's offsets."""
     committer = RefusingCommitter(limit=10**9)
-    msgs = _inputs(pipeline, notice, now)
-    asyncio.run(worker.decide_and_commit(committer, pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
+    msgs = _inputs(ready, notice)
+    asyncio.run(worker.decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
     assert [(a, b) for a, b, _ in committer.commits] == [(0, 3)]
 
 
 def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
-    pipeline: Pipeline, notice: Any, now: datetime
+    ready: ReadyPipeline, notice: Any
 ) -> None:
     """One input's delivery is too large for Kafka: the batch is committed input by input,
     that input as a reference dead letter (output-refused) with its audit record, the others
     as decided; every offset is committed once, in order."""
-    msgs = _inputs(pipeline, notice, now)
+    msgs = _inputs(ready, notice)
     sizes = [
         max(
             m.size()
-            for m in pipeline.process(
+            for m in ready.pipeline.process(
                 x.value, x.headers, worker.Source(x.topic, x.partition, x.offset)
             ).messages()
         )
@@ -79,7 +83,7 @@ def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
     limit = sorted(sizes)[1]  # the input with the largest output is refused
     refused = sizes.index(max(sizes))
     committer = RefusingCommitter(limit=limit)
-    asyncio.run(worker.decide_and_commit(committer, pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
+    asyncio.run(worker.decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
     assert [(a, b) for a, b, _ in committer.commits] == [(0, 1), (1, 2), (2, 3)]
     first, _, out = committer.commits[refused]
     audits = [json.loads(m.value) for m in out if m.topic == "t.audit"]
@@ -89,7 +93,7 @@ def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
 
 
 def test_when_even_the_reference_is_refused_the_worker_stops_loudly(
-    pipeline: Pipeline, notice: Any, now: datetime
+    ready: ReadyPipeline, notice: Any
 ) -> None:
     """If Kafka refuses even a dead letter and its audit record, nothing is committed past the
     input: CommitImpossible, which stops the worker."""
@@ -97,7 +101,7 @@ def test_when_even_the_reference_is_refused_the_worker_stops_loudly(
     with pytest.raises(worker.CommitImpossible):
         asyncio.run(
             worker.decide_and_commit(  # type: ignore[arg-type]
-                committer, pipeline, TP, _inputs(pipeline, notice, now), 0.0
+                committer, ready.pipeline, TP, _inputs(ready, notice), 0.0
             )
         )
     assert committer.commits == []

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from broker.adapters.settings import Settings
+from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core.crypto import keys
 from broker.core.errors import ConfigError
-from broker.core.retention import SqliteDataKeyStore
 from tests.conftest import ROOT, file_mode
 
 # bytes that are neither UTF-8 nor SQLite (a fixed pattern: the test is the same every run)

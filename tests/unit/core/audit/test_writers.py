@@ -31,13 +31,12 @@ from broker.core.audit.sealer import Sealer
 from broker.core.audit.verify import Verifier, verify_log
 from broker.core.crypto import keys, signing
 from broker.core.crypto.keys import AUDIT_WRITERS, KeyKind, KeyPaths, Registry, SigningKey
-from broker.core.deployment.topics import TopicNames
 from broker.core.errors import ConfigError
-from broker.core.pipeline import Pipeline, Source
+from broker.core.pipeline import Source
 from broker.core.policy import PolicySet
 from broker.core.records import AuditEvent
 from broker.testing import audit as drill
-from tests.conftest import SUBJECT_KEY
+from broker.testing.fakes import ready_pipeline
 
 SEAL_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 TRUSTED = trusted_keys(SEAL_KEY.public_key())
@@ -352,14 +351,15 @@ def test_the_pipeline_signs_its_audit_records_as_the_worker(
 ) -> None:
     """Every audit record the worker's pipeline writes is attributed to the worker."""
     key = world.key(writers.WORKER)
-    pipeline = Pipeline(policy, TopicNames("t."), SUBJECT_KEY, lambda: world.now, audit_key=key)
+    pipeline = ready_pipeline(policy, now=world.now, audit_key=key).pipeline
     result = pipeline.process(b"not a notice", [], Source("t.notices", 0, 0))
     (message,) = result.audit_records
     entry = Entry(0, RECORD_TYPE, message.value, message.headers)
     assert writers.kind_of(entry) == "dead-letter"
     assert writers.check(entry, world.registry) is None
-    unsigned = Pipeline(policy, TopicNames("t."), SUBJECT_KEY, lambda: world.now)
-    (message,) = unsigned.process(b"not a notice", [], Source("t.notices", 0, 0)).audit_records
+    # a pipeline whose worker key this registry does not know: its records are unattributed
+    stranger = ready_pipeline(policy, now=world.now).pipeline
+    (message,) = stranger.process(b"not a notice", [], Source("t.notices", 0, 0)).audit_records
     assert writers.check(Entry(0, RECORD_TYPE, message.value, message.headers), world.registry)
 
 

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from broker.core.crypto import keys, sealing, signing
 from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
 from broker.core.paths import leaves
-from broker.core.pipeline import Pipeline, Source
+from broker.core.pipeline import Source
 from broker.core.records import Delivery
-from broker.core.retention import MemoryDataKeyStore
-from tests.conftest import ce_headers, example
+from broker.testing.fakes import MemoryDataKeyStore, ReadyPipeline
+from tests.conftest import example
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 RECIPIENTS = ("school", "child-welfare", "barnevernvakta", "salto")
@@ -38,7 +38,7 @@ class World:
 
     def reload(self) -> None:
         self.registry = keys.load_registry(self.paths.registry)
-        self.sealer.registry = self.registry
+        self.sealer = sealing.DeliverySealer(self.registry, self.sealer.broker_key)
 
 
 @pytest.fixture
@@ -50,19 +50,17 @@ def world(tmp_path: Path) -> World:
     registry = keys.load_registry(paths.registry)
     broker_key = keys.signing_key(paths, registry, KeyKind.broker, "broker")
     store = MemoryDataKeyStore()
-    return World(paths, registry, store, sealing.DeliverySealer(registry, broker_key, store))
+    return World(paths, registry, store, sealing.DeliverySealer(registry, broker_key))
 
 
 @pytest.fixture
-def deliveries(pipeline: Pipeline, now: datetime) -> dict[str, Delivery]:
-    """The real pipeline's (clear) deliveries of the 'recruited' example, by recipient."""
-    doc = example("recruited", now)
-    result = pipeline.process(
-        json.dumps(doc).encode(), ce_headers(doc, now), Source("t.notices", 0, 1)
-    )
+def deliveries(ready: ReadyPipeline, now: datetime) -> dict[str, Delivery]:
+    """The real pipeline's deliveries of the 'recruited' example, by recipient, as each
+    recipient opens them."""
+    result = ready.process(example("recruited", now), source=Source("t.notices", 0, 1))
     found = {}
     for message in result.deliveries:
-        delivery = Delivery.model_validate_json(message.value)
+        delivery = Delivery.model_validate(ready.open(message))
         found[delivery.recipient] = delivery
     assert len(found) >= 2, "the example should reach at least two recipients"
     return found
@@ -71,10 +69,9 @@ def deliveries(pipeline: Pipeline, now: datetime) -> dict[str, Delivery]:
 def seal(world: World, delivery: Delivery, notice_id: str = "n-1") -> sealing.SealedMessage:
     return world.sealer.seal(
         delivery,
+        data_key=world.store.data_key(notice_id, delivery.notice_type, NOW),
         delivery_id=delivery.delivery_id,
         recipient=delivery.recipient,
-        notice_id=notice_id,
-        notice_type=delivery.notice_type,
         event_type="no.oslo.broker.delivery.v1",
         source="/broker",
         time=NOW,
@@ -232,3 +229,29 @@ def test_audit_commitment_is_over_the_sealed_bytes(
     assert ma.commitment == sealing.commitment(ma.value) != mb.commitment
     assert ma.commitment.startswith("sha256:")
     assert len(ma.commitment) == 71
+
+
+def test_sealing_keeps_no_state_between_calls(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Deliveries of two notices sealed interleaved, in any order: each is sealed under the
+    data key it was given, and opens with that key only."""
+    a, b = sorted(deliveries)[:2]
+    messages = [seal(world, deliveries[a], "n-1"), seal(world, deliveries[b], "n-2")]
+    messages.append(seal(world, deliveries[b], "n-1"))
+    for message, (recipient, notice_id, other) in zip(
+        messages, [(a, "n-1", "n-2"), (b, "n-2", "n-1"), (b, "n-1", "n-2")], strict=True
+    ):
+        sealed = sealing.parse_sealed(message.value)
+        delivery_id = deliveries[recipient].delivery_id
+        own = world.store.lookup(notice_id)
+        assert sealing.open_with_data_key(
+            sealed, delivery_id=delivery_id, recipient=recipient, data_key=own
+        )
+        with pytest.raises(sealing.DecryptionError):
+            sealing.open_with_data_key(
+                sealed,
+                delivery_id=delivery_id,
+                recipient=recipient,
+                data_key=world.store.lookup(other),
+            )

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from broker.core import envelope
 from broker.core.crypto import keys, signing
 from broker.core.crypto.keys import KeyKind, KeyPaths, Registry, SigningKey
-from broker.core.deployment.topics import TopicNames
 from broker.core.errors import NoticeError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
-from broker.core.pipeline import Pipeline, Source
+from broker.core.pipeline import Result, Source
 from broker.core.policy import PolicySet
-from tests.conftest import EXAMPLES, SUBJECT_KEY, example
+from broker.testing.fakes import ready_pipeline
+from tests.conftest import EXAMPLES, example
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 UNIT = "oslo-pd-ost"  # the issuing unit of the 'recruited' example
@@ -398,15 +398,20 @@ def test_the_pipeline_dead_letters_a_notice_from_the_wrong_class(
 ) -> None:
     """Wired into Pipeline.process after check_issuer: a school key's incident notice and a
     police key's concern feedback are dead-lettered (sender-not-authorised) and audited, with
-    no decision and no delivery; the school's own concern report is decided."""
-    pipeline = Pipeline(
-        policy, TopicNames("t."), SUBJECT_KEY, clock=lambda: NOW, verifier=verifier(world)
-    )
+    no decision and no delivery; the school's own concern report is decided. (The pipeline's
+    units hold keys of their own: each notice is signed by the unit its ce_source names, then
+    sealed to the broker.)"""
+    ready = ready_pipeline(policy, now=NOW, units={u: c for c, u in UNIT_OF.items()})
+
+    def process(sender: str, notice_type: str, offset: int) -> Result:
+        value, headers = signed_by_class(world, sender, notice_type)
+        sealed_headers, sealed = ready.publish(value, list(headers.items()))
+        return ready.pipeline.process(sealed, sealed_headers, Source("t.notices", 0, offset))
+
     for offset, (sender, notice_type) in enumerate(
         [("school", "incident"), ("police", "concern-feedback")]
     ):
-        value, headers = signed_by_class(world, sender, notice_type)
-        result = pipeline.process(value, headers.items(), Source("t.notices", 0, offset))
+        result = process(sender, notice_type, offset)
         assert result.error is not None
         assert result.error.code == "sender-not-authorised"
         assert result.decisions == ()
@@ -416,8 +421,7 @@ def test_the_pipeline_dead_letters_a_notice_from_the_wrong_class(
         record = json.loads(audit.value)
         assert record["event"] == "dead-letter"
         assert record["reasons"][0].startswith("sender-not-authorised: ce_type")
-    value, headers = signed_by_class(world, "school", "concern-report")
-    result = pipeline.process(value, headers.items(), Source("t.notices", 0, 9))
+    result = process("school", "concern-report", 9)
     assert result.error is None
     assert len(result.decisions) == len(policy.recipients)
     assert result.deliveries

@@ -1,0 +1,131 @@
+"""One notice decided for each recipient, as the broker's records: the policy's verdict, the
+Decision, the Delivery it allows and the audit record of both. Pure: the pipeline
+(broker.core.pipeline) seals the delivery between building it and recording it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from broker.core.crypto import refs
+from broker.core.notices import NOTICE_SENDERS, Notice
+from broker.core.paths import leaves
+from broker.core.policy import Facts, PolicySet, Verdict, decide
+from broker.core.records import AuditEvent, AuditRecord, Decision, Delivery, Outcome
+
+
+@dataclass(frozen=True)
+class Case:
+    """One valid notice as every recipient's decision reads it, built once per notice."""
+
+    notice: Notice
+    doc: dict[str, Any]
+    sender: str
+    facts: Facts  # what the conditions read, converted for CEL once
+    subject_ref: str  # the child's keyed reference, for the audit records
+    all_fields: list[str]  # every field: what a denied recipient is withheld
+
+    @classmethod
+    def of(cls, notice: Notice, policy: PolicySet, subject_key: bytes) -> Case:
+        doc = notice.model_dump(mode="json", exclude_none=True)
+        return cls(
+            notice,
+            doc,
+            NOTICE_SENDERS[notice.notice_type],
+            Facts(policy, notice.notice_type, doc, notice.child_age()),
+            refs.subject_ref(subject_key, notice.child.national_id),
+            sorted({path for path, _ in leaves(doc)}),
+        )
+
+
+def verdict(policy: PolicySet, case: Case, recipient: str, pseudonym_key: bytes) -> Verdict:
+    """The policy's decision for one recipient, with its redacted copy."""
+    return decide(
+        policy,
+        sender=case.sender,
+        notice_type=case.notice.notice_type,
+        recipient=recipient,
+        doc=case.doc,
+        facts=case.facts,
+        pseudonym_key=pseudonym_key,
+    )
+
+
+def decision(case: Case, verdict: Verdict, policy_version: str) -> Decision:
+    """The decision for one recipient: a denied recipient is withheld every field."""
+    redacted = verdict.redacted
+    return Decision(
+        notice_id=case.notice.notice_id,
+        notice_type=case.notice.notice_type,
+        recipient=verdict.recipient,
+        outcome=verdict.outcome,
+        rule_id=verdict.rule.id if verdict.rule else None,
+        legal_basis=verdict.legal_basis,
+        reasons=list(verdict.reasons),
+        fields_kept=list(redacted.kept) if redacted else [],
+        fields_withheld=list(redacted.withheld) if redacted else case.all_fields,
+        policy_version=policy_version,
+        fields_transformed=dict(redacted.transformed) if redacted else {},
+        review_required=verdict.review_required,
+    )
+
+
+def delivery(verdict: Verdict, decision: Decision) -> Delivery | None:
+    """What the recipient receives, if the decision is to deliver (still in clear)."""
+    if verdict.outcome is not Outcome.deliver or not verdict.rule or not verdict.redacted:
+        return None
+    assert decision.legal_basis is not None
+    return Delivery(
+        delivery_id=refs.stable_id("delivery", str(decision.notice_id), decision.recipient),
+        notice_type=decision.notice_type,
+        recipient=decision.recipient,
+        rule_id=verdict.rule.id,
+        legal_basis=decision.legal_basis,
+        purpose=verdict.rule.purpose,
+        policy_version=decision.policy_version,
+        fields_withheld=decision.fields_withheld,
+        notice=verdict.redacted.copy,
+        fields_transformed=decision.fields_transformed,
+    )
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A sealed delivery, as its audit record names it."""
+
+    delivery_id: str
+    topic: str
+    sha256: str  # the commitment to the sealed bytes, never to plaintext
+
+
+def audit_record(
+    case: Case, decision: Decision, source: str, now: datetime, sent: Sent | None
+) -> AuditRecord:
+    """The audit record of one decision: field names, the child's keyed reference and a
+    commitment to the sealed delivery, never a value."""
+    notice_id = str(decision.notice_id)
+    return AuditRecord(
+        record_id=refs.stable_id("decision", notice_id, decision.recipient),
+        event=AuditEvent.decision,
+        recorded_at=now,
+        policy_version=decision.policy_version,
+        notice_id=notice_id,
+        notice_type=decision.notice_type,
+        source=source,
+        subject_ref=case.subject_ref,
+        recipient=decision.recipient,
+        outcome=decision.outcome,
+        rule_id=decision.rule_id,
+        legal_basis=decision.legal_basis,
+        reasons=decision.reasons,
+        fields_kept=decision.fields_kept,
+        fields_withheld=decision.fields_withheld,
+        fields_transformed=decision.fields_transformed,
+        delivery_id=sent.delivery_id if sent else None,
+        delivery_topic=sent.topic if sent else None,
+        delivery_sha256=sent.sha256 if sent else None,
+        # an urgent disclosure (danger to life or health) must be reviewed afterwards
+        review_required=decision.review_required,
+    )
