@@ -68,9 +68,13 @@ def check_errors(errors: Iterable[tuple[int, str | None]], what: str) -> None:
             raise ConfigError(f"{what}: {for_code(code).__name__} {message or ''}".rstrip())
 
 
-async def create_topics(admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics of ``specs`` that are missing; return the names created. A topic that
-    another process created meanwhile is no error; any other refusal is a ConfigError."""
+async def create_topics(
+    admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec], *, checked: bool = True
+) -> list[str]:
+    """Create the topics of ``specs`` that the admin client does not see; return their names.
+    ``checked``: a refusal is a ConfigError (a topic another process created meanwhile is
+    none). Unchecked, refusals are ignored: a principal sees only the topics it may describe,
+    so one it may not see may well exist, and is not its to create."""
     existing = set(await admin.list_topics())
     new = [
         NewTopic(s.name, s.partitions, 1, topic_configs=s.config)
@@ -79,14 +83,15 @@ async def create_topics(admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec]) 
     ]
     if new:
         resp = await admin.create_topics(new)
-        check_errors(
-            (
-                (t[1], t[2] if len(t) > 2 else None)
-                for t in resp.topic_errors
-                if t[1] != TopicAlreadyExistsError.errno
-            ),
-            "create topic",
-        )
+        if checked:
+            check_errors(
+                (
+                    (t[1], t[2] if len(t) > 2 else None)
+                    for t in resp.topic_errors
+                    if t[1] != TopicAlreadyExistsError.errno
+                ),
+                "create topic",
+            )
     return [t.name for t in new]
 
 
@@ -133,11 +138,12 @@ async def ensure_topics(
     options: Mapping[str, Any] | None = None,
     principal: str | None = None,
 ) -> list[str]:
-    """Create the topics that are missing; return the names created. Existing ones are kept."""
+    """Create the topics that are missing, as far as ``principal`` may; return the names asked
+    for. Existing ones are kept."""
     admin = new_admin(Connection(bootstrap, client_options(principal, options)))
     await admin.start()
     try:
-        return await create_topics(admin, specs)
+        return await create_topics(admin, specs, checked=False)
     finally:
         await admin.close()
 
