@@ -89,9 +89,7 @@ async def decide_and_commit(
     letter by reference: it never holds back the others, and nothing is committed past an
     input without its audit record."""
     sources = [Source(m.topic, m.partition, m.offset) for m in msgs]
-    results = [
-        pipeline.process(m.value, m.headers, src) for m, src in zip(msgs, sources, strict=True)
-    ]
+    results = [pipeline.process(m.value, m.headers, s) for m, s in zip(msgs, sources, strict=True)]
     out = [x for r in results for x in r.messages()]
     try:
         if await committer.commit(tp, out, msgs[0].offset, msgs[-1].offset + 1):
@@ -295,11 +293,8 @@ def create_app(
 
 
 def _stop_loudly(committer: Committer, exc: CommitImpossible) -> None:
-    log.error(
-        "worker.cannot_commit",
-        error=str(exc),
-        hint="the worker may not write its outputs: check its ACLs",
-    )
+    hint = "the worker may not write its outputs: check its ACLs"
+    log.error("worker.cannot_commit", error=str(exc), hint=hint)
     committer.stopping.set()
     os.kill(os.getpid(), signal.SIGTERM)
 
