@@ -7,6 +7,7 @@ real worker on a real Kafka instead of mocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import json
@@ -23,19 +24,23 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-from broker.adapters.kafka.clients import ensure_topics
+from broker.adapters.kafka import auditlog
+from broker.adapters.kafka.admin import apply, planned
+from broker.adapters.kafka.clients import Connection, ensure_topics, new_consumer, new_producer
 from broker.adapters.kafka.security import Profile
 from broker.adapters.publisher import by_sender, notice_message, sender_of
 from broker.adapters.settings import ROOT, Settings
 from broker.core import national_id
+from broker.core.audit.errors import NotAnAuditMessage
+from broker.core.audit.events import Entry
+from broker.core.audit.messages import read_audit_message
 from broker.core.crypto import keys, sealing
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import policy_topic_specs
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.pipeline import OutMessage
 from broker.core.policy import load_policy
+from broker.core.records import AuditEvent, AuditRecord
 
 EXAMPLES = ROOT / "examples"
 
@@ -111,8 +116,6 @@ def create_topics(settings: Settings) -> None:
     the ACLs that let each principal do exactly its part on them."""
     ensure_dev_keys(settings)
     if settings.kafka.profile is Profile.secure:
-        from broker.cli.acl import apply, planned  # noqa: PLC0415 - the CLI module is heavy
-
         acls, specs = planned(settings)
         asyncio.run(
             apply(settings.bootstrap, settings.kafka, acls, specs, prefix=settings.topic_prefix)
@@ -269,11 +272,10 @@ class DrillReport:
 
 
 async def _read_all(settings: Settings, topics: list[str], isolation: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(
+    consumer = new_consumer(
+        Connection.of(settings, Principals().admin),
         *topics,
-        bootstrap_servers=settings.bootstrap,
         enable_auto_commit=False,
-        **settings.kafka.options(Principals().admin),
         auto_offset_reset="earliest",
         isolation_level=isolation,
         max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -291,6 +293,18 @@ async def _read_all(settings: Settings, topics: list[str], isolation: str) -> li
                 return records
     finally:
         await consumer.stop()
+
+
+def _audit_records(entries: list[Entry]) -> list[AuditRecord]:
+    """The audit records among the log's messages, read as their model (checkpoints, reviews
+    and anything that is not a message left out)."""
+    records = []
+    for e in entries:
+        with contextlib.suppress(NotAnAuditMessage):
+            message = read_audit_message(e.ce_type, e.value)
+            if isinstance(message, AuditRecord):
+                records.append(message)
+    return records
 
 
 async def fault_drill(
@@ -321,10 +335,9 @@ async def fault_drill(
     async def publish() -> None:
         # one producer per sender class in the stream, each with its own principal
         producers = {
-            sender: AIOKafkaProducer(
-                bootstrap_servers=settings.bootstrap,
+            sender: new_producer(
+                Connection.of(settings, Principals.publisher(sender)),
                 acks="all",
-                **settings.kafka.options(Principals.publisher(sender)),
                 enable_idempotence=True,
                 linger_ms=5,
                 request_timeout_ms=120000,
@@ -382,30 +395,30 @@ async def _tally(settings: Settings, report: DrillReport, settle_timeout: float)
     # wait while the worker catches up; give up only when it makes no progress for a while
     last_progress, seen = time.monotonic(), -1
     while True:
-        audit = await _read_all(settings, [settings.topics.audit], "read_committed")
-        decisions = [json.loads(r.value) for r in audit]
-        decisions = [d for d in decisions if d.get("event") == "decision"]
+        audit = await auditlog.entries(settings, Principals().admin)
+        records = _audit_records(audit)
+        decisions = [r for r in records if r.event is AuditEvent.decision]
         if len(decisions) > seen:
             last_progress, seen = time.monotonic(), len(decisions)
         if len(decisions) >= expected or time.monotonic() - last_progress > settle_timeout:
             break
         await asyncio.sleep(2)
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str | None, str | None], int] = {}
     for d in decisions:
-        k = (d["notice_id"], d["recipient"])
+        k = (d.notice_id, d.recipient)
         counts[k] = counts.get(k, 0) + 1
     report.decisions = len(decisions)
     report.duplicate_decisions = sum(c - 1 for c in counts.values() if c > 1)
     report.missing_decisions = expected - len(counts)
-    report.dead_lettered = sum(1 for r in audit if b'"dead-letter"' in r.value)
-    report.audited_deliveries = len({d["delivery_id"] for d in decisions if d.get("delivery_id")})
+    report.dead_lettered = sum(1 for r in records if r.event is AuditEvent.dead_letter)
+    report.audited_deliveries = len({d.delivery_id for d in decisions if d.delivery_id})
     policy = load_policy(settings.policy_dir)
     topics = [settings.topics.delivery(r.topic) for r in policy.recipients.values()]
     deliveries = await _read_all(settings, topics, "read_committed")
     ids = [dict(r.headers)["ce_id"] for r in deliveries]
     report.deliveries = len(ids)
     report.duplicate_deliveries = len(ids) - len(set(ids))
-    raw = await _read_all(settings, [settings.topics.audit], "read_uncommitted")
+    raw = await auditlog.entries(settings, Principals().admin, committed=False)
     report.aborted_records_seen_uncommitted = len(raw) - len(audit)
     # seal what the drill wrote, then verify the whole log against the checkpoints
     sealed = await asyncio.to_thread(broker_command, settings, "audit", "seal", "--once")

@@ -33,9 +33,9 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.fetch import FetchRequest
 
+from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.security import KafkaSecurity, Profile, issue, make_ca
 from broker.adapters.settings import Settings
-from broker.cli.acl import apply, planned
 from broker.core.deployment.acl import (
     AclBinding,
     Operation,

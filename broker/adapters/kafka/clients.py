@@ -1,4 +1,13 @@
-"""Kafka I/O for the commands (the worker's I/O is Faust's): topics, producing, consuming."""
+"""The one place aiokafka clients are built, and what every process does with them first.
+
+``new_consumer``, ``new_producer`` and ``new_admin`` build every consumer, producer and admin
+client of the broker from a ``Connection``: the bootstrap servers and one principal's security
+options (``Connection.of(settings, principal)``). Each caller adds only what its job needs
+(isolation, transactions, timeouts). Around them: wait for Kafka, make the topics exist,
+produce and consume for the commands. Cluster administration (ACLs) is in
+broker.adapters.kafka.admin, the audit topic's reader in .auditlog, the worker's transactions
+in .transactions and its own state in .progress.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +15,84 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import TopicSpec
+from broker.core.errors import ConfigError
 from broker.core.pipeline import OutMessage
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where a client connects and as whom: the bootstrap servers and the keyword arguments of
+    one principal's security (nothing extra for plaintext, its client certificate for secure)."""
+
+    bootstrap: str
+    security: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, settings: Settings, principal: str) -> Connection:
+        """As ``principal`` (or BROKER_KAFKA_PRINCIPAL, if set) under ``settings``' profile."""
+        return cls(settings.bootstrap, settings.kafka.options(principal))
+
+
+def new_consumer(conn: Connection, *topics: str, **config: Any) -> AIOKafkaConsumer:
+    """A consumer (not started) of ``topics`` (none: the caller assigns partitions)."""
+    return AIOKafkaConsumer(*topics, bootstrap_servers=conn.bootstrap, **conn.security, **config)
+
+
+def new_producer(conn: Connection, **config: Any) -> AIOKafkaProducer:
+    """A producer (not started)."""
+    return AIOKafkaProducer(bootstrap_servers=conn.bootstrap, **conn.security, **config)
+
+
+def new_admin(conn: Connection, **config: Any) -> AIOKafkaAdminClient:
+    """An admin client (not started)."""
+    return AIOKafkaAdminClient(bootstrap_servers=conn.bootstrap, **conn.security, **config)
+
+
+def check_errors(errors: Iterable[tuple[int, str | None]], what: str) -> None:
+    """Raise ConfigError for the first error code an admin response carries."""
+    for code, message in errors:
+        if code:
+            raise ConfigError(f"{what}: {for_code(code).__name__} {message or ''}".rstrip())
+
+
+async def create_topics(
+    admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec], *, checked: bool = True
+) -> list[str]:
+    """Create the topics of ``specs`` that the admin client does not see; return their names.
+    ``checked``: a refusal is a ConfigError (a topic another process created meanwhile is
+    none). Unchecked, refusals are ignored: a principal sees only the topics it may describe,
+    so one it may not see may well exist, and is not its to create."""
+    existing = set(await admin.list_topics())
+    new = [
+        NewTopic(s.name, s.partitions, 1, topic_configs=s.config)
+        for s in specs
+        if s.name not in existing
+    ]
+    if new:
+        resp = await admin.create_topics(new)
+        if checked:
+            check_errors(
+                (
+                    (t[1], t[2] if len(t) > 2 else None)
+                    for t in resp.topic_errors
+                    if t[1] != TopicAlreadyExistsError.errno
+                ),
+                "create topic",
+            )
+    return [t.name for t in new]
 
 
 def client_options(
@@ -42,10 +116,8 @@ async def wait_for_kafka(
     ``timeout=None`` waits for ever (the worker may start before Kafka)."""
     deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
     while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            request_timeout_ms=5000,
-            **client_options(principal, options),
+        admin = new_admin(
+            Connection(bootstrap, client_options(principal, options)), request_timeout_ms=5000
         )
         try:
             await admin.start()
@@ -66,19 +138,12 @@ async def ensure_topics(
     options: Mapping[str, Any] | None = None,
     principal: str | None = None,
 ) -> list[str]:
-    """Create the topics that are missing; return the names created. Existing ones are kept."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(principal, options))
+    """Create the topics that are missing, as far as ``principal`` may; return the names asked
+    for. Existing ones are kept."""
+    admin = new_admin(Connection(bootstrap, client_options(principal, options)))
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        new = [
-            NewTopic(s.name, s.partitions, 1, topic_configs=s.config)
-            for s in specs
-            if s.name not in existing
-        ]
-        if new:
-            await admin.create_topics(new)
-        return [t.name for t in new]
+        return await create_topics(admin, specs, checked=False)
     finally:
         await admin.close()
 
@@ -87,12 +152,11 @@ async def ensure_topics(
 async def producer(
     bootstrap: str, options: Mapping[str, Any] | None = None, principal: str | None = None
 ) -> AsyncIterator[AIOKafkaProducer]:
-    p = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+    p = new_producer(
+        Connection(bootstrap, client_options(principal, options)),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
-        **client_options(principal, options),
     )
     await p.start()
     try:
@@ -121,14 +185,13 @@ async def consume(
     principal: str | None = None,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Yield records; stop after ``idle_timeout`` seconds without one (None: run forever)."""
-    consumer = AIOKafkaConsumer(
+    consumer = new_consumer(
+        Connection(bootstrap, client_options(principal, options)),
         *topics,
-        bootstrap_servers=bootstrap,
         group_id=group_id,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=group_id is not None,
         isolation_level="read_committed",
-        **client_options(principal, options),
     )
     await consumer.start()
     last = time.monotonic()

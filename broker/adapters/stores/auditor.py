@@ -34,10 +34,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.core.audit.access import Access
 from broker.core.audit.checkpoint import Checkpoint
-from broker.core.audit.errors import AuditError
-from broker.core.audit.events import CHECKPOINT_TYPE, Entry
+from broker.core.audit.errors import AuditError, NotAnAuditMessage
+from broker.core.audit.events import CHECKPOINT_TYPE, Entry, record_id_of
 from broker.core.audit.faults import Fault, Report
+from broker.core.audit.messages import (
+    AuditMessage,
+    ReceiptRecord,
+    ReviewRecord,
+    read_audit_message,
+)
 from broker.core.audit.verify import Verifier
+from broker.core.records import AuditRecord
 from broker.core.times import utc_z
 
 SCHEMA = """
@@ -103,14 +110,9 @@ class _Connection(Protocol):
     def close(self) -> None: ...
 
 
-def _utc(text: object) -> str | None:
-    """Times as UTC ISO 8601 with a Z, so that text order is time order in both databases."""
-    if not isinstance(text, str):
-        return None
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        return None
+def _stamp(t: datetime) -> str | None:
+    """Times as UTC ISO 8601 with a Z, so that text order is time order in both databases
+    (None: a time without a zone, which is no time at all)."""
     if t.tzinfo is None:
         return None
     return utc_z(t)
@@ -135,45 +137,50 @@ def headers_of(text: str | None) -> tuple[tuple[str, bytes], ...] | None:
 
 
 def row_of(entry: Entry) -> tuple[Any, ...]:
-    """The row for one audit-topic message: its bytes, and columns for queries (best effort)."""
-    if entry.is_checkpoint:
-        try:
-            size: int | None = Checkpoint.from_json(entry.value).tree_size
-        except AuditError:
-            size = None
-        return (entry.offset, entry.ce_type, entry.value, *([None] * 11), False, None, None, size)
+    """The row for one audit-topic message: its bytes, and columns for queries read from its
+    model. A message that is not one is stored and sealed like any other, but indexed by
+    nothing beyond its record id (for naming it, never for trusting it)."""
     try:
-        data = json.loads(entry.value)
-    except (ValueError, UnicodeDecodeError):
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
+        message: AuditMessage | None = read_audit_message(entry.ce_type, entry.value)
+    except NotAnAuditMessage:
+        message = None
+    columns: dict[str, Any] = {"review_required": False}
+    if message is not None:
+        columns |= _columns(message)
+    elif not entry.is_checkpoint:
+        columns["record_id"] = record_id_of(entry.value)
+    row = {"kafka_offset": entry.offset, "ce_type": entry.ce_type, "value": entry.value}
+    return tuple(row.get(c, columns.get(c)) for c in COLUMNS)
 
-    def text(name: str) -> str | None:
-        v = data.get(name)
-        return v if isinstance(v, str) else None
 
-    basis = data.get("legal_basis")
-    return (
-        entry.offset,
-        entry.ce_type,
-        entry.value,
-        text("record_id"),
-        text("event"),
-        _utc(data.get("recorded_at")),
-        text("notice_id"),
-        text("notice_type"),
-        text("recipient"),
-        text("outcome"),
-        text("rule_id"),
-        basis.get("id") if isinstance(basis, dict) and isinstance(basis.get("id"), str) else None,
-        text("policy_version"),
-        text("subject_ref"),
-        data.get("review_required") is True,
-        text("reviewed_record_id"),
-        text("delivery_id"),
-        None,
-    )
+def _columns(message: AuditMessage) -> dict[str, Any]:
+    """The index columns of one message (those it has no value for are NULL)."""
+    if isinstance(message, Checkpoint):
+        return {"tree_size": message.tree_size}
+    common = {
+        "record_id": message.record_id,
+        "event": str(message.event),
+        "recorded_at": _stamp(message.recorded_at),
+    }
+    if isinstance(message, AuditRecord):
+        return {
+            **common,
+            "notice_id": message.notice_id,
+            "notice_type": message.notice_type,
+            "recipient": message.recipient,
+            "outcome": str(message.outcome) if message.outcome is not None else None,
+            "rule_id": message.rule_id,
+            "legal_basis": message.legal_basis.id if message.legal_basis is not None else None,
+            "policy_version": message.policy_version,
+            "subject_ref": message.subject_ref,
+            "review_required": message.review_required,
+            "delivery_id": message.delivery_id,
+        }
+    if isinstance(message, ReviewRecord):
+        return {**common, "reviewed_record": message.reviewed_record_id}
+    if isinstance(message, ReceiptRecord):
+        return {**common, "recipient": message.recipient, "delivery_id": message.delivery_id}
+    return {**common, "recipient": message.recipient}
 
 
 def derive(offset: int, ce_type: str, value: bytes) -> dict[str, Any]:
@@ -469,10 +476,10 @@ class AuditStore:
             params.append(f.decision)
         if f.since is not None:
             where.append("recorded_at >= ?")
-            params.append(_utc(f.since.isoformat()) or "")
+            params.append(_stamp(f.since) or "")
         if f.until is not None:
             where.append("recorded_at < ?")
-            params.append(_utc(f.until.isoformat()) or "")
+            params.append(_stamp(f.until) or "")
         sql = (
             f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE "  # noqa: S608
             + " AND ".join(where)

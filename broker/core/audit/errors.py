@@ -4,7 +4,8 @@ BrokerError
 └── AuditError              the audit log or a proof about it is not what it claims
     ├── ProofError          an inclusion or consistency proof is malformed
     │   └── RootMismatch    the proof leads to another root than expected
-    └── SignatureError      a checkpoint's signature or key is not trusted
+    ├── SignatureError      a checkpoint's signature or key is not trusted
+    └── NotAnAuditMessage   a message on the audit topic is not any kind of audit message
 """
 
 from __future__ import annotations
@@ -39,3 +40,10 @@ class SignatureError(AuditError):
     """A checkpoint is signed by an unknown key or its signature does not verify."""
 
     code = "bad-signature"
+
+
+class NotAnAuditMessage(AuditError):
+    """A message of the audit topic is none of the kinds any writer writes (its shape is wrong).
+    It is still a leaf of the log: kept, sealed and verified, only never read as a record."""
+
+    code = "not-an-audit-message"

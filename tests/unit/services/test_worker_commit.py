@@ -12,8 +12,9 @@ import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import TopicPartition
 
-from broker.core.pipeline import OutMessage
-from broker.services import worker
+from broker.adapters.kafka.transactions import CommitImpossible, OutputRefused
+from broker.core.pipeline import OutMessage, Source
+from broker.services.worker import decide_and_commit
 from broker.testing.fakes import ReadyPipeline
 
 TP = TopicPartition("t.notices", 0)
@@ -41,7 +42,7 @@ class RefusingCommitter:
         self, tp: TopicPartition, messages: list[OutMessage], first: int, next_offset: int
     ) -> bool:
         if any(m.size() > self.limit for m in messages):
-            raise worker.OutputRefused(MessageSizeTooLargeError())
+            raise OutputRefused(MessageSizeTooLargeError())
         self.commits.append((first, next_offset, messages))
         return True
 
@@ -60,7 +61,7 @@ def test_a_batch_commits_in_one_transaction(ready: ReadyPipeline, notice: Any) -
     """Nothing refused: one commit covers the whole batch's offsets."""
     committer = RefusingCommitter(limit=10**9)
     msgs = _inputs(ready, notice)
-    asyncio.run(worker.decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
+    asyncio.run(decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))
     assert [(a, b) for a, b, _ in committer.commits] == [(0, 3)]
 
 
@@ -75,7 +76,7 @@ def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
         max(
             m.size()
             for m in ready.pipeline.process(
-                x.value, x.headers, worker.Source(x.topic, x.partition, x.offset)
+                x.value, x.headers, Source(x.topic, x.partition, x.offset)
             ).messages()
         )
         for x in msgs
@@ -83,7 +84,7 @@ def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
     limit = sorted(sizes)[1]  # the input with the largest output is refused
     refused = sizes.index(max(sizes))
     committer = RefusingCommitter(limit=limit)
-    asyncio.run(worker.decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))  # type: ignore[arg-type]
+    asyncio.run(decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))
     assert [(a, b) for a, b, _ in committer.commits] == [(0, 1), (1, 2), (2, 3)]
     first, _, out = committer.commits[refused]
     audits = [json.loads(m.value) for m in out if m.topic == "t.audit"]
@@ -98,10 +99,6 @@ def test_when_even_the_reference_is_refused_the_worker_stops_loudly(
     """If Kafka refuses even a dead letter and its audit record, nothing is committed past the
     input: CommitImpossible, which stops the worker."""
     committer = RefusingCommitter(limit=10)
-    with pytest.raises(worker.CommitImpossible):
-        asyncio.run(
-            worker.decide_and_commit(  # type: ignore[arg-type]
-                committer, ready.pipeline, TP, _inputs(ready, notice), 0.0
-            )
-        )
+    with pytest.raises(CommitImpossible):
+        asyncio.run(decide_and_commit(committer, ready.pipeline, TP, _inputs(ready, notice), 0.0))
     assert committer.commits == []

@@ -16,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.stores.auditor import AuditStore, Filters, StoreTampered, Syncer
 from broker.core.audit.checkpoint import trusted_keys
-from broker.core.audit.events import REVIEW_TYPE, Entry, canonical, record_id_of, review_event
+from broker.core.audit.events import (
+    CHECKPOINT_TYPE,
+    RECORD_TYPE,
+    REVIEW_TYPE,
+    Entry,
+    canonical,
+    record_id_of,
+    review_event,
+)
 from broker.core.audit.faults import FaultKind
 from broker.core.audit.verify import verify_log
 from broker.testing import audit as drill
@@ -289,3 +297,15 @@ def test_verify_from_store_fails_naming_a_row_with_a_forged_column(tmp_path: Pat
     assert "column-mismatch: record #6" in bad.stderr
     assert "recipient" in bad.stderr
     assert "salto" not in bad.stderr + bad.stdout
+
+
+def test_a_message_that_is_not_an_audit_record_is_not_indexed_as_one(tmp_path: Path) -> None:
+    """A value shaped almost like a decision (a field missing) is kept and sealed, named by its
+    record id, but no query finds it by what it claims and the stats count it by its type."""
+    claims = canonical({"record_id": "x", "event": "decision", "recipient": "salto"})
+    with _store_with(tmp_path, [drill.record_value(0), claims]) as s:
+        assert s.query(Filters(recipient="salto")) == []
+        assert s.column_faults() == []
+        stats = s.stats()
+        assert dict(stats["by_event"]) == {"decision": 1, RECORD_TYPE: 1, CHECKPOINT_TYPE: 1}
+        assert s.record("x") is not None  # found by its record id, for naming it

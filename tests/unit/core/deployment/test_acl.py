@@ -14,6 +14,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from broker.adapters.kafka.admin import _prunable
 from broker.adapters.kafka.security import (
     Credentials,
     KafkaSecurity,
@@ -26,7 +27,6 @@ from broker.adapters.kafka.security import (
     parse_profile,
     ssl_context,
 )
-from broker.cli.acl import _prunable
 from broker.core.deployment.acl import (
     RETIRED_PRINCIPALS,
     AclBinding,

@@ -1,0 +1,178 @@
+"""Cluster administration: a deployment's ACLs and topics applied, the cluster's described.
+
+The bindings come from broker.core.deployment.acl (pure); this module only talks to Kafka.
+aiokafka 0.14's admin client has no create_acls/describe_acls methods, but it ships the protocol
+requests (CreateAcls, DescribeAcls, DeleteAcls) and negotiates their versions: we send those
+through it rather than start a JVM per ACL with Kafka's AclCommand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
+
+from broker.adapters.kafka.clients import Connection, check_errors, create_topics, new_admin
+from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.settings import Settings
+from broker.core.deployment.acl import (
+    RETIRED_PRINCIPALS,
+    WIRE_OPERATION,
+    WIRE_PATTERN,
+    WIRE_PERMISSION,
+    WIRE_RESOURCE,
+    AclBinding,
+    Principals,
+    ResourceType,
+    bindings,
+    user,
+)
+from broker.core.deployment.topics import TopicSpec, policy_topic_specs
+from broker.core.policy import load_policy
+
+ANY = 1  # the protocol's "any" for resource type, pattern type, operation and permission
+_FROM_WIRE: dict[str, dict[int, Any]] = {
+    "resource": {v: k for k, v in WIRE_RESOURCE.items()},
+    "pattern": {v: k for k, v in WIRE_PATTERN.items()},
+    "operation": {v: k for k, v in WIRE_OPERATION.items()},
+    "permission": {v: k for k, v in WIRE_PERMISSION.items()},
+}
+
+
+def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding], list[TopicSpec]]:
+    """The bindings and topics this deployment needs, from its policy directory."""
+    policy = load_policy(s.policy_dir)
+    recipients = {r.id: r.topic for r in policy.recipients.values()}
+    acls = bindings(recipients, s.topics, s.app_id, transactions=transactions)
+    return acls, policy_topic_specs(s.topics, policy)
+
+
+async def _admin(bootstrap: str, sec: KafkaSecurity, principal: str) -> AIOKafkaAdminClient:
+    admin = new_admin(Connection(bootstrap, sec.options(principal)), request_timeout_ms=10000)
+    await admin.start()
+    return admin
+
+
+async def describe_acls(admin: AIOKafkaAdminClient) -> tuple[list[AclBinding], int]:
+    """Every ACL the cluster holds (and how many used codes this module does not know)."""
+    resp = await admin._send_request(DescribeAclsRequest(ANY, None, ANY, None, None, ANY, ANY))
+    check_errors([(resp.error_code, resp.error_message)], "describe ACLs")
+    found, unknown = [], 0
+    for rtype, rname, pattern, acls in resp.resources:
+        for principal, host, op, perm in acls:
+            try:
+                found.append(
+                    AclBinding(
+                        principal,
+                        _FROM_WIRE["resource"][rtype],
+                        rname,
+                        _FROM_WIRE["pattern"][pattern],
+                        _FROM_WIRE["operation"][op],
+                        _FROM_WIRE["permission"][perm],
+                        host,
+                    )
+                )
+            except KeyError:
+                unknown += 1
+    return sorted(found), unknown
+
+
+def _wire(b: AclBinding) -> tuple[int, str, int, str, str, int, int]:
+    return (
+        WIRE_RESOURCE[b.resource_type],
+        b.resource_name,
+        WIRE_PATTERN[b.pattern_type],
+        b.principal,
+        b.host,
+        WIRE_OPERATION[b.operation],
+        WIRE_PERMISSION[b.permission],
+    )
+
+
+async def create_acls(admin: AIOKafkaAdminClient, acls: Iterable[AclBinding]) -> None:
+    # aiokafka's request carries one binding; send them concurrently
+    requests = [admin._send_request(CreateAclsRequest(*_wire(b))) for b in acls]
+    for resp in await asyncio.gather(*requests):
+        check_errors(resp.creation_responses, "create ACL")
+
+
+async def delete_acls(admin: AIOKafkaAdminClient, acls: Iterable[AclBinding]) -> None:
+    requests = [admin._send_request(DeleteAclsRequest(*_wire(b))) for b in acls]
+    for resp in await asyncio.gather(*requests):
+        check_errors([(r[0], r[1]) for r in resp.filter_responses], "delete ACL")
+
+
+@dataclass
+class Applied:
+    created: list[AclBinding] = field(default_factory=list)
+    kept: list[AclBinding] = field(default_factory=list)
+    deleted: list[AclBinding] = field(default_factory=list)
+    topics_created: list[str] = field(default_factory=list)
+
+
+def _prunable(b: AclBinding, managed: set[str], prefix: str) -> bool:
+    """An ACL `--prune` may delete: a managed principal's, on this deployment's resources."""
+    if b.principal not in managed:
+        return False
+    if b.resource_type is ResourceType.CLUSTER:
+        return not prefix
+    return b.resource_name.startswith(prefix)
+
+
+async def apply(
+    bootstrap: str,
+    sec: KafkaSecurity,
+    acls: list[AclBinding],
+    specs: list[TopicSpec],
+    *,
+    prefix: str = "",
+    prune: bool = False,
+    dry_run: bool = False,
+    admin_principal: str = Principals().admin,
+) -> Applied:
+    """Create the topics and ACLs that are missing; with ``prune``, delete the managed
+    principals' ACLs that the plan no longer has. Idempotent."""
+    admin = await _admin(bootstrap, sec, admin_principal)
+    try:
+        result = Applied()
+        if not dry_run:
+            result.topics_created = await create_topics(admin, specs)
+        existing, _ = await describe_acls(admin)
+        have, want = set(existing), set(acls)
+        result.kept = sorted(want & have)
+        result.created = sorted(want - have)
+        if prune:
+            managed = {b.principal for b in acls} | {user(p) for p in RETIRED_PRINCIPALS}
+            result.deleted = sorted(b for b in have - want if _prunable(b, managed, prefix))
+        if not dry_run:
+            await create_acls(admin, result.created)
+            await delete_acls(admin, result.deleted)
+        return result
+    finally:
+        await admin.close()
+
+
+async def list_acls(
+    bootstrap: str, sec: KafkaSecurity, admin_principal: str
+) -> tuple[list[AclBinding], int]:
+    """Every ACL the cluster holds, and how many it holds that this module cannot show."""
+    admin = await _admin(bootstrap, sec, admin_principal)
+    try:
+        return await describe_acls(admin)
+    finally:
+        await admin.close()
+
+
+async def partition_counts(conn: Connection, topics: list[str]) -> dict[str, int]:
+    """How many partitions each of ``topics`` has (0: it does not exist)."""
+    admin = new_admin(conn)
+    await admin.start()
+    try:
+        found = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t["partitions"]) for t in found}

@@ -1,0 +1,69 @@
+"""The worker's progress records read back: only a record the worker could have written counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from broker.adapters.kafka.progress import ProgressLog, parse_progress
+from broker.adapters.settings import Settings
+from broker.core.pipeline import progress_message
+from broker.core.records import PartitionFloor, ReplayClaim
+
+SETTINGS = Settings(topic_prefix="t.", app_id="t.broker")
+NOTICES = SETTINGS.topics.notices
+FLOOR = PartitionFloor(topic=NOTICES, partition=1, next_offset=42)
+CLAIM = ReplayClaim(
+    notice_id="n-1", position="t.notices/1/41", forget_after=datetime(2026, 12, 3, tzinfo=UTC)
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The fields of a consumed record that the reader looks at."""
+
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    topic: str = SETTINGS.topics.progress
+    offset: int = 7
+
+
+def _as_written(record: PartitionFloor | ReplayClaim, partition: int = 1) -> Record:
+    m = progress_message(SETTINGS.topics, partition, record)
+    return Record(m.key, m.value, partition)
+
+
+def test_what_the_worker_writes_reads_back_as_its_model() -> None:
+    """A floor and a claim, exactly as the committer writes them."""
+    assert parse_progress(_as_written(FLOOR), NOTICES) == FLOOR
+    assert parse_progress(_as_written(CLAIM), NOTICES) == CLAIM
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        Record(b"floor", b"not json", 1),
+        Record(b"floor", None, 1),
+        Record(b"claim:n-1", FLOOR.model_dump_json().encode(), 1),  # a floor under a claim's key
+        Record(b"floor", FLOOR.model_dump_json().encode(), 2),  # another partition's floor
+        Record(b"claim:n-2", CLAIM.model_dump_json().encode(), 1),  # another notice's key
+    ],
+)
+def test_a_record_the_worker_could_not_have_written_is_none(record: Record) -> None:
+    """Wrong shape, or a key or partition that does not match the content."""
+    assert parse_progress(record, NOTICES) is None
+
+
+def test_a_floor_of_another_input_topic_is_none() -> None:
+    assert parse_progress(_as_written(FLOOR), "other.notices") is None
+
+
+def test_a_skipped_record_is_kept_for_the_audit() -> None:
+    """The log remembers where each skipped record was, to audit it once."""
+    progress = ProgressLog(SETTINGS)
+    assert progress._parse(Record(b"floor", b"{}", 1), NOTICES) is None
+    assert progress._parse(_as_written(FLOOR), NOTICES) == FLOOR
+    assert progress.corrupt == ["t.worker.progress/1/7"]

@@ -1,0 +1,131 @@
+"""The one reader of audit-topic messages: every kind its writer wrote reads back as its model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.core.audit import writers
+from broker.core.audit.access import State, audit_event, receipt
+from broker.core.audit.checkpoint import Checkpoint
+from broker.core.audit.errors import AuditError, NotAnAuditMessage
+from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, canonical, review_event
+from broker.core.audit.messages import (
+    EVENTS,
+    ReceiptRecord,
+    ReceiptRejected,
+    ReviewRecord,
+    read_audit_message,
+)
+from broker.core.pipeline import Source
+from broker.core.records import AuditEvent, AuditRecord, Outcome
+from broker.testing import audit as drill
+from broker.testing.fakes import ReadyPipeline
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def test_every_kind_a_writer_is_entitled_to_has_a_model() -> None:
+    """The reader knows exactly the kinds writers.ENTITLED names (checkpoints by their type)."""
+    assert set(EVENTS) | {writers.CHECKPOINT} == set(writers.ENTITLED)
+
+
+def test_audit_records_read_back_as_audit_records(ready: ReadyPipeline) -> None:
+    """A dead letter as the worker writes it (its None fields left out) and a decision are
+    AuditRecords with their fields typed."""
+    result = ready.pipeline.process(b"not a notice", [], Source("t.notices", 0, 0))
+    (message,) = result.audit_records
+    record = read_audit_message(RECORD_TYPE, message.value)
+    assert isinstance(record, AuditRecord)
+    assert record.event is AuditEvent.dead_letter
+    assert (record.notice_id, record.subject_ref) == (None, None)
+    assert b"subject_ref" not in message.value
+    decided = read_audit_message(RECORD_TYPE, drill.record_value(3))
+    assert isinstance(decided, AuditRecord)
+    assert decided.outcome is Outcome.deliver
+    assert decided.legal_basis is not None
+    assert decided.legal_basis.id == "politiregisterloven-24"
+
+
+def test_a_checkpoint_reads_back_as_a_checkpoint() -> None:
+    """By its CloudEvents type, exactly as the sealer published it."""
+    log = drill.seal_all([drill.record_value(i) for i in range(3)], KEY, every=3)
+    published = log.entries[-1]
+    assert read_audit_message(CHECKPOINT_TYPE, published.value) == log.witness[-1]
+    with pytest.raises(NotAnAuditMessage, match="checkpoint: field origin"):
+        read_audit_message(CHECKPOINT_TYPE, canonical({"tree_size": 1}))
+
+
+def test_reviews_and_receipts_read_back_as_their_models() -> None:
+    """The reviewer's and the relay's events are typed too."""
+    _, review = review_event("r-1", "reviewer-1", "seen", NOW)
+    assert read_audit_message(RECORD_TYPE, review) == ReviewRecord(
+        record_id=json.loads(review)["record_id"],
+        event="review",
+        recorded_at=NOW,
+        reviewed_record_id="r-1",
+        reviewer="reviewer-1",
+        note="seen",
+    )
+    _, value = receipt("d-1", State.opened, NOW - timedelta(minutes=1))
+    _, event = audit_event(value, "school", "receipts.school/0/1", NOW)
+    relayed = read_audit_message(RECORD_TYPE, event)
+    assert isinstance(relayed, ReceiptRecord)
+    assert (relayed.event, relayed.delivery_id, relayed.recipient) == (
+        State.opened,
+        "d-1",
+        "school",
+    )
+    rejected = canonical(
+        {
+            "record_id": "x",
+            "event": "receipt-rejected",
+            "recorded_at": "2026-11-26T12:00:00Z",
+            "recipient": "school",
+            "source": "receipts.school/0/2",
+            "reasons": ["receipt: not JSON"],
+            "input_sha256": "0" * 64,
+        }
+    )
+    assert isinstance(read_audit_message(RECORD_TYPE, rejected), ReceiptRejected)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b"\xff not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (canonical({"record_id": "x"}), "its event is not a kind"),
+        (canonical({"record_id": "x", "event": ["decision"]}), "its event is not a kind"),
+        (canonical({"event": "review", "record_id": "x"}), "not a review record: recorded_at"),
+    ],
+)
+def test_a_message_that_is_not_one_is_a_typed_error(value: bytes, why: str) -> None:
+    """NotAnAuditMessage (an AuditError) says what is wrong."""
+    with pytest.raises(NotAnAuditMessage, match=why) as raised:
+        read_audit_message(RECORD_TYPE, value)
+    assert isinstance(raised.value, AuditError)
+    assert raised.value.code == "not-an-audit-message"
+
+
+def test_the_error_names_fields_never_values() -> None:
+    """A record with a wrong field says which field, not what it held."""
+    doc = json.loads(drill.record_value(1)) | {"recorded_at": "12010101-secret", "extra": "x"}
+    with pytest.raises(NotAnAuditMessage) as raised:
+        read_audit_message(RECORD_TYPE, canonical(doc))
+    assert "recorded_at" in str(raised.value)
+    assert "extra: extra_forbidden" in str(raised.value)
+    assert "secret" not in str(raised.value)
+
+
+def test_a_checkpoint_is_only_ever_read_by_its_type() -> None:
+    """A checkpoint's JSON under the record type is not a record (it names no event)."""
+    log = drill.seal_all([drill.record_value(0)], KEY, every=1)
+    cp = log.entries[-1].value
+    assert isinstance(read_audit_message(CHECKPOINT_TYPE, cp), Checkpoint)
+    with pytest.raises(NotAnAuditMessage):
+        read_audit_message(RECORD_TYPE, cp)
