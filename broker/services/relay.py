@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from broker.adapters.kafka.clients import ensure_topics, producer, send_all
+from broker.adapters.kafka.clients import ensure_topics, group_consumer, producer, send_all
 from broker.adapters.settings import Settings
 from broker.core.audit import AuditError, ce_headers, writers
 from broker.core.audit.access import AUDIT_RECEIPT_TYPE, audit_event
@@ -27,7 +27,6 @@ from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
 from broker.core.pipeline import OutMessage
 from broker.core.policy import load_policy
 from broker.core.times import utc_z
-from broker.services._kafka import group_consumer
 
 
 def rejected(

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from broker.adapters.kafka import auditlog
 from broker.adapters.kafka.clients import ensure_topics, producer, send_all, wait_for_kafka
 from broker.adapters.settings import Settings
 from broker.adapters.stores import auditfiles, sealkey
@@ -28,7 +29,6 @@ from broker.core.crypto.keys import SigningKey, load_registry
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import topic_specs
 from broker.core.pipeline import OutMessage
-from broker.services._kafka import read_topic
 
 log = structlog.get_logger("broker.audit.seal")  # a stable name: log queries use it
 
@@ -91,7 +91,7 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         async with producer(s.bootstrap, principal=who) as p:
             steps = Loop(self.sealer, lambda cp: self._publish(p, cp), self.once)
-            async for entries, position, end in read_topic(s, 0, follow_on=True, principal=who):
+            async for entries, position, end in auditlog.read(s, who, follow=True):
                 done = await steps.step(entries, position, end, datetime.now(UTC))
                 if stop.is_set() or done:
                     break

@@ -208,3 +208,24 @@ async def consume(
                     yield record
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def group_consumer(
+    settings: Settings, topics: Iterable[str], group: str, principal: str
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer of ``topics`` in consumer group ``group``, read committed, committing
+    only when told to (from the earliest offset the group has not committed)."""
+    consumer = new_consumer(
+        Connection.of(settings, principal),
+        *topics,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 def dump(file: Annotated[Path, typer.Argument(help="output file (JSON lines)")]) -> None:
     """Write the audit topic to a file, one message per line, for offline verification."""
+    from broker.adapters.kafka import auditlog
     from broker.adapters.stores.auditfiles import write_dump
-    from broker.services._kafka import read_topic
+    from broker.core.deployment.acl import Principals
 
     s = settings()
     n = 0
@@ -29,7 +30,7 @@ def dump(file: Annotated[Path, typer.Argument(help="output file (JSON lines)")])
     async def go() -> None:
         nonlocal n
         with file.open("w", encoding="utf-8") as fh:
-            async for entries, _, _ in read_topic(s):
+            async for entries, _, _ in auditlog.read(s, Principals().auditor):
                 n += write_dump(fh, entries)
 
     asyncio.run(go())

@@ -72,11 +72,12 @@ async def _from_topic(
 ) -> bool:
     """Sync the topic from ``start``; False at a fault or at a message no entitled writer
     signed: it is named, never written, and nothing after it is."""
+    from broker.adapters.kafka import auditlog
     from broker.core.audit import writers
-    from broker.services._kafka import read_topic
+    from broker.core.deployment.acl import Principals
 
     t = bars.add_task("syncing the audit topic", total=None)
-    async for entries, position, end in read_topic(s, start):
+    async for entries, position, end in auditlog.read(s, Principals().auditor, start=start):
         bars.update(t, total=end - start, completed=position - start)
         n = next(
             (i for i, e in enumerate(entries) if writers.check(e, registry)),

@@ -140,10 +140,11 @@ class Pass:
             return v.finish()
 
     async def _topic(self, v: Verifier, bars: Progress, what: str) -> None:
-        from broker.services._kafka import read_topic
+        from broker.adapters.kafka import auditlog
+        from broker.core.deployment.acl import Principals
 
         t = bars.add_task(what, total=None)
-        async for entries, position, end in read_topic(self.settings):
+        async for entries, position, end in auditlog.read(self.settings, Principals().auditor):
             bars.update(t, total=end, completed=position)
             for e in entries:
                 if v.add(e):
