@@ -10,7 +10,6 @@ send those through it rather than start a JVM per ACL with Kafka's AclCommand.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -48,7 +47,7 @@ _FROM_WIRE: dict[str, dict[int, Any]] = {
 
 
 def security() -> KafkaSecurity:
-    return KafkaSecurity.from_env(os.environ)
+    return settings().kafka
 
 
 def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding], list[TopicSpec]]:

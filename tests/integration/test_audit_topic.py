@@ -32,8 +32,8 @@ from broker.core.crypto import keys, refs
 from broker.core.deployment.acl import Principals
 from broker.core.pipeline import OutMessage, Pipeline, Source
 from broker.core.policy import PolicySet
+from broker.services.local import create_topics
 from broker.testing import audit as drill
-from broker.testing.processes import create_topics
 from tests.conftest import ROOT, ce_headers, example
 
 pytestmark = pytest.mark.integration

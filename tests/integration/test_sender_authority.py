@@ -28,7 +28,7 @@ from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
 from broker.core.policy import PolicySet
-from broker.testing.processes import broker_command
+from broker.services.local import broker_command
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import Stack
 
