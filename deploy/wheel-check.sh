@@ -6,7 +6,9 @@
 # The dependencies come from a wheelhouse (BROKER_WHEELHOUSE, default
 # ~/.cache/oslo-share-broker/wheelhouse), filled from the package index once and again only when
 # pyproject.toml's dependencies change; the install itself is offline (--no-index).
-# Run by deploy/test.sh; alone: bash deploy/wheel-check.sh
+# Run by deploy/test.sh; alone: bash deploy/wheel-check.sh [--demo]
+# --demo also runs `broker demo` from the wheel, with its state (and Kafka's jars, fetched with
+# Maven) in a temporary folder: needs Java 17 and Maven, and takes a minute or two.
 set -euo pipefail
 ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PYTHON="${PYTHON:-python3}"
@@ -98,4 +100,11 @@ run "$WORK/venv/bin/broker" keys generate --broker >/dev/null || fail "broker ke
 [[ "$(find "$SITE" -type f -not -name '*.pyc' | sort | sha256sum)" == "$before" ]] \
   || fail "running broker changed files inside the installed package"
 step "state in ~/.local/share/oslo-share-broker, none in site-packages"
+
+if [[ "${1:-}" == --demo ]]; then
+  # the real HOME: Maven's repository (~/.m2) is there
+  env -u PYTHONPATH -u KAFKA_LIB_DIR BROKER_POLICY_DIR="$ROOT/policies" \
+    BROKER_STATE_DIR="$WORK/state" "$WORK/venv/bin/broker" demo || fail "broker demo"
+  step "broker demo (BROKER_STATE_DIR in $WORK)"
+fi
 echo "wheel-check: ok"
