@@ -34,17 +34,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from broker.adapters.kafka.clients import producer, send_all
-from broker.adapters.settings import ROOT, Settings
+from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.settings import Settings
 from broker.core.policy import load_policy
-from broker.testing.processes import (
-    WorkerProcess,
-    create_topics,
-    encode,
-    free_port_pair,
-    fresh_settings,
-    synthetic_notices,
-)
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import encode, fresh_settings, synthetic_notices
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/kafka.sh, policies/
 console = Console()
 
 
@@ -160,7 +156,7 @@ def _run(args: argparse.Namespace, state: Path, port: int) -> None:
         Settings.from_env(),
         bootstrap=f"127.0.0.1:{port}",
         state_dir=state,
-        policy_dir=state / "policies",
+        policies=state / "policies",
     )
     shutil.copytree(ROOT / "policies", state / "policies")
     settings = fresh_settings(base, tag="bench")

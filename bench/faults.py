@@ -22,9 +22,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from broker.adapters.settings import ROOT, Settings
-from broker.testing.processes import WorkerProcess, create_topics, fault_drill, fresh_settings
+from broker.adapters.settings import Settings
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import fault_drill, fresh_settings
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/kafka.sh, policies/
 console = Console()
 PORT = 29092
 
@@ -57,7 +59,7 @@ def main() -> None:
             Settings.from_env(),
             bootstrap=f"127.0.0.1:{PORT}",
             state_dir=work / "state",
-            policy_dir=work / "policies",
+            policies=work / "policies",
         )
         settings = fresh_settings(base, tag="faults")
         create_topics(settings)

@@ -27,16 +27,12 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.adapters.kafka.clients import producer
-from broker.adapters.settings import ROOT, Settings
-from broker.testing.processes import (
-    WorkerProcess,
-    create_topics,
-    encode,
-    free_port_pair,
-    fresh_settings,
-    synthetic_notices,
-)
+from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.settings import Settings
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import encode, fresh_settings, synthetic_notices
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/kafka.sh, policies/
 console = Console()
 SAMPLE_EVERY = 30.0
 

@@ -19,4 +19,10 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]]; then
   echo "$WANT" >"$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
+# The checkout's places, unless the environment names others: state in var/, the checkout's
+# policies, and Kafka's jars where deploy/kafka.sh fetches them (the installed package's
+# defaults are the user's data directory and ./policies).
+export BROKER_STATE_DIR="${BROKER_STATE_DIR:-$ROOT/var}"
+export BROKER_POLICY_DIR="${BROKER_POLICY_DIR:-$ROOT/policies}"
+export KAFKA_LIB_DIR="${KAFKA_LIB_DIR:-$ROOT/deploy/kafka/lib}"
 cd "$ROOT"

@@ -1,4 +1,7 @@
-"""Shared fixtures: the shipped policies and examples, a notice factory and the clock."""
+"""Shared fixtures: the shipped policies and examples, a notice factory and the clock.
+
+Like the checkout's dev scripts (deploy/venv.sh), the tests keep their state in var/ and read
+the checkout's policies/, unless the environment names others."""
 
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ from typing import Any
 
 import pytest
 
+from broker.adapters.examples import EXAMPLES
 from broker.core import national_id
 from broker.core.policy import PolicySet, load_policy
 from broker.testing.fakes import ReadyPipeline, ready_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
+POLICIES = ROOT / "policies"
+os.environ.setdefault("BROKER_STATE_DIR", str(ROOT / "var"))
+os.environ.setdefault("BROKER_POLICY_DIR", str(POLICIES))
 SUBJECT_KEY = b"unit-test-subject-key-0123456789abcdef"
 # The moment the examples' dates were written for; redate() moves them from it to a clock.
 EXAMPLES_SENT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -85,7 +91,7 @@ def now() -> datetime:
 
 @pytest.fixture(scope="session")
 def policy() -> PolicySet:
-    return load_policy(ROOT / "policies")
+    return load_policy(POLICIES)
 
 
 @pytest.fixture

@@ -1,58 +1,121 @@
-"""Settings from the environment, with defaults that run against the local broker."""
+"""Settings from the environment: the only reader of ``os.environ`` in broker/.
+
+Nothing here points into the checkout or the installed package: the policies are named
+(BROKER_POLICY_DIR) or found in the working directory, and the state (keys, stores, witness
+files) lives in BROKER_STATE_DIR, by default the user's data directory.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from broker.adapters.kafka.security import KafkaSecurity
+import platformdirs
+
+from broker.adapters.kafka.security import KafkaSecurity, Profile
 from broker.core.crypto import keys
 from broker.core.crypto.keys import KeyPaths
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+APP_NAME = "oslo-share-broker"
 SUBJECT_KEY_NAME = "subject-ref.key"
+POLICY_DIR_NAME = "policies"  # looked for in the working directory without BROKER_POLICY_DIR
+CREDENTIALS_DIR_NAME = "kafka-credentials"  # under the state dir, as deploy/kafka.sh keeps it
+
+
+def user_state_dir() -> Path:
+    """The state dir without BROKER_STATE_DIR: the user's data directory
+    (``$XDG_DATA_HOME/oslo-share-broker``, by default ``~/.local/share/oslo-share-broker``)."""
+    return platformdirs.user_data_path(APP_NAME)
+
+
+def _plaintext() -> KafkaSecurity:
+    return KafkaSecurity(Profile.plaintext, user_state_dir() / CREDENTIALS_DIR_NAME)
+
+
+def environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides``: for a child process (kafka.sh, `broker …`)."""
+    return {**os.environ, **overrides}
 
 
 @dataclass(frozen=True)
 class Settings:
+    state_dir: Path
+    # BROKER_POLICY_DIR, or ./policies found at start; None: neither (policy_dir then raises,
+    # so the commands that need no policy, such as `broker audit verify`, still run)
+    policies: Path | None = None
     bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = ""
-    policy_dir: Path = ROOT / "policies"
-    state_dir: Path = ROOT / "var"
-    app_id: str = "oslo-share-broker"
+    app_id: str = APP_NAME
     subject_key_file: Path | None = None
     metrics_port: int = 0  # Prometheus endpoint on 127.0.0.1; 0 = off
     notice_max_age: timedelta = timedelta(hours=48)  # older notices are refused as stale
-    # plaintext, or the secure profile (mutual TLS); frozen, so sharing the default is safe
-    kafka: KafkaSecurity = KafkaSecurity()  # noqa: RUF009
+    # plaintext, or the secure profile (mutual TLS)
+    kafka: KafkaSecurity = field(default_factory=_plaintext)
+    # the auditor's files: BROKER_AUDIT_KEY_FILE, BROKER_AUDIT_WITNESS, BROKER_AUDIT_STORE
+    # (None: the defaults under the state dir that cli/audit chooses)
+    audit_key_file: Path | None = None
+    audit_witness: Path | None = None
+    audit_store: str | None = None
+    # where kafka.sh keeps Kafka's jars for the demo (KAFKA_LIB_DIR); None: <state>/kafka/lib
+    kafka_lib_dir: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
-        state = Path(env.get("BROKER_STATE_DIR", str(cls.state_dir)))
+        state = Path(env.get("BROKER_STATE_DIR") or user_state_dir())
         prefix = env.get("BROKER_TOPIC_PREFIX", "")
         return cls(
+            state_dir=state,
+            policies=_policy_dir(env),
             bootstrap=env.get("BROKER_BOOTSTRAP", cls.bootstrap),
             topic_prefix=prefix,
-            policy_dir=Path(env.get("BROKER_POLICY_DIR", str(cls.policy_dir))),
-            state_dir=state,
             app_id=env.get("BROKER_APP_ID", f"{prefix}{cls.app_id}"),
             metrics_port=int(env.get("BROKER_METRICS_PORT", "0")),
             notice_max_age=timedelta(hours=float(env.get("BROKER_NOTICE_MAX_AGE_HOURS", "48"))),
-            kafka=KafkaSecurity.from_env(env),
-            subject_key_file=Path(env["BROKER_SUBJECT_KEY_FILE"])
-            if "BROKER_SUBJECT_KEY_FILE" in env
-            else None,
+            kafka=KafkaSecurity.from_env(env, state / CREDENTIALS_DIR_NAME),
+            subject_key_file=_path(env, "BROKER_SUBJECT_KEY_FILE"),
+            audit_key_file=_path(env, "BROKER_AUDIT_KEY_FILE"),
+            audit_witness=_path(env, "BROKER_AUDIT_WITNESS"),
+            audit_store=env.get("BROKER_AUDIT_STORE") or None,
+            kafka_lib_dir=_path(env, "KAFKA_LIB_DIR"),
         )
+
+    @property
+    def policy_dir(self) -> Path:
+        """The policy directory; a ConfigError naming BROKER_POLICY_DIR when there is none."""
+        if self.policies is None:
+            raise ConfigError(
+                "no policy directory: set BROKER_POLICY_DIR to the folder holding "
+                "legal-bases.yaml, recipients.yaml and rules.yaml, or run broker from the "
+                f"folder that holds it as {POLICY_DIR_NAME}/"
+            )
+        return self.policies
 
     @property
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
+
+    def process_env(self) -> dict[str, str]:
+        """The environment that makes a `broker …` child process use these settings."""
+        overrides = {
+            "BROKER_TOPIC_PREFIX": self.topic_prefix,
+            "BROKER_APP_ID": self.app_id,
+            "BROKER_BOOTSTRAP": self.bootstrap,
+            "BROKER_STATE_DIR": str(self.state_dir),
+            "BROKER_KAFKA_PROFILE": self.kafka.profile.value,
+            "BROKER_KAFKA_CREDENTIALS_DIR": str(self.kafka.credentials_dir),
+        }
+        if self.kafka.principal is not None:
+            overrides["BROKER_KAFKA_PRINCIPAL"] = self.kafka.principal
+        if self.policies is not None:
+            overrides["BROKER_POLICY_DIR"] = str(self.policies)
+        return environment(overrides)
 
     def key_paths(self) -> KeyPaths:
         """BROKER_KEY_DIR (default <state>/keys), BROKER_KEY_REGISTRY (<key dir>/registry.yaml)."""
@@ -90,3 +153,15 @@ class Settings:
         if len(key) < 32:
             raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")
         return key
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    return Path(env[name]) if env.get(name) else None
+
+
+def _policy_dir(env: Mapping[str, str]) -> Path | None:
+    """BROKER_POLICY_DIR as given, else ./policies (made absolute) if it exists, else None."""
+    if env.get("BROKER_POLICY_DIR"):
+        return Path(env["BROKER_POLICY_DIR"])
+    found = Path.cwd() / POLICY_DIR_NAME
+    return found if found.is_dir() else None

@@ -7,7 +7,6 @@ and lists them, as the admin principal; this module parses, calls and renders.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterable
 from typing import Annotated
 
@@ -23,7 +22,7 @@ app = typer.Typer(no_args_is_help=True, help="Operators: Kafka ACLs (secure prof
 
 
 def security() -> KafkaSecurity:
-    return KafkaSecurity.from_env(os.environ)
+    return settings().kafka
 
 
 # ---------------------------------------------------------------- commands

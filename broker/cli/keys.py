@@ -6,7 +6,6 @@ prints, logs or raises with private key material.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -70,7 +69,7 @@ STATUS_STYLE = {KeyStatus.active: "green", KeyStatus.rotated: "yellow", KeyStatu
 
 
 def key_paths() -> KeyPaths:
-    return KeyPaths.from_env(settings().state_dir, os.environ)
+    return settings().key_paths()
 
 
 def _owner(

@@ -1,4 +1,4 @@
-"""`broker demo`: the whole flow on examples/, against a real local Kafka.
+"""`broker demo`: the whole flow on the shipped example notices, against a real local Kafka.
 
 Starts Kafka (unless already running), a worker and an audit sealer on topics of their own,
 publishes the signed examples (and one invalid notice), waits until every input is accounted
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,73 +18,60 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.kafka.local import LocalKafka, free_port_pair
+from broker.adapters.kafka.security import Profile
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
-from broker.adapters.settings import ROOT, Settings
+from broker.adapters.settings import Settings
 from broker.core.crypto import keys, sealing
 from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
 from broker.core.policy import load_policy
-from broker.testing.processes import (
-    WorkerProcess,
-    broker_command,
-    create_topics,
-    free_port_pair,
-    settings_env,
-)
-
-KAFKA_SH = ROOT / "deploy" / "kafka.sh"
-EXAMPLES = ROOT / "examples"
+from broker.services.local import WorkerProcess, broker_command, create_topics
 
 # The caller's rendering of audit records (the CLI's table), passed in: services import no CLI.
 AuditTable = Callable[[list[dict[str, Any]]], RenderableType]
 
 
-def _kafka(command: str, env: dict[str, str]) -> int:
-    return subprocess.run(["bash", str(KAFKA_SH), command], env=env, check=False).returncode
-
-
-def _secure_kafka_env(state_dir: Path) -> dict[str, str]:
-    """A secure-profile Kafka of the demo's own (mutual TLS, ACLs), beside any other Kafka."""
-    data = state_dir / "demo-kafka"
-    return {
-        **os.environ,
-        "KAFKA_PROFILE": "secure",
-        "KAFKA_PORT": str(free_port_pair()),
-        "KAFKA_DATA_DIR": str(data),
-        "KAFKA_CREDENTIALS_DIR": str(data / "credentials"),
-    }
+def _secure_kafka(settings: Settings) -> LocalKafka:
+    """A secure-profile Kafka of the demo's own (mutual TLS, ACLs), beside any other Kafka; its
+    jars are fetched once into KAFKA_LIB_DIR (default <state>/kafka/lib)."""
+    return LocalKafka(
+        lib_dir=settings.kafka_lib_dir or settings.state_dir / "kafka" / "lib",
+        data_dir=settings.state_dir / "demo-kafka",
+        port=free_port_pair(),
+        policy_dir=settings.policy_dir,
+        profile=Profile.secure,
+    )
 
 
 def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -> int:
     t0 = time.monotonic()
-    kafka_env = _secure_kafka_env(Settings.from_env().state_dir)
+    base = Settings.from_env()
+    kafka = _secure_kafka(base)
     console.print(
-        "[bold]1.[/] starting Apache Kafka (KRaft, 127.0.0.1:"
-        f"{kafka_env['KAFKA_PORT']}) in the secure profile: mutual TLS, ACLs …"
+        f"[bold]1.[/] starting Apache Kafka (KRaft, {kafka.bootstrap}) in the secure profile: "
+        "mutual TLS, ACLs …"
     )
-    if _kafka("start", kafka_env) != 0:
-        console.print(f"[red]Kafka did not start; see {kafka_env['KAFKA_DATA_DIR']}/kafka.log[/]")
+    if kafka.run("start") != 0:
+        console.print(f"[red]Kafka did not start; see {kafka.data_dir}/kafka.log[/]")
         return 1
     # every process below connects as its own principal with its own client certificate
-    os.environ.update(
-        {
-            "BROKER_KAFKA_PROFILE": "secure",
-            "BROKER_KAFKA_CREDENTIALS_DIR": kafka_env["KAFKA_CREDENTIALS_DIR"],
-            "BROKER_BOOTSTRAP": f"127.0.0.1:{kafka_env['KAFKA_PORT']}",
-        }
-    )
     prefix = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}."
     settings = dataclasses.replace(
-        Settings.from_env(), topic_prefix=prefix, app_id=f"{prefix}broker"
+        base,
+        topic_prefix=prefix,
+        app_id=f"{prefix}broker",
+        bootstrap=kafka.bootstrap,
+        kafka=kafka.security(),
     )
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None
@@ -99,10 +85,9 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
         with (settings.state_dir / f"{prefix}sealer.log").open("wb") as log:
             sealer = subprocess.Popen(
                 [sys.executable, "-m", "broker", "audit", "seal", "--interval", "1"],
-                env=settings_env(settings),
+                env=settings.process_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
             )
         code = asyncio.run(_flow(console, settings, worker, audit_table))
         return code or _verify(console, settings, sealer)
@@ -114,13 +99,13 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
         worker.stop()
         if keep_running:
             console.print(
-                f"Kafka keeps running on {settings.bootstrap} (secure profile); stop "
-                f"it with KAFKA_DATA_DIR={kafka_env['KAFKA_DATA_DIR']} "
-                "bash deploy/kafka.sh stop"
+                f"Kafka keeps running on {settings.bootstrap} (secure profile); stop it with "
+                f"{kafka.stop_command()}",
+                highlight=False,
             )
         else:
             console.print("[bold]9.[/] stopping Kafka …")
-            _kafka("stop", kafka_env)
+            kafka.run("stop")
         console.print(f"demo finished in {time.monotonic() - t0:.1f} s")
 
 
@@ -141,16 +126,16 @@ async def _flow(
     console: Console, settings: Settings, worker: WorkerProcess, audit_table: AuditTable
 ) -> int:
     policy = load_policy(settings.policy_dir)
-    valid = sorted(EXAMPLES.glob("*.json")) + sorted((EXAMPLES / "other-senders").glob("*.json"))
-    invalid = sorted((EXAMPLES / "invalid").glob("*.json"))
+    valid, invalid = examples.valid(), examples.invalid()
     messages = [notice_message(load_notice(p), settings) for p in valid]
     messages += [raw_message(p, settings) for p in invalid]
     for sender, batch in by_sender(messages).items():  # each class with its own principal
-        async with producer(settings.bootstrap, principal=Principals.publisher(sender)) as p:
+        options = settings.kafka.options(Principals.publisher(sender))
+        async with producer(settings.bootstrap, options=options) as p:
             await send_all(p, batch)
     console.print(
         f"[bold]3.[/] published {len(valid)} signed notices (police, a school, child "
-        f"welfare) and {len(invalid)} invalid one(s) from examples/"
+        f"welfare) and {len(invalid)} invalid one(s) from the examples"
     )
 
     expected = len(valid) * len(policy.recipients) + len(invalid)
@@ -167,7 +152,7 @@ async def _flow(
             settings.bootstrap,
             [settings.topics.audit],
             idle_timeout=120,
-            principal=Principals().auditor,
+            options=settings.kafka.options(Principals().auditor),
         ):
             if dict(record.headers).get("ce_type") != AUDIT_TYPE.encode():
                 continue  # checkpoints
@@ -193,7 +178,10 @@ async def _flow(
     paths = settings.key_paths()
     registry = keys.load_registry(paths.registry)
     async for record in consume(
-        settings.bootstrap, [*topics, settings.topics.dead_letter], idle_timeout=3
+        settings.bootstrap,
+        [*topics, settings.topics.dead_letter],
+        idle_timeout=3,
+        options=settings.kafka.options(Principals().admin),
     ):
         if record.topic == settings.topics.dead_letter:
             dead.append(record)

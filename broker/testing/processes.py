@@ -1,4 +1,5 @@
-"""Helpers to run the real system in tests, benchmarks and drills (shell: starts processes).
+"""Helpers to run the real system in tests, benchmarks and drills: synthetic notices, fresh
+topic prefixes and the kill -9 fault drill (the processes themselves: broker.services.local).
 
 Like structlog's ``testing`` module: shipped with the package so tests and benchmarks use the
 real worker on a real Kafka instead of mocks.
@@ -10,43 +11,28 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
-import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
+from broker.adapters.examples import templates
 from broker.adapters.kafka import auditlog
-from broker.adapters.kafka.admin import apply, planned
-from broker.adapters.kafka.clients import Connection, ensure_topics, new_consumer, new_producer
-from broker.adapters.kafka.security import Profile
+from broker.adapters.kafka.clients import Connection, new_consumer, new_producer
 from broker.adapters.publisher import by_sender, notice_message, sender_of
-from broker.adapters.settings import ROOT, Settings
+from broker.adapters.settings import Settings
 from broker.core import national_id
 from broker.core.audit.errors import NotAnAuditMessage
 from broker.core.audit.events import Entry
 from broker.core.audit.messages import read_audit_message
-from broker.core.crypto import keys, sealing
 from broker.core.deployment.acl import Principals
-from broker.core.deployment.topics import policy_topic_specs
-from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
+from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import OutMessage
 from broker.core.policy import load_policy
 from broker.core.records import AuditEvent, AuditRecord
-
-EXAMPLES = ROOT / "examples"
-
-
-def templates() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.glob("*.json"))]
+from broker.services.local import WorkerProcess, broker_command
 
 
 def synthetic_notices(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
@@ -63,43 +49,6 @@ def synthetic_notices(n: int, seed: int = 1) -> Iterator[dict[str, Any]]:
         yield doc
 
 
-def example_units() -> dict[str, str]:
-    """Every issuing unit in examples/ (invalid ones included) → its sender class, from the
-    types of the notices it issues (incident, risk: police; concern-report: school;
-    concern-feedback: child-welfare). A unit whose notices span two classes is an error."""
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.rglob("*.json"))]
-    units: dict[str, set[str]] = {}
-    for d in docs:
-        sender = NOTICE_SENDERS.get(d.get("notice_type"))
-        if isinstance(d.get("issuer"), dict) and sender is not None:
-            units.setdefault(d["issuer"]["unit_id"], set()).add(sender)
-    mixed = sorted(u for u, senders in units.items() if len(senders) > 1)
-    if mixed:
-        raise ValueError(f"examples/: units issue notices of two sender classes: {mixed}")
-    return {u: next(iter(senders)) for u, senders in sorted(units.items())}
-
-
-def ensure_dev_keys(settings: Settings) -> None:
-    """Local keys for a demo or a test run: the broker's signing key, the audit writers' (the
-    worker, the sealer, the reviewer, the receipts relay) signing keys, a signing key for every
-    police, school or child-welfare unit in the examples, bound to the sender class of the
-    notices it issues there, and an encryption key for every recipient a rule can deliver to.
-    Existing active keys are kept. A dev unit's organisation is its own unit id (in production
-    the operator registers the real organisation with `broker keys generate --organisation`)."""
-    paths = settings.key_paths()
-    now = datetime.now(UTC)
-    keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
-    for writer in keys.AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
-        keys.ensure(paths, keys.KeyKind.audit_writer, writer, now)
-    keys.ensure(
-        paths, keys.KeyKind.recipient, sealing.BROKER_INBOX, now
-    )  # notices are sealed to it
-    for unit, sender in example_units().items():
-        keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)
-    for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
-        keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
-
-
 def encode(doc: dict[str, Any], settings: Settings) -> OutMessage:
     model = NOTICE_MODELS[(doc["notice_type"], 1)]
     return notice_message(model.model_validate(doc), settings)
@@ -109,132 +58,6 @@ def fresh_settings(base: Settings | None = None, tag: str = "t") -> Settings:
     prefix = f"{tag}-{uuid.uuid4().hex[:8]}."
     s = base or Settings.from_env()
     return dataclasses.replace(s, topic_prefix=prefix, app_id=f"{prefix}broker")
-
-
-def create_topics(settings: Settings) -> None:
-    """The topics of ``settings`` (and the local keys a run needs); in the secure profile also
-    the ACLs that let each principal do exactly its part on them."""
-    ensure_dev_keys(settings)
-    if settings.kafka.profile is Profile.secure:
-        acls, specs = planned(settings)
-        asyncio.run(
-            apply(settings.bootstrap, settings.kafka, acls, specs, prefix=settings.topic_prefix)
-        )
-        return
-    policy = load_policy(settings.policy_dir)
-    specs = policy_topic_specs(settings.topics, policy)
-    asyncio.run(
-        ensure_topics(settings.bootstrap, specs, options=settings.kafka.options(Principals().admin))
-    )
-
-
-def free_port_pair() -> int:
-    """A port P on 127.0.0.1 with P and P+1 free (a broker's client and controller ports)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port >= 65000:
-            continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports on 127.0.0.1")
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that makes a `broker …` process use ``settings``."""
-    return {
-        **os.environ,
-        "BROKER_TOPIC_PREFIX": settings.topic_prefix,
-        "BROKER_APP_ID": settings.app_id,
-        "BROKER_BOOTSTRAP": settings.bootstrap,
-        "BROKER_STATE_DIR": str(settings.state_dir),
-        "BROKER_POLICY_DIR": str(settings.policy_dir),
-    }
-
-
-def broker_command(
-    settings: Settings,
-    *args: str,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    """Run `broker ARGS…` for ``settings`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "broker", *args],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@dataclasses.dataclass
-class WorkerProcess:
-    """A real `broker worker` in its own process, logging to a file."""
-
-    settings: Settings
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    env_extra: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def start(self, wait_ready: bool = True, timeout: float = 90) -> None:
-        ensure_dev_keys(self.settings)
-        env = {**settings_env(self.settings), **self.env_extra}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "broker", "worker"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        if wait_ready:
-            deadline = time.monotonic() + timeout
-            while "worker.ready" not in self.log()[start_at:]:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"worker exited:\n{self.log()[-3000:]}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"worker not ready:\n{self.log()[-3000:]}")
-                time.sleep(0.1)
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def kill(self) -> None:
-        """kill -9: no clean-up, no commit, like a crash."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self, timeout: float = 30) -> int | None:
-        """SIGTERM and wait for a clean exit."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def peak_rss_mib(self) -> float | None:
-        """Peak resident memory (VmHWM) of the running worker."""
-        if not self.process or self.process.poll() is not None:
-            return None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
 
 
 # --- fault drill -----------------------------------------------------------------------------

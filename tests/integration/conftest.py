@@ -12,15 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.settings import Settings
 from broker.core.crypto import keys, sealing
-from broker.testing.processes import (
-    WorkerProcess,
-    create_topics,
-    free_port_pair,
-    fresh_settings,
-    settings_env,
-)
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import fresh_settings
 from tests.conftest import ROOT
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
@@ -100,7 +96,7 @@ def running_stack(
     with (state / "sealer.log").open("wb") as log:
         sealer = subprocess.Popen(
             [sys.executable, "-m", "broker", "audit", "seal", "--interval", "1"],
-            env=settings_env(settings),
+            env=settings.process_env(),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,

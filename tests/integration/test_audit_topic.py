@@ -32,9 +32,9 @@ from broker.core.crypto import keys, refs
 from broker.core.deployment.acl import Principals
 from broker.core.pipeline import OutMessage, Source
 from broker.core.policy import PolicySet
+from broker.services.local import create_topics
 from broker.testing import audit as drill
 from broker.testing.fakes import ready_pipeline
-from broker.testing.processes import create_topics
 from tests.conftest import ROOT, example
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from broker.core.notices import IncidentNotice, RiskNotice
 from broker.core.paths import covers, leaves
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
 from broker.core.policy import PolicySet
-from broker.testing.processes import broker_command
+from broker.services.local import broker_command
 from tests.conftest import ce_headers, example
 from tests.integration.conftest import Stack
 

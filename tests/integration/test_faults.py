@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from broker.adapters.settings import Settings
-from broker.testing.processes import WorkerProcess, create_topics, fault_drill, fresh_settings
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import fault_drill, fresh_settings
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -27,7 +28,7 @@ def test_kill_9_during_a_stream_loses_and_duplicates_nothing(kafka: str, tmp_pat
         Settings.from_env(),
         bootstrap=kafka,
         state_dir=tmp_path / "state",
-        policy_dir=tmp_path / "policies",
+        policies=tmp_path / "policies",
     )
     settings = fresh_settings(base, tag="crash")
     create_topics(settings)

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
-from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.kafka.security import KafkaSecurity, Profile
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.settings import Settings
 from broker.core.crypto import keys, signing
@@ -28,7 +29,8 @@ from broker.core.envelope import binary_headers
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
 from broker.core.policy import load_policy
-from broker.testing.processes import WorkerProcess, create_topics, free_port_pair, fresh_settings
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import fresh_settings
 from tests.conftest import ROOT, example
 from tests.integration.conftest import Stack
 
@@ -153,7 +155,7 @@ def _own_plaintext_kafka(tmp_path: Path, tag: str) -> tuple[dict[str, str], Sett
         Settings.from_env(),
         bootstrap=f"127.0.0.1:{port}",
         state_dir=tmp_path / "state",
-        kafka=KafkaSecurity(),
+        kafka=KafkaSecurity(Profile.plaintext, tmp_path / "credentials"),
     )
     return env, fresh_settings(base, tag=tag)
 

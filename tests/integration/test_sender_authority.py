@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from broker.adapters.examples import EXAMPLES
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
 from broker.adapters.publisher import sealed_for_broker
 from broker.adapters.settings import Settings
@@ -28,8 +29,7 @@ from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
 from broker.core.policy import PolicySet
-from broker.testing.processes import broker_command
-from tests.conftest import EXAMPLES
+from broker.services.local import broker_command
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration

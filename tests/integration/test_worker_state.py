@@ -19,13 +19,8 @@ from broker.adapters.settings import Settings
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_SENDERS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
-from broker.testing.processes import (
-    WorkerProcess,
-    create_topics,
-    encode,
-    fresh_settings,
-    synthetic_notices,
-)
+from broker.services.local import WorkerProcess, create_topics
+from broker.testing.processes import encode, fresh_settings, synthetic_notices
 
 pytestmark = pytest.mark.integration
 POLICE = {t for t, sender in NOTICE_SENDERS.items() if sender == "police"}

@@ -28,7 +28,7 @@ arguments; `ssl_context()` is what Faust's ``SSLCredentials`` wraps. No secret i
 put in an error message: errors name the file, never its content.
 
 
-    python -m broker.adapters.kafka.security init DIR [--recipients-from POLICY_DIR]  (kafka.sh)
+    python -m broker.adapters.kafka.security init DIR [--policy-dir POLICY_DIR]  (kafka.sh)
 """
 
 from __future__ import annotations
@@ -62,8 +62,6 @@ SERVER_IPS = ("127.0.0.1", "::1")
 WEB_SERVER = "audit-web"
 WEB_DNS = ("localhost",)
 WEB_IPS = ("127.0.0.1",)
-# The same default as deploy/kafka.sh's KAFKA_CREDENTIALS_DIR (git-ignored under var/).
-DEFAULT_CREDENTIALS_DIR = Path(__file__).resolve().parents[3] / "var" / "kafka-credentials"
 CA_DAYS = 3650
 LEAF_DAYS = 825
 
@@ -433,14 +431,12 @@ class KafkaSecurity:
     """How this process authenticates to Kafka (settings: BROKER_KAFKA_PROFILE,
     BROKER_KAFKA_PRINCIPAL, BROKER_KAFKA_CREDENTIALS_DIR)."""
 
-    profile: Profile = Profile.plaintext
-    credentials_dir: Path = DEFAULT_CREDENTIALS_DIR
+    profile: Profile
+    credentials_dir: Path  # settings: <state dir>/kafka-credentials unless given
     principal: str | None = None  # None: each command's own (publisher.<sender> publishes, …)
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str], default_dir: Path = DEFAULT_CREDENTIALS_DIR
-    ) -> KafkaSecurity:
+    def from_env(cls, env: Mapping[str, str], default_dir: Path) -> KafkaSecurity:
         principal = env.get("BROKER_KAFKA_PRINCIPAL") or None
         if principal is not None:
             check_principal(principal)
@@ -473,12 +469,16 @@ def _main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="create the CA and the certificates that are missing")
     init.add_argument("directory", type=Path)
-    init.add_argument("--policy-dir", type=Path, help="recipients from this policies/ directory")
+    init.add_argument(
+        "--policy-dir",
+        type=Path,
+        default=Path("policies"),
+        help="recipients from this policies/ directory (default: ./policies)",
+    )
     init.add_argument("--principal", action="append", default=[], help="an extra principal")
     args = parser.parse_args(argv)
     principals = Principals()
-    policy_dir = args.policy_dir or Path(__file__).resolve().parents[3] / "policies"
-    recipients = load_policy(policy_dir).recipients
+    recipients = load_policy(args.policy_dir).recipients
     names = principals.clients(recipients) + list(args.principal)
     try:
         created = ensure_credentials(args.directory, names, server=principals.node)

@@ -29,18 +29,17 @@ def origin_of(s: Settings) -> str:
 
 def signing_key_path(s: Settings) -> Path:
     """The sealer's checkpoint-signing key: BROKER_AUDIT_KEY_FILE, else in the state dir."""
-    return Path(os.environ.get("BROKER_AUDIT_KEY_FILE", s.state_dir / "keys" / "audit-signing.pem"))
+    return s.audit_key_file or s.state_dir / "keys" / "audit-signing.pem"
 
 
 def witness_path(s: Settings) -> Path:
     """One witness file per audit log (topic), so two deployments never mix checkpoints."""
-    default = s.state_dir / "audit" / f"{s.topics.audit}.witness.jsonl"
-    return Path(os.environ.get("BROKER_AUDIT_WITNESS", default))
+    return s.audit_witness or s.state_dir / "audit" / f"{s.topics.audit}.witness.jsonl"
 
 
 def store_target(s: Settings) -> str:
     """The auditor store: BROKER_AUDIT_STORE (a SQLite file or postgresql:// URL)."""
-    return os.environ.get("BROKER_AUDIT_STORE", str(s.state_dir / "audit" / "audit.sqlite"))
+    return s.audit_store or str(s.state_dir / "audit" / "audit.sqlite")
 
 
 def read_witness(path: Path | None) -> list[Checkpoint]:

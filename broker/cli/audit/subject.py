@@ -40,9 +40,10 @@ def subject(
     if docs.tampered:
         fail_columns(docs.tampered, f"audit store {st.where}")
     report = subject_report(docs, datetime.now(UTC))
-    text = {"markdown": to_markdown, "html": to_html, "json": lambda r: r.to_json() + "\n"}[fmt](
-        report
-    )
+    if fmt == "json":
+        text = report.to_json() + "\n"
+    else:
+        text = (to_markdown if fmt == "markdown" else to_html)(report)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {len(report.disclosures)} disclosure(s) to {output}")

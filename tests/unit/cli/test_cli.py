@@ -6,7 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, ROOT, run_broker
+from broker.adapters.examples import EXAMPLES
+from tests.conftest import ROOT, run_broker
 
 _broker = run_broker
 

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, ROOT
+from broker.adapters.examples import EXAMPLES
+from tests.conftest import ROOT
 
 
 def _broker(*args: str) -> subprocess.CompletedProcess[str]:

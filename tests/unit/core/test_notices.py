@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from broker.adapters.examples import EXAMPLES
 from broker.core.envelope import field_problems
 from broker.core.notices import IncidentNotice, RiskNotice
-from tests.conftest import EXAMPLES
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)

@@ -16,6 +16,7 @@ from broker.core.audit.access import AUDIT_RECEIPT_TYPE, State, receipt
 from broker.core.crypto import keys
 from broker.core.crypto.keys import KeyKind
 from broker.services import relay as service
+from tests.conftest import POLICIES
 
 
 @dataclasses.dataclass
@@ -30,7 +31,7 @@ class Record:
 def relay(tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch) -> service.Relay:
     for name in ("BROKER_KEY_DIR", "BROKER_KEY_REGISTRY"):
         monkeypatch.delenv(name, raising=False)
-    s = Settings(state_dir=tmp_path, topic_prefix="t.")
+    s = Settings(state_dir=tmp_path, topic_prefix="t.", policies=POLICIES)
     keys.ensure(s.key_paths(), KeyKind.audit_writer, writers.RELAY, now)
     return service.build(s)
 

@@ -27,10 +27,10 @@ from broker.core.errors import ConfigError
 
 def test_a_connection_is_the_principals_security_under_the_profile(tmp_path: Path) -> None:
     """Plaintext asks for nothing more; secure gives the principal's own TLS context."""
-    plain = Connection.of(Settings(bootstrap="k:1"), "worker")
+    plain = Connection.of(Settings(state_dir=tmp_path, bootstrap="k:1"), "worker")
     assert plain == Connection("k:1", {"security_protocol": "PLAINTEXT"})
     ensure_credentials(tmp_path, ["worker"], server="kafka-node")
-    secure = Settings(kafka=KafkaSecurity(Profile.secure, tmp_path))
+    secure = Settings(state_dir=tmp_path, kafka=KafkaSecurity(Profile.secure, tmp_path))
     options = Connection.of(secure, "worker").security
     assert options["security_protocol"] == "SSL"
     assert options["ssl_context"].verify_mode.name == "CERT_REQUIRED"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from broker.adapters.settings import Settings
 from broker.core.pipeline import progress_message
 from broker.core.records import PartitionFloor, ReplayClaim
 
-SETTINGS = Settings(topic_prefix="t.", app_id="t.broker")
+SETTINGS = Settings(state_dir=Path("/nonexistent/state"), topic_prefix="t.", app_id="t.broker")
 NOTICES = SETTINGS.topics.notices
 FLOOR = PartitionFloor(topic=NOTICES, partition=1, next_offset=42)
 CLAIM = ReplayClaim(

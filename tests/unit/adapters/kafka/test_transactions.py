@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ from broker.core.pipeline import OutMessage
 from broker.core.records import PartitionFloor
 
 TP = TopicPartition("t.notices", 0)
-SETTINGS = Settings(topic_prefix="t.", app_id="t.broker")
+SETTINGS = Settings(state_dir=Path("/nonexistent/state"), topic_prefix="t.", app_id="t.broker")
 
 
 @dataclass

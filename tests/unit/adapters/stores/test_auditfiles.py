@@ -101,7 +101,11 @@ def test_the_files_are_named_per_audit_topic(
     monkeypatch.setenv("BROKER_AUDIT_WITNESS", str(tmp_path / "elsewhere.jsonl"))
     monkeypatch.setenv("BROKER_AUDIT_KEY_FILE", str(tmp_path / "k.pem"))
     monkeypatch.setenv("BROKER_AUDIT_STORE", "postgresql://auditor@db/audit")
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
+    s = Settings.from_env()
     assert auditfiles.witness_path(s) == tmp_path / "elsewhere.jsonl"
     assert auditfiles.signing_key_path(s) == tmp_path / "k.pem"
     assert auditfiles.store_target(s) == "postgresql://auditor@db/audit"
-    assert auditfiles.origin_of(s) != auditfiles.origin_of(Settings(topic_prefix="b."))
+    assert auditfiles.origin_of(s) != auditfiles.origin_of(
+        Settings(state_dir=tmp_path, topic_prefix="b.")
+    )

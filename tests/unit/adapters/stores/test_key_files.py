@@ -14,7 +14,7 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core.crypto import keys
 from broker.core.errors import ConfigError
-from tests.conftest import ROOT, file_mode
+from tests.conftest import POLICIES, ROOT, file_mode
 
 # bytes that are neither UTF-8 nor SQLite (a fixed pattern: the test is the same every run)
 GARBAGE = bytes(range(128, 256)) * 64
@@ -86,9 +86,10 @@ def test_a_corrupt_data_key_store_is_named_and_left_alone(tmp_path: Path) -> Non
 
 def test_purge_and_worker_print_a_corrupt_data_key_store(tmp_path: Path, clean_env: None) -> None:
     """`broker retention purge` and `broker worker` stop with the file named, no traceback."""
-    from broker.testing.processes import ensure_dev_keys  # noqa: PLC0415
+    from broker.adapters.stores.devkeys import ensure_dev_keys  # noqa: PLC0415
 
-    ensure_dev_keys(Settings(state_dir=tmp_path))  # the worker gets as far as the store
+    # the worker gets as far as the store
+    ensure_dev_keys(Settings(state_dir=tmp_path, policies=POLICIES))
     path = tmp_path / "keys" / "data-keys.sqlite3"
     path.write_bytes(GARBAGE)
     env = {"BROKER_STATE_DIR": str(tmp_path), "BROKER_BOOTSTRAP": "127.0.0.1:1"}

@@ -18,7 +18,7 @@ from broker.core.crypto import keys
 from broker.core.crypto.keys import KeyKind, KeyPaths, KeyStatus
 from broker.core.errors import ConfigError
 from broker.core.notices import NOTICE_SENDERS
-from tests.conftest import file_mode
+from tests.conftest import POLICIES, file_mode
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICE = {"sender": "police", "organisation": "oslo-politidistrikt"}  # a police unit's binding
@@ -411,8 +411,9 @@ def test_dev_keys_bind_each_example_unit_to_the_class_of_its_notices(
 ) -> None:
     """ensure_dev_keys: units issuing incident or risk notices are police, the one issuing a
     concern report a school, the one issuing feedback child welfare; organisation = unit id."""
+    from broker.adapters.examples import example_units  # noqa: PLC0415
     from broker.adapters.settings import Settings  # noqa: PLC0415
-    from broker.testing.processes import ensure_dev_keys, example_units  # noqa: PLC0415
+    from broker.adapters.stores.devkeys import ensure_dev_keys  # noqa: PLC0415
 
     monkeypatch.delenv("BROKER_KEY_DIR", raising=False)
     monkeypatch.delenv("BROKER_KEY_REGISTRY", raising=False)
@@ -423,7 +424,7 @@ def test_dev_keys_bind_each_example_unit_to_the_class_of_its_notices(
         "bydel-grorud-barnevern": "child-welfare",
     }
     assert example_units() == expected
-    settings = Settings(state_dir=tmp_path)
+    settings = Settings(state_dir=tmp_path, policies=POLICIES)
     ensure_dev_keys(settings)
     registry = keys.load_registry(settings.key_paths().registry)
     for unit, sender in expected.items():

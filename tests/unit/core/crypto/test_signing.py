@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.adapters.examples import EXAMPLES
 from broker.core import envelope
 from broker.core.crypto import keys, signing
 from broker.core.crypto.keys import KeyKind, KeyPaths, Registry, SigningKey
@@ -21,7 +22,7 @@ from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.pipeline import Result, Source
 from broker.core.policy import PolicySet
 from broker.testing.fakes import ready_pipeline
-from tests.conftest import EXAMPLES, example
+from tests.conftest import example
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 UNIT = "oslo-pd-ost"  # the issuing unit of the 'recruited' example

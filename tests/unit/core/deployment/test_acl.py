@@ -14,6 +14,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from broker.adapters import examples
 from broker.adapters.kafka.admin import _prunable
 from broker.adapters.kafka.security import (
     Credentials,
@@ -370,7 +371,7 @@ def test_settings_from_env(tmp_path: Path) -> None:
 def dev_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state dir with the dev keys of every unit in examples/ (no Kafka needed)."""
     from broker.adapters.settings import Settings  # noqa: PLC0415 - shell modules, for this part only
-    from broker.testing.processes import ensure_dev_keys  # noqa: PLC0415
+    from broker.adapters.stores.devkeys import ensure_dev_keys  # noqa: PLC0415
 
     monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("BROKER_KEY_DIR", raising=False)
@@ -406,10 +407,10 @@ def test_publish_connects_as_each_notices_sender_class(
 
     monkeypatch.setattr(kafka, "producer", fake_producer)
     monkeypatch.setattr(kafka, "send_all", fake_send_all)
-    files = sorted(ROOT.glob("examples/*.json")) + sorted(ROOT.glob("examples/other-senders/*"))
+    files = examples.valid()
     result = CliRunner().invoke(app, ["publish", *map(str, files)])
     assert result.exit_code == 0, result.output
-    raw = ROOT / "examples" / "other-senders" / "01-school-concern-report.json"
+    raw = examples.OTHER_SENDERS / "01-school-concern-report.json"
     result = CliRunner().invoke(app, ["publish", "--skip-validation", str(raw)])
     assert result.exit_code == 0, result.output
     assert len(sent) == len(files) + 1

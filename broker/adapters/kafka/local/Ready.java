@@ -1,7 +1,7 @@
-// Readiness probe and tiny admin tool for the local broker, run by deploy/kafka.sh as a
+// Readiness probe and tiny admin tool for the local broker, run by kafka.sh as a
 // single-file source program (no build step):
 //
-//   java -cp 'deploy/kafka/lib/*' deploy/kafka/Ready.java [options] [command [args]]
+//   java -cp "$KAFKA_LIB_DIR/*" Ready.java [options] [command [args]]
 //
 // Commands:
 //   ready                      (default) wait until the broker answers admin requests

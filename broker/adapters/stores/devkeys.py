@@ -1,0 +1,32 @@
+"""Local keys for a demo, test or benchmark run (never for production, where the operator
+generates and registers each key with `broker keys generate`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from broker.adapters.examples import example_units
+from broker.adapters.settings import Settings
+from broker.core.crypto import keys, sealing
+from broker.core.policy import load_policy
+
+
+def ensure_dev_keys(settings: Settings) -> None:
+    """The broker's signing key, the audit writers' (the worker, the sealer, the reviewer, the
+    receipts relay) signing keys, a signing key for every police, school or child-welfare unit
+    in the examples, bound to the sender class of the notices it issues there, and an
+    encryption key for every recipient a rule can deliver to. Existing active keys are kept.
+    A dev unit's organisation is its own unit id (in production the operator registers the
+    real organisation with `broker keys generate --organisation`)."""
+    paths = settings.key_paths()
+    now = datetime.now(UTC)
+    keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
+    for writer in keys.AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
+        keys.ensure(paths, keys.KeyKind.audit_writer, writer, now)
+    keys.ensure(
+        paths, keys.KeyKind.recipient, sealing.BROKER_INBOX, now
+    )  # notices are sealed to it
+    for unit, sender in example_units().items():
+        keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)
+    for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
+        keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
