@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from broker.core import national_id
 from broker.core.deployment.topics import TopicNames
@@ -131,6 +133,22 @@ def run_broker(
 
 def file_mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def secret_forms(pem: bytes) -> list[str]:
+    """Every way a private key (PKCS #8 PEM) could show up in text: PEM body lines, raw bytes
+    in hex and base64 (standard and url-safe)."""
+    private = serialization.load_pem_private_key(pem, password=None)
+    raw = private.private_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    body = [line for line in pem.decode().splitlines() if not line.startswith("-----")]
+    return [
+        *body,
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    ]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from broker.adapters.kafka.security import KafkaSecurity
-from broker.core.crypto import keys
-from broker.core.crypto.keys import KeyPaths
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import ConfigError
 
@@ -78,7 +78,7 @@ class Settings:
                     "0600) and start again"
                 )
             try:
-                keys.write_private(path, secrets.token_bytes(32), root=path.parent)
+                keyfiles.write_private(path, secrets.token_bytes(32), root=path.parent)
             except ConfigError:
                 if not path.exists():  # not created by another process meanwhile
                     raise
@@ -86,7 +86,7 @@ class Settings:
                 raise ConfigError(
                     f"subject key file {path}: cannot be created ({exc.strerror})"
                 ) from None
-        key = keys.read_secret(path, "subject key file")
+        key = keyfiles.read_secret(path, "subject key file")
         if len(key) < 32:
             raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")
         return key

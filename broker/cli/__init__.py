@@ -122,9 +122,10 @@ def subscribe(
 ) -> None:
     """Recipients: verify, decrypt and print this recipient's deliveries as they arrive."""
     from broker.adapters.kafka.clients import producer, send_all
+    from broker.adapters.stores import keyfiles
     from broker.core.audit import access
     from broker.core.audit.events import ce_headers
-    from broker.core.crypto import keys, sealing
+    from broker.core.crypto import sealing
     from broker.core.envelope import header_map
     from broker.core.errors import NoticeError
     from broker.core.pipeline import OutMessage
@@ -139,10 +140,10 @@ def subscribe(
         )
     topic = s.topics.delivery(policy.recipients[recipient].topic)
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     # verify the broker's signature, then decrypt with this recipient's own key(s)
     opener = sealing.DeliveryOpener(
-        registry, recipient, keys.decryption_keys(paths, registry, recipient)
+        registry, recipient, keyfiles.decryption_keys(paths, registry, recipient)
     )
     receipts: list[OutMessage] = []
 

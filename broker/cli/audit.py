@@ -30,8 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from broker.adapters.kafka.clients import client_options
+from broker.adapters.stores.keyfiles import create_secret_file
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
-from broker.core.crypto.refs import create_secret_file
 from broker.core.deployment.acl import Principals
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from broker.adapters.settings import Settings
     from broker.adapters.stores.auditor import AuditStore
     from broker.core.audit import Checkpoint, Entry, Report
-    from broker.core.crypto.keys import Registry, SigningKey
+    from broker.core.crypto.registry import Registry, SigningKey
 
 app = typer.Typer(no_args_is_help=True, help="Auditors: read, seal and check the audit log.")
 
@@ -198,16 +198,16 @@ def signing_key(s: Settings, create: bool = True) -> Ed25519PrivateKey | None:
 def writer_key(s: Settings, writer: str) -> SigningKey:
     """This writer's audit-writer key (broker.core.audit.writers), loaded at start: without it the
     command stops with a ConfigError saying how to create it, before anything is written."""
-    from broker.core.audit import writers
-    from broker.core.crypto.keys import load_registry
+    from broker.adapters.stores.keyfiles import load_registry
+    from broker.adapters.stores.keyfiles import writer_key as load_writer_key
 
     paths = s.key_paths()
-    return writers.writer_key(paths, load_registry(paths.registry), writer)
+    return load_writer_key(paths, load_registry(paths.registry), writer)
 
 
 def registry_of(s: Settings) -> Registry:
     """The key registry: verification checks every audit message's writer against it."""
-    from broker.core.crypto.keys import load_registry
+    from broker.adapters.stores.keyfiles import load_registry
 
     return load_registry(s.key_paths().registry)
 

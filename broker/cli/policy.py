@@ -236,15 +236,16 @@ def _docs_from(paths: list[Path]) -> list[dict[str, Any]]:
 
 async def _docs_from_topic(idle_timeout: float, limit: int | None) -> list[dict[str, Any]]:
     from broker.adapters.kafka.clients import consume
+    from broker.adapters.stores import keyfiles
     from broker.core import envelope
-    from broker.core.crypto import keys, sealing
+    from broker.core.crypto import sealing
     from broker.core.errors import NoticeError
 
     s = settings()
     # notices are sealed to the broker: replaying them needs the broker's inbox key
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
-    inbox = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+    registry = keyfiles.load_registry(paths.registry)
+    inbox = sealing.NoticeOpener(keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX))
     docs: list[dict[str, Any]] = []
     async for record in consume(
         s.bootstrap, [s.topics.notices], from_beginning=True, idle_timeout=idle_timeout

@@ -20,7 +20,7 @@ from uuid import UUID
 from broker.core import envelope, national_id
 from broker.core.audit import writers
 from broker.core.crypto import refs, sealing, signing
-from broker.core.crypto.keys import SigningKey
+from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import NOTICE_SENDERS, Notice

@@ -27,7 +27,8 @@ from typing import Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from broker.core.crypto import keys
+from broker.adapters.stores import keyfiles
+from broker.core.crypto.registry import BROKER_OWNER, KeyKind, KeyStatus
 from broker.core.deployment.topics import MAX_LIFETIME_DAYS
 from broker.core.errors import ConfigError, FieldProblem, NoticeError, PolicyError
 from broker.core.notices import NOTICE_MODELS
@@ -342,22 +343,22 @@ def purge(
 
 
 def shred_inbox_keys(
-    paths: keys.KeyPaths, now: datetime, policy: RetentionPolicy, *, dry_run: bool = False
+    paths: keyfiles.KeyPaths, now: datetime, policy: RetentionPolicy, *, dry_run: bool = False
 ) -> list[str]:
     """Destroy the private part of the broker's inbox keys that were rotated out longer than
     the longest retention period ago. Every notice sealed to such a key (on the notices topic,
     and on the dead-letter topic, which never expires) is past retention: without the private
     key nobody can read it again. Rotate the inbox key regularly (say monthly) for this to
     bite. Returns the key ids destroyed (or, with ``dry_run``, that would be)."""
-    registry = keys.load_registry(paths.registry, missing_ok=True)
+    registry = keyfiles.load_registry(paths.registry, missing_ok=True)
     due = [
         e
-        for e in registry.owned(keys.KeyKind.recipient, keys.BROKER_OWNER)
-        if e.status is not keys.KeyStatus.active
+        for e in registry.owned(KeyKind.recipient, BROKER_OWNER)
+        if e.status is not KeyStatus.active
         and (e.rotated_at or e.retired_at or e.created) + policy.longest() < now
-        and keys.has_private(paths, e)
+        and keyfiles.has_private(paths, e)
     ]
     if not dry_run:
         for entry in due:
-            keys.retire(paths, entry.key_id, now, destroy_private=True)
+            keyfiles.retire(paths, entry.key_id, now, destroy_private=True)
     return [e.key_id for e in due]

@@ -28,8 +28,9 @@ from rich.table import Table
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import ROOT, Settings
+from broker.adapters.stores import keyfiles
 from broker.cli.audit import audit_table
-from broker.core.crypto import keys, sealing
+from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
@@ -186,7 +187,7 @@ async def _flow(console: Console, settings: Settings, worker: WorkerProcess) -> 
     dead: list[Any] = []
     openers: dict[str, Any] = {}
     paths = settings.key_paths()
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     async for record in consume(
         settings.bootstrap, [*topics, settings.topics.dead_letter], idle_timeout=3
     ):
@@ -196,7 +197,7 @@ async def _flow(console: Console, settings: Settings, worker: WorkerProcess) -> 
         rid = topics[record.topic]
         if rid not in openers:  # each recipient decrypts with its own key
             openers[rid] = sealing.DeliveryOpener(
-                registry, rid, keys.decryption_keys(paths, registry, rid)
+                registry, rid, keyfiles.decryption_keys(paths, registry, rid)
             )
         received[rid].append(openers[rid].open(header_map(record.headers), record.value))
 

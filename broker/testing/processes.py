@@ -29,8 +29,10 @@ from broker.adapters.kafka.clients import ensure_topics
 from broker.adapters.kafka.security import Profile
 from broker.adapters.publisher import by_sender, notice_message, sender_of
 from broker.adapters.settings import ROOT, Settings
+from broker.adapters.stores import keyfiles
 from broker.core import national_id
-from broker.core.crypto import keys, sealing
+from broker.core.crypto import sealing
+from broker.core.crypto.registry import AUDIT_WRITERS, BROKER_OWNER, KeyKind
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import policy_topic_specs
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
@@ -83,16 +85,14 @@ def ensure_dev_keys(settings: Settings) -> None:
     the operator registers the real organisation with `broker keys generate --organisation`)."""
     paths = settings.key_paths()
     now = datetime.now(UTC)
-    keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
-    for writer in keys.AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
-        keys.ensure(paths, keys.KeyKind.audit_writer, writer, now)
-    keys.ensure(
-        paths, keys.KeyKind.recipient, sealing.BROKER_INBOX, now
-    )  # notices are sealed to it
+    keyfiles.ensure(paths, KeyKind.broker, BROKER_OWNER, now)
+    for writer in AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
+        keyfiles.ensure(paths, KeyKind.audit_writer, writer, now)
+    keyfiles.ensure(paths, KeyKind.recipient, sealing.BROKER_INBOX, now)  # notices are sealed to it
     for unit, sender in example_units().items():
-        keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)
+        keyfiles.ensure(paths, KeyKind.publisher, unit, now, sender=sender, organisation=unit)
     for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
-        keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
+        keyfiles.ensure(paths, KeyKind.recipient, recipient, now)
 
 
 def encode(doc: dict[str, Any], settings: Settings) -> OutMessage:

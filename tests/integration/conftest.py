@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from broker.adapters.settings import Settings
-from broker.core.crypto import keys, sealing
+from broker.adapters.stores import keyfiles
+from broker.core.crypto import sealing
 from broker.testing.processes import (
     WorkerProcess,
     create_topics,
@@ -78,9 +79,9 @@ class Stack:
     def opener(self, recipient: str) -> sealing.DeliveryOpener:
         """The recipient's side: verify the broker's signature, then decrypt."""
         paths = self.settings.key_paths()
-        registry = keys.load_registry(paths.registry)
+        registry = keyfiles.load_registry(paths.registry)
         return sealing.DeliveryOpener(
-            registry, recipient, keys.decryption_keys(paths, registry, recipient)
+            registry, recipient, keyfiles.decryption_keys(paths, registry, recipient)
         )
 
 

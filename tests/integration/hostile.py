@@ -49,8 +49,10 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from broker.adapters.kafka.security import Credentials
 from broker.adapters.publisher import sealed_for_broker
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.core import envelope, national_id
-from broker.core.crypto import keys, refs, signing
+from broker.core.crypto import refs, signing
+from broker.core.crypto.registry import KeyKind
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS, ce_type
 from broker.core.pipeline import AUDIT_TYPE, OutMessage, Pipeline, Source
@@ -162,7 +164,7 @@ class Factory:
         self.settings = settings
         self.rng = random.Random(seed)  # noqa: S311 - invented test data, not secrets
         self.paths = settings.key_paths()
-        self.registry = keys.load_registry(self.paths.registry)
+        self.registry = keyfiles.load_registry(self.paths.registry)
         self.policy = load_policy(settings.policy_dir)
         self.pipeline = Pipeline(self.policy, settings.topics, settings.subject_key())
         self._turn: Counter[str] = Counter()
@@ -226,7 +228,7 @@ class Factory:
         )
 
     def sign(self, message: OutMessage, unit: str) -> OutMessage:
-        signer = keys.signing_key(self.paths, self.registry, keys.KeyKind.publisher, unit)
+        signer = keyfiles.signing_key(self.paths, self.registry, KeyKind.publisher, unit)
         headers = signing.sign(message.headers, message.value, signer)
         return dataclasses.replace(message, headers=headers)
 

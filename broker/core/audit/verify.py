@@ -48,7 +48,7 @@ from broker.core.audit.checkpoint import HINT_BYTES, Checkpoint, verify_signatur
 from broker.core.audit.errors import AuditError, SignatureError
 from broker.core.audit.events import Entry, record_id_of
 from broker.core.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
-from broker.core.crypto.keys import Registry
+from broker.core.crypto.registry import Registry
 
 WINDOW_LIMIT = 1 << 18  # unproven leaves held to locate a fault (~10 MB); older ones need a recheck
 VALUE_BYTES = 16 << 20  # record values held in the window, to name a bad record's id

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 
-from broker.core.crypto.keys import (
+from broker.core.crypto.registry import (
     KEY_ID_PATTERN,
     KeyKind,
     KeyStatus,

@@ -17,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core import envelope
-from broker.core.crypto import keys, sealing, signing
-from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
+from broker.core.crypto import sealing, signing
+from broker.core.crypto.registry import BROKER_OWNER, KeyKind, Registry, SigningKey
 from broker.core.deployment.topics import TopicNames
 from broker.core.pipeline import Pipeline, Result, Source
 from broker.core.policy import PolicySet
@@ -37,7 +39,7 @@ Raw = list[tuple[str, bytes | None]]
 class Secure:
     pipeline: Pipeline
     registry: Registry
-    signer: keys.SigningKey
+    signer: SigningKey
     store: MemoryDataKeyStore
 
     def headers(self, doc: dict[str, Any], notice_type: str | None = None) -> Raw:
@@ -78,18 +80,18 @@ class Secure:
 @pytest.fixture
 def secure(tmp_path: Path, policy: PolicySet) -> Secure:
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.broker, keys.BROKER_OWNER, NOW)
-    keys.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, NOW)
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW, sender="police", organisation="oslo-pd")
+    keyfiles.generate(paths, KeyKind.broker, BROKER_OWNER, NOW)
+    keyfiles.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, NOW)
+    keyfiles.generate(paths, KeyKind.publisher, UNIT, NOW, sender="police", organisation="oslo-pd")
     for r in sorted({rule.recipient for rule in policy.rules}):
-        keys.generate(paths, KeyKind.recipient, r, NOW)
-    registry = keys.load_registry(paths.registry)
+        keyfiles.generate(paths, KeyKind.recipient, r, NOW)
+    registry = keyfiles.load_registry(paths.registry)
     store = MemoryDataKeyStore()
     sealer = sealing.DeliverySealer(
-        registry, keys.signing_key(paths, registry, KeyKind.broker, keys.BROKER_OWNER), store
+        registry, keyfiles.signing_key(paths, registry, KeyKind.broker, BROKER_OWNER), store
     )
     verifier = signing.NoticeVerifier(registry, signing.MemoryReplayGuard())
-    inbox = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+    inbox = sealing.NoticeOpener(keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX))
     pipeline = Pipeline(
         policy,
         TopicNames("t."),
@@ -99,7 +101,7 @@ def secure(tmp_path: Path, policy: PolicySet) -> Secure:
         sealer=sealer,
         inbox=inbox,
     )
-    signer = keys.signing_key(paths, registry, KeyKind.publisher, UNIT)
+    signer = keyfiles.signing_key(paths, registry, KeyKind.publisher, UNIT)
     return Secure(pipeline, registry, signer, store)
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.cli.retention import app
 from broker.core import retention
-from broker.core.crypto import keys, sealing
-from broker.core.crypto.keys import KeyKind, KeyPaths
+from broker.core.crypto import sealing
+from broker.core.crypto.registry import KeyKind
 from broker.core.errors import NoticeError, PolicyError
 from broker.core.notices import NOTICE_MODELS
 from broker.core.records import Delivery, LegalBasisRef
@@ -137,11 +139,11 @@ def _sealed_delivery(
     tmp_path: Path, store: retention.DataKeyStore
 ) -> tuple[sealing.SealedMessage, KeyPaths]:
     paths = KeyPaths.under(tmp_path / "k")
-    keys.generate(paths, KeyKind.broker, "broker", T0)
-    keys.generate(paths, KeyKind.recipient, "school", T0)
-    registry = keys.load_registry(paths.registry)
+    keyfiles.generate(paths, KeyKind.broker, "broker", T0)
+    keyfiles.generate(paths, KeyKind.recipient, "school", T0)
+    registry = keyfiles.load_registry(paths.registry)
     sealer = sealing.DeliverySealer(
-        registry, keys.signing_key(paths, registry, KeyKind.broker, "broker"), store
+        registry, keyfiles.signing_key(paths, registry, KeyKind.broker, "broker"), store
     )
     delivery = Delivery(
         delivery_id="d-1",
@@ -195,18 +197,18 @@ def test_a_recipient_copy_survives_purge_by_design(
     holding its private key still opens what it lawfully received until its key is destroyed."""
     message, paths = _sealed_delivery(tmp_path, store)
     purge(store, policy(incident=15), T0 + 16 * DAY)
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     opener = sealing.DeliveryOpener(
-        registry, "school", keys.decryption_keys(paths, registry, "school")
+        registry, "school", keyfiles.decryption_keys(paths, registry, "school")
     )
     assert opener.open(dict(message.headers), message.value)["notice"]["child"]["name"] == (
         "Kari Nordmann"
     )
     entry = registry.active(KeyKind.recipient, "school")
     assert entry is not None
-    keys.retire(paths, entry.key_id, T0, destroy_private=True)
+    keyfiles.retire(paths, entry.key_id, T0, destroy_private=True)
     with pytest.raises(Exception, match="no private key on this host"):
-        keys.decryption_keys(paths, keys.load_registry(paths.registry), "school")
+        keyfiles.decryption_keys(paths, keyfiles.load_registry(paths.registry), "school")
 
 
 def test_sqlite_store_is_0600_and_overwrites_destroyed_keys(tmp_path: Path) -> None:
@@ -273,7 +275,7 @@ def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries()
 
 
 def _sealed_notice(paths: KeyPaths, notice_id: str) -> tuple[dict[str, bytes], bytes]:
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     headers = (("ce_id", notice_id.encode()), ("ce_type", b"no.oslo.broker.risk-notice.v1"))
     sealed_headers, value = sealing.seal_notice(headers, b'{"child": "Kari Nordmann"}', registry)
     return dict(sealed_headers), value
@@ -283,15 +285,15 @@ def test_purge_shreds_rotated_inbox_keys_past_retention(tmp_path: Path) -> None:
     """Notices (and dead letters) sealed to a broker inbox key rotated out more than the
     longest retention period ago can no longer be read by anyone; newer ones still can."""
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0)
+    keyfiles.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0)
     old_headers, old_value = _sealed_notice(paths, "n-old")
-    keys.rotate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0 + 30 * DAY)
+    keyfiles.rotate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0 + 30 * DAY)
     new_headers, new_value = _sealed_notice(paths, "n-new")
     rules = policy(incident=180, risk=180)
 
     def opener() -> sealing.NoticeOpener:
-        registry = keys.load_registry(paths.registry)
-        return sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+        registry = keyfiles.load_registry(paths.registry)
+        return sealing.NoticeOpener(keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX))
 
     assert retention.shred_inbox_keys(paths, T0 + 100 * DAY, rules) == []  # not yet due
     assert opener().open(old_headers, old_value) == b'{"child": "Kari Nordmann"}'

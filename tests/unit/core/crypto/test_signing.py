@@ -13,9 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core import envelope
-from broker.core.crypto import keys, signing
-from broker.core.crypto.keys import KeyKind, KeyPaths, Registry, SigningKey
+from broker.core.crypto import signing
+from broker.core.crypto.registry import KeyKind, Registry, SigningKey, b64d, b64e
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import NoticeError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
@@ -43,28 +45,30 @@ class World:
         return {"police": self.key, "school": self.school, "child-welfare": self.welfare}[sender]
 
     def reload(self) -> None:
-        self.registry = keys.load_registry(self.paths.registry)
+        self.registry = keyfiles.load_registry(self.paths.registry)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
-    keys.generate(paths, KeyKind.publisher, "oslo-pd-syd", NOW, **POLICE)
-    keys.generate(paths, KeyKind.publisher, SCHOOL, NOW, sender="school", organisation="osloskolen")
-    keys.generate(
+    keyfiles.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
+    keyfiles.generate(paths, KeyKind.publisher, "oslo-pd-syd", NOW, **POLICE)
+    keyfiles.generate(
+        paths, KeyKind.publisher, SCHOOL, NOW, sender="school", organisation="osloskolen"
+    )
+    keyfiles.generate(
         paths, KeyKind.publisher, WELFARE, NOW, sender="child-welfare", organisation="bydel-grorud"
     )
-    keys.generate(paths, KeyKind.broker, "broker", NOW)
-    keys.generate(paths, KeyKind.recipient, "school", NOW)
-    registry = keys.load_registry(paths.registry)
+    keyfiles.generate(paths, KeyKind.broker, "broker", NOW)
+    keyfiles.generate(paths, KeyKind.recipient, "school", NOW)
+    registry = keyfiles.load_registry(paths.registry)
     return World(
         paths,
         registry,
-        keys.signing_key(paths, registry, KeyKind.publisher, UNIT),
-        keys.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-syd"),
-        keys.signing_key(paths, registry, KeyKind.publisher, SCHOOL),
-        keys.signing_key(paths, registry, KeyKind.publisher, WELFARE),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, UNIT),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-syd"),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, SCHOOL),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, WELFARE),
     )
 
 
@@ -237,10 +241,10 @@ def test_notice_inside_the_window_edges_is_accepted(world: World) -> None:
 def test_rotated_key_verifies_and_retired_key_is_refused(world: World) -> None:
     """After rotation old signatures still verify; once the old key is retired they do not."""
     value, headers = signed(world.key)
-    keys.rotate(world.paths, KeyKind.publisher, UNIT, NOW)
+    keyfiles.rotate(world.paths, KeyKind.publisher, UNIT, NOW)
     world.reload()
     verifier(world).verify(headers, value, position="n/0/1", now=NOW)
-    keys.retire(world.paths, world.key.key_id, NOW)
+    keyfiles.retire(world.paths, world.key.key_id, NOW)
     world.reload()
     assert code_of(lambda: verifier(world).verify(headers, value, position="n/0/1", now=NOW)) == (
         "key-retired"
@@ -271,16 +275,16 @@ def test_any_single_bit_flip_is_rejected(
 ) -> None:
     """Property: flipping any one bit of the value or the signature never verifies."""
     paths = KeyPaths.under(tmp_path_factory.mktemp("k") / "keys")
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
-    registry = keys.load_registry(paths.registry)
-    value, headers = signed(keys.signing_key(paths, registry, KeyKind.publisher, UNIT))
+    keyfiles.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
+    registry = keyfiles.load_registry(paths.registry)
+    value, headers = signed(keyfiles.signing_key(paths, registry, KeyKind.publisher, UNIT))
     target = data.draw(st.sampled_from(["value", "signature"]))
     if target == "value":
         value = _flip(value, data.draw(st.integers(0, len(value) - 1)))
     else:
-        raw = keys.b64d(headers["ce_signature"].decode())
+        raw = b64d(headers["ce_signature"].decode())
         raw = _flip(raw, data.draw(st.integers(0, len(raw) - 1)))
-        headers["ce_signature"] = keys.b64e(raw).encode()
+        headers["ce_signature"] = b64e(raw).encode()
     with pytest.raises(signing.VerificationError):
         signing.verify(headers, value, registry, kind=KeyKind.publisher)
 
