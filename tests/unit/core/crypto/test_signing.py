@@ -207,6 +207,21 @@ def test_replay_at_another_offset_is_rejected_but_redelivery_is_not(world: World
     assert code_of(lambda: v.verify(headers, value, position="n/2/7", now=NOW)) == "notice-replayed"
 
 
+def test_the_memory_guard_forgets_an_id_only_after_its_window() -> None:
+    """An id is new once, again at its own position, refused elsewhere until pruned past its
+    window; pruning counts what it forgot."""
+    guard = signing.MemoryReplayGuard()
+    until = NOW + timedelta(hours=48)
+    assert guard.claim("n1", "n/0/1", until)
+    assert guard.claim("n1", "n/0/1", until)
+    assert not guard.claim("n1", "n/2/7", until)
+    assert guard.prune(until) == 0
+    assert len(guard) == 1
+    assert guard.prune(until + timedelta(seconds=1)) == 1
+    assert len(guard) == 0
+    assert guard.claim("n1", "n/2/7", until)
+
+
 def test_a_forgery_does_not_burn_the_real_notice_id(world: World) -> None:
     """Ids are claimed only after the signature holds: a forged copy sent first changes nothing."""
     value, headers = signed(world.key)
