@@ -34,8 +34,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from broker.adapters.kafka.clients import producer, send_all
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import ROOT, Settings
-from broker.core.policy import load_policy
 from broker.testing.processes import (
     WorkerProcess,
     create_topics,

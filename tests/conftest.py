@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from broker.adapters.policy_files import load_policy
 from broker.core import national_id
 from broker.core.deployment.topics import TopicNames
 from broker.core.pipeline import Pipeline
-from broker.core.policy import PolicySet, load_policy
+from broker.core.policy import PolicySet
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -122,6 +122,7 @@ def subscribe(
 ) -> None:
     """Recipients: verify, decrypt and print this recipient's deliveries as they arrive."""
     from broker.adapters.kafka.clients import producer, send_all
+    from broker.adapters.policy_files import load_policy
     from broker.adapters.stores import keyfiles
     from broker.core.audit import access
     from broker.core.audit.events import ce_headers
@@ -129,7 +130,6 @@ def subscribe(
     from broker.core.envelope import header_map
     from broker.core.errors import NoticeError
     from broker.core.pipeline import OutMessage
-    from broker.core.policy import load_policy
 
     s = settings()
     policy = load_policy(s.policy_dir)
@@ -210,8 +210,8 @@ def subscribe(
 def topics_create() -> None:
     """Create the topics that are missing (explicit partitions and configs)."""
     from broker.adapters.kafka.clients import ensure_topics
+    from broker.adapters.policy_files import load_policy
     from broker.core.deployment.topics import policy_topic_specs
-    from broker.core.policy import load_policy
 
     s = settings()
     policy = load_policy(s.policy_dir)
@@ -234,7 +234,7 @@ def schemas_export(
     directory: Annotated[Path, typer.Option(help="output directory")] = Path("schemas"),
 ) -> None:
     """Write one JSON Schema per message type and version, and the AsyncAPI document."""
-    from broker.core.policy import load_policy
+    from broker.adapters.policy_files import load_policy
     from broker.core.schemas import render
 
     files = render(load_policy(settings().policy_dir))

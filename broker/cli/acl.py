@@ -53,7 +53,7 @@ def security() -> KafkaSecurity:
 
 def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding], list[TopicSpec]]:
     """The bindings and topics this deployment needs, from its policy directory."""
-    from broker.core.policy import load_policy
+    from broker.adapters.policy_files import load_policy
 
     policy = load_policy(s.policy_dir)
     recipients = {r.id: r.topic for r in policy.recipients.values()}

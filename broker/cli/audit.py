@@ -1203,11 +1203,11 @@ def relay_receipts(
     from aiokafka import AIOKafkaConsumer
 
     from broker.adapters.kafka.clients import ensure_topics, producer, send_all
+    from broker.adapters.policy_files import load_policy
     from broker.core.audit import AuditError, ce_headers, writers
     from broker.core.audit.access import AUDIT_RECEIPT_TYPE, audit_event
     from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
     from broker.core.pipeline import OutMessage
-    from broker.core.policy import load_policy
 
     s = settings()
     key = writer_key(s, writers.RELAY)  # signs every relayed receipt as the relay's

@@ -89,7 +89,7 @@ def _owner(
     if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
         fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
     if kind is KeyKind.recipient:
-        from broker.core.policy import load_policy
+        from broker.adapters.policy_files import load_policy
 
         known = load_policy(settings().policy_dir).recipients
         # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;

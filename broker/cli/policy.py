@@ -23,7 +23,7 @@ DirOpt = Annotated[
 
 
 def _load(directory: Path | None = None) -> Any:
-    from broker.core.policy import load_policy
+    from broker.adapters.policy_files import load_policy
 
     try:
         return load_policy(directory or settings().policy_dir)
@@ -64,11 +64,12 @@ def policy_check(
     )
     if not lint:
         return
+    from broker.adapters.policy_files import case_folder
     from broker.core.policy.gate import assess
     from broker.core.policy.lint import Severity
 
     with out.status(f"linting on {samples} synthetic notices…"):
-        assessment = assess(policy, samples=samples)
+        assessment = assess(policy, case_folder(policy), samples=samples)
     findings = assessment.findings
     table = Table("severity", "subject", "code", "finding", title="lint")
     colour = {Severity.error: "red", Severity.warning: "yellow", Severity.info: "dim"}
@@ -152,10 +153,11 @@ def policy_test(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases")] = False,
 ) -> None:
     """Run the declarative test cases beside the policies (policies/tests/*.yaml)."""
+    from broker.adapters.policy_files import case_folder
     from broker.core.policy.cases import Status, run
 
     policy = _load(policies)
-    result = run(policy, Path(policy.directory) / "tests")
+    result = run(policy, case_folder(policy))
     table = Table("status", "file", "case", "recipient", "problems")
     colour = {Status.passed: "green", Status.failed: "red", Status.error: "magenta"}
     for r in result.results:
@@ -285,7 +287,8 @@ def policy_simulate(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from broker.core.policy.simulate import Tally, docs_chunk, generated_chunk, report
+    from broker.adapters.policy_files import docs_chunk, generated_chunk
+    from broker.core.policy.simulate import Tally, report
 
     cur_dir = current or settings().policy_dir
     cur, prop = _load(cur_dir), _load(proposed)

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import ROOT, Settings
 from broker.adapters.stores import keyfiles
@@ -34,7 +35,6 @@ from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
-from broker.core.policy import load_policy
 from broker.testing.processes import (
     WorkerProcess,
     broker_command,

@@ -43,6 +43,7 @@ from pydantic import TypeAdapter, ValidationError
 from broker.adapters import metrics
 from broker.adapters.kafka import records as kafka_records
 from broker.adapters.kafka.clients import ensure_topics, wait_for_kafka
+from broker.adapters.policy_files import require as gated_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core import envelope, retention
@@ -54,7 +55,6 @@ from broker.core.deployment.topics import policy_topic_specs
 from broker.core.errors import ConfigError
 from broker.core.pipeline import OutMessage, Pipeline, Result, Source, progress_message
 from broker.core.policy import PolicySet
-from broker.core.policy.gate import require as gated_policy
 from broker.core.records import PartitionFloor, ProgressRecord, ReplayClaim
 
 log = structlog.get_logger(__name__)

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from broker.adapters.kafka.clients import ensure_topics
 from broker.adapters.kafka.security import Profile
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import by_sender, notice_message, sender_of
 from broker.adapters.settings import ROOT, Settings
 from broker.adapters.stores import keyfiles
@@ -37,7 +38,6 @@ from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import policy_topic_specs
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.pipeline import OutMessage
-from broker.core.policy import load_policy
 
 EXAMPLES = ROOT / "examples"
 

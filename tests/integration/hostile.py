@@ -47,6 +47,7 @@ import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from broker.adapters.kafka.security import Credentials
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import sealed_for_broker
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
@@ -56,7 +57,6 @@ from broker.core.crypto.registry import KeyKind
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS, ce_type
 from broker.core.pipeline import AUDIT_TYPE, OutMessage, Pipeline, Source
-from broker.core.policy import load_policy
 from broker.testing.processes import encode, synthetic_notices
 
 VALID = "valid"

@@ -34,6 +34,7 @@ from aiokafka.errors import (
 from aiokafka.protocol.fetch import FetchRequest
 
 from broker.adapters.kafka.security import KafkaSecurity, Profile, issue, make_ca
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.cli.acl import apply, planned
 from broker.core.deployment.acl import (
@@ -45,7 +46,6 @@ from broker.core.deployment.acl import (
     group_prefix,
 )
 from broker.core.notices import NOTICE_SENDERS
-from broker.core.policy import load_policy
 from broker.testing.processes import free_port_pair
 from tests.conftest import ROOT
 

@@ -21,6 +21,7 @@ import pytest
 
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
 from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
@@ -29,7 +30,6 @@ from broker.core.crypto.registry import KeyKind
 from broker.core.envelope import binary_headers
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
-from broker.core.policy import load_policy
 from broker.testing.processes import WorkerProcess, create_topics, free_port_pair, fresh_settings
 from tests.conftest import ROOT, example
 from tests.integration.conftest import Stack
