@@ -35,8 +35,8 @@ from rich.table import Table
 
 from broker.adapters.kafka.clients import producer, send_all
 from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
-from broker.core.policy import load_policy
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.processes import encode, fresh_settings, synthetic_notices
 

@@ -13,9 +13,10 @@ import statistics
 import time
 from pathlib import Path
 
+from broker.adapters.policy_files import generated_chunk, load_policy
 from broker.core.notices import NOTICE_SENDERS, notice_model
-from broker.core.policy import Facts, decide, load_policy
-from broker.core.policy.simulate import Tally, generated_chunk
+from broker.core.policy import Facts, decide
+from broker.core.policy.simulate import Tally
 from broker.core.policy.synthetic import generate
 from broker.core.redaction import pseudonym_key
 

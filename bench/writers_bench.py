@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
+from broker.adapters.stores import keyfiles
 from broker.core.audit import (
     CHECKPOINT_TYPE,
     RECORD_TYPE,
@@ -29,7 +30,7 @@ from broker.core.audit import (
     writers,
 )
 from broker.core.audit.checkpoint import trusted_keys
-from broker.core.crypto import keys
+from broker.core.crypto.registry import AUDIT_WRITERS, KeyKind
 from broker.testing.audit import T0, record_value
 
 ORIGIN = "bench/writers"
@@ -43,12 +44,12 @@ def main() -> None:
     template = record_value(0)
     rid = f"{0:032x}".encode()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = keys.KeyPaths.under(Path(tmp))
-        for role in keys.AUDIT_WRITERS:
-            keys.ensure(paths, keys.KeyKind.audit_writer, role, T0)
-        registry = keys.load_registry(paths.registry)
-        worker = writers.writer_key(paths, registry, writers.WORKER)
-        sealer = writers.writer_key(paths, registry, writers.SEALER)
+        paths = keyfiles.KeyPaths.under(Path(tmp))
+        for role in AUDIT_WRITERS:
+            keyfiles.ensure(paths, KeyKind.audit_writer, role, T0)
+        registry = keyfiles.load_registry(paths.registry)
+        worker = keyfiles.writer_key(paths, registry, writers.WORKER)
+        sealer = keyfiles.writer_key(paths, registry, writers.SEALER)
     key = Ed25519PrivateKey.generate()
     seal = Sealer(key, ORIGIN, every=args.n, interval=timedelta(days=1))
     entries = []

@@ -5,6 +5,7 @@ the checkout's policies/, unless the environment names others."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from broker.adapters.examples import EXAMPLES
+from broker.adapters.policy_files import load_policy
 from broker.core import national_id
-from broker.core.policy import PolicySet, load_policy
+from broker.core.policy import PolicySet
 from broker.testing.fakes import ReadyPipeline, ready_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,3 +151,19 @@ def wide_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(old)
+
+
+def secret_forms(pem: bytes) -> list[str]:
+    """Every way a private key (PKCS #8 PEM) could show up in text: PEM body lines, raw bytes
+    in hex and base64 (standard and url-safe)."""
+    private = serialization.load_pem_private_key(pem, password=None)
+    raw = private.private_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    body = [line for line in pem.decode().splitlines() if not line.startswith("-----")]
+    return [
+        *body,
+        raw.hex(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    ]

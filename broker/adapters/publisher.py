@@ -14,8 +14,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.core import envelope
-from broker.core.crypto import keys, refs, sealing, signing
+from broker.core.crypto import refs, sealing, signing
+from broker.core.crypto.registry import KeyKind, Registry
 from broker.core.errors import BrokerError, NoticeError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS, SENDERS, Notice, ce_type
 from broker.core.pipeline import OutMessage
@@ -62,8 +64,8 @@ def raw_message(path: Path, settings: Settings) -> OutMessage:
     issuer = data.get("issuer")
     unit = str(issuer.get("unit_id")) if isinstance(issuer, dict) else None
     paths = settings.key_paths()
-    registry = keys.load_registry(paths.registry, missing_ok=True)
-    entry = registry.active(keys.KeyKind.publisher, unit) if unit else None
+    registry = keyfiles.load_registry(paths.registry, missing_ok=True)
+    entry = registry.active(KeyKind.publisher, unit) if unit else None
     sender = NOTICE_SENDERS.get(notice_type) or (entry.sender if entry else None)
     if sender is None:  # deny by default: no class, no principal to publish it with
         raise BrokerError(
@@ -77,7 +79,7 @@ def raw_message(path: Path, settings: Settings) -> OutMessage:
         datetime.now(UTC),
     )
     if unit and entry is not None:
-        signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, unit)
+        signer = keyfiles.signing_key(paths, registry, KeyKind.publisher, unit)
         headers = signing.sign(headers, value, signer)
     return sealed_for_broker(
         OutMessage(settings.topics.notices, None, value, headers), settings, registry
@@ -85,12 +87,12 @@ def raw_message(path: Path, settings: Settings) -> OutMessage:
 
 
 def sealed_for_broker(
-    message: OutMessage, settings: Settings, registry: keys.Registry | None = None
+    message: OutMessage, settings: Settings, registry: Registry | None = None
 ) -> OutMessage:
     """The message with its (signed) value sealed to the broker's encryption key: on Kafka,
     notices are ciphertext too."""
     if registry is None:
-        registry = keys.load_registry(settings.key_paths().registry)
+        registry = keyfiles.load_registry(settings.key_paths().registry)
     headers, value = sealing.seal_notice(message.headers, message.value, registry)
     return OutMessage(message.topic, message.key, value, headers)
 
@@ -100,8 +102,8 @@ def notice_message(notice: Notice, settings: Settings) -> OutMessage:
     key = refs.partition_key(settings.subject_key(), "notices", notice.child.national_id)
     k, v, h = envelope.encode_notice(notice, key, datetime.now(UTC))
     paths = settings.key_paths()
-    registry = keys.load_registry(paths.registry)
-    signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, notice.issuer.unit_id)
+    registry = keyfiles.load_registry(paths.registry)
+    signer = keyfiles.signing_key(paths, registry, KeyKind.publisher, notice.issuer.unit_id)
     signed = OutMessage(settings.topics.notices, k, v, signing.sign(h, v, signer))
     return sealed_for_broker(signed, settings, registry)
 

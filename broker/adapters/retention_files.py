@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from broker.core.crypto import keys
+from broker.adapters.stores import keyfiles
 from broker.core.errors import PolicyError
 from broker.core.retention import RetentionPolicy, inbox_keys_due, parse_retention
 
@@ -25,14 +25,14 @@ def load_retention(policy_dir: Path) -> RetentionPolicy:
 
 
 def shred_inbox_keys(
-    paths: keys.KeyPaths, now: datetime, policy: RetentionPolicy, *, dry_run: bool = False
+    paths: keyfiles.KeyPaths, now: datetime, policy: RetentionPolicy, *, dry_run: bool = False
 ) -> list[str]:
     """Destroy the private part of the broker's inbox keys past retention
     (broker.core.retention.inbox_keys_due) that this host still holds. Returns the key ids
     destroyed (or, with ``dry_run``, that would be)."""
-    registry = keys.load_registry(paths.registry, missing_ok=True)
-    due = [e for e in inbox_keys_due(registry, policy, now) if keys.has_private(paths, e)]
+    registry = keyfiles.load_registry(paths.registry, missing_ok=True)
+    due = [e for e in inbox_keys_due(registry, policy, now) if keyfiles.has_private(paths, e)]
     if not dry_run:
         for entry in due:
-            keys.retire(paths, entry.key_id, now, destroy_private=True)
+            keyfiles.retire(paths, entry.key_id, now, destroy_private=True)
     return [e.key_id for e in due]

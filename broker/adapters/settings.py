@@ -17,8 +17,8 @@ from pathlib import Path
 import platformdirs
 
 from broker.adapters.kafka.security import KafkaSecurity, Profile
-from broker.core.crypto import keys
-from broker.core.crypto.keys import KeyPaths
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import ConfigError
 
@@ -141,7 +141,7 @@ class Settings:
                     "0600) and start again"
                 )
             try:
-                keys.write_private(path, secrets.token_bytes(32), root=path.parent)
+                keyfiles.write_private(path, secrets.token_bytes(32), root=path.parent)
             except ConfigError:
                 if not path.exists():  # not created by another process meanwhile
                     raise
@@ -149,7 +149,7 @@ class Settings:
                 raise ConfigError(
                     f"subject key file {path}: cannot be created ({exc.strerror})"
                 ) from None
-        key = keys.read_secret(path, "subject key file")
+        key = keyfiles.read_secret(path, "subject key file")
         if len(key) < 32:
             raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")
         return key

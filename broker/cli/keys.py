@@ -12,12 +12,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.cli._common import fail, out, settings
-from broker.core.crypto.keys import (
+from broker.core.crypto.registry import (
     AUDIT_WRITERS,
     BROKER_OWNER,
     KeyKind,
-    KeyPaths,
     KeyStatus,
     RegistryEntry,
 )
@@ -88,7 +88,7 @@ def _owner(
     if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
         fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
     if kind is KeyKind.recipient:
-        from broker.core.policy import load_policy
+        from broker.adapters.policy_files import load_policy
 
         known = load_policy(settings().policy_dir).recipients
         # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
@@ -117,7 +117,7 @@ def _binding(
 
 
 def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:
-    from broker.core.crypto.keys import has_private
+    from broker.adapters.stores.keyfiles import has_private
 
     when = entry.retired_at or entry.rotated_at
     status = f"[{STATUS_STYLE[entry.status]}]{entry.status}[/]"
@@ -158,7 +158,7 @@ def keys_generate(
 ) -> None:
     """Create the first key pair of a publisher (with its --sender class and --organisation),
     a recipient, the broker or a writer of the audit topic."""
-    from broker.core.crypto.keys import generate
+    from broker.adapters.stores.keyfiles import generate
 
     kind, owner = _owner(publisher, recipient, broker, audit_writer)
     _binding(kind, sender, organisation, required=True)
@@ -183,7 +183,7 @@ def keys_rotate(
 ) -> None:
     """A new active key; the old one still verifies and decrypts until it is retired. A
     publisher's new key keeps the unit's sender class and organisation."""
-    from broker.core.crypto.keys import rotate
+    from broker.adapters.stores.keyfiles import rotate
 
     kind, owner = _owner(publisher, recipient, broker, audit_writer)
     _binding(kind, sender, organisation, required=False)
@@ -209,7 +209,7 @@ def keys_retire(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask before deleting")] = False,
 ) -> None:
     """Refuse a key from now on (stolen, or no longer needed)."""
-    from broker.core.crypto.keys import retire
+    from broker.adapters.stores.keyfiles import retire
 
     if destroy_private and not yes:
         typer.confirm(
@@ -226,7 +226,7 @@ def keys_retire(
 @app.command("list")
 def keys_list() -> None:
     """Every registered key: owner, kind, key id, created, status. Never private material."""
-    from broker.core.crypto.keys import load_registry
+    from broker.adapters.stores.keyfiles import load_registry
 
     paths = key_paths()
     registry = load_registry(paths.registry, missing_ok=True)

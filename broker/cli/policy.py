@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from broker.adapters.stores import keyfiles
 from broker.cli._common import err, fail, out, settings
 from broker.core.errors import PolicyError
 
@@ -23,7 +24,7 @@ DirOpt = Annotated[
 
 
 def _load(directory: Path | None = None) -> Any:
-    from broker.core.policy import load_policy
+    from broker.adapters.policy_files import load_policy
 
     try:
         return load_policy(directory or settings().policy_dir)
@@ -64,11 +65,12 @@ def policy_check(
     )
     if not lint:
         return
+    from broker.adapters.policy_files import case_folder
     from broker.core.policy.gate import assess
     from broker.core.policy.lint import Severity
 
     with out.status(f"linting on {samples} synthetic notices…"):
-        assessment = assess(policy, samples=samples)
+        assessment = assess(policy, case_folder(policy), samples=samples)
     findings = assessment.findings
     table = Table("severity", "subject", "code", "finding", title="lint")
     colour = {Severity.error: "red", Severity.warning: "yellow", Severity.info: "dim"}
@@ -152,10 +154,11 @@ def policy_test(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases")] = False,
 ) -> None:
     """Run the declarative test cases beside the policies (policies/tests/*.yaml)."""
+    from broker.adapters.policy_files import case_folder
     from broker.core.policy.cases import Status, run
 
     policy = _load(policies)
-    result = run(policy, Path(policy.directory) / "tests")
+    result = run(policy, case_folder(policy))
     table = Table("status", "file", "case", "recipient", "problems")
     colour = {Status.passed: "green", Status.failed: "red", Status.error: "magenta"}
     for r in result.results:
@@ -237,14 +240,14 @@ def _docs_from(paths: list[Path]) -> list[dict[str, Any]]:
 async def _docs_from_topic(idle_timeout: float, limit: int | None) -> list[dict[str, Any]]:
     from broker.adapters.kafka.clients import consume
     from broker.core import envelope
-    from broker.core.crypto import keys, sealing
+    from broker.core.crypto import sealing
     from broker.core.errors import NoticeError
 
     s = settings()
     # notices are sealed to the broker: replaying them needs the broker's inbox key
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
-    inbox = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+    registry = keyfiles.load_registry(paths.registry)
+    inbox = sealing.NoticeOpener(keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX))
     docs: list[dict[str, Any]] = []
     async for record in consume(
         s.bootstrap, [s.topics.notices], from_beginning=True, idle_timeout=idle_timeout
@@ -294,7 +297,7 @@ def _simulation_jobs(
     cur_dir: Path, proposed: Path, files: list[Path] | None, generate: int | None, seed: int
 ) -> tuple[Any, list[Any], list[int]]:
     """The work function, its chunks of notices (synthetic or read), and each chunk's size."""
-    from broker.core.policy.simulate import docs_chunk, generated_chunk
+    from broker.adapters.policy_files import docs_chunk, generated_chunk
 
     if generate is not None:
         if generate < 1:

@@ -18,7 +18,7 @@ def export(
     directory: Annotated[Path, typer.Option(help="output directory")] = Path("schemas"),
 ) -> None:
     """Write one JSON Schema per message type and version, and the AsyncAPI document."""
-    from broker.core.policy import load_policy
+    from broker.adapters.policy_files import load_policy
     from broker.core.schemas import render
 
     files = render(load_policy(settings().policy_dir))

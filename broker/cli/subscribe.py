@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from broker.adapters.stores import keyfiles
 from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
 
 if TYPE_CHECKING:
@@ -70,8 +71,8 @@ def subscribe(
 def _opener(s: Settings, recipient: str) -> tuple[str, DeliveryOpener]:
     """The recipient's delivery topic, and what verifies the broker's signature and then
     decrypts with this recipient's own key(s)."""
-    from broker.core.crypto import keys, sealing
-    from broker.core.policy import load_policy
+    from broker.adapters.policy_files import load_policy
+    from broker.core.crypto import sealing
 
     policy = load_policy(s.policy_dir)
     if recipient not in policy.recipients:
@@ -81,9 +82,9 @@ def _opener(s: Settings, recipient: str) -> tuple[str, DeliveryOpener]:
         )
     topic = s.topics.delivery(policy.recipients[recipient].topic)
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     opener = sealing.DeliveryOpener(
-        registry, recipient, keys.decryption_keys(paths, registry, recipient)
+        registry, recipient, keyfiles.decryption_keys(paths, registry, recipient)
     )
     return topic, opener
 

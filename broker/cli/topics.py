@@ -16,8 +16,8 @@ app = typer.Typer(no_args_is_help=True, help="Operators: Kafka topics.")
 def create() -> None:
     """Create the topics that are missing (explicit partitions and configs)."""
     from broker.adapters.kafka.clients import ensure_topics
+    from broker.adapters.policy_files import load_policy
     from broker.core.deployment.topics import policy_topic_specs
-    from broker.core.policy import load_policy
 
     s = settings()
     policy = load_policy(s.policy_dir)

@@ -331,7 +331,7 @@ NOTICE_SENDERS: dict[str, str] = {
     "concern-feedback": "child-welfare",
 }
 # The sender classes, from the table above: a publishing unit's key is bound to one of them
-# (broker.core.crypto.keys), and each publishes with a Kafka principal of its own
+# (broker.core.crypto.registry), and each publishes with a Kafka principal of its own
 # (broker.core.deployment.acl).
 SENDERS: tuple[str, ...] = tuple(sorted(set(NOTICE_SENDERS.values())))
 

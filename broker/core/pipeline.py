@@ -18,7 +18,7 @@ from datetime import datetime
 from broker.core import dead_letters, decisions, envelope
 from broker.core.audit import writers
 from broker.core.crypto import refs, sealing, signing
-from broker.core.crypto.keys import SigningKey
+from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import Notice

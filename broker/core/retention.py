@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from broker.core.crypto.keys import BROKER_OWNER, KeyKind, KeyStatus, Registry, RegistryEntry
+from broker.core.crypto.registry import BROKER_OWNER, KeyKind, KeyStatus, Registry, RegistryEntry
 from broker.core.deployment.topics import MAX_LIFETIME_DAYS
 from broker.core.errors import FieldProblem, NoticeError, PolicyError
 from broker.core.notices import NOTICE_MODELS

@@ -28,13 +28,14 @@ from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.kafka.local import LocalKafka, free_port_pair
 from broker.adapters.kafka.security import Profile
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import Settings
-from broker.core.crypto import keys, sealing
+from broker.adapters.stores import keyfiles
+from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
-from broker.core.policy import load_policy
 from broker.services.local import WorkerProcess, broker_command, create_topics
 
 # The caller's rendering of audit records (the CLI's table), passed in: services import no CLI.
@@ -176,7 +177,7 @@ async def _flow(
     dead: list[Any] = []
     openers: dict[str, Any] = {}
     paths = settings.key_paths()
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     async for record in consume(
         settings.bootstrap,
         [*topics, settings.topics.dead_letter],
@@ -189,7 +190,7 @@ async def _flow(
         rid = topics[record.topic]
         if rid not in openers:  # each recipient decrypts with its own key
             openers[rid] = sealing.DeliveryOpener(
-                registry, rid, keys.decryption_keys(paths, registry, rid)
+                registry, rid, keyfiles.decryption_keys(paths, registry, rid)
             )
         received[rid].append(openers[rid].open(header_map(record.headers), record.value))
 

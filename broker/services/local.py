@@ -15,11 +15,11 @@ from pathlib import Path
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.clients import ensure_topics
 from broker.adapters.kafka.security import Profile
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores.devkeys import ensure_dev_keys
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import policy_topic_specs
-from broker.core.policy import load_policy
 
 
 def create_topics(settings: Settings) -> None:

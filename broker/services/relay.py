@@ -16,16 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.adapters.kafka.clients import ensure_topics, group_consumer, producer, send_all
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import load_registry
 from broker.core.audit import AuditError, ce_headers, writers
 from broker.core.audit.access import AUDIT_RECEIPT_TYPE, audit_event
 from broker.core.audit.events import canonical
 from broker.core.crypto import refs
-from broker.core.crypto.keys import SigningKey, load_registry
+from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
 from broker.core.pipeline import OutMessage
-from broker.core.policy import load_policy
 from broker.core.times import utc_z
 
 
@@ -98,6 +100,6 @@ class Relay:
 def build(s: Settings) -> Relay:
     """The relay with its key and the recipients' receipts topics (a missing key: ConfigError)."""
     paths = s.key_paths()
-    key = writers.writer_key(paths, load_registry(paths.registry), writers.RELAY)
+    key = keyfiles.writer_key(paths, load_registry(paths.registry), writers.RELAY)
     recipients = sorted(load_policy(s.policy_dir).recipients)
     return Relay(s, {s.topics.receipts(r): r for r in recipients}, key)

@@ -23,9 +23,10 @@ import structlog
 from broker.adapters.kafka import auditlog
 from broker.adapters.kafka.clients import ensure_topics, producer, send_all, wait_for_kafka
 from broker.adapters.settings import Settings
-from broker.adapters.stores import auditfiles, sealkey
+from broker.adapters.stores import auditfiles, keyfiles, sealkey
+from broker.adapters.stores.keyfiles import load_registry
 from broker.core.audit import CHECKPOINT_TYPE, Checkpoint, Entry, Sealer, ce_headers, writers
-from broker.core.crypto.keys import SigningKey, load_registry
+from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import topic_specs
 from broker.core.pipeline import OutMessage
@@ -101,7 +102,7 @@ def build(s: Settings, *, every: int, interval: float, witness: Path | None, onc
     """The sealer with its keys and the witness's checkpoints loaded: a missing writer key is a
     ConfigError, a witness line that does not parse an auditfiles.LineError."""
     paths = s.key_paths()
-    writer = writers.writer_key(paths, load_registry(paths.registry), writers.SEALER)
+    writer = keyfiles.writer_key(paths, load_registry(paths.registry), writers.SEALER)
     key = sealkey.load_or_create(auditfiles.signing_key_path(s))
     wpath = witness or auditfiles.witness_path(s)
     sealer = Sealer(

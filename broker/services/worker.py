@@ -41,17 +41,19 @@ from broker.adapters.kafka.transactions import (
     OutputRefused,
     WorkerStopping,
 )
+from broker.adapters.policy_files import require as gated_policy
 from broker.adapters.retention_files import load_retention
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core.audit import writers
-from broker.core.crypto import keys, sealing, signing
+from broker.core.crypto import sealing, signing
+from broker.core.crypto.registry import BROKER_OWNER, KeyKind
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import TopicSpec, policy_topic_specs
 from broker.core.errors import ConfigError
 from broker.core.pipeline import OutMessage, Pipeline, Result, Source
 from broker.core.policy import PolicySet
-from broker.core.policy.gate import require as gated_policy
 
 log = structlog.get_logger(__name__)
 BATCH = 500  # inputs per transaction at most
@@ -153,8 +155,8 @@ def security(
     or a ConfigError naming what is missing."""
     load_retention(settings.policy_dir)  # fail fast on a bad retention.yaml
     paths = settings.key_paths()
-    registry = keys.load_registry(paths.registry)
-    broker_key = keys.signing_key(paths, registry, keys.KeyKind.broker, keys.BROKER_OWNER)
+    registry = keyfiles.load_registry(paths.registry)
+    broker_key = keyfiles.signing_key(paths, registry, KeyKind.broker, BROKER_OWNER)
     sealer = sealing.DeliverySealer(registry, broker_key)
     missing = sealer.missing_recipients(sorted({r.recipient for r in policy.rules}))
     if missing:
@@ -164,7 +166,7 @@ def security(
             + " (broker keys generate --recipient ID)"
         )
     verifier = signing.NoticeVerifier(registry, guard, max_age=settings.notice_max_age)
-    inbox_keys = keys.decryption_keys(paths, registry, sealing.BROKER_INBOX)
+    inbox_keys = keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX)
     if not inbox_keys:
         raise ConfigError(
             "the broker has no encryption key for its inbox "
@@ -177,7 +179,7 @@ def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayG
     """The pipeline with its keys: a ConfigError here stops start-up before Kafka is awaited."""
     verifier, sealer, inbox = security(settings, policy, guard)
     paths = settings.key_paths()
-    audit_key = writers.writer_key(paths, keys.load_registry(paths.registry), writers.WORKER)
+    audit_key = keyfiles.writer_key(paths, keyfiles.load_registry(paths.registry), writers.WORKER)
     return Pipeline(
         policy,
         settings.topics,

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from broker.core import envelope
 from broker.core.audit import writers
 from broker.core.crypto import sealing, signing
-from broker.core.crypto.keys import (
+from broker.core.crypto.registry import (
     ALGORITHMS,
     BROKER_OWNER,
     DecryptionKey,
@@ -104,7 +104,7 @@ PrivateKey = Ed25519PrivateKey | X25519PrivateKey
 @dataclass(frozen=True)
 class MemoryKeys:
     """Real key pairs held in memory, and the registry of their public halves: what the key
-    files and the registry file hold in production (broker.core.crypto.keys)."""
+    files and the registry file hold in production (broker.adapters.stores.keyfiles)."""
 
     registry: Registry
     private: Mapping[tuple[KeyKind, str], PrivateKey] = field(repr=False)

@@ -21,6 +21,7 @@ from typing import Any
 from broker.adapters.examples import templates
 from broker.adapters.kafka import auditlog
 from broker.adapters.kafka.clients import Connection, new_consumer, new_producer
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import by_sender, notice_message, sender_of
 from broker.adapters.settings import Settings
 from broker.core import national_id
@@ -30,7 +31,6 @@ from broker.core.audit.messages import read_audit_message
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import OutMessage
-from broker.core.policy import load_policy
 from broker.core.records import AuditEvent, AuditRecord
 from broker.services.local import WorkerProcess, broker_command
 

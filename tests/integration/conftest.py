@@ -14,7 +14,8 @@ import pytest
 
 from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.settings import Settings
-from broker.core.crypto import keys, sealing
+from broker.adapters.stores import keyfiles
+from broker.core.crypto import sealing
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.processes import fresh_settings
 from tests.conftest import ROOT
@@ -74,9 +75,9 @@ class Stack:
     def opener(self, recipient: str) -> sealing.DeliveryOpener:
         """The recipient's side: verify the broker's signature, then decrypt."""
         paths = self.settings.key_paths()
-        registry = keys.load_registry(paths.registry)
+        registry = keyfiles.load_registry(paths.registry)
         return sealing.DeliveryOpener(
-            registry, recipient, keys.decryption_keys(paths, registry, recipient)
+            registry, recipient, keyfiles.decryption_keys(paths, registry, recipient)
         )
 
 

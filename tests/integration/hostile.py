@@ -47,14 +47,16 @@ import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from broker.adapters.kafka.security import Credentials
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import sealed_for_broker
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.core import envelope, national_id
-from broker.core.crypto import keys, refs, signing
+from broker.core.crypto import refs, signing
+from broker.core.crypto.registry import KeyKind
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS, ce_type
 from broker.core.pipeline import AUDIT_TYPE, OutMessage, Source
-from broker.core.policy import load_policy
 from broker.testing.fakes import ready_pipeline
 from broker.testing.processes import encode, synthetic_notices
 
@@ -163,7 +165,7 @@ class Factory:
         self.settings = settings
         self.rng = random.Random(seed)  # noqa: S311 - invented test data, not secrets
         self.paths = settings.key_paths()
-        self.registry = keys.load_registry(self.paths.registry)
+        self.registry = keyfiles.load_registry(self.paths.registry)
         self.policy = load_policy(settings.policy_dir)
         # the pure pipeline with keys of its own for the stack's units (no Kafka, no files)
         units = {e.owner: str(e.sender) for e in self.registry.keys if e.sender is not None}
@@ -232,7 +234,7 @@ class Factory:
         )
 
     def sign(self, message: OutMessage, unit: str) -> OutMessage:
-        signer = keys.signing_key(self.paths, self.registry, keys.KeyKind.publisher, unit)
+        signer = keyfiles.signing_key(self.paths, self.registry, KeyKind.publisher, unit)
         headers = signing.sign(message.headers, message.value, signer)
         return dataclasses.replace(message, headers=headers)
 

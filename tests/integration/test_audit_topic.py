@@ -25,10 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.kafka.clients import producer, send_all
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.adapters.stores.auditor import AuditStore
 from broker.core.audit import CHECKPOINT_TYPE, RECORD_TYPE, Checkpoint, Entry, writers
 from broker.core.audit import ce_headers as ce_headers_audit
-from broker.core.crypto import keys, refs
+from broker.core.crypto import refs
+from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.acl import Principals
 from broker.core.pipeline import OutMessage, Source
 from broker.core.policy import PolicySet
@@ -63,9 +65,9 @@ class Audit:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
 
-    def writer_key(self, writer: str) -> keys.SigningKey:
+    def writer_key(self, writer: str) -> SigningKey:
         paths = self.settings.key_paths()
-        return writers.writer_key(paths, keys.load_registry(paths.registry), writer)
+        return keyfiles.writer_key(paths, keyfiles.load_registry(paths.registry), writer)
 
     def publish(self, policy: PolicySet, names: list[str], urgent: bool = False) -> None:
         """Audit records of the real pipeline, signed and written as the worker's."""

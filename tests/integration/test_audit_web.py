@@ -26,12 +26,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.kafka import security
 from broker.adapters.settings import Settings
-from broker.adapters.stores import accesslog
+from broker.adapters.stores import accesslog, keyfiles
 from broker.adapters.stores.auditor import AuditStore
 from broker.core.audit import writers
 from broker.core.audit.events import Entry
 from broker.core.audit.events import ce_headers as ce_event_headers
-from broker.core.crypto import keys
+from broker.core.crypto.registry import AUDIT_WRITERS, KeyKind
 from broker.core.pipeline import Source
 from broker.core.policy import PolicySet
 from broker.testing import audit as drill
@@ -96,11 +96,11 @@ def _signed(settings: Settings, entries: list[Entry]) -> list[Entry]:
     """The log as its writers publish it: each message signed by the worker (records) or the
     sealer (checkpoints), with writer keys in this site's registry, as the page checks."""
     paths = settings.key_paths()
-    for role in keys.AUDIT_WRITERS:
-        keys.ensure(paths, keys.KeyKind.audit_writer, role, SENT)
-    registry = keys.load_registry(paths.registry)
-    worker = writers.writer_key(paths, registry, writers.WORKER)
-    sealer = writers.writer_key(paths, registry, writers.SEALER)
+    for role in AUDIT_WRITERS:
+        keyfiles.ensure(paths, KeyKind.audit_writer, role, SENT)
+    registry = keyfiles.load_registry(paths.registry)
+    worker = keyfiles.writer_key(paths, registry, writers.WORKER)
+    sealer = keyfiles.writer_key(paths, registry, writers.SEALER)
     return [
         dataclasses.replace(
             e,

@@ -17,9 +17,11 @@ import pytest
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.retention_files import load_retention
+from broker.adapters.stores import keyfiles
 from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core import retention
-from broker.core.crypto import keys, sealing, signing
+from broker.core.crypto import sealing, signing
+from broker.core.crypto.registry import KeyKind, SigningKey
 from broker.core.envelope import header_map
 from broker.core.notices import IncidentNotice, RiskNotice
 from broker.core.paths import covers, leaves
@@ -127,8 +129,8 @@ def observed(stack: Stack, policy: PolicySet) -> Observed:
 def _unsealed_value(s: Any, message: OutMessage) -> bytes:
     """The plaintext inside a sealed notice (what a publisher that skips sealing would send)."""
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
-    opener = sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+    registry = keyfiles.load_registry(paths.registry)
+    opener = sealing.NoticeOpener(keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX))
     return opener.open(dict(message.headers), message.value)
 
 
@@ -136,10 +138,10 @@ def _from_unit(headers: list[tuple[str, bytes]]) -> tuple[tuple[str, bytes], ...
     return tuple((k, b"/police/oslo-pd-ost" if k == "ce_source" else v) for k, v in headers)
 
 
-def _police_key(s: Any) -> keys.SigningKey:
+def _police_key(s: Any) -> SigningKey:
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
-    return keys.signing_key(paths, registry, keys.KeyKind.publisher, "oslo-pd-ost")
+    registry = keyfiles.load_registry(paths.registry)
+    return keyfiles.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-ost")
 
 
 def _bodies(observed: Observed, recipient: str) -> list[dict[str, Any]]:

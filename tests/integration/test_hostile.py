@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from broker.core.policy import load_policy
+from broker.adapters.policy_files import load_policy
 from tests.integration.conftest import Stack, running_stack
 from tests.integration.hostile import (
     VALID,

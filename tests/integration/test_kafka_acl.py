@@ -36,6 +36,7 @@ from aiokafka.protocol.fetch import FetchRequest
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.kafka.security import KafkaSecurity, Profile, issue, make_ca
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (
     AclBinding,
@@ -46,7 +47,6 @@ from broker.core.deployment.acl import (
     group_prefix,
 )
 from broker.core.notices import NOTICE_SENDERS
-from broker.core.policy import load_policy
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

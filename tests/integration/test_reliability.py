@@ -22,13 +22,15 @@ import pytest
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
 from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.kafka.security import KafkaSecurity, Profile
+from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.settings import Settings
-from broker.core.crypto import keys, signing
+from broker.adapters.stores import keyfiles
+from broker.core.crypto import signing
+from broker.core.crypto.registry import KeyKind
 from broker.core.envelope import binary_headers
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
-from broker.core.policy import load_policy
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.processes import fresh_settings
 from tests.conftest import ROOT, example
@@ -41,8 +43,8 @@ UNIT = "oslo-pd-ost"
 def _signed(s: Settings, value: bytes, notice_type: str, notice_id: str) -> OutMessage:
     """Signed by a registered police unit, so that what fails is the input itself."""
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
-    signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, UNIT)
+    registry = keyfiles.load_registry(paths.registry)
+    signer = keyfiles.signing_key(paths, registry, KeyKind.publisher, UNIT)
     event_type = f"no.oslo.broker.{notice_type}"
     if ".v" not in notice_type:
         event_type += ".v1"

@@ -23,8 +23,10 @@ from broker.adapters.examples import EXAMPLES
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
 from broker.adapters.publisher import sealed_for_broker
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.core import envelope
-from broker.core.crypto import keys, refs, signing
+from broker.core.crypto import refs, signing
+from broker.core.crypto.registry import KeyKind
 from broker.core.deployment.acl import Principals
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
@@ -54,16 +56,16 @@ def _signed_by(s: Settings, doc: dict[str, Any], *, source_class: str | None = N
     """``doc`` signed with its issuing unit's registered key and sealed to the broker, its
     ce_source naming ``source_class`` (default: the class the registry binds the unit to)."""
     paths = s.key_paths()
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     unit = doc["issuer"]["unit_id"]
-    entry = registry.active(keys.KeyKind.publisher, unit)
+    entry = registry.active(KeyKind.publisher, unit)
     assert entry is not None
     notice = NOTICE_MODELS[(doc["notice_type"], 1)].model_validate(doc)
     key = refs.partition_key(s.subject_key(), "notices", notice.child.national_id)
     k, v, h = envelope.encode_notice(notice, key, datetime.now(UTC))
     source = f"/{source_class or entry.sender}/{unit}".encode()
     h = tuple((name, source if name == "ce_source" else value) for name, value in h)
-    signer = keys.signing_key(paths, registry, keys.KeyKind.publisher, unit)
+    signer = keyfiles.signing_key(paths, registry, KeyKind.publisher, unit)
     return sealed_for_broker(OutMessage(s.topics.notices, k, v, signing.sign(h, v, signer)), s)
 
 

@@ -18,6 +18,7 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, Descri
 
 from broker.adapters.kafka.clients import Connection, check_errors, create_topics, new_admin
 from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (
     RETIRED_PRINCIPALS,
@@ -32,7 +33,6 @@ from broker.core.deployment.acl import (
     user,
 )
 from broker.core.deployment.topics import TopicSpec, policy_topic_specs
-from broker.core.policy import load_policy
 
 ANY = 1  # the protocol's "any" for resource type, pattern type, operation and permission
 _FROM_WIRE: dict[str, dict[int, Any]] = {

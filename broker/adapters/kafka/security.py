@@ -50,9 +50,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from broker.adapters.policy_files import load_policy
 from broker.core.deployment.acl import PRINCIPAL_NAME, Principals, check_principal
 from broker.core.errors import ConfigError
-from broker.core.policy import load_policy
 
 CA_NAME = "oslo-share-broker local kafka CA"
 # Names the broker's certificate is valid for: loopback, and the compose service name.

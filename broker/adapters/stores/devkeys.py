@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from broker.adapters.examples import example_units
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
-from broker.core.crypto import keys, sealing
-from broker.core.policy import load_policy
+from broker.adapters.stores import keyfiles
+from broker.core.crypto import sealing
+from broker.core.crypto.registry import AUDIT_WRITERS, BROKER_OWNER, KeyKind
 
 
 def ensure_dev_keys(settings: Settings) -> None:
@@ -20,13 +22,11 @@ def ensure_dev_keys(settings: Settings) -> None:
     real organisation with `broker keys generate --organisation`)."""
     paths = settings.key_paths()
     now = datetime.now(UTC)
-    keys.ensure(paths, keys.KeyKind.broker, keys.BROKER_OWNER, now)
-    for writer in keys.AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
-        keys.ensure(paths, keys.KeyKind.audit_writer, writer, now)
-    keys.ensure(
-        paths, keys.KeyKind.recipient, sealing.BROKER_INBOX, now
-    )  # notices are sealed to it
+    keyfiles.ensure(paths, KeyKind.broker, BROKER_OWNER, now)
+    for writer in AUDIT_WRITERS:  # each writer of the audit topic signs what it writes
+        keyfiles.ensure(paths, KeyKind.audit_writer, writer, now)
+    keyfiles.ensure(paths, KeyKind.recipient, sealing.BROKER_INBOX, now)  # notices are sealed to it
     for unit, sender in example_units().items():
-        keys.ensure(paths, keys.KeyKind.publisher, unit, now, sender=sender, organisation=unit)
+        keyfiles.ensure(paths, KeyKind.publisher, unit, now, sender=sender, organisation=unit)
     for recipient in sorted({r.recipient for r in load_policy(settings.policy_dir).rules}):
-        keys.ensure(paths, keys.KeyKind.recipient, recipient, now)
+        keyfiles.ensure(paths, KeyKind.recipient, recipient, now)

@@ -11,7 +11,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.core.crypto.refs import create_secret_file
+from broker.adapters.stores.keyfiles import create_secret_file
 from broker.core.errors import ConfigError
 
 

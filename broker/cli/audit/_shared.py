@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from broker.adapters.stores import keyfiles
 from broker.cli._common import fail
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from broker.adapters.settings import Settings
     from broker.core.audit import Checkpoint
-    from broker.core.crypto.keys import Registry, SigningKey
+    from broker.core.crypto.registry import Registry, SigningKey
 
 TrustOpt = Annotated[
     list[Path] | None,
@@ -62,14 +63,13 @@ def witness_checkpoints(path: Path | None) -> list[Checkpoint]:
 def writer_key(s: Settings, writer: str) -> SigningKey:
     """This writer's audit-writer key (broker.core.audit.writers), loaded at start: without it the
     command stops with a ConfigError saying how to create it, before anything is written."""
-    from broker.core.audit import writers
 
-    return writers.writer_key(s.key_paths(), registry_of(s), writer)
+    return keyfiles.writer_key(s.key_paths(), registry_of(s), writer)
 
 
 def registry_of(s: Settings) -> Registry:
     """The key registry: verification checks every audit message's writer against it."""
-    from broker.core.crypto.keys import load_registry
+    from broker.adapters.stores.keyfiles import load_registry
 
     return load_registry(s.key_paths().registry)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from broker.adapters.settings import Settings
     from broker.adapters.stores.auditor import Syncer
-    from broker.core.crypto.keys import Registry
+    from broker.core.crypto.registry import Registry
 
 
 def sync(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from broker.adapters.settings import Settings
     from broker.core.audit import Report, Verifier
-    from broker.core.crypto.keys import Registry
+    from broker.core.crypto.registry import Registry
 
 EXIT_TAMPERED = 1  # the log contradicts its checkpoints (or a checkpoint is not genuine)
 EXIT_UNPROVEN = 3  # nothing contradicts the log, but nothing proves all of it either

@@ -47,7 +47,7 @@ from broker.core.audit.faults import Fault, FaultKind, Report
 from broker.core.audit.locate import Locator, hint_in
 from broker.core.audit.merkle import HASH_SIZE, CompactRange, leaf_hash
 from broker.core.audit.window import LeafWindow
-from broker.core.crypto.keys import Registry
+from broker.core.crypto.registry import Registry
 
 WINDOW_LIMIT = 1 << 18  # unproven leaves held to locate a fault (~10 MB); older ones need a recheck
 VALUE_BYTES = 16 << 20  # record values held in the window, to name a bad record's id

@@ -4,7 +4,7 @@ Kafka's ACLs let several principals write the audit topic (the worker, the seale
 the receipts relay), and an ACL says nothing about *what* a principal writes: the reviewer could
 write a "deliver" decision, and the sealer would seal it like any other record. So each writer
 signs every message it writes with its own ``audit-writer`` key from the registry (owner: its
-role, ``broker.core.crypto.keys.AUDIT_WRITERS``), under a domain label of its own
+role, ``broker.core.crypto.registry.AUDIT_WRITERS``), under a domain label of its own
 (``AUDIT_RECORD``: a
 signature on a notice or a delivery never passes for one on an audit record). The signature
 covers the value bytes, the ``ce_id``, ``ce_type``, ``ce_source`` and ``ce_time`` headers and the
@@ -34,15 +34,8 @@ from typing import Final
 from broker.core.audit.access import AUDIT_RECEIPT_TYPE
 from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, REVIEW_TYPE, Entry
 from broker.core.crypto import signing
-from broker.core.crypto.keys import (
-    AUDIT_WRITERS,
-    KeyKind,
-    KeyPaths,
-    Registry,
-    SigningKey,
-    signing_key,
-)
-from broker.core.errors import ConfigError, NoticeError
+from broker.core.crypto.registry import AUDIT_WRITERS, KeyKind, Registry, SigningKey
+from broker.core.errors import NoticeError
 
 AUDIT_RECORD: Final = signing.AUDIT_RECORD
 CHECKPOINT: Final = "checkpoint"  # the kind of a checkpoint (its value has no "event")
@@ -121,17 +114,3 @@ def check(entry: Entry, registry: Registry) -> str | None:
             f"{entitled.writer} writes {kind} records"
         )
     return None
-
-
-def writer_key(paths: KeyPaths, registry: Registry, writer: str) -> SigningKey:
-    """The active audit-writer key of ``writer`` (a role of AUDIT_WRITERS), or a ConfigError
-    that says how to create it: a writer without its key does not start."""
-    if writer not in AUDIT_WRITERS:
-        raise ConfigError(f"audit writer: '{writer}' is not one of {', '.join(AUDIT_WRITERS)}")
-    if registry.active(KeyKind.audit_writer, writer) is None:
-        raise ConfigError(
-            f"the {writer} has no active audit-writer key in the registry {paths.registry}: "
-            f"it signs every record it writes to the audit topic, and does not start without "
-            f"one (broker keys generate --audit-writer {writer})"
-        )
-    return signing_key(paths, registry, KeyKind.audit_writer, writer)

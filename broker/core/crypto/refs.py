@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-from pathlib import Path
 
 
 def subject_ref(key: bytes, national_id: str) -> str:
@@ -31,15 +29,3 @@ def stable_id(*parts: str) -> str:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def create_secret_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file readable by its owner only (0600, in a 0700 folder). If
-    another process created the file first, theirs is kept: both then read the same secret."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)

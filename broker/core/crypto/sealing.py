@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from broker.core import envelope
 from broker.core.crypto import signing
-from broker.core.crypto.keys import (
+from broker.core.crypto.registry import (
     BROKER_OWNER,
     KEY_ID_PATTERN,
     DecryptionKey,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import binascii
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 
-from broker.core.crypto.keys import (
+from broker.core.crypto.registry import (
     KEY_ID_PATTERN,
     KeyKind,
     KeyStatus,
@@ -220,26 +219,26 @@ class ReplayGuard(Protocol):
 @dataclass
 class MemoryReplayGuard:
     """A ReplayGuard in memory (tests, a single worker). The shell backs it with a store so
-    that a restart does not forget what was seen."""
+    that a restart does not forget what was seen.
+
+    Not shared between threads, so it needs no lock: the worker claims, prunes and preloads
+    it from its event loop only."""
 
     _seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def claim(self, message_id: str, position: str, forget_after: datetime) -> bool:
-        with self._lock:
-            seen = self._seen.get(message_id)
-            if seen is not None and seen[0] != position:
-                return False
-            self._seen[message_id] = (position, forget_after)
-            return True
+        seen = self._seen.get(message_id)
+        if seen is not None and seen[0] != position:
+            return False
+        self._seen[message_id] = (position, forget_after)
+        return True
 
     def prune(self, now: datetime) -> int:
         """Forget ids whose window has passed; returns how many."""
-        with self._lock:
-            old = [k for k, (_, until) in self._seen.items() if until < now]
-            for k in old:
-                del self._seen[k]
-            return len(old)
+        old = [k for k, (_, until) in self._seen.items() if until < now]
+        for k in old:
+            del self._seen[k]
+        return len(old)
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -1,7 +1,7 @@
-"""Legal-basis policies: load and validate policies/, decide deliver or deny per recipient."""
+"""Legal-basis policies: parse and validate the policy files, decide deliver or deny per
+recipient (broker.adapters.policy_files reads policies/)."""
 
 from broker.core.policy.evaluate import Facts, Verdict, decide
-from broker.core.policy.load import load_policy
 from broker.core.policy.model import Effect, LegalBasis, PolicySet, Recipient, Rule
 
 __all__ = [
@@ -13,5 +13,4 @@ __all__ = [
     "Rule",
     "Verdict",
     "decide",
-    "load_policy",
 ]

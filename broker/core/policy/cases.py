@@ -26,8 +26,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -160,32 +159,48 @@ def run_case(policy: PolicySet, case: Case, doc: dict[str, Any], file: str) -> C
     return CaseResult(file, case.name, case.recipient, status, tuple(problems), rule)
 
 
-def run(policy: PolicySet, directory: Path) -> Run:
-    """Run every case file in ``directory`` (policies/tests)."""
+class CaseSuite(Protocol):
+    """The policy test cases (policies/tests): the case files and the notices they name.
+    broker.adapters.policy_files.CaseFolder reads them from the directory."""
+
+    def case_files(self) -> list[tuple[str, str]]:
+        """(name, YAML text) of every case file, in the order they run."""
+        ...
+
+    def notice(self, rel: str) -> str:
+        """The JSON text of a notice file, named relative to the case files; OSError or
+        ValueError if it cannot be read."""
+        ...
+
+
+def run(policy: PolicySet, suite: CaseSuite | None) -> Run:
+    """Run every case file of ``suite`` (None: there are no test cases)."""
     out = Run()
-    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
-    for path in files:
-        label = path.name
-        try:
-            spec = CaseFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (yaml.YAMLError, ValidationError) as exc:
-            first = str(exc).splitlines()[0:3]
-            out.results.append(CaseResult(label, "(file)", "-", Status.error, (" ".join(first),)))
-            continue
-        notices: dict[str, dict[str, Any]] = {}
-        for name, rel in spec.notices.items():
-            try:
-                notices[name] = json.loads((path.parent / rel).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                problem = f"notice '{name}': cannot read {rel} ({type(exc).__name__})"
-                out.results.append(CaseResult(label, "(file)", "-", Status.error, (problem,)))
-        for case in spec.cases:
-            if case.notice not in notices:
-                problem = f"unknown notice '{case.notice}' (known: {', '.join(sorted(notices))})"
-                out.results.append(
-                    CaseResult(label, case.name, case.recipient, Status.error, (problem,))
-                )
-                continue
-            doc = _apply(notices[case.notice], case.set)
-            out.results.append(run_case(policy, case, doc, label))
+    if suite is not None:
+        for label, text in suite.case_files():
+            out.results += _run_file(policy, suite, label, text)
     return out
+
+
+def _run_file(policy: PolicySet, suite: CaseSuite, label: str, text: str) -> list[CaseResult]:
+    """The results of one case file: its notices that cannot be read, then each case."""
+    try:
+        spec = CaseFile.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as exc:
+        first = str(exc).splitlines()[0:3]
+        return [CaseResult(label, "(file)", "-", Status.error, (" ".join(first),))]
+    results: list[CaseResult] = []
+    notices: dict[str, dict[str, Any]] = {}
+    for name, rel in spec.notices.items():
+        try:
+            notices[name] = json.loads(suite.notice(rel))
+        except (OSError, ValueError) as exc:
+            problem = f"notice '{name}': cannot read {rel} ({type(exc).__name__})"
+            results.append(CaseResult(label, "(file)", "-", Status.error, (problem,)))
+    for case in spec.cases:
+        if case.notice not in notices:
+            problem = f"unknown notice '{case.notice}' (known: {', '.join(sorted(notices))})"
+            results.append(CaseResult(label, case.name, case.recipient, Status.error, (problem,)))
+            continue
+        results.append(run_case(policy, case, _apply(notices[case.notice], case.set), label))
+    return results

@@ -1,11 +1,12 @@
-"""Load policies/ and validate it whole: a bad file stops the worker with its name and problem."""
+"""Parse the policy files and validate them whole: a bad file stops the worker with its name and
+problem. Pure: the files come in as bytes by name (broker.adapters.policy_files reads the
+policy directory)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import cel
@@ -23,31 +24,56 @@ FILES = {"legal_bases": "legal-bases.yaml", "recipients": "recipients.yaml", "ru
 M = TypeVar("M", bound=BaseModel)
 
 
-def policy_version(directory: Path) -> str:
-    """Content hash of every file in the policy set, so a decision names the exact policies."""
+def counts_for_version(rel: str) -> bool:
+    """Whether a file (its path relative to the policy directory) is part of the version: test
+    cases and notes do not change a decision, so they do not change the version."""
+    return not (rel.startswith((".", "tests/")) or "__pycache__" in rel or rel.endswith(".md"))
+
+
+def policy_version(files: Mapping[str, bytes]) -> str:
+    """Content hash of every file in the policy set (relative path -> bytes), so a decision
+    names the exact policies. Sorted by path components, as the directory's paths sort."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        rel = path.relative_to(directory).as_posix()
-        # test cases and notes do not change a decision, so they do not change the version
-        if rel.startswith((".", "tests/")) or "__pycache__" in rel or rel.endswith(".md"):
-            continue
-        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    for rel in sorted(filter(counts_for_version, files), key=lambda r: r.split("/")):
+        digest.update(rel.encode() + b"\0" + files[rel] + b"\0")
     return "sha256:" + digest.hexdigest()
 
 
-def _read(path: Path, key: str) -> list[Any]:
+def file_label(directory: str, name: str) -> str:
+    """How an error names a policy file: ``str(Path(directory) / name)`` for a directory
+    given as ``str(Path(...))``, without pathlib."""
+    if directory in ("", "."):
+        return name
+    return directory + ("" if directory.endswith("/") else "/") + name
+
+
+def _text(data: bytes) -> str:
+    """UTF-8 with universal newlines, as a file opened in text mode reads."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read(files: Mapping[str, bytes], where: str, name: str, key: str) -> list[Any]:
+    data = files.get(name)
+    if data is None:
+        raise PolicyError(where, ["file is missing"])
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(str(path), ["file is missing"]) from None
+        doc = yaml.safe_load(_text(data))
     except yaml.YAMLError as exc:
-        raise PolicyError(str(path), [f"not valid YAML: {exc}"]) from None
-    if not isinstance(data, Mapping) or not isinstance(data.get(key), list):
-        raise PolicyError(str(path), [f"expected a top-level '{key}:' list"])
-    return list(data[key])
+        raise PolicyError(where, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get(key), list):
+        raise PolicyError(where, [f"expected a top-level '{key}:' list"])
+    return list(doc[key])
 
 
-def _parse(path: Path, items: list[Any], model: type[M]) -> list[M]:
+def _entries(
+    files: Mapping[str, bytes], directory: str, key: str, model: type[M]
+) -> tuple[str, list[M]]:
+    """The entries of one policy file under its top-level ``key``, and how errors name it."""
+    where = file_label(directory, FILES[key])
+    return where, _parse(where, _read(files, where, FILES[key], key), model)
+
+
+def _parse(where: str, items: list[Any], model: type[M]) -> list[M]:
     parsed, problems = [], []
     for i, item in enumerate(items):
         label = item.get("id", f"#{i + 1}") if isinstance(item, Mapping) else f"#{i + 1}"
@@ -61,12 +87,12 @@ def _parse(path: Path, items: list[Any], model: type[M]) -> list[M]:
     ids = [str(getattr(p, "id", "")) for p in parsed]
     problems += [f"{i}: duplicate id" for i in sorted({i for i in ids if ids.count(i) > 1})]
     if problems:
-        raise PolicyError(str(path), problems)
+        raise PolicyError(where, problems)
     return parsed
 
 
 def _check_rules(
-    path: Path,
+    where: str,
     rules: list[Rule],
     bases: Mapping[str, LegalBasis],
     recipients: Mapping[str, Recipient],
@@ -109,7 +135,7 @@ def _check_rules(
             first = str(exc).splitlines()[0]
             problems.append(f"{rule.id}: condition: not a valid CEL expression ({first})")
     if problems:
-        raise PolicyError(str(path), problems)
+        raise PolicyError(where, problems)
     return programs
 
 
@@ -142,28 +168,26 @@ def _views(rules: list[Rule]) -> dict[str, View | None]:
     return {t: union(conditions) for t, conditions in by_type.items()}
 
 
-def load_policy(directory: Path | str) -> PolicySet:
-    """Read and validate legal bases, recipients and rules; raise PolicyError on any problem."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise PolicyError(str(directory), ["policy directory does not exist"])
-    bases_path, recipients_path, rules_path = (directory / f for f in FILES.values())
-    bases = _parse(bases_path, _read(bases_path, "legal_bases"), LegalBasis)
-    recipients = _parse(recipients_path, _read(recipients_path, "recipients"), Recipient)
-    rules = _parse(rules_path, _read(rules_path, "rules"), Rule)
+def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
+    """Validate legal bases, recipients and rules from the policy files (path relative to the
+    policy directory -> bytes; ``directory`` names it in errors and in the PolicySet); raise
+    PolicyError on any problem. The version covers every file that counts_for_version."""
+    _, bases = _entries(files, directory, "legal_bases", LegalBasis)
+    _, recipients = _entries(files, directory, "recipients", Recipient)
+    rules_file, rules = _entries(files, directory, "rules", Rule)
     bases_by_id = {b.id: b for b in bases}
     recipients_by_id = {r.id: r for r in recipients}
-    programs = _check_rules(rules_path, rules, bases_by_id, recipients_by_id)
+    programs = _check_rules(rules_file, rules, bases_by_id, recipients_by_id)
     index: dict[tuple[str, str, str], list[Rule]] = defaultdict(list)
     for rule in rules:
         index[(rule.sender, rule.notice_type, rule.recipient)].append(rule)
     return PolicySet(
-        version=policy_version(directory),
+        version=policy_version(files),
         legal_bases=bases_by_id,
         recipients=recipients_by_id,
         rules=tuple(rules),
         programs=programs,
         index={k: tuple(v) for k, v in index.items()},
         views=_views(rules),
-        directory=str(directory),
+        directory=directory,
     )

@@ -14,15 +14,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from broker.core.national_id import age_on, birth_date_of
 from broker.core.notices import NOTICE_SENDERS
 from broker.core.policy.evaluate import Facts, choose
-from broker.core.policy.load import load_policy
 from broker.core.policy.model import PolicySet
-from broker.core.policy.synthetic import FastGenerator
 from broker.core.policy.view import View
 from broker.core.records import Outcome
 
@@ -265,41 +262,6 @@ def report(tally: Tally, current: PolicySet, proposed: PolicySet) -> Report:
     )
 
 
-# --- chunks for worker processes -------------------------------------------------------------
-
-_LOADED: dict[tuple[str, str], Simulator] = {}
-
-
-def _simulator(current_dir: str, proposed_dir: str) -> Simulator:
-    key = (current_dir, proposed_dir)
-    if key not in _LOADED:  # one per process: CEL programs cannot be pickled
-        _LOADED[key] = Simulator(load_policy(Path(current_dir)), load_policy(Path(proposed_dir)))
-    sim = _LOADED[key]
-    sim.tally = Tally()
-    return sim
-
-
-_GENERATORS: dict[int, FastGenerator] = {}
-
-
-def generated_chunk(args: tuple[str, str, int, int, int]) -> Tally:
-    """Simulate ``n`` synthetic notices: the unit of work of one process. The pools of parts
-    come from ``pool_seed`` (built once per process), their combination from ``seed``."""
-    current_dir, proposed_dir, pool_seed, seed, n = args
-    sim = _simulator(current_dir, proposed_dir)
-    gen = _GENERATORS.get(pool_seed)
-    if gen is None:
-        gen = _GENERATORS[pool_seed] = FastGenerator(seed, pool_seed=pool_seed)
-    gen.rng.seed(seed)
-    add, make = sim.add, gen.notice
-    for _ in range(n):
-        add(make())
-    return sim.tally
-
-
-def docs_chunk(args: tuple[str, str, list[dict[str, Any]]]) -> Tally:
-    """Simulate given notice documents (from a file or the notices topic)."""
-    current_dir, proposed_dir, docs = args
-    sim = _simulator(current_dir, proposed_dir)
-    sim.add_all(docs)
-    return sim.tally
+# The work units of `broker policy simulate`'s processes load the policy directories in each
+# process (CEL programs cannot be pickled): broker.adapters.policy_files.generated_chunk and
+# docs_chunk.

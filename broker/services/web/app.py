@@ -48,7 +48,7 @@ from broker.core import national_id
 from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.report import subject_report
 from broker.core.audit.verify import verify_log
-from broker.core.crypto.keys import Registry
+from broker.core.crypto.registry import Registry
 from broker.core.times import utc_z
 
 DECISIONS = ("deliver", "deny", "dead-letter", "review")

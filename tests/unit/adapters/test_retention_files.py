@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from broker.adapters.retention_files import load_retention, shred_inbox_keys
-from broker.core.crypto import keys, sealing
-from broker.core.crypto.keys import KeyKind, KeyPaths
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
+from broker.core.crypto import sealing
+from broker.core.crypto.registry import KeyKind
 from broker.core.errors import PolicyError
 from broker.core.notices import NOTICE_MODELS
 from broker.core.retention import DEAD_LETTER_KIND, RetentionPolicy, RetentionRule
@@ -69,7 +71,7 @@ def test_bad_retention_policy_names_the_file_and_problem(
 
 
 def _sealed_notice(paths: KeyPaths, notice_id: str) -> tuple[dict[str, bytes], bytes]:
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     headers = (("ce_id", notice_id.encode()), ("ce_type", b"no.oslo.broker.risk-notice.v1"))
     sealed_headers, value = sealing.seal_notice(headers, b'{"child": "Kari Nordmann"}', registry)
     return dict(sealed_headers), value
@@ -79,15 +81,15 @@ def test_purge_shreds_rotated_inbox_keys_past_retention(tmp_path: Path) -> None:
     """Notices (and dead letters) sealed to a broker inbox key rotated out more than the
     longest retention period ago can no longer be read by anyone; newer ones still can."""
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0)
+    keyfiles.generate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0)
     old_headers, old_value = _sealed_notice(paths, "n-old")
-    keys.rotate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0 + 30 * DAY)
+    keyfiles.rotate(paths, KeyKind.recipient, sealing.BROKER_INBOX, T0 + 30 * DAY)
     new_headers, new_value = _sealed_notice(paths, "n-new")
     rules = policy(incident=180, risk=180)
 
     def opener() -> sealing.NoticeOpener:
-        registry = keys.load_registry(paths.registry)
-        return sealing.NoticeOpener(keys.decryption_keys(paths, registry, sealing.BROKER_INBOX))
+        registry = keyfiles.load_registry(paths.registry)
+        return sealing.NoticeOpener(keyfiles.decryption_keys(paths, registry, sealing.BROKER_INBOX))
 
     assert shred_inbox_keys(paths, T0 + 100 * DAY, rules) == []  # not yet due
     assert opener().open(old_headers, old_value) == b'{"child": "Kari Nordmann"}'

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.core import envelope
-from broker.core.crypto import keys, sealing, signing
-from broker.core.crypto.keys import KeyKind, Registry
+from broker.core.crypto import sealing, signing
+from broker.core.crypto.registry import KeyKind, Registry, SigningKey
 from broker.core.pipeline import Pipeline, Result, Source
 from broker.core.policy import PolicySet
 from broker.core.records import DeadLetter, ReplayClaim
@@ -35,7 +35,7 @@ Raw = list[tuple[str, bytes | None]]
 class Secure:
     pipeline: Pipeline
     registry: Registry
-    signer: keys.SigningKey
+    signer: SigningKey
     store: MemoryDataKeyStore
 
     def headers(self, doc: dict[str, Any], notice_type: str | None = None) -> Raw:

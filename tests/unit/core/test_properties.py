@@ -8,9 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from broker.adapters.policy_files import load_policy
 from broker.core.notices import NOTICE_SENDERS, notice_model
 from broker.core.paths import leaves
-from broker.core.policy import Facts, PolicySet, decide, load_policy
+from broker.core.policy import Facts, PolicySet, decide
 from broker.core.policy.synthetic import Generator
 from broker.core.redaction import Plan, parse_op, pseudonym_key, redact
 from tests.conftest import ROOT

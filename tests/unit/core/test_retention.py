@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from broker.adapters.stores import keyfiles
 from broker.adapters.stores.datakeys import SqliteDataKeyStore
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.cli.retention import app
 from broker.core import retention
-from broker.core.crypto import keys, sealing
-from broker.core.crypto.keys import KeyKind, KeyPaths, KeyStatus
+from broker.core.crypto import sealing
+from broker.core.crypto.registry import KeyKind, KeyStatus
 from broker.core.errors import NoticeError, PolicyError
 from broker.core.records import Delivery, LegalBasisRef
 from broker.core.retention import (
@@ -98,11 +100,11 @@ def _sealed_delivery(
     tmp_path: Path, store: retention.DataKeyStore
 ) -> tuple[sealing.SealedMessage, KeyPaths]:
     paths = KeyPaths.under(tmp_path / "k")
-    keys.generate(paths, KeyKind.broker, "broker", T0)
-    keys.generate(paths, KeyKind.recipient, "school", T0)
-    registry = keys.load_registry(paths.registry)
+    keyfiles.generate(paths, KeyKind.broker, "broker", T0)
+    keyfiles.generate(paths, KeyKind.recipient, "school", T0)
+    registry = keyfiles.load_registry(paths.registry)
     sealer = sealing.DeliverySealer(
-        registry, keys.signing_key(paths, registry, KeyKind.broker, "broker")
+        registry, keyfiles.signing_key(paths, registry, KeyKind.broker, "broker")
     )
     delivery = Delivery(
         delivery_id="d-1",
@@ -155,18 +157,18 @@ def test_a_recipient_copy_survives_purge_by_design(
     holding its private key still opens what it lawfully received until its key is destroyed."""
     message, paths = _sealed_delivery(tmp_path, store)
     purge(store, policy(incident=15), T0 + 16 * DAY)
-    registry = keys.load_registry(paths.registry)
+    registry = keyfiles.load_registry(paths.registry)
     opener = sealing.DeliveryOpener(
-        registry, "school", keys.decryption_keys(paths, registry, "school")
+        registry, "school", keyfiles.decryption_keys(paths, registry, "school")
     )
     assert opener.open(dict(message.headers), message.value)["notice"]["child"]["name"] == (
         "Kari Nordmann"
     )
     entry = registry.active(KeyKind.recipient, "school")
     assert entry is not None
-    keys.retire(paths, entry.key_id, T0, destroy_private=True)
+    keyfiles.retire(paths, entry.key_id, T0, destroy_private=True)
     with pytest.raises(Exception, match="no private key on this host"):
-        keys.decryption_keys(paths, keys.load_registry(paths.registry), "school")
+        keyfiles.decryption_keys(paths, keyfiles.load_registry(paths.registry), "school")
 
 
 def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

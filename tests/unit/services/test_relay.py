@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from broker.adapters.settings import Settings
+from broker.adapters.stores import keyfiles
 from broker.core.audit import Entry, writers
 from broker.core.audit.access import AUDIT_RECEIPT_TYPE, State, receipt
-from broker.core.crypto import keys
-from broker.core.crypto.keys import KeyKind
+from broker.core.crypto.registry import KeyKind
 from broker.services import relay as service
 from tests.conftest import POLICIES
 
@@ -32,13 +32,13 @@ def relay(tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch) -> ser
     for name in ("BROKER_KEY_DIR", "BROKER_KEY_REGISTRY"):
         monkeypatch.delenv(name, raising=False)
     s = Settings(state_dir=tmp_path, topic_prefix="t.", policies=POLICIES)
-    keys.ensure(s.key_paths(), KeyKind.audit_writer, writers.RELAY, now)
+    keyfiles.ensure(s.key_paths(), KeyKind.audit_writer, writers.RELAY, now)
     return service.build(s)
 
 
 def _attributed(relay: service.Relay, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
     entry = Entry(0, AUDIT_RECEIPT_TYPE, value, tuple(headers))
-    registry = keys.load_registry(relay.settings.key_paths().registry)
+    registry = keyfiles.load_registry(relay.settings.key_paths().registry)
     return writers.check(entry, registry) is None
 
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.settings import Settings
-from broker.adapters.stores import auditfiles
+from broker.adapters.stores import auditfiles, keyfiles
 from broker.core.audit import (
     CHECKPOINT_TYPE,
     RECORD_TYPE,
@@ -22,8 +22,7 @@ from broker.core.audit import (
     Sealer,
     writers,
 )
-from broker.core.crypto import keys
-from broker.core.crypto.keys import KeyKind
+from broker.core.crypto.registry import KeyKind
 from broker.core.errors import ConfigError
 from broker.services import sealer as service
 from broker.testing import audit as drill
@@ -87,13 +86,13 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def _with_writer_key(s: Settings, now: datetime) -> None:
-    keys.ensure(s.key_paths(), KeyKind.audit_writer, writers.SEALER, now)
+    keyfiles.ensure(s.key_paths(), KeyKind.audit_writer, writers.SEALER, now)
 
 
 def test_the_sealer_does_not_start_without_its_writer_key(
     settings: Settings, now: datetime
 ) -> None:
-    keys.ensure(settings.key_paths(), KeyKind.audit_writer, writers.RELAY, now)  # not its own
+    keyfiles.ensure(settings.key_paths(), KeyKind.audit_writer, writers.RELAY, now)  # not its own
     with pytest.raises(ConfigError, match="the audit-sealer has no active audit-writer key"):
         service.build(settings, every=10, interval=1.0, witness=None, once=True)
     assert not auditfiles.signing_key_path(settings).exists()
@@ -132,4 +131,4 @@ async def test_a_checkpoint_is_in_the_witness_file_before_it_is_sent(
     assert message.topic == settings.topics.audit
     assert message.value == cp.to_json()
     entry = Entry(3, CHECKPOINT_TYPE, message.value, tuple(message.headers))
-    assert writers.check(entry, keys.load_registry(settings.key_paths().registry)) is None
+    assert writers.check(entry, keyfiles.load_registry(settings.key_paths().registry)) is None

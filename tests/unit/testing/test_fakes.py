@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from broker.core.audit import writers
 from broker.core.audit.events import RECORD_TYPE, Entry
 from broker.core.crypto import sealing
-from broker.core.crypto.keys import KeyKind
+from broker.core.crypto.registry import KeyKind
 from broker.core.pipeline import Source
 from broker.core.policy import PolicySet
 from broker.core.retention import DataKeyStore

@@ -12,8 +12,10 @@ import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from broker.core.crypto import keys, sealing, signing
-from broker.core.crypto.keys import KeyKind, KeyPaths, Registry
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
+from broker.core.crypto import sealing, signing
+from broker.core.crypto.registry import DecryptionKey, KeyKind, Registry, b64d, b64e
 from broker.core.paths import leaves
 from broker.core.pipeline import Source
 from broker.core.records import Delivery
@@ -33,22 +35,22 @@ class World:
 
     def opener(self, recipient: str) -> sealing.DeliveryOpener:
         return sealing.DeliveryOpener(
-            self.registry, recipient, keys.decryption_keys(self.paths, self.registry, recipient)
+            self.registry, recipient, keyfiles.decryption_keys(self.paths, self.registry, recipient)
         )
 
     def reload(self) -> None:
-        self.registry = keys.load_registry(self.paths.registry)
+        self.registry = keyfiles.load_registry(self.paths.registry)
         self.sealer = sealing.DeliverySealer(self.registry, self.sealer.broker_key)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.broker, "broker", NOW)
+    keyfiles.generate(paths, KeyKind.broker, "broker", NOW)
     for r in RECIPIENTS:
-        keys.generate(paths, KeyKind.recipient, r, NOW)
-    registry = keys.load_registry(paths.registry)
-    broker_key = keys.signing_key(paths, registry, KeyKind.broker, "broker")
+        keyfiles.generate(paths, KeyKind.recipient, r, NOW)
+    registry = keyfiles.load_registry(paths.registry)
+    broker_key = keyfiles.signing_key(paths, registry, KeyKind.broker, "broker")
     store = MemoryDataKeyStore()
     return World(paths, registry, store, sealing.DeliverySealer(registry, broker_key))
 
@@ -98,8 +100,8 @@ def test_a_recipient_cannot_open_another_recipients_delivery(
     assert caught.value.code == "not-for-this-recipient"
     # the thief's private key relabelled with the victim's key id: HPKE still refuses
     sealed = sealing.parse_sealed(message.value)
-    thief_key = keys.decryption_keys(world.paths, world.registry, thief)[0]
-    disguised = keys.DecryptionKey(victim, sealed.recipient_key_id, thief_key.private)
+    thief_key = keyfiles.decryption_keys(world.paths, world.registry, thief)[0]
+    disguised = DecryptionKey(victim, sealed.recipient_key_id, thief_key.private)
     with pytest.raises(sealing.DecryptionError) as caught:
         sealing.open_sealed(
             sealed, delivery_id=deliveries[victim].delivery_id, recipient=victim, keys=[disguised]
@@ -120,7 +122,7 @@ def test_one_recipients_content_key_opens_nothing_of_anothers(
     sealed_b = sealing.parse_sealed(message_b.value)
     ctx_b = sealing._context(deliveries[b].delivery_id, b, sealed_b.recipient_key_id)
     with pytest.raises(InvalidTag):
-        AESGCM(key_a).decrypt(keys.b64d(sealed_b.nonce), keys.b64d(sealed_b.ciphertext), ctx_b)
+        AESGCM(key_a).decrypt(b64d(sealed_b.nonce), b64d(sealed_b.ciphertext), ctx_b)
 
 
 def _strings(delivery: Delivery) -> list[str]:
@@ -156,9 +158,9 @@ def test_tampered_delivery_fails_the_broker_signature(
     recipient, delivery = next(iter(deliveries.items()))
     message = seal(world, delivery)
     sealed = sealing.parse_sealed(message.value)
-    ct = bytearray(keys.b64d(sealed.ciphertext))
+    ct = bytearray(b64d(sealed.ciphertext))
     ct[0] ^= 1
-    forged = sealed.model_copy(update={"ciphertext": keys.b64e(bytes(ct))})
+    forged = sealed.model_copy(update={"ciphertext": b64e(bytes(ct))})
     value = forged.model_dump_json().encode()
     with pytest.raises(signing.VerificationError) as caught:
         world.opener(recipient).open(dict(message.headers), value)
@@ -184,11 +186,11 @@ def test_delivery_signed_by_a_non_broker_key_is_refused(
     world: World, deliveries: dict[str, Delivery], tmp_path: Path
 ) -> None:
     """A publisher (or anyone but the broker) cannot write a delivery a subscriber accepts."""
-    keys.generate(
+    keyfiles.generate(
         world.paths, KeyKind.publisher, "oslo-pd-ost", NOW, sender="police", organisation="oslo-pd"
     )
     world.reload()
-    police = keys.signing_key(world.paths, world.registry, KeyKind.publisher, "oslo-pd-ost")
+    police = keyfiles.signing_key(world.paths, world.registry, KeyKind.publisher, "oslo-pd-ost")
     recipient, delivery = next(iter(deliveries.items()))
     message = seal(world, delivery)
     forged = dict(signing.sign(message.headers, message.value, police, signing.DELIVERY))
@@ -203,7 +205,7 @@ def test_deliveries_sealed_to_a_rotated_key_still_open(
     """After a recipient rotates, old deliveries open with the old key, new ones use the new."""
     recipient, delivery = next(iter(deliveries.items()))
     old = seal(world, delivery)
-    new_entry, _ = keys.rotate(world.paths, KeyKind.recipient, recipient, NOW)
+    new_entry, _ = keyfiles.rotate(world.paths, KeyKind.recipient, recipient, NOW)
     world.reload()
     new = seal(world, delivery)
     assert sealing.parse_sealed(new.value).recipient_key_id == new_entry.key_id

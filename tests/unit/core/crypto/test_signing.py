@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.adapters.examples import EXAMPLES
+from broker.adapters.stores import keyfiles
+from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core import envelope
-from broker.core.crypto import keys, signing
-from broker.core.crypto.keys import KeyKind, KeyPaths, Registry, SigningKey
+from broker.core.crypto import signing
+from broker.core.crypto.registry import KeyKind, Registry, SigningKey, b64d, b64e
 from broker.core.errors import NoticeError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.pipeline import Result, Source
@@ -44,28 +46,30 @@ class World:
         return {"police": self.key, "school": self.school, "child-welfare": self.welfare}[sender]
 
     def reload(self) -> None:
-        self.registry = keys.load_registry(self.paths.registry)
+        self.registry = keyfiles.load_registry(self.paths.registry)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     paths = KeyPaths.under(tmp_path / "keys")
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
-    keys.generate(paths, KeyKind.publisher, "oslo-pd-syd", NOW, **POLICE)
-    keys.generate(paths, KeyKind.publisher, SCHOOL, NOW, sender="school", organisation="osloskolen")
-    keys.generate(
+    keyfiles.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
+    keyfiles.generate(paths, KeyKind.publisher, "oslo-pd-syd", NOW, **POLICE)
+    keyfiles.generate(
+        paths, KeyKind.publisher, SCHOOL, NOW, sender="school", organisation="osloskolen"
+    )
+    keyfiles.generate(
         paths, KeyKind.publisher, WELFARE, NOW, sender="child-welfare", organisation="bydel-grorud"
     )
-    keys.generate(paths, KeyKind.broker, "broker", NOW)
-    keys.generate(paths, KeyKind.recipient, "school", NOW)
-    registry = keys.load_registry(paths.registry)
+    keyfiles.generate(paths, KeyKind.broker, "broker", NOW)
+    keyfiles.generate(paths, KeyKind.recipient, "school", NOW)
+    registry = keyfiles.load_registry(paths.registry)
     return World(
         paths,
         registry,
-        keys.signing_key(paths, registry, KeyKind.publisher, UNIT),
-        keys.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-syd"),
-        keys.signing_key(paths, registry, KeyKind.publisher, SCHOOL),
-        keys.signing_key(paths, registry, KeyKind.publisher, WELFARE),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, UNIT),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-syd"),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, SCHOOL),
+        keyfiles.signing_key(paths, registry, KeyKind.publisher, WELFARE),
     )
 
 
@@ -238,10 +242,10 @@ def test_notice_inside_the_window_edges_is_accepted(world: World) -> None:
 def test_rotated_key_verifies_and_retired_key_is_refused(world: World) -> None:
     """After rotation old signatures still verify; once the old key is retired they do not."""
     value, headers = signed(world.key)
-    keys.rotate(world.paths, KeyKind.publisher, UNIT, NOW)
+    keyfiles.rotate(world.paths, KeyKind.publisher, UNIT, NOW)
     world.reload()
     verifier(world).verify(headers, value, position="n/0/1", now=NOW)
-    keys.retire(world.paths, world.key.key_id, NOW)
+    keyfiles.retire(world.paths, world.key.key_id, NOW)
     world.reload()
     assert code_of(lambda: verifier(world).verify(headers, value, position="n/0/1", now=NOW)) == (
         "key-retired"
@@ -272,16 +276,16 @@ def test_any_single_bit_flip_is_rejected(
 ) -> None:
     """Property: flipping any one bit of the value or the signature never verifies."""
     paths = KeyPaths.under(tmp_path_factory.mktemp("k") / "keys")
-    keys.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
-    registry = keys.load_registry(paths.registry)
-    value, headers = signed(keys.signing_key(paths, registry, KeyKind.publisher, UNIT))
+    keyfiles.generate(paths, KeyKind.publisher, UNIT, NOW, **POLICE)
+    registry = keyfiles.load_registry(paths.registry)
+    value, headers = signed(keyfiles.signing_key(paths, registry, KeyKind.publisher, UNIT))
     target = data.draw(st.sampled_from(["value", "signature"]))
     if target == "value":
         value = _flip(value, data.draw(st.integers(0, len(value) - 1)))
     else:
-        raw = keys.b64d(headers["ce_signature"].decode())
+        raw = b64d(headers["ce_signature"].decode())
         raw = _flip(raw, data.draw(st.integers(0, len(raw) - 1)))
-        headers["ce_signature"] = keys.b64e(raw).encode()
+        headers["ce_signature"] = b64e(raw).encode()
     with pytest.raises(signing.VerificationError):
         signing.verify(headers, value, registry, kind=KeyKind.publisher)
 
@@ -426,3 +430,18 @@ def test_the_pipeline_dead_letters_a_notice_from_the_wrong_class(
     assert result.error is None
     assert len(result.decisions) == len(policy.recipients)
     assert result.deliveries
+
+
+def test_the_memory_guard_forgets_an_id_only_after_its_window() -> None:
+    """An id is new once, again at its own position, refused elsewhere until pruned past its
+    window; pruning counts what it forgot."""
+    guard = signing.MemoryReplayGuard()
+    until = NOW + timedelta(hours=48)
+    assert guard.claim("n1", "n/0/1", until)
+    assert guard.claim("n1", "n/0/1", until)
+    assert not guard.claim("n1", "n/2/7", until)
+    assert guard.prune(until) == 0
+    assert len(guard) == 1
+    assert guard.prune(until + timedelta(seconds=1)) == 1
+    assert len(guard) == 0
+    assert guard.claim("n1", "n/2/7", until)

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from broker.adapters.policy_files import CaseFolder, load_policy
 from broker.core.notices import NOTICE_SENDERS, notice_model
-from broker.core.policy import Facts, PolicySet, decide, load_policy
+from broker.core.policy import Facts, PolicySet, decide
 from broker.core.policy.cases import run
 from broker.core.policy.lint import lint
 from broker.core.policy.report import html_report, markdown
@@ -222,7 +223,7 @@ def test_projection_gives_the_same_decisions_as_the_whole_notice(policy: PolicyS
 
 def test_shipped_policy_test_cases_pass(policy: PolicySet) -> None:
     """Every case in policies/tests passes."""
-    result = run(policy, POLICIES / "tests")
+    result = run(policy, CaseFolder(POLICIES / "tests"))
     failing = [(r.name, r.problems) for r in result.results if r.status.value != "PASS"]
     assert failing == []
     assert len(result.results) >= len(policy.rules)
@@ -230,7 +231,7 @@ def test_shipped_policy_test_cases_pass(policy: PolicySet) -> None:
 
 def test_every_shipped_rule_has_a_deciding_test_case(policy: PolicySet) -> None:
     """Each rule in policies/ decides at least one passing test case."""
-    covered = run(policy, POLICIES / "tests").covered()
+    covered = run(policy, CaseFolder(POLICIES / "tests")).covered()
     assert {r.id for r in policy.rules} - covered == set()
 
 
@@ -242,7 +243,7 @@ def test_a_wrong_expectation_fails(policy_copy: Path, policy: PolicySet) -> None
         text.replace("rule: risk-school-prevent\n", "rule: risk-school-urgent\n", 1),
         encoding="utf-8",
     )
-    result = run(load_policy(policy_copy), policy_copy / "tests")
+    result = run(load_policy(policy_copy), CaseFolder(policy_copy / "tests"))
     failed = [r for r in result.results if r.status.value == "FAIL"]
     assert len(failed) == 1
     assert "rule: expected risk-school-urgent, got risk-school-prevent" in failed[0].problems

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from broker.adapters.policy_files import gate, load_policy, require
 from broker.core.errors import PolicyError
-from broker.core.policy import load_policy
-from broker.core.policy.gate import gate, require
 from tests.conftest import ROOT, run_broker
 
 POLICIES = ROOT / "policies"

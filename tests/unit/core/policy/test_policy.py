@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from broker.adapters.policy_files import load_policy
 from broker.core.errors import PolicyError
 from broker.core.notices import IncidentNotice, RiskNotice
-from broker.core.policy import PolicySet, decide, load_policy
+from broker.core.policy import PolicySet, decide
 from broker.core.records import Outcome
 from tests.conftest import ROOT
 
