@@ -43,6 +43,7 @@ from broker.core.crypto.registry import (
 )
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import NOTICE_SENDERS
+from broker.core.times import CLOCK_SKEW
 
 SIGNATURE_HEADER = "ce_signature"
 KEYID_HEADER = "ce_keyid"
@@ -129,7 +130,7 @@ def verify(
     purpose: bytes = NOTICE,
     now: datetime | None = None,
     max_age: timedelta | None = None,
-    max_skew: timedelta = timedelta(minutes=5),
+    max_skew: timedelta = CLOCK_SKEW,
 ) -> Verified:
     """Check a signed message against the registry, or raise VerificationError.
 
@@ -252,7 +253,7 @@ class NoticeVerifier:
     registry: Registry
     guard: ReplayGuard
     max_age: timedelta = timedelta(hours=48)
-    max_skew: timedelta = timedelta(minutes=5)
+    max_skew: timedelta = CLOCK_SKEW
 
     def verify(
         self, headers: Mapping[str, bytes], value: bytes, *, position: str, now: datetime
