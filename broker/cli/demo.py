@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,10 +16,14 @@ def demo(
     from rich.console import Console
 
     from broker.adapters import logs
-    from broker.cli.audit._render import audit_table
+    from broker.cli.audit._render import audit_table, stored_records
     from broker.services import demo as demo_module
 
     logs.configure("warning")
     # wide enough for the tables when the output goes to a file or a CI log
     console = out if out.is_terminal else Console(width=150)
-    raise typer.Exit(demo_module.run(console, audit_table, keep_running=keep_running))
+
+    def table(records: list[dict[str, Any]]) -> Any:
+        return audit_table(stored_records(records))
+
+    raise typer.Exit(demo_module.run(console, table, keep_running=keep_running))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -9,6 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from broker.cli._common import err
+from broker.core.audit.errors import NotAnAuditMessage
+from broker.core.audit.messages import (
+    ReceiptRecord,
+    ReceiptRejected,
+    Record,
+    ReviewRecord,
+    read_stored_record,
+)
+from broker.core.records import AuditRecord
 
 if TYPE_CHECKING:
     from broker.core.audit import Report
@@ -25,50 +35,59 @@ AUDIT_COLUMNS = (
 )
 
 
-def _reason(record: dict[str, Any]) -> str:
+def _reason(record: AuditRecord | ReceiptRejected) -> str:
     """The deciding rule, or the last reason's code and subject (never a value)."""
-    if record.get("rule_id"):
-        return str(record["rule_id"])
-    reason = (record.get("reasons") or ["-"])[-1]
-    code, _, detail = reason.partition(": ")
+    if isinstance(record, AuditRecord) and record.rule_id:
+        return record.rule_id
+    code, _, detail = (record.reasons or ["-"])[-1].partition(": ")
     if code == "no-rule":
         return "no-rule"
     return f"{code} ({detail.removeprefix('rule ')})" if detail else code
 
 
-def audit_row(r: dict[str, Any]) -> list[str]:
-    if r.get("event") == "review":
-        return [
-            str(r.get("recorded_at", ""))[11:19],
-            "-",
-            "-",
-            "-",
-            "[cyan]review[/]",
-            f"of {str(r.get('reviewed_record_id'))[:12]} by {r.get('reviewer')}",
-            "-",
-            "-",
-        ]
-    decision = r.get("outcome") or r.get("event", "?")
+def audit_row(m: Record) -> list[str]:
+    """One row of the audit table: what was decided for whom, under which rule and basis."""
+    at = m.recorded_at.strftime("%H:%M:%S")
+    if isinstance(m, ReviewRecord):
+        reviewed = f"of {m.reviewed_record_id[:12]} by {m.reviewer}"
+        return [at, "-", "-", "-", "[cyan]review[/]", reviewed, "-", "-"]
+    if isinstance(m, ReceiptRecord):
+        return [at, "-", "-", m.recipient, f"[red]{m.event}[/]", "-", "-", "0/0"]
+    if isinstance(m, ReceiptRejected):
+        return [at, "-", "-", m.recipient, f"[red]{m.event}[/]", _reason(m), "-", "0/0"]
+    decision = m.outcome or m.event
     style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
     return [
-        str(r.get("recorded_at", ""))[11:19],
-        (r.get("notice_id") or "-")[:8],
-        r.get("notice_type") or "-",
-        r.get("recipient") or "-",
+        at,
+        (m.notice_id or "-")[:8],
+        m.notice_type or "-",
+        m.recipient or "-",
         f"[{style}]{decision}[/]",
-        _reason(r),
-        (r.get("legal_basis") or {}).get("id", "-"),
-        f"{len(r.get('fields_kept', []))}/{len(r.get('fields_withheld', []))}",
+        _reason(m),
+        m.legal_basis.id if m.legal_basis else "-",
+        f"{len(m.fields_kept)}/{len(m.fields_withheld)}",
     ]
 
 
 def audit_table(
-    records: list[dict[str, Any]], title: str | None = "audit records", show_header: bool = True
+    records: Iterable[Record], title: str | None = "audit records", show_header: bool = True
 ) -> Table:
     table = Table(*AUDIT_COLUMNS, title=title, show_header=show_header)
     for r in records:
         table.add_row(*audit_row(r))
     return table
+
+
+def stored_records(documents: Iterable[dict[str, Any]]) -> list[Record]:
+    """The auditor store's documents as records; one that is not a record is skipped (the store
+    keeps it, and `audit verify --from store` names it)."""
+    out: list[Record] = []
+    for d in documents:
+        try:
+            out.append(read_stored_record(d))
+        except NotAnAuditMessage:
+            continue
+    return out
 
 
 def progress() -> Progress:

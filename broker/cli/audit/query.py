@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import fail, out, settings
-from broker.cli.audit._render import audit_table, warn_tampered
+from broker.cli.audit._render import audit_table, stored_records, warn_tampered
 from broker.cli.audit._shared import StoreOpt
+from broker.core.audit.messages import ReviewRecord
 
 
 def _when(text: str | None, name: str) -> datetime | None:
@@ -64,7 +65,10 @@ def query(
             print(json.dumps(d, ensure_ascii=False))
     else:
         out.print(
-            audit_table([d for d in docs if d.get("event") != "review"], f"{len(docs)} record(s)")
+            audit_table(
+                [r for r in stored_records(docs) if not isinstance(r, ReviewRecord)],
+                f"{len(docs)} record(s)",
+            )
         )
     if docs.tampered:
         raise typer.Exit(1)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import fail, out, settings
-from broker.cli.audit._render import audit_table
+from broker.cli.audit._render import audit_table, stored_records
 from broker.cli.audit._shared import StoreOpt, writer_key
 
 
@@ -29,16 +29,17 @@ def review(
     from broker.core.audit import REVIEW_TYPE, AuditError, ce_headers, review_event, writers
     from broker.core.deployment.acl import Principals
     from broker.core.pipeline import OutMessage
+    from broker.core.times import utc_z
 
     s = settings()
     key = writer_key(s, writers.REVIEWER) if record is not None else None
     with AuditStore.open(store or store_target(s)) as st:
         if record is None:
-            pending = st.pending_reviews()
+            pending = stored_records(st.pending_reviews())
             out.print(audit_table(pending, f"{len(pending)} urgent disclosure(s) awaiting review"))
             t = Table("record id", "recorded")
-            for d in pending:
-                t.add_row(str(d.get("record_id")), str(d.get("recorded_at")))
+            for r in pending:
+                t.add_row(r.record_id, utc_z(r.recorded_at, "auto"))
             out.print(t)
             return
         try:

@@ -21,7 +21,10 @@ def tail(
     as_json: Annotated[bool, typer.Option("--json", help="raw JSON lines")] = False,
 ) -> None:
     """Print audit records as they arrive (field names and keyed references, never values)."""
-    from broker.core.audit import CHECKPOINT_TYPE
+    from broker.adapters.kafka.auditlog import entry_of
+    from broker.core.audit import Checkpoint
+    from broker.core.audit.errors import NotAnAuditMessage
+    from broker.core.audit.messages import read_audit_message
     from broker.core.deployment.acl import Principals
 
     s = settings()
@@ -29,18 +32,23 @@ def tail(
         out.print(_line(AUDIT_COLUMNS), style="bold", highlight=False)
 
     def show(record: Any) -> None:
-        data = json.loads(record.value)
         if as_json:
-            print(json.dumps(data, ensure_ascii=False), flush=True)
+            print(json.dumps(json.loads(record.value), ensure_ascii=False), flush=True)
             return
-        if dict(record.headers or ()).get("ce_type") == CHECKPOINT_TYPE.encode():
+        entry = entry_of(record)
+        try:
+            m = read_audit_message(entry.ce_type, entry.value)
+        except NotAnAuditMessage as exc:
+            out.print(f"[red]offset {entry.offset}: not an audit message ({exc})[/]")
+            return
+        if isinstance(m, Checkpoint):
             out.print(
-                f"[dim]checkpoint: {data.get('tree_size')} records sealed, root "
-                f"{str(data.get('root_hash'))[:16]}…, key {data.get('key_id')}[/]",
+                f"[dim]checkpoint: {m.tree_size} records sealed, root "
+                f"{m.root_hash[:16]}…, key {m.key_id}[/]",
                 highlight=False,
             )
             return
-        cells = audit_row(data)
+        cells = audit_row(m)
         plain = [c.split("]", 1)[-1].removesuffix("[/]") if c.startswith("[") else c for c in cells]
         out.print(_line(plain), highlight=False)
 

@@ -32,6 +32,7 @@ __all__ = [
     "ReceiptRejected",
     "ReviewRecord",
     "read_audit_message",
+    "read_stored_record",
 ]
 
 
@@ -97,6 +98,16 @@ def read_audit_message(ce_type: str, value: bytes) -> AuditMessage:
         raise NotAnAuditMessage("not JSON") from None
     if not isinstance(data, dict):
         raise NotAnAuditMessage("not a JSON object")
+    return _record(data)
+
+
+def read_stored_record(document: dict[str, Any]) -> Record:
+    """A record as the auditor store returns it (its value's JSON object, with the store's own
+    ``_``-prefixed keys such as ``_offset``) as its model, or NotAnAuditMessage."""
+    return _record({k: v for k, v in document.items() if not k.startswith("_")})
+
+
+def _record(data: dict[str, Any]) -> Record:
     event = data.get("event")
     model = _BY_EVENT.get(event) if isinstance(event, str) else None
     if model is None:

@@ -19,6 +19,7 @@ from broker.core.audit.messages import (
     ReceiptRejected,
     ReviewRecord,
     read_audit_message,
+    read_stored_record,
 )
 from broker.core.pipeline import Source
 from broker.core.records import AuditEvent, AuditRecord, Outcome
@@ -129,3 +130,14 @@ def test_a_checkpoint_is_only_ever_read_by_its_type() -> None:
     assert isinstance(read_audit_message(CHECKPOINT_TYPE, cp), Checkpoint)
     with pytest.raises(NotAnAuditMessage):
         read_audit_message(RECORD_TYPE, cp)
+
+
+def test_a_stored_record_reads_back_without_the_stores_own_keys() -> None:
+    """The auditor store's documents carry ``_offset``; the record reads back as its model, and
+    a document that is not a record is a typed error, not a dict to poke at."""
+    doc = json.loads(drill.record_value(3)) | {"_offset": 17}
+    record = read_stored_record(doc)
+    assert isinstance(record, AuditRecord)
+    assert record.outcome is Outcome.deliver
+    with pytest.raises(NotAnAuditMessage, match="event"):
+        read_stored_record({"event": "unreadable", "_offset": 18})
