@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from broker.adapters.examples import EXAMPLES
 from broker.adapters.policy_files import load_policy
@@ -157,7 +159,8 @@ def secret_forms(pem: bytes) -> list[str]:
     """Every way a private key (PKCS #8 PEM) could show up in text: PEM body lines, raw bytes
     in hex and base64 (standard and url-safe)."""
     private = serialization.load_pem_private_key(pem, password=None)
-    raw = private.private_bytes(  # type: ignore[union-attr]
+    assert isinstance(private, Ed25519PrivateKey | X25519PrivateKey)  # the kinds we issue
+    raw = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     body = [line for line in pem.decode().splitlines() if not line.startswith("-----")]

@@ -473,7 +473,7 @@ class HostileClient:
                         item.topic,
                         item.value,
                         key=item.key,
-                        headers=list(item.headers),
+                        headers=list(item.headers),  # type: ignore[arg-type]  # null values on purpose
                         on_delivery=report(i),
                     )
                     break
@@ -549,15 +549,17 @@ class AuditReader:
                 if self.at_end >= set(self.partitions):  # at the end, and nothing new
                     break
                 continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    self.at_end.add(msg.partition())
+            err, partition = msg.error(), msg.partition()
+            assert partition is not None  # a consumed message always has one
+            if err:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.at_end.add(partition)
                     continue
-                raise RuntimeError(f"audit read failed: {msg.error()}")
-            self.at_end.discard(msg.partition())
+                raise RuntimeError(f"audit read failed: {err}")
+            self.at_end.discard(partition)
             headers = dict(msg.headers() or [])
             if headers.get("ce_type") == AUDIT_TYPE.encode():
-                self.records.append(json.loads(msg.value()))
+                self.records.append(json.loads(msg.value() or b""))
         return self.records
 
 

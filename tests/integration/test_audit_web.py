@@ -29,6 +29,7 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores import accesslog, keyfiles
 from broker.adapters.stores.auditor import AuditStore
 from broker.core.audit import writers
+from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.events import Entry
 from broker.core.audit.events import ce_headers as ce_event_headers
 from broker.core.crypto.registry import AUDIT_WRITERS, KeyKind
@@ -51,7 +52,7 @@ class Site:
     url: str
     port: int
     store: Path
-    witness: list[drill.Checkpoint]
+    witness: list[Checkpoint]
     records: list[dict[str, object]]
     credentials: Path
     access_log: Path

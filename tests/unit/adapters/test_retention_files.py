@@ -4,6 +4,7 @@ broker's rotated inbox key files destroyed once past retention."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,8 +59,8 @@ def test_shipped_retention_policy_covers_every_notice_type() -> None:
     ids=["zero days", "type missing", "unknown type", "duplicate", "wrong key"],
 )
 def test_bad_retention_policy_names_the_file_and_problem(
-    tmp_path: Path, edit, message: str
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, edit: Callable[[str], str], message: str
+) -> None:
     """A broken retention file fails to load with its path and a reason naming the entry."""
     shutil.copytree(ROOT / "policies", tmp_path / "p")
     path = tmp_path / "p" / "retention.yaml"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from broker.cli.audit._render import audit_row, stored_records
 from broker.core.audit.events import review_event
 from broker.core.audit.messages import ReviewRecord
+from broker.core.records import AuditRecord
 from broker.testing import audit as drill
 
 NOW = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
@@ -16,6 +17,7 @@ NOW = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
 def test_a_decision_row_names_rule_basis_and_field_counts() -> None:
     """A delivery shows its notice, recipient, rule, legal basis and kept/withheld counts."""
     (record,) = stored_records([json.loads(drill.record_value(3))])
+    assert isinstance(record, AuditRecord)
     row = audit_row(record)
     assert row[3:] == [
         record.recipient,

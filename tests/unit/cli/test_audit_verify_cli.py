@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from broker.adapters.settings import Settings
 from broker.adapters.stores.auditfiles import origin_of
 from broker.cli.audit import app
 from broker.core.audit import Entry, public_pem
+from broker.core.audit.events import RECORD_TYPE
 from broker.testing import audit as drill
 from tests.conftest import ROOT
 
@@ -118,7 +118,7 @@ def test_a_sealed_dump_verifies_and_says_what_was_verified(log: drill.Log, tmp_p
 
 
 def _trailing(log: drill.Log) -> drill.Log:
-    forged = Entry(log.entries[-1].offset + 1, drill.RECORD_TYPE, drill.record_value(99))
+    forged = Entry(log.entries[-1].offset + 1, RECORD_TYPE, drill.record_value(99))
     return drill.Log([*log.entries, forged], log.witness)
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from broker.adapters.examples import EXAMPLES
 from broker.cli.policy import app
 from broker.core.policy import PolicySet
 from broker.testing.fakes import ready_pipeline
-from tests.conftest import EXAMPLES, EXAMPLES_SENT, ROOT
+from tests.conftest import EXAMPLES_SENT, ROOT
 
 NOTICES = sorted(
     [

@@ -84,6 +84,7 @@ def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
     assert body["legal_basis"]["id"] == "prl-prevent"
     assert "national_id" not in body["notice"]["child"]
     assert school.key != by_topic["t.deliveries.child-welfare"].key
+    assert school.key is not None
     assert doc["child"]["national_id"].encode() not in school.key
 
 

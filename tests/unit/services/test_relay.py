@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def relay(tmp_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch) -> ser
     return service.build(s)
 
 
-def _attributed(relay: service.Relay, value: bytes, headers: list[tuple[str, bytes]]) -> bool:
+def _attributed(relay: service.Relay, value: bytes, headers: Sequence[tuple[str, bytes]]) -> bool:
     entry = Entry(0, AUDIT_RECEIPT_TYPE, value, tuple(headers))
     registry = keyfiles.load_registry(relay.settings.key_paths().registry)
     return writers.check(entry, registry) is None

@@ -29,7 +29,9 @@ def test_the_ready_pipeline_refuses_what_the_worker_refuses(policy: PolicySet) -
     clear = ready.pipeline.process(value, headers, SRC)
     assert clear.error is not None
     assert clear.error.code == "notice-not-sealed"
-    sealed_headers, sealed = sealing.seal_notice(tuple(headers), value, ready.keys.registry)
+    sealed_headers, sealed = sealing.seal_notice(
+        tuple((k, v or b"") for k, v in headers), value, ready.keys.registry
+    )
     unsigned = ready.pipeline.process(sealed, sealed_headers, SRC)
     assert unsigned.error is not None
     assert unsigned.error.code == "signature-missing"

@@ -82,7 +82,7 @@ SPECS = [TopicSpec("t.a", 1, {}), TopicSpec("t.b", 1, {})]
 def test_only_missing_topics_are_created_and_a_race_is_no_error() -> None:
     """A topic seen is kept; one another process created meanwhile (36) is fine."""
     admin = FakeAdmin(["t.a"], {"t.b": TopicAlreadyExistsError.errno})
-    assert asyncio.run(create_topics(admin, SPECS)) == ["t.b"]  # type: ignore[arg-type]
+    assert asyncio.run(create_topics(admin, SPECS)) == ["t.b"]
     assert admin.asked == ["t.b"]
 
 
@@ -90,6 +90,6 @@ def test_a_refused_topic_is_an_error_only_when_checked() -> None:
     """`acl apply` must create every topic; a principal's start-up cannot see them all."""
     refused = {"t.a": TopicAuthorizationFailedError.errno}
     with pytest.raises(ConfigError, match="create topic: TopicAuthorizationFailedError"):
-        asyncio.run(create_topics(FakeAdmin([], refused), SPECS))  # type: ignore[arg-type]
-    unchecked = create_topics(FakeAdmin([], refused), SPECS, checked=False)  # type: ignore[arg-type]
+        asyncio.run(create_topics(FakeAdmin([], refused), SPECS))
+    unchecked = create_topics(FakeAdmin([], refused), SPECS, checked=False)
     assert asyncio.run(unchecked) == ["t.a", "t.b"]

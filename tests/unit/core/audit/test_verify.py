@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.core.audit.checkpoint import Checkpoint, sign, trusted_keys
 from broker.core.audit.errors import AuditError
-from broker.core.audit.events import CHECKPOINT_TYPE, Entry, record_id_of
+from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, Entry, record_id_of
 from broker.core.audit.faults import FaultKind, Report
 from broker.core.audit.merkle import MerkleTree, leaf_hash
 from broker.core.audit.sealer import Sealer
@@ -255,7 +255,7 @@ def test_a_log_whose_checkpoints_were_stripped_fails(log: drill.Log, witness: bo
 def test_a_forged_record_after_the_last_checkpoint_is_named(log: drill.Log) -> None:
     """Someone appends a record after the sealer's last checkpoint: unsealed-records, named."""
     forged = drill.record_value(7, recipient="someone-else")
-    entries = [*log.entries, Entry(log.entries[-1].offset + 1, drill.RECORD_TYPE, forged)]
+    entries = [*log.entries, Entry(log.entries[-1].offset + 1, RECORD_TYPE, forged)]
     fault = verify_log(entries, TRUSTED, drill.ORIGIN, log.witness).fault
     assert fault is not None
     assert fault.kind == FaultKind.unsealed
