@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: lint and format (ruff), types (mypy strict over broker, tests and bench),
-# then every test. The integration tests start the local Kafka (and PostgreSQL for the auditor store) themselves
-# when they are not running, and stop them after. Debian's chromium, postgresql and faketime
+# then every test. The integration tests start the local Kafka (and PostgreSQL for the auditor
+# store) themselves when they are not running, and stop them after. Debian's chromium, postgresql and faketime
 # are installed first if missing (needs root; see deploy/system-deps.sh).
 # Without arguments the built wheel is then checked outside the checkout (deploy/wheel-check.sh:
 # a fresh virtualenv, `broker --help` and `broker policy check` from another folder), and the
