@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: lint and format (ruff), types (mypy strict over broker, tests and bench),
 # then every test. The integration tests start the local Kafka (and PostgreSQL for the auditor
-# store) themselves when they are not running, and stop them after. Debian's chromium, postgresql and faketime
-# are installed first if missing (needs root; see deploy/system-deps.sh).
+# store) themselves when they are not running, and stop them after. Debian's chromium,
+# postgresql and faketime are installed first if missing (needs root; see deploy/system-deps.sh).
 # Without arguments the built wheel is then checked outside the checkout (deploy/wheel-check.sh:
 # a fresh virtualenv, `broker --help` and `broker policy check` from another folder), and the
 # unit tests run again with the clock 400 days ahead (libfaketime), so that a test that depends
