@@ -27,7 +27,7 @@ from rich.table import Table
 from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.kafka.local import LocalKafka, free_port_pair
-from broker.adapters.kafka.security import Profile
+from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import Settings
