@@ -16,7 +16,7 @@ from pathlib import Path
 
 import platformdirs
 
-from broker.adapters.kafka.security import KafkaSecurity, Profile
+from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.stores import keyfiles
 from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core.deployment.topics import TopicNames

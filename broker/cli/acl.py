@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from broker.adapters.kafka.admin import apply, list_acls, planned
-from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.kafka.tls.contexts import KafkaSecurity
 from broker.cli._common import fail, out, settings
 from broker.core.deployment.acl import AclBinding, Principals
 

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from broker.core.deployment.topics import TopicNames, topic_specs
+from broker.core.deployment.topics import TopicNames, TopicSpec, topic_specs
 from broker.core.notices import NOTICE_MODELS, ce_type
 from broker.core.pipeline import AUDIT_TYPE, DEAD_LETTER_TYPE, DELIVERY_TYPE
 from broker.core.policy import PolicySet
@@ -58,9 +58,8 @@ def _headers(event_type: str) -> dict[str, Any]:
     }
 
 
-def asyncapi(policy: PolicySet) -> dict[str, Any]:
-    names = TopicNames()
-    specs = {s.name: s for s in topic_specs(names, [r.topic for r in policy.recipients.values()])}
+def _messages() -> dict[str, Any]:
+    """components.messages: one per schema, with the CloudEvents headers of its type."""
     messages: dict[str, Any] = {}
     for stem, schema in message_schemas().items():
         key = stem.replace(".", "_")
@@ -71,29 +70,35 @@ def asyncapi(policy: PolicySet) -> dict[str, Any]:
             "headers": _headers(schema["x-cloudevents-type"]),
             "payload": {"$ref": f"./{stem}.schema.json"},
         }
+    return messages
+
+
+def _ref(message: str) -> dict[str, str]:
+    return {"$ref": f"#/components/messages/{message}"}
+
+
+def _channel(spec: TopicSpec, refs: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "address": spec.name,
+        "description": spec.description,
+        "messages": {r["$ref"].rsplit("/", 1)[-1]: r for r in refs},
+        "bindings": {"kafka": {"partitions": spec.partitions, "topicConfiguration": spec.config}},
+    }
+
+
+def _channels_and_operations(
+    policy: PolicySet, messages: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The shared topics and their operations, then one delivery channel per recipient."""
+    names = TopicNames()
+    specs = {s.name: s for s in topic_specs(names, [r.topic for r in policy.recipients.values()])}
     notice_refs = [
-        {"$ref": f"#/components/messages/{k}"}
-        for k in messages
-        if k.endswith(tuple(f"notice_v{v}" for _, v in NOTICE_MODELS))
+        _ref(k) for k in messages if k.endswith(tuple(f"notice_v{v}" for _, v in NOTICE_MODELS))
     ]
-
-    def channel(address: str, refs: list[dict[str, str]]) -> dict[str, Any]:
-        spec = specs[address]
-        return {
-            "address": address,
-            "description": spec.description,
-            "messages": {r["$ref"].rsplit("/", 1)[-1]: r for r in refs},
-            "bindings": {
-                "kafka": {"partitions": spec.partitions, "topicConfiguration": spec.config}
-            },
-        }
-
     channels: dict[str, Any] = {
-        "notices": channel(names.notices, notice_refs),
-        "deadLetter": channel(
-            names.dead_letter, [{"$ref": "#/components/messages/dead-letter_v1"}]
-        ),
-        "audit": channel(names.audit, [{"$ref": "#/components/messages/audit-record_v1"}]),
+        "notices": _channel(specs[names.notices], notice_refs),
+        "deadLetter": _channel(specs[names.dead_letter], [_ref("dead-letter_v1")]),
+        "audit": _channel(specs[names.audit], [_ref("audit-record_v1")]),
     }
     operations: dict[str, Any] = {
         "publishNotice": {
@@ -109,14 +114,18 @@ def asyncapi(policy: PolicySet) -> dict[str, Any]:
     }
     for r in sorted(policy.recipients.values(), key=lambda r: r.id):
         cid = f"delivery-{r.id}"
-        channels[cid] = channel(
-            names.delivery(r.topic), [{"$ref": "#/components/messages/delivery_v1"}]
-        )
+        channels[cid] = _channel(specs[names.delivery(r.topic)], [_ref("delivery_v1")])
         operations[f"receive-{r.id}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{cid}"},
             "summary": f"{r.name} receives its redacted copies.",
         }
+    return channels, operations
+
+
+def asyncapi(policy: PolicySet) -> dict[str, Any]:
+    messages = _messages()
+    channels, operations = _channels_and_operations(policy, messages)
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -27,7 +27,7 @@ from rich.table import Table
 from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.kafka.local import LocalKafka, free_port_pair
-from broker.adapters.kafka.security import Profile
+from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import Settings
@@ -36,6 +36,7 @@ from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
+from broker.core.policy import PolicySet
 from broker.services.local import WorkerProcess, broker_command, create_topics
 
 # The caller's rendering of audit records (the CLI's table), passed in: services import no CLI.
@@ -127,6 +128,37 @@ async def _flow(
     console: Console, settings: Settings, worker: WorkerProcess, audit_table: AuditTable
 ) -> int:
     policy = load_policy(settings.policy_dir)
+    inputs = await _publish(console, settings)
+    expected = inputs.valid * len(policy.recipients) + inputs.invalid
+    audit = await _await_audit(console, settings, worker, expected)
+    if len(audit) < expected:
+        console.print(
+            f"[red]only {len(audit)} of {expected} audit records arrived; worker log: "
+            f"{worker.log_path}[/]"
+        )
+        return 1
+    received, dead = await _read_back(settings, policy)
+    _show_received(console, policy, received)
+    console.print(audit_table(audit))
+    for record in dead:
+        error = dict(record.headers).get("broker_error", b"{}").decode()
+        console.print(
+            f"[red]dead letter[/] {record.topic}/{record.partition}/{record.offset}: {error}"
+        )
+    return _show_balance(console, policy, inputs, audit=audit, received=received, dead=dead)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inputs:
+    """What the demo published: all messages, and how many of them were valid or invalid."""
+
+    messages: int
+    valid: int
+    invalid: int
+
+
+async def _publish(console: Console, settings: Settings) -> _Inputs:
+    """Step 3: the signed examples and the invalid ones, each sender class as its principal."""
     valid, invalid = examples.valid(), examples.invalid()
     messages = [notice_message(load_notice(p), settings) for p in valid]
     messages += [raw_message(p, settings) for p in invalid]
@@ -138,8 +170,14 @@ async def _flow(
         f"[bold]3.[/] published {len(valid)} signed notices (police, a school, child "
         f"welfare) and {len(invalid)} invalid one(s) from the examples"
     )
+    return _Inputs(len(messages), len(valid), len(invalid))
 
-    expected = len(valid) * len(policy.recipients) + len(invalid)
+
+async def _await_audit(
+    console: Console, settings: Settings, worker: WorkerProcess, expected: int
+) -> list[dict[str, Any]]:
+    """Step 4: read audit records (as the auditor) until ``expected`` have arrived, the worker
+    has exited, or the log is idle for two minutes."""
     audit: list[dict[str, Any]] = []
     columns = (
         TextColumn("[bold]4.[/] audit records"),
@@ -165,13 +203,13 @@ async def _flow(
                 or (worker.process.poll() is not None)
             ):
                 break
-    if len(audit) < expected:
-        console.print(
-            f"[red]only {len(audit)} of {expected} audit records arrived; worker log: "
-            f"{worker.log_path}[/]"
-        )
-        return 1
+    return audit
 
+
+async def _read_back(
+    settings: Settings, policy: PolicySet
+) -> tuple[dict[str, list[dict[str, Any]]], list[Any]]:
+    """Every delivery, decrypted with its recipient's own key, and the dead letters."""
     topics = {settings.topics.delivery(r.topic): r.id for r in policy.recipients.values()}
     received: dict[str, list[dict[str, Any]]] = {r: [] for r in policy.recipients}
     dead: list[Any] = []
@@ -193,15 +231,19 @@ async def _flow(
                 registry, rid, keyfiles.decryption_keys(paths, registry, rid)
             )
         received[rid].append(openers[rid].open(header_map(record.headers), record.value))
+    return received, dead
 
-    _show_received(console, policy, received)
-    console.print(audit_table(audit))
-    for record in dead:
-        error = dict(record.headers).get("broker_error", b"{}").decode()
-        console.print(
-            f"[red]dead letter[/] {record.topic}/{record.partition}/{record.offset}: {error}"
-        )
 
+def _show_balance(
+    console: Console,
+    policy: PolicySet,
+    inputs: _Inputs,
+    *,
+    audit: list[dict[str, Any]],
+    received: dict[str, list[dict[str, Any]]],
+    dead: list[Any],
+) -> int:
+    """Step 6: every input accounted for: decisions match deliveries and dead letters."""
     outcomes = Counter(r.get("outcome") or r["event"] for r in audit)
     delivered = sum(len(v) for v in received.values())
     table = Table(
@@ -215,11 +257,11 @@ async def _flow(
     )
     ok = (
         outcomes["deliver"] == delivered
-        and len(dead) == outcomes["dead-letter"] == len(invalid)
-        and outcomes["deliver"] + outcomes["deny"] == len(valid) * len(policy.recipients)
+        and len(dead) == outcomes["dead-letter"] == inputs.invalid
+        and outcomes["deliver"] + outcomes["deny"] == inputs.valid * len(policy.recipients)
     )
     table.add_row(
-        str(len(messages)),
+        str(inputs.messages),
         str(outcomes["deliver"] + outcomes["deny"]),
         str(delivered),
         str(outcomes["deny"]),
@@ -230,7 +272,9 @@ async def _flow(
     return 0 if ok else 1
 
 
-def _show_received(console: Console, policy: Any, received: dict[str, list[Any]]) -> None:
+def _show_received(
+    console: Console, policy: PolicySet, received: dict[str, list[dict[str, Any]]]
+) -> None:
     console.print(
         "[bold]5.[/] what each recipient received (decrypted with its own key; on "
         "Kafka the deliveries are ciphertext)"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.clients import ensure_topics
-from broker.adapters.kafka.security import Profile
+from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores.devkeys import ensure_dev_keys

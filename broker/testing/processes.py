@@ -151,45 +151,15 @@ async def fault_drill(
     docs = list(synthetic_notices(notices, seed=seed))
     messages = [encode(d, settings) for d in docs]
     duration = notices / rate
-    kill_at = sorted(rng.uniform(0.05, 1.0) * duration for _ in range(kills))
-    restart_at = duration * 0.5 if restart_broker else None
+    events = [(rng.uniform(0.05, 1.0) * duration, "kill") for _ in range(kills)]
+    if restart_broker:
+        events.append((duration * 0.5, "broker"))
     started = time.monotonic()
 
     async def publish() -> None:
-        # one producer per sender class in the stream, each with its own principal
-        producers = {
-            sender: new_producer(
-                Connection.of(settings, Principals.publisher(sender)),
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-                request_timeout_ms=120000,
-                retry_backoff_ms=500,
-            )
-            for sender in by_sender(messages)
-        }
-        started_producers = []
-        try:
-            for producer in producers.values():
-                await producer.start()
-                started_producers.append(producer)
-            futures = []
-            for i, m in enumerate(messages):
-                await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-                producer = producers[sender_of(m)]
-                futures.append(
-                    await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
-                )
-            await asyncio.gather(*futures)
-            report.published = len(futures)
-        finally:
-            for producer in started_producers:
-                await producer.stop()
+        report.published = await _publish_at_rate(settings, messages, rate, started)
 
     async def chaos() -> None:
-        events = [(t, "kill") for t in kill_at]
-        if restart_at is not None:
-            events.append((restart_at, "broker"))
         for at, what in sorted(events):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             if what == "kill":
@@ -206,6 +176,41 @@ async def fault_drill(
     await _tally(settings, report, settle_timeout)
     report.seconds = time.monotonic() - started
     return report
+
+
+async def _publish_at_rate(
+    settings: Settings, messages: list[OutMessage], rate: float, started: float
+) -> int:
+    """Send message ``i`` at ``started + i / rate``, one idempotent producer per sender class in
+    the stream (each with its own principal); returns how many were acknowledged."""
+    producers = {
+        sender: new_producer(
+            Connection.of(settings, Principals.publisher(sender)),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=120000,
+            retry_backoff_ms=500,
+        )
+        for sender in by_sender(messages)
+    }
+    started_producers = []
+    try:
+        for producer in producers.values():
+            await producer.start()
+            started_producers.append(producer)
+        futures = []
+        for i, m in enumerate(messages):
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            producer = producers[sender_of(m)]
+            futures.append(
+                await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+            )
+        await asyncio.gather(*futures)
+        return len(futures)
+    finally:
+        for producer in started_producers:
+            await producer.stop()
 
 
 async def _tally(settings: Settings, report: DrillReport, settle_timeout: float) -> None:

@@ -46,7 +46,7 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from broker.adapters.kafka.security import Credentials
+from broker.adapters.kafka.tls.credentials import Credentials
 from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import sealed_for_broker
 from broker.adapters.settings import Settings

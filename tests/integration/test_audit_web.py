@@ -24,7 +24,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.adapters.kafka import security
+from broker.adapters.kafka.tls.credentials import Credentials, ensure_credentials
 from broker.adapters.settings import Settings
 from broker.adapters.stores import accesslog, keyfiles
 from broker.adapters.stores.auditor import AuditStore
@@ -59,7 +59,7 @@ class Site:
 
     def cert(self, principal: str = "auditor") -> dict[str, str]:
         """Playwright's client certificate for this site's origin."""
-        creds = security.Credentials(self.credentials, principal)
+        creds = Credentials(self.credentials, principal)
         return {
             "origin": self.url.rstrip("/"),
             "certPath": str(creds.cert),
@@ -70,7 +70,7 @@ class Site:
         """A Python client that checks the page's certificate against the CA."""
         ctx = ssl.create_default_context(cafile=str(self.credentials / "ca.crt"))
         if principal is not None:
-            creds = security.Credentials(self.credentials, principal)
+            creds = Credentials(self.credentials, principal)
             ctx.load_cert_chain(str(creds.cert), str(creds.key))
         return ctx
 
@@ -152,9 +152,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, policy: PolicySet) -> Iterato
     with AuditStore.open(store) as st:
         st.add(_signed(settings, log.entries))
     credentials = state / "credentials"
-    security.ensure_credentials(
-        credentials, ["auditor", "auditor.kari", "worker"], server="kafka-node"
-    )
+    ensure_credentials(credentials, ["auditor", "auditor.kari", "worker"], server="kafka-node")
     port = _free_port()
     env = {
         **os.environ,

@@ -35,7 +35,7 @@ from aiokafka.protocol.fetch import FetchRequest
 
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.local import free_port_pair
-from broker.adapters.kafka.security import KafkaSecurity, Profile, issue, make_ca
+from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (
@@ -46,6 +46,7 @@ from broker.core.deployment.acl import (
     allows,
     group_prefix,
 )
+from broker.core.deployment.certificates import issue, make_ca
 from broker.core.notices import NOTICE_SENDERS
 from tests.conftest import ROOT
 

@@ -21,7 +21,7 @@ import pytest
 
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
 from broker.adapters.kafka.local import free_port_pair
-from broker.adapters.kafka.security import KafkaSecurity, Profile
+from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.settings import Settings

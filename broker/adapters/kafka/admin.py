@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
 
 from broker.adapters.kafka.clients import Connection, check_errors, create_topics, new_admin
-from broker.adapters.kafka.security import KafkaSecurity
+from broker.adapters.kafka.tls.contexts import KafkaSecurity
 from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (

@@ -80,11 +80,11 @@ def serve(
 
 def _tls(creds: Path) -> ssl.SSLContext:
     """The page's server context; its certificate (audit-web) issued from the CA if missing."""
-    from broker.adapters.kafka.security import (
+    from broker.adapters.kafka.tls.contexts import server_context
+    from broker.adapters.kafka.tls.credentials import (
         WEB_SERVER,
         Credentials,
         ensure_web_credentials,
-        server_context,
     )
     from broker.core.errors import ConfigError
 

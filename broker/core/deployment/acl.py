@@ -146,6 +146,16 @@ def check_principal(name: str) -> str:
     return name
 
 
+def is_auditor(principal: str) -> bool:
+    """The principals the auditor page admits: ``auditor`` and ``auditor.<name>``."""
+    base = Principals().auditor
+    if not PRINCIPAL_NAME.match(principal):
+        return False
+    return principal == base or (
+        principal.startswith(base + ".") and len(principal) > len(base) + 1
+    )
+
+
 def user(name: str) -> str:
     return f"User:{name}"
 

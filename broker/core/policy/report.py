@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_kinds
-from broker.core.policy.model import Effect, PolicySet, Rule
+from broker.core.policy.model import Effect, PolicySet, Recipient, Rule
 
 
 @dataclass(frozen=True)
@@ -44,73 +44,87 @@ def blocks(policy: PolicySet) -> list[Block]:
         ),
     ]
     for recipient in sorted(policy.recipients.values(), key=lambda r: r.id):
-        rules = [r for r in policy.rules if r.recipient == recipient.id]
-        out.append(Block("h2", f"{recipient.name} ({recipient.id})"))
-        out.append(Block("p", f"{recipient.agency}. {recipient.description}".strip()))
-        if not rules:
-            out.append(Block("p", "No rule: this recipient receives nothing."))
-            continue
-        rows = []
-        for rule in rules:
-            basis = policy.legal_bases[rule.legal_basis]
-            rows.append(
-                (
-                    rule.id,
-                    rule.effect.value + (" (urgent, reviewed after)" if rule.urgent else ""),
-                    f"{rule.sender}: {rule.notice_type}",
-                    f"{basis.statute} {basis.section} [{basis.verified}]"
-                    + (f"; requires {', '.join(basis.requires)}" if basis.requires else ""),
-                    rule.purpose,
-                    rule.condition,
-                    _fields(rule) if rule.effect is Effect.allow else "nothing",
-                )
-            )
-        out.append(
-            Block(
-                "table",
-                headers=(
-                    "rule",
-                    "effect",
-                    "from: notice",
-                    "legal basis",
-                    "purpose",
-                    "condition (CEL)",
-                    "fields released",
-                ),
-                rows=tuple(rows),
-            )
-        )
-        never = []
-        for notice_type in sorted({r.notice_type for r in rules}):
-            allows = [r for r in rules if r.notice_type == notice_type and r.effect is Effect.allow]
-            withheld = sorted(
-                p for p in _leaves(notice_type) if not any(r.plan.op_for(p) for r in allows)
-            )
-            never.append((notice_type, ", ".join(withheld) or "(nothing)"))
-        out.append(Block("h3", "Never released to this recipient"))
-        out.append(Block("table", headers=("notice type", "fields"), rows=tuple(never)))
+        out += _recipient_blocks(policy, recipient)
     out.append(Block("h2", "Legal bases"))
-    cited: dict[str, list[str]] = {}
-    for rule in policy.rules:
-        cited.setdefault(rule.legal_basis, []).append(rule.id)
+    out.append(_legal_bases_table(policy))
+    return out
+
+
+def _recipient_blocks(policy: PolicySet, recipient: Recipient) -> list[Block]:
+    """A recipient's section: who it is, its rules, and what it never gets."""
+    rules = [r for r in policy.rules if r.recipient == recipient.id]
+    out = [
+        Block("h2", f"{recipient.name} ({recipient.id})"),
+        Block("p", f"{recipient.agency}. {recipient.description}".strip()),
+    ]
+    if not rules:
+        return [*out, Block("p", "No rule: this recipient receives nothing.")]
     out.append(
         Block(
             "table",
-            headers=("id", "statute and section", "summary", "conditions", "verified", "cited by"),
-            rows=tuple(
-                (
-                    b.id,
-                    f"{b.statute} {b.section}",
-                    b.summary,
-                    b.conditions,
-                    b.verified.value,
-                    ", ".join(cited.get(b.id, [])) or "no rule",
-                )
-                for b in policy.legal_bases.values()
+            headers=(
+                "rule",
+                "effect",
+                "from: notice",
+                "legal basis",
+                "purpose",
+                "condition (CEL)",
+                "fields released",
             ),
+            rows=tuple(_rule_row(policy, rule) for rule in rules),
         )
     )
+    out.append(Block("h3", "Never released to this recipient"))
+    out.append(Block("table", headers=("notice type", "fields"), rows=_never_released(rules)))
     return out
+
+
+def _rule_row(policy: PolicySet, rule: Rule) -> tuple[str, ...]:
+    basis = policy.legal_bases[rule.legal_basis]
+    return (
+        rule.id,
+        rule.effect.value + (" (urgent, reviewed after)" if rule.urgent else ""),
+        f"{rule.sender}: {rule.notice_type}",
+        f"{basis.statute} {basis.section} [{basis.verified}]"
+        + (f"; requires {', '.join(basis.requires)}" if basis.requires else ""),
+        rule.purpose,
+        rule.condition,
+        _fields(rule) if rule.effect is Effect.allow else "nothing",
+    )
+
+
+def _never_released(rules: list[Rule]) -> tuple[tuple[str, str], ...]:
+    """Per notice type: the leaf fields no allow rule of this recipient releases."""
+    never = []
+    for notice_type in sorted({r.notice_type for r in rules}):
+        allows = [r for r in rules if r.notice_type == notice_type and r.effect is Effect.allow]
+        withheld = sorted(
+            p for p in _leaves(notice_type) if not any(r.plan.op_for(p) for r in allows)
+        )
+        never.append((notice_type, ", ".join(withheld) or "(nothing)"))
+    return tuple(never)
+
+
+def _legal_bases_table(policy: PolicySet) -> Block:
+    """Every legal basis, with the rules that cite it."""
+    cited: dict[str, list[str]] = {}
+    for rule in policy.rules:
+        cited.setdefault(rule.legal_basis, []).append(rule.id)
+    return Block(
+        "table",
+        headers=("id", "statute and section", "summary", "conditions", "verified", "cited by"),
+        rows=tuple(
+            (
+                b.id,
+                f"{b.statute} {b.section}",
+                b.summary,
+                b.conditions,
+                b.verified.value,
+                ", ".join(cited.get(b.id, [])) or "no rule",
+            )
+            for b in policy.legal_bases.values()
+        ),
+    )
 
 
 def _md_cell(text: str) -> str:

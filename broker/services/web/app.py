@@ -6,10 +6,10 @@ where to record accesses), so it reads no settings and holds no key.
 
 It is for auditors only (docs/threat-model.md, "Auditor page"):
 
-* HTTPS with mutual TLS (``broker.adapters.kafka.security.server_context``): the TLS handshake
-requires a
-  client certificate signed by the project CA, and ``guard`` admits only an auditor principal's
-  (CN ``auditor`` or ``auditor.<name>``). Everyone else gets 403, or no connection at all.
+* HTTPS with mutual TLS (``broker.adapters.kafka.tls.contexts.server_context``): the TLS
+  handshake requires a client certificate signed by the project CA, and ``guard`` admits only
+  an auditor principal's (CN ``auditor`` or ``auditor.<name>``). Everyone else gets 403, or no
+  connection at all.
 * The Host header must be one of the configured host:port names (DNS rebinding), and a request
   Fetch Metadata marks as cross-site is refused.
 * CSRF: a client certificate, like a cookie, is sent by the browser on cross-site requests too.
@@ -42,13 +42,13 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.adapters.kafka.security import is_auditor
 from broker.adapters.stores.auditor import AuditStore, Filters
 from broker.core import national_id
 from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.report import subject_report
 from broker.core.audit.verify import verify_log
 from broker.core.crypto.registry import Registry
+from broker.core.deployment.acl import is_auditor
 from broker.core.times import utc_z
 
 DECISIONS = ("deliver", "deny", "dead-letter", "review")

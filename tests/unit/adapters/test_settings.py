@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.adapters.kafka.security import Profile
+from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.settings import Settings
 from broker.core.errors import ConfigError
 from tests.conftest import POLICIES, ROOT

@@ -4,7 +4,6 @@ the access log of every view and lookup."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -14,10 +13,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.adapters.kafka import security as ks
 from broker.adapters.stores import accesslog
 from broker.adapters.stores.auditor import AuditStore
 from broker.core import national_id
@@ -100,14 +97,6 @@ async def test_anyone_but_an_auditor_is_refused(page: Page, cn: str | None) -> N
     r = await page.client.get("/api/query", headers=page.headers(cn))
     assert r.status == 403
     assert {e["event"] for e in page.events()} == {"auditor-refused"}
-
-
-def test_auditor_principals() -> None:
-    assert ks.is_auditor("auditor")
-    assert ks.is_auditor("auditor.kari")
-    assert not ks.is_auditor("auditor.")
-    assert not ks.is_auditor("auditors")
-    assert not ks.is_auditor("worker")
 
 
 @pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8087", "127.0.0.1:9"])
@@ -221,21 +210,3 @@ def test_the_access_log_is_private_append_only_and_chained(tmp_path: Path) -> No
     lines[1] = lines[1].replace('"n":1', '"n":7')
     path.write_text("\n".join(lines) + "\n")
     assert accesslog.check(path) == 3
-
-
-def test_the_pages_certificate_is_for_loopback_and_clients_must_present_one(
-    tmp_path: Path,
-) -> None:
-    """audit-web: CN audit-web, SANs localhost and 127.0.0.1 only; the server context requires a
-    client certificate from the CA."""
-    ks.ensure_credentials(tmp_path, ["auditor"], server="kafka-node", now=CLOCK)
-    assert ks.ensure_web_credentials(tmp_path, now=CLOCK) is True
-    assert ks.ensure_web_credentials(tmp_path, now=CLOCK) is False
-    web = ks.Credentials(tmp_path, ks.WEB_SERVER)
-    cert = x509.load_pem_x509_certificate(web.cert.read_bytes())
-    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
-    assert [str(a) for a in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
-    assert web.key.stat().st_mode & 0o777 == 0o600
-    ctx = ks.server_context(tmp_path)
-    assert ctx.verify_mode == ssl.CERT_REQUIRED

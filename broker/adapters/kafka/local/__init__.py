@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.adapters.kafka.security import KafkaSecurity, Profile
+from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.settings import environment
 
 SCRIPT = Path(__file__).resolve().with_name("kafka.sh")

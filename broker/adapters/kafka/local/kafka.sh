@@ -228,12 +228,12 @@ write_secure_config() {
   mv -f -- "$CONF.tmp" "$CONF"
 }
 
-# Secure profile: the CA and a certificate per principal (broker/adapters/kafka/security.py);
+# Secure profile: the CA and a certificate per principal (broker/adapters/kafka/tls/);
 # existing ones are kept. Recipients come from BROKER_POLICY_DIR (default ./policies).
 ensure_credentials() {
   local policy_dir=${BROKER_POLICY_DIR:-$PWD/policies}
   [[ -d "$policy_dir" ]] || die "no policy directory $policy_dir for the recipients' certificates; set BROKER_POLICY_DIR"
-  "$PYTHON" -m broker.adapters.kafka.security init "$CREDS_DIR" --policy-dir "$policy_dir" \
+  "$PYTHON" -m broker.adapters.kafka.tls init "$CREDS_DIR" --policy-dir "$policy_dir" \
     || die "creating credentials in $CREDS_DIR failed (KAFKA_PYTHON=$PYTHON)"
 }
 

@@ -19,7 +19,8 @@ from broker.adapters.kafka.clients import (
     new_consumer,
     new_producer,
 )
-from broker.adapters.kafka.security import KafkaSecurity, Profile, ensure_credentials
+from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
+from broker.adapters.kafka.tls.credentials import ensure_credentials
 from broker.adapters.settings import Settings
 from broker.core.deployment.topics import TopicSpec
 from broker.core.errors import ConfigError

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from broker.adapters.kafka.local import SCRIPT, LocalKafka, free_port_pair
-from broker.adapters.kafka.security import Profile
+from broker.adapters.kafka.tls.contexts import Profile
 from tests.conftest import POLICIES, ROOT
 
 

@@ -1,33 +1,14 @@
-"""ACLs generated from the recipient registry, and the secure profile's key material."""
+"""ACLs generated from the recipient registry, and who connects as which principal."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import shutil
-import ssl
-import stat
 from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from broker.adapters import examples
 from broker.adapters.kafka.admin import _prunable
-from broker.adapters.kafka.security import (
-    Credentials,
-    KafkaSecurity,
-    Profile,
-    aiokafka_options,
-    ca_key_file,
-    ensure_credentials,
-    issue,
-    make_ca,
-    parse_profile,
-    ssl_context,
-)
 from broker.core.deployment.acl import (
     RETIRED_PRINCIPALS,
     AclBinding,
@@ -39,6 +20,7 @@ from broker.core.deployment.acl import (
     allows,
     bindings,
     group_prefix,
+    is_auditor,
 )
 from broker.core.deployment.topics import TopicNames
 from broker.core.errors import ConfigError
@@ -225,143 +207,13 @@ def test_bad_principal_names_are_refused() -> None:
         bindings({"ok": "d"}, NAMES, APP, Principals(auditor="Bad Name"))
 
 
-# ---------------------------------------------------------------- key material
-
-
-NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
-
-
-def test_issued_certificates_chain_to_the_ca() -> None:
-    """A client certificate carries CN=<principal> and is signed by the CA; the server's has
-    the loopback SANs the clients verify."""
-    ca_key, ca_pem = make_ca(NOW)
-    ca = x509.load_pem_x509_certificate(ca_pem)
-    _, client_pem = issue(ca_key, ca_pem, "recipient.school", NOW)
-    client = x509.load_pem_x509_certificate(client_pem)
-    client.verify_directly_issued_by(ca)
-    assert client.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
-        "recipient.school"
-    )
-    _, server_pem = issue(ca_key, ca_pem, "kafka-node", NOW, server=True)
-    sans = x509.load_pem_x509_certificate(server_pem).extensions.get_extension_for_class(
-        x509.SubjectAlternativeName
-    )
-    assert ipaddress.ip_address("127.0.0.1") in sans.value.get_values_for_type(x509.IPAddress)
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def test_credentials_are_private_and_created_once(tmp_path: Path) -> None:
-    """Keys and key stores are 0600 in 0700 folders, ca.crt is public; a second run creates
-    nothing."""
-    d = tmp_path / "creds"
-    created = ensure_credentials(d, ["admin", "police"], server="kafka-node", now=NOW)
-    assert created == ["ca", "kafka-node", "admin", "police"]
-    assert _mode(d) == 0o755
-    assert _mode(d / "ca.crt") == 0o644
-    for folder in ("ca", "nodes", "admin", "clients"):
-        assert _mode(d / folder) == 0o700, folder
-    assert _mode(ca_key_file(d)) == 0o600
-    for name in ("kafka-node", "admin", "police"):
-        c = Credentials(d, name)
-        assert _mode(c.key) == 0o600
-        assert _mode(c.keystore) == 0o600
-    before = Credentials(d, "admin").key.read_bytes()
-    assert ensure_credentials(d, ["admin", "police"], server="kafka-node") == []
-    assert Credentials(d, "admin").key.read_bytes() == before
-    assert ensure_credentials(d, ["admin", "auditor"], server="kafka-node") == ["auditor"]
-
-
-def test_ca_and_super_user_keys_are_apart_from_client_keys(tmp_path: Path) -> None:
-    """The CA key, the node's and the admin's keys each have their own folder: a client given
-    only clients/ and ca.crt connects, and holds no key that issues or is a super user."""
-    d = tmp_path / "creds"
-    ensure_credentials(d, ["admin", "broker", "police"], server="kafka-node", now=NOW)
-    keys = {p.relative_to(d).as_posix() for p in d.rglob("*.key")}
-    assert keys == {
-        "ca/ca.key",
-        "nodes/kafka-node.key",
-        "admin/admin.key",
-        "clients/broker.key",
-        "clients/police.key",
-    }
-    assert {p.relative_to(d).as_posix() for p in d.rglob("*.keystore.pem")} == {
-        "nodes/kafka-node.keystore.pem",
-        "admin/admin.keystore.pem",
-        "clients/broker.keystore.pem",
-        "clients/police.keystore.pem",
-    }
-    props = Credentials(d, "police").java_properties.read_text(encoding="utf-8")
-    assert f"ssl.keystore.location={d}/clients/police.keystore.pem" in props
-    assert f"ssl.truststore.location={d}/ca.crt" in props
-    view = tmp_path / "police-view"  # what a client process is given (mounted)
-    shutil.copytree(d / "clients", view / "clients")
-    shutil.copy(d / "ca.crt", view / "ca.crt")
-    assert isinstance(ssl_context(view, "police"), ssl.SSLContext)
-    with pytest.raises(ConfigError, match=r"admin/admin\.crt does not exist"):
-        ssl_context(view, "admin")
-
-
-def test_flat_credentials_are_moved_into_folders(tmp_path: Path) -> None:
-    """A directory in the earlier flat layout (every file beside ca.crt) is moved into the
-    folders on the next init: the same keys, nothing issued again, properties rewritten."""
-    d = tmp_path / "creds"
-    ensure_credentials(d, ["admin", "police"], server="kafka-node", now=NOW)
-    keys = {n: Credentials(d, n).key.read_bytes() for n in ("kafka-node", "admin", "police")}
-    ca_key = ca_key_file(d).read_bytes()
-    for folder in ("ca", "nodes", "admin", "clients"):  # flatten, as earlier versions wrote it
-        for path in (d / folder).iterdir():
-            path.rename(d / path.name)
-        (d / folder).rmdir()
-    (d / "police.properties").write_text("ssl.keystore.location=old\n", encoding="utf-8")
-    assert ensure_credentials(d, ["admin", "police"], server="kafka-node", now=NOW) == []
-    assert not (d / "ca.key").exists()
-    assert sorted(p.name for p in d.iterdir() if p.is_file()) == ["ca.crt"]
-    assert ca_key_file(d).read_bytes() == ca_key
-    for name, key in keys.items():
-        c = Credentials(d, name)
-        assert c.key.read_bytes() == key
-        assert _mode(c.key) == 0o600
-        assert str(c.keystore) in c.java_properties.read_text(encoding="utf-8")
-    assert _mode(d / "ca") == 0o700
-
-
-def test_client_options(tmp_path: Path) -> None:
-    """Plaintext asks for nothing; secure gives aiokafka an SSL context with the CA."""
-    assert aiokafka_options(Profile.plaintext, tmp_path, "police") == {
-        "security_protocol": "PLAINTEXT"
-    }
-    ensure_credentials(tmp_path, ["police"], server="kafka-node", now=NOW)
-    opts = aiokafka_options(Profile.secure, tmp_path, "police")
-    assert opts["security_protocol"] == "SSL"
-    ctx = opts["ssl_context"]
-    assert isinstance(ctx, ssl.SSLContext)
-    assert ctx.verify_mode is ssl.CERT_REQUIRED
-    assert ctx.check_hostname
-    assert len(ctx.get_ca_certs()) == 1
-
-
-def test_missing_credentials_name_the_file(tmp_path: Path) -> None:
-    """A principal without files: the error names the variable and the missing path."""
-    with pytest.raises(ConfigError, match=r"BROKER_KAFKA_CREDENTIALS_DIR: .*ca\.crt"):
-        ssl_context(tmp_path, "police")
-
-
-def test_settings_from_env(tmp_path: Path) -> None:
-    """BROKER_KAFKA_* select profile, directory and principal; a bad profile is named."""
-    sec = KafkaSecurity.from_env(
-        {"BROKER_KAFKA_PROFILE": "secure", "BROKER_KAFKA_PRINCIPAL": "auditor"}, tmp_path
-    )
-    assert (sec.profile, sec.credentials_dir, sec.who("police")) == (
-        Profile.secure,
-        tmp_path,
-        "auditor",
-    )
-    assert KafkaSecurity.from_env({}, tmp_path).ssl_context("police") is None
-    with pytest.raises(ConfigError, match="BROKER_KAFKA_PROFILE: 'sasl'"):
-        parse_profile("sasl")
+def test_auditor_principals() -> None:
+    """The auditor page admits ``auditor`` and ``auditor.<name>``, nothing else."""
+    assert is_auditor("auditor")
+    assert is_auditor("auditor.kari")
+    assert not is_auditor("auditor.")
+    assert not is_auditor("auditors")
+    assert not is_auditor("worker")
 
 
 # ---------------------------------------------------------------- who publishes as whom

@@ -1,0 +1,58 @@
+"""`python -m broker.adapters.kafka.tls init`: what kafka.sh runs to make the credentials."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broker.adapters.kafka.tls.__main__ import main
+from broker.adapters.kafka.tls.credentials import WEB_SERVER, Credentials, ca_key_file
+from broker.core.deployment.acl import Principals
+from tests.conftest import ROOT
+
+POLICIES = ROOT / "policies"
+
+
+def test_init_creates_every_principals_certificate_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The node, every client of the policy, the extra principals and the page's certificate;
+    a second run creates nothing and says nothing."""
+    d = tmp_path / "creds"
+    args = ["init", str(d), "--policy-dir", str(POLICIES), "--principal", "auditor.kari"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("kafka_security: created ca, kafka-node, admin, broker, ")
+    assert out.rstrip().endswith(f"auditor.kari, {WEB_SERVER} in {d}")
+    assert ca_key_file(d).is_file()
+    for name in ["kafka-node", "auditor.kari", WEB_SERVER, Principals().sealer]:
+        assert Credentials(d, name).cert.is_file(), name
+    assert main(args) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_init_reports_a_broken_directory_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CA certificate without its key: exit 2, the missing file named."""
+    (tmp_path / "ca.crt").write_text("not a certificate\n", encoding="utf-8")
+    assert main(["init", str(tmp_path), "--policy-dir", str(POLICIES)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kafka_security: ")
+    assert "ca/ca.key is missing" in err
+
+
+def test_the_module_runs_as_a_script(tmp_path: Path) -> None:
+    """kafka.sh runs it with `python -m`; the package's __main__ is that entry point."""
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.adapters.kafka.tls", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "python -m broker.adapters.kafka.tls" in result.stdout
