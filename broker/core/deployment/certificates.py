@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from broker.core.deployment.acl import check_principal
 from broker.core.errors import ConfigError
+from broker.core.times import CLOCK_SKEW
 
 CA_NAME = "oslo-share-broker local kafka CA"
 # Names the broker's certificate is valid for: loopback, and the compose service name.
@@ -53,7 +54,7 @@ def make_ca(now: dt.datetime, days: int = CA_DAYS) -> tuple[bytes, bytes]:
         .issuer_name(_name(CA_NAME))
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - CLOCK_SKEW)  # a peer whose clock runs behind accepts it
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
@@ -103,7 +104,7 @@ def issue(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - CLOCK_SKEW)  # a peer whose clock runs behind accepts it
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
