@@ -12,7 +12,7 @@ from broker.cli._common import out
 def demo(
     keep_running: Annotated[bool, typer.Option(help="leave Kafka running afterwards")] = False,
 ) -> None:
-    """Run the whole flow end to end on examples/: Kafka, worker, publish, show, stop."""
+    """Run the whole flow end to end on the example notices: Kafka, worker, publish, show, stop."""
     from rich.console import Console
 
     from broker.adapters import logs
