@@ -1,7 +1,8 @@
 """The policy directory (policies/): its files read for the pure policy core.
 
 ``load_policy`` reads every file that counts toward the policy version and parses them
-(broker.core.policy.load); ``CaseFolder`` reads the declarative test cases in ``tests/``;
+(broker.core.policy.load); ``load_directory`` reads the organisations directory beside them
+(broker.core.directory); ``CaseFolder`` reads the declarative test cases in ``tests/``;
 ``gate`` and ``require`` apply the deployment gate (broker.core.policy.gate) to a directory;
 ``generated_chunk`` and ``docs_chunk`` are the work units of `broker policy simulate`'s
 processes, each loading the policy directories once per process.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from broker.core.directory import DIRECTORY_FILE, Directory, parse_directory
 from broker.core.errors import PolicyError
 from broker.core.policy.gate import SAMPLES, Problem, assess
 from broker.core.policy.load import counts_for_version, parse_policy
@@ -36,6 +38,15 @@ def load_policy(directory: Path | str) -> PolicySet:
     if not directory.is_dir():
         raise PolicyError(str(directory), ["policy directory does not exist"])
     return parse_policy(read_policy_files(directory), str(directory))
+
+
+def load_directory(policy: PolicySet) -> Directory:
+    """The organisations directory beside a loaded policy set (its directory.yaml), validated
+    against the policy's recipient roles; PolicyError if it is missing or invalid."""
+    path = Path(policy.directory) / DIRECTORY_FILE
+    if not path.is_file():
+        raise PolicyError(str(path), ["the organisations directory is missing"])
+    return parse_directory(path.read_bytes(), str(path), policy.recipients)
 
 
 class CaseFolder:

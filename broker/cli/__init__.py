@@ -14,6 +14,7 @@ from broker.cli import (
     acl,
     audit,
     demo,
+    directory,
     keys,
     policy,
     publish,
@@ -38,6 +39,7 @@ app.command("subscribe")(subscribe.subscribe)  # recipients
 app.command("demo")(demo.demo)
 app.add_typer(audit.app, name="audit")
 app.add_typer(policy.app, name="policy")
+app.add_typer(directory.app, name="directory")
 app.add_typer(keys.app, name="keys")
 app.add_typer(retention.app, name="retention")
 app.add_typer(acl.app, name="acl")

@@ -15,7 +15,13 @@ from tests.conftest import ROOT
 POLICIES = ROOT / "policies"
 SHIPPED = {
     name: (POLICIES / name).read_bytes()
-    for name in ("legal-bases.yaml", "recipients.yaml", "rules.yaml", "retention.yaml")
+    for name in (
+        "legal-bases.yaml",
+        "recipients.yaml",
+        "rules.yaml",
+        "retention.yaml",
+        "directory.yaml",
+    )
 }
 
 

@@ -1,0 +1,215 @@
+"""The organisations directory: who, by name, each recipient role is for one notice.
+
+Rules are written per role (recipients.yaml: ``school``, ``child-welfare``, …); the directory
+(policies/directory.yaml) lists the organisations that fill each role: every school, each of
+Oslo's fifteen districts' child welfare services, Barnevernvakta, SaLTo, the police. Each
+organisation is its own principal, with its own encryption key and delivery topic, all derived
+from its id. ``resolve`` picks the one organisation a notice concerns for a role — the pupil's
+own school, the child's district's service — or says why there is none; there is never a
+fallback to "every school".
+
+Pure: parses the file's bytes; the directory is read by broker.adapters.policy_files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from broker.core.errors import PolicyError
+
+DIRECTORY_FILE = "directory.yaml"
+
+# Oslo's fifteen districts (bydeler), as notices name them in child.district.
+DISTRICTS: tuple[str, ...] = (
+    "Alna",
+    "Bjerke",
+    "Frogner",
+    "Gamle Oslo",
+    "Grorud",
+    "Grünerløkka",
+    "Nordre Aker",
+    "Nordstrand",
+    "Sagene",
+    "St. Hanshaugen",
+    "Stovner",
+    "Søndre Nordstrand",
+    "Ullern",
+    "Vestre Aker",
+    "Østensjø",
+)
+
+
+class Scope(StrEnum):
+    """How a role is resolved to the one organisation a notice concerns."""
+
+    school = "school"  # the pupil's school: child.school.school_id
+    district = "district"  # the child's district: child.district
+    single = "single"  # one organisation fills the role for all of Oslo
+
+
+# The roles resolved per child; every other role is filled by exactly one organisation.
+SCOPES: dict[str, Scope] = {"school": Scope.school, "child-welfare": Scope.district}
+
+
+class Organisation(BaseModel):
+    """One organisation that may receive deliveries, as the directory lists it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="also its principal name")
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(description="the recipient role the rules name (recipients.yaml)")
+    district: str | None = Field(default=None, description="its Oslo district, if it has one")
+    school_id: str | None = Field(default=None, description="as notices name it in child.school")
+    organisation_number: str | None = Field(default=None, pattern=r"^\d{9}$")
+    example: bool = Field(default=False, description="an invented entry, not a real organisation")
+
+    def topic(self, role_topic: str) -> str:
+        """Its delivery topic: the role's topic with the organisation's id after it."""
+        return f"{role_topic}.{self.id}"
+
+    @property
+    def principal(self) -> str:
+        """Its Kafka principal and key owner: its id."""
+        return self.id
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organisations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """No organisation fills the role for this notice, and why (a stable reason code)."""
+
+    code: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A validated directory. ``version`` is the content hash of its file."""
+
+    version: str
+    organisations: dict[str, Organisation]
+    by_school: dict[str, Organisation]
+    by_district: dict[tuple[str, str], Organisation]  # (role, district)
+    single: dict[str, Organisation]  # role -> the one organisation
+
+    def of_kind(self, kind: str) -> list[Organisation]:
+        return [o for o in self.organisations.values() if o.kind == kind]
+
+    def resolve(self, role: str, child: Mapping[str, Any]) -> Organisation | Unresolved:
+        """The one organisation that fills ``role`` for a notice about ``child`` (the notice's
+        ``child`` object), or why none does."""
+        scope = SCOPES.get(role, Scope.single)
+        if scope is Scope.school:
+            return self._school_of(child)
+        if scope is Scope.district:
+            found = self.by_district.get((role, str(child.get("district") or "")))
+            return found or Unresolved("unknown-district", f"no {role} for child.district")
+        only = self.single.get(role)
+        return only or Unresolved("no-organisation", f"the directory lists no {role}")
+
+    def _school_of(self, child: Mapping[str, Any]) -> Organisation | Unresolved:
+        school = child.get("school")
+        school_id = school.get("school_id") if isinstance(school, Mapping) else None
+        if not school_id:
+            return Unresolved("no-school", "the notice names no school for the child")
+        found = self.by_school.get(str(school_id))
+        return found or Unresolved("unknown-school", "child.school.school_id is not listed")
+
+
+def directory_version(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def parse_directory(data: bytes, where: str, roles: Iterable[str]) -> Directory:
+    """Validate the directory file's bytes against the recipient ``roles`` the policy defines;
+    raise PolicyError naming each entry and field that is wrong."""
+    try:
+        doc = yaml.safe_load(data)
+        entries = _File.model_validate(doc).organisations
+    except yaml.YAMLError as exc:
+        raise PolicyError(where, [f"not YAML ({type(exc).__name__})"]) from None
+    except ValidationError:
+        raise PolicyError(where, ["expected a top-level 'organisations:' list"]) from None
+    problems: list[str] = []
+    orgs: list[Organisation] = []
+    for i, entry in enumerate(entries):
+        label = entry.get("id", f"#{i + 1}") if isinstance(entry, dict) else f"#{i + 1}"
+        try:
+            orgs.append(Organisation.model_validate(entry))
+        except ValidationError as exc:
+            for e in exc.errors():
+                field = ".".join(str(p) for p in e["loc"]) or "entry"
+                problems.append(f"{label}: {field}: {e['msg']}")
+    problems += _check(orgs, set(roles))
+    if problems:
+        raise PolicyError(where, problems)
+    return _index(orgs, directory_version(data))
+
+
+def _check(orgs: list[Organisation], roles: set[str]) -> list[str]:
+    """Every organisation fills a known role, where it can be found, and no two are one."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for o in orgs:
+        if o.id in seen:
+            problems.append(f"{o.id}: id: listed twice")
+        seen[o.id] = o.kind
+        if o.kind not in roles:
+            problems.append(f"{o.id}: kind: '{o.kind}' is not a recipient in recipients.yaml")
+        if o.district is not None and o.district not in DISTRICTS:
+            problems.append(f"{o.id}: district: not one of Oslo's fifteen districts")
+        scope = SCOPES.get(o.kind, Scope.single)
+        if scope is Scope.school and not o.school_id:
+            problems.append(f"{o.id}: school_id: a school needs the id notices name it by")
+        if scope is Scope.district and o.district is None:
+            problems.append(f"{o.id}: district: a {o.kind} organisation serves one district")
+    problems += _duplicates(orgs)
+    return problems
+
+
+def _duplicates(orgs: list[Organisation]) -> list[str]:
+    problems: list[str] = []
+    keys: dict[tuple[str, ...], str] = {}
+    for o in orgs:
+        scope = SCOPES.get(o.kind, Scope.single)
+        if scope is Scope.school:
+            key: tuple[str, ...] = ("school", o.school_id or "")
+        elif scope is Scope.district:
+            key = (o.kind, o.district or "")
+        else:
+            key = (o.kind,)
+        if key in keys:
+            problems.append(f"{o.id}: fills the same place as {keys[key]} ({'/'.join(key)})")
+        keys.setdefault(key, o.id)
+    return problems
+
+
+def _index(orgs: list[Organisation], version: str) -> Directory:
+    by_school: dict[str, Organisation] = {}
+    by_district: dict[tuple[str, str], Organisation] = {}
+    single: dict[str, Organisation] = {}
+    for o in orgs:
+        scope = SCOPES.get(o.kind, Scope.single)
+        if scope is Scope.school and o.school_id:
+            by_school[o.school_id] = o
+        elif scope is Scope.district and o.district:
+            by_district[(o.kind, o.district)] = o
+        elif scope is Scope.single:
+            single[o.kind] = o
+    return Directory(version, {o.id: o for o in orgs}, by_school, by_district, single)

@@ -1,0 +1,133 @@
+"""The organisations directory: each role resolves to the one organisation a notice concerns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.adapters.examples import EXAMPLES
+from broker.adapters.policy_files import load_directory
+from broker.core.directory import Directory, Organisation, Unresolved, parse_directory
+from broker.core.errors import PolicyError
+from broker.core.policy import PolicySet
+
+ROLES = ("school", "child-welfare", "barnevernvakta", "salto", "police", "youth-club")
+# Oslo's districts as the issue lists them (not taken from the code under test)
+OSLO = {
+    "Alna", "Bjerke", "Frogner", "Gamle Oslo", "Grorud", "Grünerløkka", "Nordre Aker",
+    "Nordstrand", "Sagene", "St. Hanshaugen", "Stovner", "Søndre Nordstrand", "Ullern",
+    "Vestre Aker", "Østensjø",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shipped(policy: PolicySet) -> Directory:
+    return load_directory(policy)
+
+
+def _child(name: str) -> dict[str, Any]:
+    child = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))["child"]
+    assert isinstance(child, dict)
+    return child
+
+
+def _parse(yaml_text: str) -> Directory:
+    return parse_directory(yaml_text.encode(), "directory.yaml", ROLES)
+
+
+def test_every_district_has_its_own_child_welfare_service(shipped: Directory) -> None:
+    services = shipped.of_kind("child-welfare")
+    assert sorted(o.district for o in services if o.district) == sorted(OSLO)
+    assert len({o.id for o in services}) == 15
+
+
+def test_the_pupils_own_school_and_district_are_resolved(shipped: Directory) -> None:
+    """Example 01 is about a pupil of osloskolen-9001 in Grorud: that school, that district."""
+    child = _child("01-recruited-for-paid-assault.json")
+    school = shipped.resolve("school", child)
+    welfare = shipped.resolve("child-welfare", child)
+    assert isinstance(school, Organisation)
+    assert isinstance(welfare, Organisation)
+    assert (school.school_id, welfare.district) == ("osloskolen-9001", "Grorud")
+    assert school.principal != welfare.principal
+
+
+@pytest.mark.parametrize(
+    ("role", "child", "code"),
+    [
+        ("school", {"district": "Grorud", "school": {"school_id": "nowhere-1"}}, "unknown-school"),
+        ("school", {"district": "Grorud"}, "no-school"),
+        ("child-welfare", {"district": "Atlantis"}, "unknown-district"),
+        ("child-welfare", {}, "unknown-district"),
+    ],
+    ids=["unknown school", "no school", "unknown district", "no district"],
+)
+def test_an_unknown_school_or_district_resolves_to_no_one(
+    shipped: Directory, role: str, child: dict[str, Any], code: str
+) -> None:
+    """Never a fallback to every school: the reason, with the field's path and no value."""
+    found = shipped.resolve(role, child)
+    assert isinstance(found, Unresolved)
+    assert found.code == code
+    assert "nowhere" not in str(found)
+    assert "Atlantis" not in str(found)
+
+
+def test_a_role_for_all_of_oslo_resolves_to_its_one_organisation(shipped: Directory) -> None:
+    found = shipped.resolve("barnevernvakta", {"district": "Alna"})
+    assert isinstance(found, Organisation)
+    assert found.kind == "barnevernvakta"
+    assert isinstance(_parse("organisations: []").resolve("salto", {}), Unresolved)
+
+
+def test_each_organisation_has_its_own_topic_and_principal(shipped: Directory) -> None:
+    orgs = list(shipped.organisations.values())
+    assert len({o.topic("deliveries." + o.kind) for o in orgs}) == len(orgs)
+    assert len({o.principal for o in orgs}) == len(orgs)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("organisations:\n  - {id: a, name: A, kind: salto}\n  - {id: a, name: B, kind: police}",
+         "a: id: listed twice"),
+        ("organisations:\n  - {id: a, name: A, kind: bakery}",
+         "a: kind: 'bakery' is not a recipient"),
+        ("organisations:\n  - {id: a, name: A, kind: child-welfare, district: Bergen}",
+         "a: district: not one of Oslo's fifteen districts"),
+        ("organisations:\n  - {id: a, name: A, kind: child-welfare}",
+         "a: district: a child-welfare"),
+        ("organisations:\n  - {id: a, name: A, kind: school}", "a: school_id: a school needs"),
+        ("organisations:\n  - {id: a, name: A, kind: school, school_id: s}\n"
+         "  - {id: b, name: B, kind: school, school_id: s}", "b: fills the same place as a"),
+        ("organisations:\n  - {id: A!, name: A, kind: salto}", "A!: id: String should match"),
+        ("organisations:\n  - {id: a, name: A, kind: salto, email: x}", "a: email: Extra inputs"),
+        ("orgs: []", "expected a top-level 'organisations:' list"),
+        ("organisations: [", "not YAML"),
+    ],
+    ids=["duplicate id", "unknown role", "not an Oslo district", "service without district",
+         "school without id", "two for one school", "bad id", "unknown field", "wrong key",
+         "not yaml"],
+)  # fmt: skip
+def test_a_bad_directory_names_the_entry_and_field(text: str, problem: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        _parse(text)
+    assert caught.value.file == "directory.yaml"
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_the_version_follows_the_content() -> None:
+    """A change of directory is a new version, as a change of policy is."""
+    one = _parse("organisations:\n  - {id: a, name: A, kind: salto}")
+    other = _parse("organisations:\n  - {id: a, name: A2, kind: salto}")
+    assert one.version.startswith("sha256:")
+    assert one.version != other.version
+
+
+def test_a_missing_directory_is_a_policy_error(policy: PolicySet, tmp_path: Path) -> None:
+    moved = PolicySet(**{**policy.__dict__, "directory": str(tmp_path)})
+    with pytest.raises(PolicyError, match="directory is missing"):
+        load_directory(moved)
