@@ -52,7 +52,6 @@ PURE_STDLIB = {
     "typing",
     "unicodedata",
     "uuid",
-    "zoneinfo",
 }
 # Libraries that compute and never do I/O themselves.
 PURE_LIBRARIES = {"pydantic", "cryptography", "cel", "cloudevents", "rfc8785", "yaml"}
