@@ -112,3 +112,35 @@ def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    import sqlite3\n    from broker.adapters import x\n")
     assert _imports(module) == {"sqlite3", "broker.adapters"}
+
+
+CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
+
+
+def _clock_calls(path: Path) -> list[str]:
+    """Calls such as datetime.now() or time.time(): the core must be given the time instead."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in CLOCK_CALLS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in {"datetime", "date", "time"}
+        ):
+            found.append(f"{node.func.value.id}.{node.func.attr}() at line {node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if _layer(p) == "core"], ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_the_core_never_reads_the_clock(path: Path) -> None:
+    """Whoever calls the core passes ``now``, so every core test can fix the time."""
+    assert _clock_calls(path) == []
+
+
+def test_the_clock_check_sees_a_clock_call(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from datetime import datetime\ndef f():\n    return datetime.now()\n")
+    assert _clock_calls(module) == ["datetime.now() at line 3"]
