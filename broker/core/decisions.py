@@ -5,11 +5,13 @@ Decision, the Delivery it allows and the audit record of both. Pure: the pipelin
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from broker.core.crypto import refs
+from broker.core.directory import Directory, Organisation
 from broker.core.notices import NOTICE_SENDERS, Notice
 from broker.core.paths import leaves
 from broker.core.policy import Facts, PolicySet, Verdict, decide
@@ -53,7 +55,33 @@ def verdict(policy: PolicySet, case: Case, recipient: str, pseudonym_key: bytes)
     )
 
 
-def decision(case: Case, verdict: Verdict, policy_version: str) -> Decision:
+def routed(
+    verdict: Verdict, case: Case, directory: Directory
+) -> tuple[Verdict, Organisation | None]:
+    """The organisation that fills the verdict's recipient role for this notice (the pupil's
+    school, the child's district's service, …). A delivery with no such organisation becomes a
+    deny naming why: never a fallback to every organisation of the role."""
+    found = directory.resolve(verdict.recipient, case.doc.get("child", {}))
+    if isinstance(found, Organisation):
+        return verdict, found
+    if verdict.outcome is not Outcome.deliver:
+        return verdict, None
+    rule = f" (rule {verdict.rule.id})" if verdict.rule else ""
+    denied = dataclasses.replace(
+        verdict,
+        outcome=Outcome.deny,
+        rule=None,
+        legal_basis=None,
+        redacted=None,
+        review_required=False,
+        reasons=(*verdict.reasons, f"{found.code}: {found.detail}{rule}"),
+    )
+    return denied, None
+
+
+def decision(
+    case: Case, verdict: Verdict, policy_version: str, organisation: Organisation | None = None
+) -> Decision:
     """The decision for one recipient: a denied recipient is withheld every field."""
     redacted = verdict.redacted
     return Decision(
@@ -69,6 +97,7 @@ def decision(case: Case, verdict: Verdict, policy_version: str) -> Decision:
         policy_version=policy_version,
         fields_transformed=dict(redacted.transformed) if redacted else {},
         review_required=verdict.review_required,
+        organisation=organisation.id if organisation else None,
     )
 
 
@@ -88,6 +117,7 @@ def delivery(verdict: Verdict, decision: Decision) -> Delivery | None:
         fields_withheld=decision.fields_withheld,
         notice=verdict.redacted.copy,
         fields_transformed=decision.fields_transformed,
+        organisation=decision.organisation,
     )
 
 
@@ -128,4 +158,5 @@ def audit_record(
         delivery_sha256=sent.sha256 if sent else None,
         # an urgent disclosure (danger to life or health) must be reviewed afterwards
         review_required=decision.review_required,
+        organisation=decision.organisation,
     )

@@ -20,6 +20,7 @@ from broker.core.audit import writers
 from broker.core.crypto import refs, sealing, signing
 from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.topics import TopicNames
+from broker.core.directory import Directory
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import Notice
 from broker.core.policy import PolicySet, Recipient
@@ -92,6 +93,7 @@ class Pipeline:
         topics: TopicNames,
         subject_key: bytes,
         *,
+        directory: Directory,
         clock: Callable[[], datetime],
         verifier: signing.NoticeVerifier,
         inbox: sealing.NoticeOpener,
@@ -100,6 +102,7 @@ class Pipeline:
         audit_key: SigningKey,
     ) -> None:
         self.policy = policy
+        self.directory = directory  # who fills each recipient role for one notice
         self.topics = topics
         self.subject_key = subject_key
         self.clock = clock
@@ -194,7 +197,8 @@ class Pipeline:
             verdict = decisions.verdict(
                 self.policy, case, recipient.id, self.pseudonym_keys[recipient.id]
             )
-            decision = decisions.decision(case, verdict, self.policy.version)
+            verdict, organisation = decisions.routed(verdict, case, self.directory)
+            decision = decisions.decision(case, verdict, self.policy.version, organisation)
             delivery = decisions.delivery(verdict, decision)
             sent = None
             if delivery is not None:

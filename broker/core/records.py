@@ -45,6 +45,11 @@ class Decision(Strict):
         default_factory=dict, description="released path -> operator (mask, generalise, ...)"
     )
     review_required: bool = False
+    organisation: str | None = Field(
+        default=None,
+        description="the organisation (directory id) that fills the recipient role for this "
+        "notice; None if none does (then the decision is a deny naming why)",
+    )
 
 
 class Delivery(Strict):
@@ -65,6 +70,9 @@ class Delivery(Strict):
         default_factory=dict,
         description="path -> operator for released values that were masked, generalised or "
         "pseudonymised (pseudonyms are keyed per recipient)",
+    )
+    organisation: str | None = Field(
+        default=None, description="the organisation (directory id) this copy is for"
     )
 
 
@@ -103,6 +111,9 @@ class AuditRecord(Strict):
     input_sha256: str | None = Field(default=None, description="hash of the input bytes")
     review_required: bool = Field(
         default=False, description="an urgent disclosure that must be reviewed afterwards"
+    )
+    organisation: str | None = Field(
+        default=None, description="the organisation (directory id) the decision concerns"
     )
 
 

@@ -41,6 +41,7 @@ from broker.adapters.kafka.transactions import (
     OutputRefused,
     WorkerStopping,
 )
+from broker.adapters.policy_files import load_directory
 from broker.adapters.policy_files import require as gated_policy
 from broker.adapters.retention_files import load_retention
 from broker.adapters.settings import Settings
@@ -184,6 +185,7 @@ def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayG
         policy,
         settings.topics,
         settings.subject_key(),
+        directory=load_directory(policy),
         clock=lambda: datetime.now(UTC),
         verifier=verifier,
         inbox=inbox,

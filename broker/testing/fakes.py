@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from broker.adapters.policy_files import load_directory
 from broker.core import envelope
 from broker.core.audit import writers
 from broker.core.crypto import sealing, signing
@@ -32,6 +33,7 @@ from broker.core.crypto.registry import (
     key_id_for,
 )
 from broker.core.deployment.topics import TopicNames
+from broker.core.directory import Directory
 from broker.core.notices import NOTICE_SENDERS, ce_type
 from broker.core.pipeline import OutMessage, Pipeline, Result, Source
 from broker.core.policy import PolicySet
@@ -246,11 +248,13 @@ def ready_pipeline(
     subject_key: bytes = SUBJECT_KEY,
     units: Mapping[str, str] = EXAMPLE_UNITS,
     audit_key: SigningKey | None = None,
+    directory: Directory | None = None,
 ) -> ReadyPipeline:
     """A pipeline as production builds it, with fresh keys in memory for the broker, every
     recipient of ``policy`` and each unit, a fixed clock at ``now`` (default: the real time,
     read once), a data-key store and a replay guard in memory. ``audit_key`` replaces the
-    worker's audit-writer key (a stack's own, to write to its audit topic)."""
+    worker's audit-writer key (a stack's own, to write to its audit topic). ``directory``: the
+    organisations (default: the one beside the policy, policies/directory.yaml)."""
     clock = FixedClock(now or datetime.now(UTC))
     keys = MemoryKeys.generate(clock.now, recipients=policy.recipients, units=units)
     data_keys = MemoryDataKeyStore()
@@ -259,6 +263,7 @@ def ready_pipeline(
         policy,
         topics or TopicNames("t."),
         subject_key,
+        directory=directory or load_directory(policy),
         clock=clock,
         verifier=signing.NoticeVerifier(keys.registry, guard),
         inbox=sealing.NoticeOpener(keys.decryption_keys(sealing.BROKER_INBOX)),
