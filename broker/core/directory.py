@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from broker.core.errors import PolicyError
+from broker.core.policy.load import yaml_list
 
 DIRECTORY_FILE = "directory.yaml"
 
@@ -81,12 +81,6 @@ class Organisation(BaseModel):
         return self.id
 
 
-class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    organisations: list[dict[str, Any]]
-
-
 @dataclass(frozen=True)
 class Unresolved:
     """No organisation fills the role for this notice, and why (a stable reason code)."""
@@ -139,13 +133,7 @@ def directory_version(data: bytes) -> str:
 def parse_directory(data: bytes, where: str, roles: Iterable[str]) -> Directory:
     """Validate the directory file's bytes against the recipient ``roles`` the policy defines;
     raise PolicyError naming each entry and field that is wrong."""
-    try:
-        doc = yaml.safe_load(data)
-        entries = _File.model_validate(doc).organisations
-    except yaml.YAMLError as exc:
-        raise PolicyError(where, [f"not YAML ({type(exc).__name__})"]) from None
-    except ValidationError:
-        raise PolicyError(where, ["expected a top-level 'organisations:' list"]) from None
+    entries = yaml_list(data, where, "organisations")
     problems: list[str] = []
     orgs: list[Organisation] = []
     for i, entry in enumerate(entries):

@@ -15,7 +15,7 @@ import fcntl
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -259,6 +259,15 @@ def decryption_keys(paths: KeyPaths, registry: Registry, recipient: str) -> list
 # --- operations on the files -----------------------------------------------------------------
 
 
+def _locked(paths: KeyPaths, change_of: Callable[[Registry], KeyChange]) -> KeyChange:
+    """Read the registry, change it and store the change, all under the registry's lock, so two
+    processes never both add a key from the same registry."""
+    with registry_lock(paths.registry):
+        change = change_of(load_registry(paths.registry, missing_ok=True))
+        _store(paths, change)
+    return change
+
+
 def _store(paths: KeyPaths, change: KeyChange) -> None:
     """The new key's private file first, then the registry that names it."""
     if change.private is not None:
@@ -280,11 +289,10 @@ def generate(
     """A new key pair for an owner that has no active key of this kind (else: rotate).
     A publisher key needs the unit's ``sender`` class and ``organisation``."""
     check_owner(kind, owner)  # before the lock: a bad owner id creates nothing
-    with registry_lock(paths.registry):
-        registry = load_registry(paths.registry, missing_ok=True)
-        change = generate_key(registry, kind, owner, now, sender=sender, organisation=organisation)
-        _store(paths, change)
-    return change.entry
+    return _locked(
+        paths,
+        lambda r: generate_key(r, kind, owner, now, sender=sender, organisation=organisation),
+    ).entry
 
 
 def rotate(
@@ -299,10 +307,9 @@ def rotate(
     """A new active key; the previous active key stays valid as ``rotated`` until retired.
     A publisher's new key keeps the unit's sender class and organisation."""
     check_owner(kind, owner)
-    with registry_lock(paths.registry):
-        registry = load_registry(paths.registry, missing_ok=True)
-        change = rotate_key(registry, kind, owner, now, sender=sender, organisation=organisation)
-        _store(paths, change)
+    change = _locked(
+        paths, lambda r: rotate_key(r, kind, owner, now, sender=sender, organisation=organisation)
+    )
     return change.entry, change.previous
 
 

@@ -56,10 +56,20 @@ def _read(files: Mapping[str, bytes], where: str, name: str, key: str) -> list[A
     data = files.get(name)
     if data is None:
         raise PolicyError(where, ["file is missing"])
+    return yaml_list(data, where, key)
+
+
+def yaml_list(data: bytes, where: str, key: str) -> list[Any]:
+    """The list under top-level ``key`` of a policy file's YAML, or PolicyError naming the file
+    and what is wrong: not UTF-8, not YAML, nested too deeply, or no such list."""
     try:
         doc = yaml.safe_load(_text(data))
+    except UnicodeDecodeError:
+        raise PolicyError(where, ["not UTF-8 text"]) from None
     except yaml.YAMLError as exc:
         raise PolicyError(where, [f"not valid YAML: {exc}"]) from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise PolicyError(where, ["not valid YAML: nested too deeply"]) from None
     if not isinstance(doc, Mapping) or not isinstance(doc.get(key), list):
         raise PolicyError(where, [f"expected a top-level '{key}:' list"])
     return list(doc[key])

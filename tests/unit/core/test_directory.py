@@ -106,11 +106,13 @@ def test_each_organisation_has_its_own_topic_and_principal(shipped: Directory) -
         ("organisations:\n  - {id: A!, name: A, kind: salto}", "A!: id: String should match"),
         ("organisations:\n  - {id: a, name: A, kind: salto, email: x}", "a: email: Extra inputs"),
         ("orgs: []", "expected a top-level 'organisations:' list"),
-        ("organisations: [", "not YAML"),
+        ("organisations: [", "not valid YAML"),
+        ("organisations: " + "[" * 50_000, "not valid YAML: nested too deeply"),
+        ("organisations:\n  - null", "#1: entry: Input should be a valid dictionary"),
     ],
     ids=["duplicate id", "unknown role", "not an Oslo district", "service without district",
          "school without id", "two for one school", "bad id", "unknown field", "wrong key",
-         "not yaml"],
+         "not yaml", "nested too deeply", "not a mapping"],
 )  # fmt: skip
 def test_a_bad_directory_names_the_entry_and_field(text: str, problem: str) -> None:
     with pytest.raises(PolicyError) as caught:
@@ -131,3 +133,8 @@ def test_a_missing_directory_is_a_policy_error(policy: PolicySet, tmp_path: Path
     moved = PolicySet(**{**policy.__dict__, "directory": str(tmp_path)})
     with pytest.raises(PolicyError, match="directory is missing"):
         load_directory(moved)
+
+
+def test_a_directory_that_is_not_utf8_is_named() -> None:
+    with pytest.raises(PolicyError, match="not UTF-8 text"):
+        parse_directory(b"\xff\xfe\x00", "directory.yaml", ROLES)

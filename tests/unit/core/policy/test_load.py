@@ -83,3 +83,19 @@ def test_the_version_covers_the_policy_files_only() -> None:
     assert policy_version({**SHIPPED, "notes/extra.yaml": b"x"}) != base
     edited = {**SHIPPED, "retention.yaml": SHIPPED["retention.yaml"] + b"\n"}
     assert policy_version(edited) != base
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"rules: " + b"[" * 50_000, "not valid YAML: nested too deeply"),
+        (b"\xff\xfe\x00", "not UTF-8 text"),
+    ],
+    ids=["nested too deeply", "not utf-8"],
+)
+def test_a_hostile_policy_file_is_a_policy_error(data: bytes, problem: str) -> None:
+    """Deep nesting or bytes that are not text: the file and the reason, never a traceback."""
+    with pytest.raises(PolicyError) as exc:
+        parse_policy({**SHIPPED, "rules.yaml": data}, "policies")
+    assert exc.value.file == "policies/rules.yaml"
+    assert exc.value.problems == [problem]
