@@ -1,4 +1,5 @@
-"""`broker subscribe`: recipients verify, decrypt and read their deliveries, and report receipts."""
+"""`broker subscribe`: an organisation verifies, decrypts and reads its deliveries, and reports
+receipts."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 
 def subscribe(
-    recipient: Annotated[str, typer.Argument(help="recipient id from policies/recipients.yaml")],
+    organisation: Annotated[
+        str, typer.Argument(help="the organisation's id in policies/directory.yaml")
+    ],
     max_records: MaxOpt = None,
     idle_timeout: IdleOpt = None,
     from_beginning: BeginOpt = True,
@@ -28,7 +31,7 @@ def subscribe(
         bool, typer.Option("--receipts/--no-receipts", help="report received and opened")
     ] = True,
 ) -> None:
-    """Recipients: verify, decrypt and print this recipient's deliveries as they arrive."""
+    """Recipients: verify, decrypt and print this organisation's deliveries as they arrive."""
     from broker.adapters.kafka.clients import producer, send_all
     from broker.core.crypto import sealing
     from broker.core.deployment.acl import Principals
@@ -36,7 +39,7 @@ def subscribe(
     from broker.core.errors import NoticeError
 
     s = settings()
-    topic, opener = _opener(s, recipient)
+    topic, opener = _opener(s, organisation)
     receipts: list[OutMessage] = []
 
     def show(record: Any) -> None:
@@ -49,13 +52,13 @@ def subscribe(
             )
             return
         if send_receipts:
-            receipts.extend(_receipts(s, recipient, delivery["delivery_id"]))
+            receipts.extend(_receipts(s, organisation, delivery["delivery_id"]))
         if as_json:
             print(json.dumps(delivery, ensure_ascii=False), flush=True)
         else:
             _print(delivery)
 
-    principal = Principals.recipient(recipient)
+    principal = Principals.recipient(organisation)
     asyncio.run(
         follow([topic], show, max_records, idle_timeout, from_beginning, principal=principal)
     )
@@ -68,29 +71,35 @@ def subscribe(
         asyncio.run(send())
 
 
-def _opener(s: Settings, recipient: str) -> tuple[str, DeliveryOpener]:
-    """The recipient's delivery topic, and what verifies the broker's signature and then
-    decrypts with this recipient's own key(s)."""
-    from broker.adapters.policy_files import load_policy
+def _opener(s: Settings, organisation: str) -> tuple[str, DeliveryOpener]:
+    """The organisation's delivery topic, and what verifies the broker's signature and then
+    decrypts with this organisation's own key(s)."""
+    from broker.adapters.policy_files import load_directory, load_policy
     from broker.core.crypto import sealing
 
-    policy = load_policy(s.policy_dir)
-    if recipient not in policy.recipients:
-        fail(
-            f"recipient: unknown recipient '{recipient}' (known: "
-            f"{', '.join(sorted(policy.recipients))})"
+    directory = load_directory(load_policy(s.policy_dir))
+    if organisation not in directory.topics:
+        filling = sorted(o.id for o in directory.of_kind(organisation))
+        hint = (
+            f"'{organisation}' is a recipient role; the organisations filling it: "
+            + ", ".join(filling[:5])
+            + (", …" if len(filling) > 5 else "")
+            if filling
+            else "see `broker directory list`"
         )
-    topic = s.topics.delivery(policy.recipients[recipient].topic)
+        fail(f"organisation: '{organisation}' is not in the directory ({hint})")
+    topic = s.topics.delivery(directory.topics[organisation])
     paths = s.key_paths()
     registry = keyfiles.load_registry(paths.registry)
     opener = sealing.DeliveryOpener(
-        registry, recipient, keyfiles.decryption_keys(paths, registry, recipient)
+        registry, organisation, keyfiles.decryption_keys(paths, registry, organisation)
     )
     return topic, opener
 
 
-def _receipts(s: Settings, recipient: str, delivery_id: str) -> list[OutMessage]:
-    """The received and opened receipts for one delivery, to this recipient's receipts topic."""
+def _receipts(s: Settings, organisation: str, delivery_id: str) -> list[OutMessage]:
+    """The received and opened receipts for one delivery, to the organisation's receipts
+    topic."""
     from broker.core.audit import access
     from broker.core.audit.events import ce_headers
     from broker.core.pipeline import OutMessage
@@ -101,7 +110,10 @@ def _receipts(s: Settings, recipient: str, delivery_id: str) -> list[OutMessage]
         rid, value = access.receipt(delivery_id, state, now)
         messages.append(
             OutMessage(
-                s.topics.receipts(recipient), None, value, ce_headers(access.RECEIPT_TYPE, rid, now)
+                s.topics.receipts(organisation),
+                None,
+                value,
+                ce_headers(access.RECEIPT_TYPE, rid, now),
             )
         )
     return messages

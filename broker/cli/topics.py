@@ -16,12 +16,11 @@ app = typer.Typer(no_args_is_help=True, help="Operators: Kafka topics.")
 def create() -> None:
     """Create the topics that are missing (explicit partitions and configs)."""
     from broker.adapters.kafka.clients import ensure_topics
-    from broker.adapters.policy_files import load_policy
-    from broker.core.deployment.topics import policy_topic_specs
+    from broker.adapters.policy_files import load_directory, load_policy
+    from broker.core.deployment.topics import topic_plan
 
     s = settings()
-    policy = load_policy(s.policy_dir)
-    specs = policy_topic_specs(s.topics, policy)
+    specs = topic_plan(s.topics, load_directory(load_policy(s.policy_dir)))
     created = asyncio.run(ensure_topics(s.bootstrap, specs))
     table = Table("topic", "partitions", "config", "status")
     for spec in specs:

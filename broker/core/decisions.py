@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from broker.core.crypto import refs
-from broker.core.directory import Directory, Organisation
+from broker.core.directory import Directory, Organisation, Unresolved
 from broker.core.notices import NOTICE_SENDERS, Notice
 from broker.core.paths import leaves
 from broker.core.policy import Facts, PolicySet, Verdict, decide
@@ -55,13 +55,17 @@ def verdict(policy: PolicySet, case: Case, recipient: str, pseudonym_key: bytes)
     )
 
 
+def resolve(recipient: str, case: Case, directory: Directory) -> Organisation | Unresolved:
+    """The organisation that fills the recipient role for this notice (the pupil's school, the
+    child's district's service, …), or why none does."""
+    return directory.resolve(recipient, case.doc.get("child", {}))
+
+
 def routed(
-    verdict: Verdict, case: Case, directory: Directory
+    verdict: Verdict, found: Organisation | Unresolved
 ) -> tuple[Verdict, Organisation | None]:
-    """The organisation that fills the verdict's recipient role for this notice (the pupil's
-    school, the child's district's service, …). A delivery with no such organisation becomes a
-    deny naming why: never a fallback to every organisation of the role."""
-    found = directory.resolve(verdict.recipient, case.doc.get("child", {}))
+    """The verdict as delivered to ``found``: a delivery with no organisation becomes a deny
+    naming why, never a fallback to every organisation of the role."""
     if isinstance(found, Organisation):
         return verdict, found
     if verdict.outcome is not Outcome.deliver:

@@ -14,7 +14,7 @@ Pure: parses the file's bytes; the directory is read by broker.adapters.policy_f
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from broker.core.errors import PolicyError
 from broker.core.policy.load import yaml_list
+from broker.core.policy.model import Recipient
 
 DIRECTORY_FILE = "directory.yaml"
 
@@ -63,7 +64,8 @@ class Organisation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="also its principal name")
+    # at most 52 characters: its Kafka principal, "recipient.<id>", must fit in 63
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,51}$", description="its key owner and principal")
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(description="the recipient role the rules name (recipients.yaml)")
     district: str | None = Field(default=None, description="its Oslo district, if it has one")
@@ -74,11 +76,6 @@ class Organisation(BaseModel):
     def topic(self, role_topic: str) -> str:
         """Its delivery topic: the role's topic with the organisation's id after it."""
         return f"{role_topic}.{self.id}"
-
-    @property
-    def principal(self) -> str:
-        """Its Kafka principal and key owner: its id."""
-        return self.id
 
 
 @dataclass(frozen=True)
@@ -94,10 +91,12 @@ class Unresolved:
 
 @dataclass(frozen=True)
 class Directory:
-    """A validated directory. ``version`` is the content hash of its file."""
+    """A validated directory. ``version`` is the content hash of its file. ``topics``: each
+    organisation's delivery topic (before the deployment's prefix), by organisation id."""
 
     version: str
     organisations: dict[str, Organisation]
+    topics: dict[str, str]
     by_school: dict[str, Organisation]
     by_district: dict[tuple[str, str], Organisation]  # (role, district)
     single: dict[str, Organisation]  # role -> the one organisation
@@ -130,9 +129,9 @@ def directory_version(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def parse_directory(data: bytes, where: str, roles: Iterable[str]) -> Directory:
-    """Validate the directory file's bytes against the recipient ``roles`` the policy defines;
-    raise PolicyError naming each entry and field that is wrong."""
+def parse_directory(data: bytes, where: str, roles: Mapping[str, Recipient]) -> Directory:
+    """Validate the directory file's bytes against the recipient ``roles`` the policy defines
+    (recipients.yaml, by id); raise PolicyError naming each entry and field that is wrong."""
     entries = yaml_list(data, where, "organisations")
     problems: list[str] = []
     orgs: list[Organisation] = []
@@ -147,7 +146,7 @@ def parse_directory(data: bytes, where: str, roles: Iterable[str]) -> Directory:
     problems += _check(orgs, set(roles))
     if problems:
         raise PolicyError(where, problems)
-    return _index(orgs, directory_version(data))
+    return _index(orgs, directory_version(data), roles)
 
 
 def _check(orgs: list[Organisation], roles: set[str]) -> list[str]:
@@ -188,7 +187,7 @@ def _duplicates(orgs: list[Organisation]) -> list[str]:
     return problems
 
 
-def _index(orgs: list[Organisation], version: str) -> Directory:
+def _index(orgs: list[Organisation], version: str, roles: Mapping[str, Recipient]) -> Directory:
     by_school: dict[str, Organisation] = {}
     by_district: dict[tuple[str, str], Organisation] = {}
     single: dict[str, Organisation] = {}
@@ -200,4 +199,5 @@ def _index(orgs: list[Organisation], version: str) -> Directory:
             by_district[(o.kind, o.district)] = o
         elif scope is Scope.single:
             single[o.kind] = o
-    return Directory(version, {o.id: o for o in orgs}, by_school, by_district, single)
+    topics = {o.id: o.topic(roles[o.kind].topic) for o in orgs}
+    return Directory(version, {o.id: o for o in orgs}, topics, by_school, by_district, single)

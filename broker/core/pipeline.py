@@ -20,10 +20,10 @@ from broker.core.audit import writers
 from broker.core.crypto import refs, sealing, signing
 from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.topics import TopicNames
-from broker.core.directory import Directory
+from broker.core.directory import Directory, Organisation
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import Notice
-from broker.core.policy import PolicySet, Recipient
+from broker.core.policy import PolicySet
 from broker.core.records import (
     AuditEvent,
     AuditRecord,
@@ -111,9 +111,11 @@ class Pipeline:
         self.sealer = sealer
         self.data_keys = data_keys
         self.audit_key = audit_key  # the worker's audit-writer key (broker.core.audit.writers)
-        # each recipient's own pseudonym key (two recipients cannot join on pseudonyms),
-        # derived once rather than for every notice
-        self.pseudonym_keys = {r: pseudonym_key(subject_key, r) for r in policy.recipients}
+        # each organisation's own pseudonym key (two organisations, even two schools, cannot
+        # join on pseudonyms), derived once rather than for every notice; a role's own key
+        # redacts only a copy that is then denied for want of an organisation
+        owners = [*policy.recipients, *directory.organisations]
+        self.pseudonym_keys = {o: pseudonym_key(subject_key, o) for o in owners}
 
     def process(
         self, value: bytes | None, headers: envelope.RawHeaders | None, source: Source
@@ -194,15 +196,16 @@ class Pipeline:
         case = decisions.Case.of(notice, self.policy, self.subject_key)
         made, deliveries, audits = [], [], []
         for recipient in self.policy.recipients.values():
-            verdict = decisions.verdict(
-                self.policy, case, recipient.id, self.pseudonym_keys[recipient.id]
-            )
-            verdict, organisation = decisions.routed(verdict, case, self.directory)
+            # the organisation first: its own pseudonym key redacts its copy
+            found = decisions.resolve(recipient.id, case, self.directory)
+            owner = found.id if isinstance(found, Organisation) else recipient.id
+            verdict = decisions.verdict(self.policy, case, recipient.id, self.pseudonym_keys[owner])
+            verdict, organisation = decisions.routed(verdict, found)
             decision = decisions.decision(case, verdict, self.policy.version, organisation)
             delivery = decisions.delivery(verdict, decision)
             sent = None
-            if delivery is not None:
-                message, sent = self._seal(delivery, notice, recipient, now, data_key)
+            if delivery is not None and organisation is not None:
+                message, sent = self._seal(delivery, notice, organisation, now, data_key)
                 deliveries.append(message)
             made.append(decision)
             record = decisions.audit_record(case, decision, str(source), now, sent)
@@ -213,23 +216,23 @@ class Pipeline:
         self,
         delivery: Delivery,
         notice: Notice,
-        recipient: Recipient,
+        organisation: Organisation,
         now: datetime,
         data_key: bytes,
     ) -> tuple[OutMessage, decisions.Sent]:
-        """The delivery encrypted to its recipient and signed by the broker, on the
-        recipient's topic, keyed per recipient (recipients cannot join on the key)."""
+        """The delivery encrypted to its organisation and signed by the broker, on the
+        organisation's own topic, keyed per organisation (two cannot join on the key)."""
         sealed = self.sealer.seal(
             delivery,
             data_key=data_key,
             delivery_id=delivery.delivery_id,
-            recipient=recipient.id,
+            organisation=organisation.id,
             event_type=DELIVERY_TYPE,
             source=BROKER_SOURCE,
             time=now,
-            key=refs.partition_key(self.subject_key, recipient.id, notice.child.national_id),
+            key=refs.partition_key(self.subject_key, organisation.id, notice.child.national_id),
         )
-        topic = self.topics.delivery(recipient.topic)
+        topic = self.topics.delivery(self.directory.topics[organisation.id])
         message = OutMessage(topic, sealed.key, sealed.value, sealed.headers)
         return message, decisions.Sent(delivery.delivery_id, topic, sealed.commitment)
 

@@ -89,9 +89,11 @@ def _channel(spec: TopicSpec, refs: list[dict[str, str]]) -> dict[str, Any]:
 def _channels_and_operations(
     policy: PolicySet, messages: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The shared topics and their operations, then one delivery channel per recipient."""
+    """The shared topics and their operations, then one delivery channel per recipient role,
+    its address parameterised by the organisation (directory.yaml) that fills the role."""
     names = TopicNames()
-    specs = {s.name: s for s in topic_specs(names, [r.topic for r in policy.recipients.values()])}
+    per_role = {r.id: f"{r.topic}.{{organisation}}" for r in policy.recipients.values()}
+    specs = {s.name: s for s in topic_specs(names, per_role)}
     notice_refs = [
         _ref(k) for k in messages if k.endswith(tuple(f"notice_v{v}" for _, v in NOTICE_MODELS))
     ]
@@ -114,11 +116,14 @@ def _channels_and_operations(
     }
     for r in sorted(policy.recipients.values(), key=lambda r: r.id):
         cid = f"delivery-{r.id}"
-        channels[cid] = _channel(specs[names.delivery(r.topic)], [_ref("delivery_v1")])
+        channels[cid] = _channel(specs[names.delivery(per_role[r.id])], [_ref("delivery_v1")])
+        channels[cid]["parameters"] = {
+            "organisation": {"description": f"the id, in directory.yaml, of the {r.id} receiving"}
+        }
         operations[f"receive-{r.id}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": f"{r.name} receives its redacted copies.",
+            "summary": f"{r.name}: each organisation receives its own redacted copies.",
         }
     return channels, operations
 

@@ -28,12 +28,13 @@ from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, producer, send_all
 from broker.adapters.kafka.local import LocalKafka, free_port_pair
 from broker.adapters.kafka.tls.contexts import Profile
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
+from broker.core.directory import Directory
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
 from broker.core.policy import PolicySet
@@ -137,8 +138,9 @@ async def _flow(
             f"{worker.log_path}[/]"
         )
         return 1
-    received, dead = await _read_back(settings, policy)
-    _show_received(console, policy, received)
+    directory = load_directory(policy)
+    received, dead = await _read_back(settings, directory)
+    _show_received(console, policy, directory, received)
     console.print(audit_table(audit))
     for record in dead:
         error = dict(record.headers).get("broker_error", b"{}").decode()
@@ -207,11 +209,11 @@ async def _await_audit(
 
 
 async def _read_back(
-    settings: Settings, policy: PolicySet
+    settings: Settings, directory: Directory
 ) -> tuple[dict[str, list[dict[str, Any]]], list[Any]]:
-    """Every delivery, decrypted with its recipient's own key, and the dead letters."""
-    topics = {settings.topics.delivery(r.topic): r.id for r in policy.recipients.values()}
-    received: dict[str, list[dict[str, Any]]] = {r: [] for r in policy.recipients}
+    """Every delivery, decrypted with its organisation's own key, and the dead letters."""
+    topics = {settings.topics.delivery(t): o for o, t in directory.topics.items()}
+    received: dict[str, list[dict[str, Any]]] = {o: [] for o in directory.organisations}
     dead: list[Any] = []
     openers: dict[str, Any] = {}
     paths = settings.key_paths()
@@ -225,12 +227,12 @@ async def _read_back(
         if record.topic == settings.topics.dead_letter:
             dead.append(record)
             continue
-        rid = topics[record.topic]
-        if rid not in openers:  # each recipient decrypts with its own key
-            openers[rid] = sealing.DeliveryOpener(
-                registry, rid, keyfiles.decryption_keys(paths, registry, rid)
+        org = topics[record.topic]
+        if org not in openers:  # each organisation decrypts with its own key
+            openers[org] = sealing.DeliveryOpener(
+                registry, org, keyfiles.decryption_keys(paths, registry, org)
             )
-        received[rid].append(openers[rid].open(header_map(record.headers), record.value))
+        received[org].append(openers[org].open(header_map(record.headers), record.value))
     return received, dead
 
 
@@ -273,14 +275,20 @@ def _show_balance(
 
 
 def _show_received(
-    console: Console, policy: PolicySet, received: dict[str, list[dict[str, Any]]]
+    console: Console,
+    policy: PolicySet,
+    directory: Directory,
+    received: dict[str, list[dict[str, Any]]],
 ) -> None:
     console.print(
-        "[bold]5.[/] what each recipient received (decrypted with its own key; on "
-        "Kafka the deliveries are ciphertext)"
+        "[bold]5.[/] what each organisation received (decrypted with its own key; on Kafka the "
+        "deliveries are ciphertext, each organisation on its own topic)"
     )
     for recipient in policy.recipients.values():
+        orgs = sorted(directory.of_kind(recipient.id), key=lambda o: o.id)
+        got = [o for o in orgs if received[o.id]]
         table = Table(
+            "organisation",
             "notice",
             "rule",
             "legal basis",
@@ -289,19 +297,23 @@ def _show_received(
             title=f"{recipient.id}: {recipient.name}",
             title_justify="left",
         )
-        for d in received[recipient.id]:
-            basis = d["legal_basis"]
-            fields = sorted(_top_fields(d["notice"]))
-            law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['section']}"
-            table.add_row(
-                d["notice"].get("notice_id", "(anon.)")[:8],
-                d["rule_id"],
-                law,
-                ", ".join(fields),
-                str(len(d["fields_withheld"])),
-            )
-        if not received[recipient.id]:
-            table.add_row("[yellow]nothing[/]", "-", "-", "-", "-")
+        for o in got:
+            for d in received[o.id]:
+                basis = d["legal_basis"]
+                fields = sorted(_top_fields(d["notice"]))
+                law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['section']}"
+                table.add_row(
+                    f"{o.name} ({o.id})",
+                    d["notice"].get("notice_id", "(anon.)")[:8],
+                    d["rule_id"],
+                    law,
+                    ", ".join(fields),
+                    str(len(d["fields_withheld"])),
+                )
+        others = len(orgs) - len(got)
+        if others:
+            what = "nothing" if not got else "nothing for the others"
+            table.add_row(f"[yellow]{others} other organisation(s): {what}[/]", *["-"] * 5)
         console.print(table)
 
 

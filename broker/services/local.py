@@ -15,11 +15,11 @@ from pathlib import Path
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.clients import ensure_topics
 from broker.adapters.kafka.tls.contexts import Profile
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores.devkeys import ensure_dev_keys
 from broker.core.deployment.acl import Principals
-from broker.core.deployment.topics import policy_topic_specs
+from broker.core.deployment.topics import topic_plan
 
 
 def create_topics(settings: Settings) -> None:
@@ -32,8 +32,7 @@ def create_topics(settings: Settings) -> None:
             apply(settings.bootstrap, settings.kafka, acls, specs, prefix=settings.topic_prefix)
         )
         return
-    policy = load_policy(settings.policy_dir)
-    specs = policy_topic_specs(settings.topics, policy)
+    specs = topic_plan(settings.topics, load_directory(load_policy(settings.policy_dir)))
     asyncio.run(
         ensure_topics(settings.bootstrap, specs, options=settings.kafka.options(Principals().admin))
     )

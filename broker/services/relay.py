@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.adapters.kafka.clients import ensure_topics, group_consumer, producer, send_all
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.adapters.stores.keyfiles import load_registry
@@ -98,8 +98,9 @@ class Relay:
 
 
 def build(s: Settings) -> Relay:
-    """The relay with its key and the recipients' receipts topics (a missing key: ConfigError)."""
+    """The relay with its key and the organisations' receipts topics (a missing key:
+    ConfigError)."""
     paths = s.key_paths()
     key = keyfiles.writer_key(paths, load_registry(paths.registry), writers.RELAY)
-    recipients = sorted(load_policy(s.policy_dir).recipients)
-    return Relay(s, {s.topics.receipts(r): r for r in recipients}, key)
+    organisations = sorted(load_directory(load_policy(s.policy_dir)).organisations)
+    return Relay(s, {s.topics.receipts(o): o for o in organisations}, key)

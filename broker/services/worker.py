@@ -51,7 +51,8 @@ from broker.core.audit import writers
 from broker.core.crypto import sealing, signing
 from broker.core.crypto.registry import BROKER_OWNER, KeyKind
 from broker.core.deployment.acl import Principals
-from broker.core.deployment.topics import TopicSpec, policy_topic_specs
+from broker.core.deployment.topics import TopicSpec, topic_plan
+from broker.core.directory import Directory
 from broker.core.errors import ConfigError
 from broker.core.pipeline import OutMessage, Pipeline, Result, Source
 from broker.core.policy import PolicySet
@@ -150,6 +151,7 @@ def _observe(result: Result, source: Source, started: float) -> None:
 def security(
     settings: Settings,
     policy: PolicySet,
+    directory: Directory,
     guard: signing.ReplayGuard,
 ) -> tuple[signing.NoticeVerifier, sealing.DeliverySealer, sealing.NoticeOpener]:
     """The notice verifier, the delivery sealer and the broker's inbox (it unseals notices),
@@ -159,11 +161,15 @@ def security(
     registry = keyfiles.load_registry(paths.registry)
     broker_key = keyfiles.signing_key(paths, registry, KeyKind.broker, BROKER_OWNER)
     sealer = sealing.DeliverySealer(registry, broker_key)
-    missing = sealer.missing_recipients(sorted({r.recipient for r in policy.rules}))
+    # every organisation that fills a role some rule delivers to
+    roles = {r.recipient for r in policy.rules}
+    receiving = [o.id for o in directory.organisations.values() if o.kind in roles]
+    missing = sealer.missing_keys(receiving)
     if missing:
         raise ConfigError(
-            "no active encryption key for "
-            + ", ".join(missing)
+            f"no active encryption key for {len(missing)} organisation(s): "
+            + ", ".join(missing[:10])
+            + (", …" if len(missing) > 10 else "")
             + " (broker keys generate --recipient ID)"
         )
     verifier = signing.NoticeVerifier(registry, guard, max_age=settings.notice_max_age)
@@ -178,14 +184,15 @@ def security(
 
 def build_pipeline(settings: Settings, policy: PolicySet, guard: signing.ReplayGuard) -> Pipeline:
     """The pipeline with its keys: a ConfigError here stops start-up before Kafka is awaited."""
-    verifier, sealer, inbox = security(settings, policy, guard)
+    directory = load_directory(policy)  # a missing or invalid directory stops start-up here
+    verifier, sealer, inbox = security(settings, policy, directory, guard)
     paths = settings.key_paths()
     audit_key = keyfiles.writer_key(paths, keyfiles.load_registry(paths.registry), writers.WORKER)
     return Pipeline(
         policy,
         settings.topics,
         settings.subject_key(),
-        directory=load_directory(policy),
+        directory=directory,
         clock=lambda: datetime.now(UTC),
         verifier=verifier,
         inbox=inbox,
@@ -354,7 +361,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     guard = signing.MemoryReplayGuard()
     pipeline = build_pipeline(settings, policy, guard)  # and missing keys, before Kafka
     progress = ProgressLog(settings)
-    specs = policy_topic_specs(settings.topics, policy)
+    specs = topic_plan(settings.topics, pipeline.directory)
     asyncio.run(prepare(settings, specs, progress, guard, pipeline.worker_state))
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)

@@ -113,15 +113,15 @@ class MemoryKeys:
 
     @classmethod
     def generate(
-        cls, now: datetime, *, recipients: Iterable[str], units: Mapping[str, str]
+        cls, now: datetime, *, organisations: Iterable[str], units: Mapping[str, str]
     ) -> MemoryKeys:
-        """The broker's keys (signing, inbox, audit writer), an encryption key per recipient,
-        and a publisher key per unit (unit id -> sender class)."""
+        """The broker's keys (signing, inbox, audit writer), an encryption key per receiving
+        organisation, and a publisher key per unit (unit id -> sender class)."""
         wanted: list[tuple[KeyKind, str, str | None]] = [
             (KeyKind.broker, BROKER_OWNER, None),
             (KeyKind.recipient, sealing.BROKER_INBOX, None),
             (KeyKind.audit_writer, writers.WORKER, None),
-            *((KeyKind.recipient, r, None) for r in sorted(set(recipients))),
+            *((KeyKind.recipient, o, None) for o in sorted(set(organisations))),
             *((KeyKind.publisher, unit, sender) for unit, sender in units.items()),
         ]
         entries, private = [], {}
@@ -224,18 +224,24 @@ class ReadyPipeline:
         sealed_headers, sealed = self.publish(value, headers)
         return self.pipeline.process(sealed, sealed_headers, source)
 
-    def recipient_of(self, delivery: OutMessage) -> str:
-        policy = self.pipeline.policy
+    def organisation_of(self, delivery: OutMessage) -> str:
+        """The organisation whose topic a delivery is on (the directory's)."""
         topics = self.pipeline.topics
         return next(
-            r.id for r in policy.recipients.values() if topics.delivery(r.topic) == delivery.topic
+            o
+            for o, topic in self.pipeline.directory.topics.items()
+            if topics.delivery(topic) == delivery.topic
         )
 
+    def recipient_of(self, delivery: OutMessage) -> str:
+        """The recipient role of the organisation whose topic a delivery is on."""
+        return self.pipeline.directory.organisations[self.organisation_of(delivery)].kind
+
     def open(self, delivery: OutMessage) -> dict[str, Any]:
-        """A delivery as its recipient reads it (broker.core.crypto.sealing.DeliveryOpener)."""
-        recipient = self.recipient_of(delivery)
+        """A delivery as its organisation reads it (broker.core.crypto.sealing.DeliveryOpener)."""
+        organisation = self.organisation_of(delivery)
         opener = sealing.DeliveryOpener(
-            self.keys.registry, recipient, self.keys.decryption_keys(recipient)
+            self.keys.registry, organisation, self.keys.decryption_keys(organisation)
         )
         return opener.open(dict(delivery.headers), delivery.value)
 
@@ -251,19 +257,20 @@ def ready_pipeline(
     directory: Directory | None = None,
 ) -> ReadyPipeline:
     """A pipeline as production builds it, with fresh keys in memory for the broker, every
-    recipient of ``policy`` and each unit, a fixed clock at ``now`` (default: the real time,
+    organisation of the directory and each unit, a fixed clock at ``now`` (default: the real time,
     read once), a data-key store and a replay guard in memory. ``audit_key`` replaces the
     worker's audit-writer key (a stack's own, to write to its audit topic). ``directory``: the
     organisations (default: the one beside the policy, policies/directory.yaml)."""
     clock = FixedClock(now or datetime.now(UTC))
-    keys = MemoryKeys.generate(clock.now, recipients=policy.recipients, units=units)
+    directory = directory or load_directory(policy)
+    keys = MemoryKeys.generate(clock.now, organisations=directory.organisations, units=units)
     data_keys = MemoryDataKeyStore()
     guard = signing.MemoryReplayGuard()
     pipeline = Pipeline(
         policy,
         topics or TopicNames("t."),
         subject_key,
-        directory=directory or load_directory(policy),
+        directory=directory,
         clock=clock,
         verifier=signing.NoticeVerifier(keys.registry, guard),
         inbox=sealing.NoticeOpener(keys.decryption_keys(sealing.BROKER_INBOX)),

@@ -21,7 +21,7 @@ from typing import Any
 from broker.adapters.examples import templates
 from broker.adapters.kafka import auditlog
 from broker.adapters.kafka.clients import Connection, new_consumer, new_producer
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import by_sender, notice_message, sender_of
 from broker.adapters.settings import Settings
 from broker.core import national_id
@@ -240,8 +240,8 @@ async def _tally(settings: Settings, report: DrillReport, settle_timeout: float)
     report.missing_decisions = expected - len(counts)
     report.dead_lettered = sum(1 for r in records if r.event is AuditEvent.dead_letter)
     report.audited_deliveries = len({d.delivery_id for d in decisions if d.delivery_id})
-    policy = load_policy(settings.policy_dir)
-    topics = [settings.topics.delivery(r.topic) for r in policy.recipients.values()]
+    directory = load_directory(load_policy(settings.policy_dir))
+    topics = [settings.topics.delivery(t) for t in directory.topics.values()]
     deliveries = await _read_all(settings, topics, "read_committed")
     ids = [dict(r.headers)["ce_id"] for r in deliveries]
     report.deliveries = len(ids)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.retention_files import load_retention
 from broker.adapters.stores import keyfiles
@@ -22,6 +23,7 @@ from broker.adapters.stores.datakeys import SqliteDataKeyStore
 from broker.core import retention
 from broker.core.crypto import sealing, signing
 from broker.core.crypto.registry import KeyKind, SigningKey
+from broker.core.deployment.acl import Principals
 from broker.core.envelope import header_map
 from broker.core.notices import IncidentNotice, RiskNotice
 from broker.core.paths import covers, leaves
@@ -29,7 +31,12 @@ from broker.core.pipeline import AUDIT_TYPE, OutMessage
 from broker.core.policy import PolicySet
 from broker.services.local import broker_command
 from tests.conftest import ce_headers, example
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, fetch_partition_zero
+
+# the organisations the examples name, as policies/directory.yaml lists them: the 'threat'
+# pupil's school (osloskolen-9002) and the 'recruited' child's district (Grorud)
+THREAT_SCHOOL = "skole-9002"
+RECRUITED_DISTRICT = "bydel-grorud-barnevern"
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +117,8 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
         observed.audit.append(json.loads(record.value))
         if len(observed.audit) >= expected or time.monotonic() > deadline:
             break
-    topics = {s.topics.delivery(r.topic): r.id for r in policy.recipients.values()}
+    # every organisation's own topic (policies/directory.yaml), by organisation id
+    topics = {s.topics.delivery(t): o for o, t in load_directory(policy).topics.items()}
     async for record in consume(s.bootstrap, [*topics, s.topics.dead_letter], idle_timeout=3):
         if record.topic == s.topics.dead_letter:
             observed.dead.append(record)
@@ -144,15 +152,15 @@ def _police_key(s: Any) -> SigningKey:
     return keyfiles.signing_key(paths, registry, KeyKind.publisher, "oslo-pd-ost")
 
 
-def _bodies(observed: Observed, recipient: str) -> list[dict[str, Any]]:
-    """The recipient's deliveries, verified and decrypted with its own key."""
-    opener = observed.stack.opener(recipient)
-    return [opener.open(header_map(r.headers), r.value) for r in observed.deliveries[recipient]]
+def _bodies(observed: Observed, organisation: str) -> list[dict[str, Any]]:
+    """The organisation's deliveries, verified and decrypted with its own key."""
+    opener = observed.stack.opener(organisation)
+    return [opener.open(header_map(r.headers), r.value) for r in observed.deliveries[organisation]]
 
 
 def test_school_receives_only_its_allowed_fields(observed: Observed, policy: PolicySet) -> None:
     """The school's copy of the staff-threat notice holds only paths its rule releases."""
-    (delivery,) = _bodies(observed, "school")
+    (delivery,) = _bodies(observed, THREAT_SCHOOL)
     rule = next(r for r in policy.rules if r.id == delivery["rule_id"])
     paths = [p for p, _ in leaves(delivery["notice"])]
     assert paths
@@ -185,7 +193,7 @@ def test_child_welfare_receives_more(observed: Observed) -> None:
 
 def test_recipient_without_legal_basis_receives_nothing(observed: Observed) -> None:
     """The youth club has no rule: nothing on its topic, and the audit says why."""
-    assert observed.deliveries["youth-club"] == []
+    assert observed.deliveries["fritidsklubb-oslo"] == []
     records = [r for r in observed.audit if r.get("recipient") == "youth-club"]
     assert len(records) == len(observed.published_valid)
     assert all(r["outcome"] == "deny" and r["reasons"][0].startswith("no-rule:") for r in records)
@@ -229,8 +237,8 @@ def test_every_input_is_accounted_for(observed: Observed, policy: PolicySet) -> 
 def test_one_childs_notices_stay_in_order(observed: Observed) -> None:
     """Two notices about one child go to one partition, in the order they were published."""
     nid = example("recruited", observed.now)["child"]["national_id"]
-    records = observed.deliveries["child-welfare"]
-    bodies = _bodies(observed, "child-welfare")
+    records = observed.deliveries[RECRUITED_DISTRICT]
+    bodies = _bodies(observed, RECRUITED_DISTRICT)
     same_child = [
         (r, b)
         for r, b in zip(records, bodies, strict=True)
@@ -285,14 +293,65 @@ def test_deliveries_on_kafka_are_ciphertext(observed: Observed) -> None:
 
 def test_a_recipient_cannot_open_another_recipients_delivery(observed: Observed) -> None:
     """The school's key opens the school's delivery and fails on child welfare's."""
-    (school_record,) = observed.deliveries["school"]
-    welfare_record = observed.deliveries["child-welfare"][0]
-    school = observed.stack.opener("school")
-    assert school.open(header_map(school_record.headers), school_record.value)["recipient"] == (
-        "school"
-    )
+    (school_record,) = observed.deliveries[THREAT_SCHOOL]
+    welfare_record = observed.deliveries[RECRUITED_DISTRICT][0]
+    school = observed.stack.opener(THREAT_SCHOOL)
+    opened = school.open(header_map(school_record.headers), school_record.value)
+    assert (opened["recipient"], opened["organisation"]) == ("school", THREAT_SCHOOL)
     with pytest.raises((sealing.DecryptionError, signing.VerificationError)):
         school.open(header_map(welfare_record.headers), welfare_record.value)
+
+
+def test_only_the_pupils_own_school_and_district_receive(observed: Observed) -> None:
+    """Every school and child welfare delivery is on the topic of the organisation the notice
+    names (the pupil's school, the child's district); no other school or district got one."""
+    directory = load_directory(load_policy(observed.stack.settings.policy_dir))
+    named_schools = {
+        d["child"].get("school", {}).get("school_id") for d in observed.published_valid
+    }
+    named_districts = {d["child"]["district"] for d in observed.published_valid}
+    for org, records in observed.deliveries.items():
+        o = directory.organisations[org]
+        if records and o.kind == "school":
+            assert o.school_id in named_schools, org
+        if records and o.kind == "child-welfare":
+            assert o.district in named_districts, org
+    receiving_schools = [o for o, r in observed.deliveries.items() if r and o.startswith("skole")]
+    assert receiving_schools == [THREAT_SCHOOL]
+
+
+TOPIC_AUTHORIZATION_FAILED = 29
+# (who tries, whose copies): the other school, and each district's service on the other's
+INTRUDERS = [
+    ("skole-9001", THREAT_SCHOOL),
+    ("bydel-frogner-barnevern", RECRUITED_DISTRICT),
+    (RECRUITED_DISTRICT, "bydel-frogner-barnevern"),
+]
+
+
+async def test_another_school_or_district_can_neither_read_nor_decrypt(
+    observed: Observed,
+) -> None:
+    """On the secure broker, the other school (skole-9001, Grorud) is refused a fetch of
+    skole-9002's delivery topic by Kafka itself; given those bytes anyway (as a Kafka operator
+    holds them), its own key opens none of them. The same holds between the two districts'
+    child welfare services."""
+    s = observed.stack.settings
+    topics = load_directory(load_policy(s.policy_dir)).topics
+    tried = 0
+    for thief, victim in INTRUDERS:
+        options = s.kafka.options(Principals.recipient(thief))
+        error, records = await fetch_partition_zero(
+            s.bootstrap, options, s.topics.delivery(topics[victim])
+        )
+        assert (error, records) == (TOPIC_AUTHORIZATION_FAILED, b""), (thief, victim)
+        opener = observed.stack.opener(thief)
+        for record in observed.deliveries[victim]:
+            with pytest.raises(sealing.DecryptionError) as caught:
+                opener.open(header_map(record.headers), record.value)
+            assert caught.value.code == "not-for-this-recipient"
+            tried += 1
+    assert tried >= 3  # the school's copy and both districts' copies were tried
 
 
 def test_the_audit_log_verifies(observed: Observed) -> None:
@@ -311,12 +370,12 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(observed:
     s = observed.stack.settings
     threat = example("threat", observed.now)
     threat_id = threat["notice_id"]
-    (record,) = observed.deliveries["school"]
+    (record,) = observed.deliveries[THREAT_SCHOOL]
     sealed = sealing.parse_sealed(record.value)
     delivery_id = dict(record.headers)["ce_id"].decode()
     with SqliteDataKeyStore(s.key_paths().data_keys) as store:
         plain = sealing.open_with_data_key(
-            sealed, delivery_id=delivery_id, recipient="school", data_key=store.lookup(threat_id)
+            sealed, delivery_id=delivery_id, owner=THREAT_SCHOOL, data_key=store.lookup(threat_id)
         )
         assert threat["child"]["name"].encode() in plain
         policy = load_retention(s.policy_dir)
@@ -326,7 +385,7 @@ def test_after_purge_the_broker_cannot_read_and_the_log_still_verifies(observed:
             sealing.open_with_data_key(
                 sealed,
                 delivery_id=delivery_id,
-                recipient="school",
+                owner=THREAT_SCHOOL,
                 data_key=store.lookup(threat_id),
             )
     assert broker_command(s, "audit", "seal", "--once").returncode == 0

@@ -31,12 +31,11 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailed,
 )
-from aiokafka.protocol.fetch import FetchRequest
 
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (
     AclBinding,
@@ -47,8 +46,11 @@ from broker.core.deployment.acl import (
     group_prefix,
 )
 from broker.core.deployment.certificates import issue, make_ca
+from broker.core.directory import Directory
 from broker.core.notices import NOTICE_SENDERS
-from tests.conftest import ROOT
+from broker.testing.directories import TWO_SCHOOLS_TWO_DISTRICTS, policy_dir_with
+from tests.conftest import POLICIES, ROOT
+from tests.integration.conftest import fetch_partition_zero
 
 pytestmark = pytest.mark.integration
 
@@ -97,8 +99,12 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     """A secure-profile broker of its own, with the ACLs applied; stopped afterwards."""
     base = tmp_path_factory.mktemp("kafka-secure")
     port = free_port_pair()
+    # two schools and two districts (and one organisation for each other role): each its own
+    # principal, certificate, delivery and receipts topic
+    policy_dir = policy_dir_with(POLICIES, base / "policies", TWO_SCHOOLS_TWO_DISTRICTS)
     env = {
         **os.environ,
+        "BROKER_POLICY_DIR": str(policy_dir),  # kafka.sh makes a certificate for each
         "KAFKA_PROFILE": "secure",
         "KAFKA_PORT": str(port),
         "KAFKA_DATA_DIR": str(base / "data"),
@@ -114,18 +120,19 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
             bootstrap=f"127.0.0.1:{port}",
             topic_prefix=prefix,
             app_id=f"{prefix}broker",
+            policies=policy_dir,
         )
         security = KafkaSecurity(Profile.secure, base / "credentials")
         acls, specs = planned(settings)
         asyncio.run(apply(settings.bootstrap, security, acls, specs, prefix=prefix))
-        recipients = load_policy(settings.policy_dir).recipients
+        organisations = _directory(settings).organisations
         secure = Secure(
             settings.bootstrap,
             settings,
             security,
             acls,
             [s.name for s in specs],
-            [p for p in PRINCIPALS.clients(recipients) if p != PRINCIPALS.admin],
+            [p for p in PRINCIPALS.clients(organisations) if p != PRINCIPALS.admin],
         )
         asyncio.run(_seed(secure))
         yield secure
@@ -134,12 +141,19 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
         assert stopped.returncode == 0, stopped.stderr
 
 
-def test_topics_cover_every_recipient(secure_kafka: Secure) -> None:
-    """The probed topics include each recipient's delivery and receipts topic."""
+def _directory(settings: Settings) -> Directory:
+    return load_directory(load_policy(settings.policy_dir))
+
+
+def test_topics_cover_every_organisation(secure_kafka: Secure) -> None:
+    """The probed topics include each organisation's delivery and receipts topic: two
+    schools, two districts' child welfare services and one organisation per other role."""
     names = secure_kafka.settings.topics
-    for r in load_policy(secure_kafka.settings.policy_dir).recipients.values():
-        assert names.delivery(r.topic) in secure_kafka.topics
-        assert names.receipts(r.id) in secure_kafka.topics
+    directory = _directory(secure_kafka.settings)
+    assert sorted(directory.organisations) == sorted(TWO_SCHOOLS_TWO_DISTRICTS)
+    for org, topic in directory.topics.items():
+        assert names.delivery(topic) in secure_kafka.topics
+        assert names.receipts(org) in secure_kafka.topics
     assert {names.notices, names.audit, names.dead_letter} <= set(secure_kafka.topics)
 
 
@@ -191,10 +205,10 @@ async def test_a_school_publishes_notices_and_cannot_read_them(secure_kafka: Sec
 
 
 async def test_recipients_write_only_their_receipts(secure_kafka: Secure) -> None:
-    """Every recipient principal: produce to any topic but its receipts topic is refused."""
-    registry = load_policy(secure_kafka.settings.policy_dir).recipients
+    """Every organisation's principal: produce to any topic but its receipts topic is refused."""
+    directory = _directory(secure_kafka.settings)
     recipients = [p for p in secure_kafka.principals if p.startswith("recipient.")]
-    assert recipients == sorted(PRINCIPALS.recipient(r) for r in registry)
+    assert recipients == sorted(PRINCIPALS.recipient(o) for o in directory.organisations)
     for principal in recipients:
         await _check_writes(secure_kafka, principal)
 
@@ -211,21 +225,7 @@ async def _check_writes(secure: Secure, principal: str) -> None:
 
 
 async def _fetch_error(secure: Secure, principal: str, topic: str) -> tuple[int, bytes]:
-    """The broker's answer to a Fetch of partition 0 from offset 0: (error code, records)."""
-    client = AIOKafkaClient(
-        bootstrap_servers=secure.bootstrap, request_timeout_ms=5000, **secure.options(principal)
-    )
-    await client.bootstrap()
-    try:
-        node = next(iter(client.cluster.brokers())).nodeId
-        # A raw Fetch: aiokafka's consumer only logs a topic whose metadata it may not see.
-        resp = await client.send(node, FetchRequest(0, 1, 1 << 20, 1, [(topic, [(0, 0, 1 << 20)])]))
-        [(name, [partition])] = resp.topics
-        assert name == topic
-        records = partition[-1] or b""
-        return int(partition[1]), bytes(records)
-    finally:
-        await client.close()
+    return await fetch_partition_zero(secure.bootstrap, secure.options(principal), topic)
 
 
 async def test_every_read_is_refused_unless_allowed(secure_kafka: Secure) -> None:
@@ -246,15 +246,16 @@ async def test_every_read_is_refused_unless_allowed(secure_kafka: Secure) -> Non
     assert refused > len(pairs) // 2  # the matrix is mostly "no"
 
 
-async def test_each_recipient_reads_only_its_own_delivery_topic(secure_kafka: Secure) -> None:
-    """Read straight from the registry: a recipient gets its own topic, no other's."""
+async def test_each_organisation_reads_only_its_own_delivery_topic(secure_kafka: Secure) -> None:
+    """Read straight from the directory: an organisation gets its own topic, no other's; a
+    school not the other school's, a district's service not the other district's."""
     s = secure_kafka
-    recipients = load_policy(s.settings.policy_dir).recipients.values()
-    for mine in recipients:
-        for other in recipients:
-            topic = s.settings.topics.delivery(other.topic)
-            error, _ = await _fetch_error(s, PRINCIPALS.recipient(mine.id), topic)
-            assert (error == 0) is (mine.id == other.id), (mine.id, topic, error)
+    topics = _directory(s.settings).topics
+    for mine in topics:
+        for other, topic in topics.items():
+            name = s.settings.topics.delivery(topic)
+            error, _ = await _fetch_error(s, PRINCIPALS.recipient(mine), name)
+            assert (error == 0) is (mine == other), (mine, name, error)
 
 
 async def _find_coordinator(
@@ -300,8 +301,8 @@ async def test_recipient_commits_offsets_in_its_own_group(secure_kafka: Secure) 
     """A recipient can commit in its own group and is refused another recipient's."""
     s = secure_kafka
     names = s.settings.topics
-    principal = PRINCIPALS.recipient("school")
-    tp = TopicPartition(names.delivery("deliveries.school"), 0)
+    principal = PRINCIPALS.recipient("skole-9001")
+    tp = TopicPartition(names.delivery(_directory(s.settings).topics["skole-9001"]), 0)
 
     async def commit(group: str) -> None:
         c = AIOKafkaConsumer(
@@ -320,7 +321,7 @@ async def test_recipient_commits_offsets_in_its_own_group(secure_kafka: Secure) 
 
     await commit(f"{group_prefix(names, principal)}subscriber")
     with pytest.raises(GroupAuthorizationFailedError):
-        await commit(f"{group_prefix(names, PRINCIPALS.recipient('salto'))}subscriber")
+        await commit(f"{group_prefix(names, PRINCIPALS.recipient('skole-9002'))}subscriber")
 
 
 async def test_only_the_worker_uses_transactional_ids(secure_kafka: Secure) -> None:

@@ -18,7 +18,7 @@ from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, Descri
 
 from broker.adapters.kafka.clients import Connection, check_errors, create_topics, new_admin
 from broker.adapters.kafka.tls.contexts import KafkaSecurity
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (
     RETIRED_PRINCIPALS,
@@ -32,7 +32,7 @@ from broker.core.deployment.acl import (
     bindings,
     user,
 )
-from broker.core.deployment.topics import TopicSpec, policy_topic_specs
+from broker.core.deployment.topics import TopicSpec, topic_plan
 
 ANY = 1  # the protocol's "any" for resource type, pattern type, operation and permission
 _FROM_WIRE: dict[str, dict[int, Any]] = {
@@ -44,11 +44,11 @@ _FROM_WIRE: dict[str, dict[int, Any]] = {
 
 
 def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding], list[TopicSpec]]:
-    """The bindings and topics this deployment needs, from its policy directory."""
-    policy = load_policy(s.policy_dir)
-    recipients = {r.id: r.topic for r in policy.recipients.values()}
-    acls = bindings(recipients, s.topics, s.app_id, transactions=transactions)
-    return acls, policy_topic_specs(s.topics, policy)
+    """The bindings and topics this deployment needs, from its policy directory: each
+    organisation of the directory its own principal, delivery topic and receipts topic."""
+    directory = load_directory(load_policy(s.policy_dir))
+    acls = bindings(directory.topics, s.topics, s.app_id, transactions=transactions)
+    return acls, topic_plan(s.topics, directory)
 
 
 async def _admin(bootstrap: str, sec: KafkaSecurity, principal: str) -> AIOKafkaAdminClient:

@@ -1,21 +1,22 @@
-"""End-to-end encryption of deliveries: only the recipient (and, until its retention period
-ends, the broker's data-key store) can read a delivery; Kafka and its operators see ciphertext.
+"""End-to-end encryption of deliveries: only the receiving organisation (and, until its
+retention period ends, the broker's data-key store) can read a delivery; Kafka and its
+operators see ciphertext.
 
-Keys, for a notice N delivered to recipient R (delivery id D):
+Keys, for a notice N delivered to organisation R (delivery id D; R fills one recipient role):
 
 * a random 256-bit **data key** per notice, kept in the data-key store (broker.core.retention)
   until the notice's retention period ends; ``broker retention purge`` destroys it. The
   caller fetches it and passes it in: sealing itself keeps no state and does no I/O;
-* a **content key** per delivery, HKDF-SHA256(data key, info = D, R): recipients of the same
-  notice get different keys, so one recipient's key opens nothing meant for another;
+* a **content key** per delivery, HKDF-SHA256(data key, info = D, R): organisations receiving
+  the same notice get different keys, so one's key opens nothing meant for another;
 * the delivery (the whole Delivery document, metadata included) is encrypted with AES-256-GCM
   under the content key; the content key is sealed to R's X25519 public key with HPKE
   (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM).
 
-Both the HPKE ``info`` and the AES-GCM associated data bind the delivery id, the recipient and
-the recipient key id, so a ciphertext moved to another delivery or recipient fails to open.
+Both the HPKE ``info`` and the AES-GCM associated data bind the delivery id, the organisation
+and its key id, so a ciphertext moved to another delivery or organisation fails to open.
 The broker signs the whole message (Ed25519, broker.core.crypto.signing, delivery domain).
-Nothing in clear joins two recipients' copies of one notice: no notice id, no shared key id.
+Nothing in clear joins two organisations' copies of one notice: no notice id, no shared key id.
 """
 
 from __future__ import annotations
@@ -80,19 +81,17 @@ class SealedDelivery(BaseModel):
     ciphertext: str = Field(description="AES-256-GCM ciphertext of the Delivery, base64url")
 
 
-def _context(delivery_id: str, recipient: str, recipient_key_id: str) -> bytes:
-    return signing.frame(
-        _CONTEXT, delivery_id.encode(), recipient.encode(), recipient_key_id.encode()
-    )
+def _context(delivery_id: str, owner: str, recipient_key_id: str) -> bytes:
+    return signing.frame(_CONTEXT, delivery_id.encode(), owner.encode(), recipient_key_id.encode())
 
 
-def content_key(data_key: bytes, delivery_id: str, recipient: str) -> bytes:
+def content_key(data_key: bytes, delivery_id: str, owner: str) -> bytes:
     """The per-delivery key, derived one way from the notice's data key."""
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
         salt=None,
-        info=signing.frame(_CONTENT_KEY, delivery_id.encode(), recipient.encode()),
+        info=signing.frame(_CONTENT_KEY, delivery_id.encode(), owner.encode()),
     )
     return hkdf.derive(data_key)
 
@@ -102,13 +101,14 @@ def seal(
     *,
     data_key: bytes,
     delivery_id: str,
-    recipient: str,
+    owner: str,
     recipient_key_id: str,
     recipient_public: X25519PublicKey,
 ) -> SealedDelivery:
-    """Encrypt one delivery to one recipient's X25519 public key."""
-    ctx = _context(delivery_id, recipient, recipient_key_id)
-    key = content_key(data_key, delivery_id, recipient)
+    """Encrypt one delivery to its owner's X25519 public key (the receiving organisation's,
+    or the broker inbox's for a notice)."""
+    ctx = _context(delivery_id, owner, recipient_key_id)
+    key = content_key(data_key, delivery_id, owner)
     nonce = secrets.token_bytes(12)
     return SealedDelivery(
         recipient_key_id=recipient_key_id,
@@ -135,16 +135,16 @@ def _decrypt(sealed: SealedDelivery, key: bytes, ctx: bytes) -> bytes:
 
 
 def open_sealed(
-    sealed: SealedDelivery, *, delivery_id: str, recipient: str, keys: Sequence[DecryptionKey]
+    sealed: SealedDelivery, *, delivery_id: str, owner: str, keys: Sequence[DecryptionKey]
 ) -> bytes:
-    """Recipient side: unwrap the content key with the matching private key, then decrypt."""
+    """The owner's side: unwrap the content key with the matching private key, then decrypt."""
     mine = next((k for k in keys if k.key_id == sealed.recipient_key_id), None)
-    if mine is None or mine.owner != recipient:
+    if mine is None or mine.owner != owner:
         raise DecryptionError(
             "not-for-this-recipient",
             f"sealed to key '{sealed.recipient_key_id}', which this host does not hold",
         )
-    ctx = _context(delivery_id, recipient, sealed.recipient_key_id)
+    ctx = _context(delivery_id, owner, sealed.recipient_key_id)
     try:
         key = SUITE.decrypt(b64d(sealed.wrapped_key), mine.private, info=ctx)
     except Exception:  # the binding raises more than one type; all mean "does not open"
@@ -155,7 +155,7 @@ def open_sealed(
 
 
 def open_with_data_key(
-    sealed: SealedDelivery, *, delivery_id: str, recipient: str, data_key: bytes | None
+    sealed: SealedDelivery, *, delivery_id: str, owner: str, data_key: bytes | None
 ) -> bytes:
     """Broker side (an auditor answering an access request, within retention): decrypt with
     the notice's data key from the store. After purge there is no key, and no plaintext."""
@@ -163,8 +163,8 @@ def open_with_data_key(
         raise DecryptionError(
             "data-key-destroyed", "the notice's data key is gone (retention ended)"
         )
-    ctx = _context(delivery_id, recipient, sealed.recipient_key_id)
-    return _decrypt(sealed, content_key(data_key, delivery_id, recipient), ctx)
+    ctx = _context(delivery_id, owner, sealed.recipient_key_id)
+    return _decrypt(sealed, content_key(data_key, delivery_id, owner), ctx)
 
 
 def seal_copy(payload: bytes, *, data_key: bytes, data_key_id: str) -> SealedCopy:
@@ -209,16 +209,18 @@ class SealedMessage:
 
 @dataclass(frozen=True)
 class DeliverySealer:
-    """The worker's end: seal each delivery to its recipient's active key, sign it as the
+    """The worker's end: seal each delivery to its organisation's active key, sign it as the
     broker, and say what the audit record should commit to. Holds keys only: every call gets
     the notice's data key and returns its message, so calls need no order."""
 
     registry: Registry
     broker_key: SigningKey
 
-    def missing_recipients(self, recipients: Sequence[str]) -> list[str]:
-        """Recipients with no active encryption key: the worker must not start without them."""
-        return sorted(r for r in set(recipients) if not self.registry.active(KeyKind.recipient, r))
+    def missing_keys(self, organisations: Sequence[str]) -> list[str]:
+        """Organisations with no active encryption key: the worker must not start without them."""
+        return sorted(
+            o for o in set(organisations) if not self.registry.active(KeyKind.recipient, o)
+        )
 
     def seal(
         self,
@@ -226,21 +228,22 @@ class DeliverySealer:
         *,
         data_key: bytes,
         delivery_id: str,
-        recipient: str,
+        organisation: str,
         event_type: str,
         source: str,
         time: datetime,
         key: bytes | None,
     ) -> SealedMessage:
-        """One delivery as its signed, sealed message, under ``data_key`` (its notice's)."""
-        entry = self.registry.active(KeyKind.recipient, recipient)
+        """One delivery as its signed, sealed message to ``organisation``, under ``data_key``
+        (its notice's)."""
+        entry = self.registry.active(KeyKind.recipient, organisation)
         if entry is None:
-            raise ConfigError(f"recipient '{recipient}' has no active encryption key")
+            raise ConfigError(f"organisation '{organisation}' has no active encryption key")
         sealed = seal(
             delivery.model_dump_json(exclude_none=True).encode(),
             data_key=data_key,
             delivery_id=delivery_id,
-            recipient=recipient,
+            owner=organisation,
             recipient_key_id=entry.key_id,
             recipient_public=entry.encryption_key(),
         )
@@ -250,12 +253,14 @@ class DeliverySealer:
 
 
 class DeliveryOpener:
-    """The subscriber's end: check the broker's signature, then decrypt with this recipient's
-    private keys (rotated ones included). Returns the Delivery document."""
+    """The subscriber's end: check the broker's signature, then decrypt with this
+    organisation's private keys (rotated ones included). Returns the Delivery document."""
 
-    def __init__(self, registry: Registry, recipient: str, keys: Sequence[DecryptionKey]) -> None:
+    def __init__(
+        self, registry: Registry, organisation: str, keys: Sequence[DecryptionKey]
+    ) -> None:
         self.registry = registry
-        self.recipient = recipient
+        self.organisation = organisation
         self.keys = list(keys)
 
     def open(self, headers: Mapping[str, bytes], value: bytes) -> dict[str, Any]:
@@ -264,11 +269,13 @@ class DeliveryOpener:
         )
         sealed = parse_sealed(value)
         plain = open_sealed(
-            sealed, delivery_id=verified.message_id, recipient=self.recipient, keys=self.keys
+            sealed, delivery_id=verified.message_id, owner=self.organisation, keys=self.keys
         )
         delivery: dict[str, Any] = json.loads(plain)
-        if delivery.get("recipient") != self.recipient:  # defence in depth; the AAD binds it
-            raise DecryptionError("not-for-this-recipient", "the delivery names another recipient")
+        if delivery.get("organisation") != self.organisation:  # defence in depth; the AAD binds it
+            raise DecryptionError(
+                "not-for-this-recipient", "the delivery names another organisation"
+            )
         return delivery
 
 
@@ -299,7 +306,7 @@ def seal_notice(
         value,
         data_key=secrets.token_bytes(32),
         delivery_id=_notice_context(notice_id),
-        recipient=BROKER_INBOX,
+        owner=BROKER_INBOX,
         recipient_key_id=entry.key_id,
         recipient_public=entry.encryption_key(),
     )
@@ -319,6 +326,6 @@ class NoticeOpener:
         return open_sealed(
             parse_sealed(value),
             delivery_id=_notice_context(notice_id),
-            recipient=BROKER_INBOX,
+            owner=BROKER_INBOX,
             keys=self.keys,
         )

@@ -1,9 +1,10 @@
-"""Who may do what on Kafka: ACL bindings generated from the recipient registry.
+"""Who may do what on Kafka: ACL bindings generated from the organisations directory.
 
-Pure: `bindings()` turns recipients and topic names into the complete list of ALLOW bindings
-for the secure profile (the broker denies everything else: `allow.everyone.if.no.acl.found`
-is false). `allows()` answers a question the way Kafka's StandardAuthorizer would, so tests
-can enumerate every forbidden (principal, topic, operation) pair from the same data.
+Pure: `bindings()` turns the organisations' delivery topics and the topic names into the
+complete list of ALLOW bindings for the secure profile (the broker denies everything else:
+`allow.everyone.if.no.acl.found` is false). `allows()` answers a question the way Kafka's
+StandardAuthorizer would, so tests can enumerate every forbidden (principal, topic, operation)
+pair from the same data.
 """
 
 from __future__ import annotations
@@ -109,9 +110,10 @@ class Principals:
     reviewer: str = "reviewer"  # records the after-the-fact review of urgent disclosures
 
     @staticmethod
-    def recipient(recipient_id: str) -> str:
-        # A fixed prefix: a recipient id can never become "admin" or "broker".
-        return f"recipient.{recipient_id}"
+    def recipient(organisation: str) -> str:
+        """A receiving organisation's principal. A fixed prefix: an organisation id can never
+        become "admin" or "broker"."""
+        return f"recipient.{organisation}"
 
     @staticmethod
     def publisher(sender: str) -> str:
@@ -127,11 +129,12 @@ class Principals:
     def super_users(self) -> list[str]:
         return [self.admin, self.node]
 
-    def clients(self, recipient_ids: Iterable[str]) -> list[str]:
-        """Every principal that gets a client certificate."""
+    def clients(self, organisations: Iterable[str]) -> list[str]:
+        """Every principal that gets a client certificate: the broker's own, and each receiving
+        organisation's (directory.yaml)."""
         names = [self.admin, self.worker, *self.publishers(), self.auditor, self.sealer]
         names += [self.relay, self.reviewer]
-        names += [self.recipient(r) for r in sorted(recipient_ids)]
+        names += [self.recipient(o) for o in sorted(organisations)]
         for name in names:
             check_principal(name)
         return names
@@ -162,22 +165,22 @@ def user(name: str) -> str:
 
 def group_prefix(names: TopicNames, principal: str) -> str:
     """Consumer groups a principal may use start with this (the dot ends the principal's name,
-    so recipient 'school' cannot use the groups of a recipient 'school2')."""
+    so organisation 'skole-1' cannot use the groups of an organisation 'skole-10')."""
     return f"{names.prefix}{principal}."
 
 
 def bindings(
-    recipients: Mapping[str, str],
+    deliveries: Mapping[str, str],
     names: TopicNames,
     app_id: str,
     principals: Principals = Principals(),
     *,
     transactions: bool = True,
 ) -> list[AclBinding]:
-    """Every ALLOW binding of the secure profile. ``recipients``: id → delivery topic (before the
-    prefix), as in policies/recipients.yaml. ``transactions``: the worker may use Kafka
-    transactions (exactly-once), i.e. transactional ids under its app id and idempotent writes.
-    The admin and the node are super users and need no binding."""
+    """Every ALLOW binding of the secure profile. ``deliveries``: organisation id → its delivery
+    topic (before the prefix), the directory's ``topics``. ``transactions``: the worker may use
+    Kafka transactions (exactly-once), i.e. transactional ids under its app id and idempotent
+    writes. The admin and the node are super users and need no binding."""
     out: list[AclBinding] = []
     topic, group = ResourceType.TOPIC, ResourceType.GROUP
     lit, pre = PatternType.LITERAL, PatternType.PREFIXED
@@ -201,7 +204,7 @@ def bindings(
     # its own restart state: no other principal may read or write it (only the worker steers
     # the worker; the audit log's other writers cannot)
     allow(worker, topic, names.progress, lit, R, W, D)
-    for delivery_topic in sorted(set(recipients.values())):
+    for delivery_topic in sorted(set(deliveries.values())):
         allow(worker, topic, names.delivery(delivery_topic), lit, W, D)
     allow(worker, group, app_id, lit, R, D)
     # Faust's changelog/repartition topics are named "<app id>-..."
@@ -210,11 +213,11 @@ def bindings(
         allow(worker, ResourceType.TRANSACTIONAL_ID, app_id, pre, W, D)
         allow(worker, ResourceType.CLUSTER, CLUSTER, lit, Operation.IDEMPOTENT_WRITE)
 
-    # each recipient: its own deliveries in, its own receipts out
-    for rid in sorted(recipients):
-        who = principals.recipient(rid)
-        allow(who, topic, names.delivery(recipients[rid]), lit, R, D)
-        allow(who, topic, names.receipts(rid), lit, W, D)
+    # each organisation: its own deliveries in, its own receipts out, nothing of another's
+    for org in sorted(deliveries):
+        who = principals.recipient(org)
+        allow(who, topic, names.delivery(deliveries[org]), lit, R, D)
+        allow(who, topic, names.receipts(org), lit, W, D)
         allow(who, group, group_prefix(names, who), pre, R, D)
 
     # auditors: the audit log
@@ -224,8 +227,8 @@ def bindings(
     allow(principals.sealer, topic, names.audit, lit, R, W, D)
     allow(principals.reviewer, topic, names.audit, lit, W, D)
     allow(principals.relay, topic, names.audit, lit, W, D)
-    for rid in sorted(recipients):
-        allow(principals.relay, topic, names.receipts(rid), lit, R, D)
+    for org in sorted(deliveries):
+        allow(principals.relay, topic, names.receipts(org), lit, R, D)
     allow(principals.relay, group, f"{app_id}-receipts-relay", lit, R, D)
     return sorted(set(out))
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from broker.core.policy import PolicySet
+    from broker.core.directory import Directory
 
 # Notices and deliveries are kept two weeks: long enough to replay after an outage, short
 # enough not to become a second register. The audit log and dead letters never expire.
@@ -62,17 +62,18 @@ class TopicNames:
         """The worker's own restart state; only the worker may read or write it."""
         return f"{self.prefix}worker.progress"
 
-    def delivery(self, recipient_topic: str) -> str:
-        return f"{self.prefix}{recipient_topic}"
+    def delivery(self, topic: str) -> str:
+        """An organisation's delivery topic (the directory's ``topics``), under the prefix."""
+        return f"{self.prefix}{topic}"
 
-    def receipts(self, recipient_id: str) -> str:
-        """Where a recipient's system reports a delivery received and opened."""
-        return f"{self.prefix}receipts.{recipient_id}"
+    def receipts(self, organisation: str) -> str:
+        """Where an organisation's system reports a delivery received and opened."""
+        return f"{self.prefix}receipts.{organisation}"
 
 
-def topic_specs(
-    names: TopicNames, recipient_topics: Iterable[str], recipient_ids: Iterable[str] = ()
-) -> list[TopicSpec]:
+def topic_specs(names: TopicNames, deliveries: Mapping[str, str] | None = None) -> list[TopicSpec]:
+    """The broker's own topics and, for each organisation in ``deliveries`` (organisation id →
+    its delivery topic before the prefix), its delivery and receipts topics."""
     specs = [
         TopicSpec(
             names.notices,
@@ -96,28 +97,31 @@ def topic_specs(
             "the worker's partition floors and accepted notice ids (worker only)",
         ),
     ]
+    deliveries = deliveries or {}
+    # One partition each: one organisation's deliveries are few (a school's, a district's) and
+    # stay in order; a directory of 200 organisations is then 400 partitions, not 1,000.
     specs += [
         TopicSpec(
-            names.delivery(t),
-            3,
+            names.delivery(deliveries[o]),
+            1,
             dict(SHORT_LIVED),
-            "a recipient's redacted copies, keyed per child so one child's stay in order",
+            "one organisation's redacted copies, sealed to its key",
         )
-        for t in sorted(set(recipient_topics))
+        for o in sorted(deliveries)
     ]
     specs += [
         TopicSpec(
-            names.receipts(r),
+            names.receipts(o),
             1,
             dict(SHORT_LIVED),
-            "a recipient's receipts (received, opened) for its deliveries",
+            "one organisation's receipts (received, opened) for its deliveries",
         )
-        for r in sorted(set(recipient_ids))
+        for o in sorted(deliveries)
     ]
     return specs
 
 
-def policy_topic_specs(names: TopicNames, policy: PolicySet) -> list[TopicSpec]:
-    """Every topic a deployment of ``policy`` needs: notices, audit, dead letters, and each
-    recipient's deliveries and receipts."""
-    return topic_specs(names, [r.topic for r in policy.recipients.values()], policy.recipients)
+def topic_plan(names: TopicNames, directory: Directory) -> list[TopicSpec]:
+    """Every topic a deployment needs: notices, audit, dead letters, the worker's progress, and
+    each organisation's deliveries and receipts (the directory's)."""
+    return topic_specs(names, directory.topics)

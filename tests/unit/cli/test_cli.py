@@ -50,12 +50,16 @@ def test_publish_refuses_an_invalid_notice(tmp_path: Path) -> None:
     assert doc["child"]["national_id"] not in result.stdout + result.stderr
 
 
-def test_subscribe_rejects_an_unknown_recipient() -> None:
-    """An unknown recipient is named, with the known ones listed."""
+def test_subscribe_rejects_an_unknown_organisation() -> None:
+    """An organisation the directory does not list is named; a role given instead of an
+    organisation is answered with the organisations that fill it."""
     result = _broker("subscribe", "newspaper", env={"BROKER_BOOTSTRAP": "127.0.0.1:1"})
     assert result.returncode == 2
-    assert "unknown recipient 'newspaper'" in result.stderr
-    assert "child-welfare" in result.stderr
+    assert "organisation: 'newspaper' is not in the directory" in result.stderr
+    role = _broker("subscribe", "child-welfare", env={"BROKER_BOOTSTRAP": "127.0.0.1:1"})
+    assert role.returncode == 2
+    assert "'child-welfare' is a recipient role" in role.stderr
+    assert "bydel-alna-barnevern" in role.stderr
 
 
 def test_publish_names_each_file_too_large_or_ambiguous(tmp_path: Path) -> None:

@@ -12,9 +12,12 @@ from broker.adapters.examples import EXAMPLES
 from broker.adapters.policy_files import load_directory
 from broker.core.directory import Directory, Organisation, Unresolved, parse_directory
 from broker.core.errors import PolicyError
-from broker.core.policy import PolicySet
+from broker.core.policy import PolicySet, Recipient
 
-ROLES = ("school", "child-welfare", "barnevernvakta", "salto", "police", "youth-club")
+ROLES = {
+    r: Recipient(id=r, name=r, agency="Oslo kommune", topic=f"deliveries.{r}")
+    for r in ("school", "child-welfare", "barnevernvakta", "salto", "police", "youth-club")
+}
 # Oslo's districts as the issue lists them (not taken from the code under test)
 OSLO = {
     "Alna", "Bjerke", "Frogner", "Gamle Oslo", "Grorud", "Grünerløkka", "Nordre Aker",
@@ -52,7 +55,8 @@ def test_the_pupils_own_school_and_district_are_resolved(shipped: Directory) -> 
     assert isinstance(school, Organisation)
     assert isinstance(welfare, Organisation)
     assert (school.school_id, welfare.district) == ("osloskolen-9001", "Grorud")
-    assert school.principal != welfare.principal
+    assert school.id != welfare.id
+    assert shipped.topics[school.id] == f"deliveries.school.{school.id}"
 
 
 @pytest.mark.parametrize(
@@ -83,10 +87,23 @@ def test_a_role_for_all_of_oslo_resolves_to_its_one_organisation(shipped: Direct
     assert isinstance(_parse("organisations: []").resolve("salto", {}), Unresolved)
 
 
-def test_each_organisation_has_its_own_topic_and_principal(shipped: Directory) -> None:
-    orgs = list(shipped.organisations.values())
-    assert len({o.topic("deliveries." + o.kind) for o in orgs}) == len(orgs)
-    assert len({o.principal for o in orgs}) == len(orgs)
+def test_each_organisation_has_its_own_topic_under_its_roles(
+    shipped: Directory, policy: PolicySet
+) -> None:
+    """Every organisation's topic is its role's topic with its own id after it: no two share."""
+    assert set(shipped.topics) == set(shipped.organisations)
+    assert len(set(shipped.topics.values())) == len(shipped.organisations)
+    for org, topic in shipped.topics.items():
+        role = shipped.organisations[org].kind
+        assert topic == f"{policy.recipients[role].topic}.{org}"
+
+
+def test_an_id_too_long_for_its_principal_is_refused() -> None:
+    """recipient.<id> must fit Kafka's 63-character principal names: ids stop at 52."""
+    ok, long = "a" * 52, "a" * 53
+    assert ok in _parse(f"organisations:\n  - {{id: {ok}, name: A, kind: salto}}").organisations
+    with pytest.raises(PolicyError, match="id"):
+        _parse(f"organisations:\n  - {{id: {long}, name: A, kind: salto}}")
 
 
 @pytest.mark.parametrize(

@@ -77,13 +77,14 @@ def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
     doc = notice("threat")
     result = _run(ready, doc)
     by_topic = {m.topic: m for m in result.deliveries}
-    school = by_topic["t.deliveries.school"]
+    # the pupil's own school and district, each on its own topic (policies/directory.yaml)
+    school = by_topic["t.deliveries.school.skole-9002"]
     headers = dict(school.headers)
     assert headers["ce_type"] == b"no.oslo.broker.delivery.v1"
     body = ready.open(school)
     assert body["legal_basis"]["id"] == "prl-prevent"
     assert "national_id" not in body["notice"]["child"]
-    assert school.key != by_topic["t.deliveries.child-welfare"].key
+    assert school.key != by_topic["t.deliveries.child-welfare.bydel-frogner-barnevern"].key
     assert school.key is not None
     assert doc["child"]["national_id"].encode() not in school.key
 
@@ -212,7 +213,8 @@ def test_transformed_fields_are_named_in_delivery_and_audit(
     """SaLTo's copy says which values are pseudonyms or age bands; the audit record too."""
     doc = notice("threat")
     result = _run(ready, doc)
-    salto = ready.open(next(m for m in result.deliveries if m.topic == "t.deliveries.salto"))
+    topic = "t.deliveries.salto.salto-oslo"
+    salto = ready.open(next(m for m in result.deliveries if m.topic == topic))
     expected = {"notice_id": "pseudonymise", "child.birth_date": "generalise:age-band"}
     assert salto["fields_transformed"] == expected
     assert salto["notice"]["notice_id"] != doc["notice_id"]

@@ -101,7 +101,7 @@ def _sealed_delivery(
 ) -> tuple[sealing.SealedMessage, KeyPaths]:
     paths = KeyPaths.under(tmp_path / "k")
     keyfiles.generate(paths, KeyKind.broker, "broker", T0)
-    keyfiles.generate(paths, KeyKind.recipient, "school", T0)
+    keyfiles.generate(paths, KeyKind.recipient, "skole-9001", T0)
     registry = keyfiles.load_registry(paths.registry)
     sealer = sealing.DeliverySealer(
         registry, keyfiles.signing_key(paths, registry, KeyKind.broker, "broker")
@@ -110,6 +110,7 @@ def _sealed_delivery(
         delivery_id="d-1",
         notice_type="incident",
         recipient="school",
+        organisation="skole-9001",
         rule_id="r",
         legal_basis=LegalBasisRef(id="x", statute="s", section="§", verified="confirmed"),
         purpose="p",
@@ -121,7 +122,7 @@ def _sealed_delivery(
         delivery,
         data_key=store.data_key("n-1", "incident", T0),
         delivery_id="d-1",
-        recipient="school",
+        organisation="skole-9001",
         event_type="no.oslo.broker.delivery.v1",
         source="/broker",
         time=T0,
@@ -138,13 +139,13 @@ def test_after_purge_the_broker_can_no_longer_read_the_delivery(
     message, _ = _sealed_delivery(tmp_path, store)
     sealed = sealing.parse_sealed(message.value)
     before = sealing.open_with_data_key(
-        sealed, delivery_id="d-1", recipient="school", data_key=store.lookup("n-1")
+        sealed, delivery_id="d-1", owner="skole-9001", data_key=store.lookup("n-1")
     )
     assert b"Kari Nordmann" in before
     purge(store, policy(incident=180), T0 + 181 * DAY)
     with pytest.raises(sealing.DecryptionError) as caught:
         sealing.open_with_data_key(
-            sealed, delivery_id="d-1", recipient="school", data_key=store.lookup("n-1")
+            sealed, delivery_id="d-1", owner="skole-9001", data_key=store.lookup("n-1")
         )
     assert caught.value.code == "data-key-destroyed"
     assert sealing.commitment(message.value) == message.commitment
@@ -159,16 +160,16 @@ def test_a_recipient_copy_survives_purge_by_design(
     purge(store, policy(incident=15), T0 + 16 * DAY)
     registry = keyfiles.load_registry(paths.registry)
     opener = sealing.DeliveryOpener(
-        registry, "school", keyfiles.decryption_keys(paths, registry, "school")
+        registry, "skole-9001", keyfiles.decryption_keys(paths, registry, "skole-9001")
     )
     assert opener.open(dict(message.headers), message.value)["notice"]["child"]["name"] == (
         "Kari Nordmann"
     )
-    entry = registry.active(KeyKind.recipient, "school")
+    entry = registry.active(KeyKind.recipient, "skole-9001")
     assert entry is not None
     keyfiles.retire(paths, entry.key_id, T0, destroy_private=True)
     with pytest.raises(Exception, match="no private key on this host"):
-        keyfiles.decryption_keys(paths, keyfiles.load_registry(paths.registry), "school")
+        keyfiles.decryption_keys(paths, keyfiles.load_registry(paths.registry), "skole-9001")
 
 
 def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,7 +218,7 @@ def test_the_retention_text_is_parsed_in_the_core() -> None:
 
 def test_inbox_keys_are_due_once_rotated_out_longer_than_the_longest_period() -> None:
     """Only rotated or retired inbox keys count, from when they stopped being active."""
-    made = MemoryKeys.generate(T0, recipients=["school"], units={})
+    made = MemoryKeys.generate(T0, organisations=["skole-9002"], units={})
     active = made.registry.active(KeyKind.recipient, sealing.BROKER_INBOX)
     assert active is not None
     rotated = active.model_copy(update={"status": KeyStatus.rotated, "rotated_at": T0 + DAY})

@@ -37,11 +37,15 @@ def test_one_schema_per_message_type_and_version(policy: PolicySet) -> None:
 
 
 def test_asyncapi_describes_every_recipient_topic(policy: PolicySet) -> None:
-    """The AsyncAPI 3 document has a channel and a receive operation per recipient."""
+    """The AsyncAPI 3 document has a channel and a receive operation per recipient role, its
+    address parameterised by the organisation that fills the role."""
     doc = yaml.safe_load(render(policy)["asyncapi.yaml"])
     assert doc["asyncapi"] == "3.0.0"
     addresses = {c["address"] for c in doc["channels"].values()}
-    assert {r.topic for r in policy.recipients.values()} <= addresses
+    assert {f"{r.topic}.{{organisation}}" for r in policy.recipients.values()} <= addresses
+    school = doc["channels"]["delivery-school"]
+    assert set(school["parameters"]) == {"organisation"}
+    assert "receive-school" in doc["operations"]
     assert {"notices", "audit", "notices.dead-letter"} <= addresses
     assert (
         doc["channels"]["audit"]["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == "-1"

@@ -48,7 +48,7 @@ def test_its_deliveries_are_sealed_and_its_audit_records_signed(policy: PolicySe
     for message in result.audit_records:
         entry = Entry(0, RECORD_TYPE, message.value, message.headers)
         assert writers.check(entry, ready.keys.registry) is None
-    assert ready.keys.registry.active(KeyKind.recipient, "school") is not None
+    assert ready.keys.registry.active(KeyKind.recipient, "skole-9002") is not None
 
 
 def test_the_memory_store_is_a_data_key_store() -> None:

@@ -1,5 +1,6 @@
 """``python -m broker.adapters.kafka.tls init DIR``: the CA and the certificates that are
-missing, for every principal of the policy's recipients (kafka.sh runs it)."""
+missing, for every principal: the broker's own and each organisation's in the directory
+(kafka.sh runs it)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from broker.adapters.kafka.tls.credentials import (
     ensure_credentials,
     ensure_web_credentials,
 )
-from broker.adapters.policy_files import load_policy
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.core.deployment.acl import Principals
-from broker.core.errors import ConfigError
+from broker.core.errors import BrokerError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,22 +27,25 @@ def main(argv: list[str] | None = None) -> int:
         "--policy-dir",
         type=Path,
         default=Path("policies"),
-        help="recipients from this policies/ directory (default: ./policies)",
+        help="organisations from this policies/ directory (default: ./policies)",
     )
     init.add_argument("--principal", action="append", default=[], help="an extra principal")
     args = parser.parse_args(argv)
     principals = Principals()
-    recipients = load_policy(args.policy_dir).recipients
-    names = principals.clients(recipients) + list(args.principal)
     try:
+        organisations = load_directory(load_policy(args.policy_dir)).organisations
+        names = principals.clients(organisations) + list(args.principal)
         created = ensure_credentials(args.directory, names, server=principals.node)
         if ensure_web_credentials(args.directory):
             created.append(WEB_SERVER)
-    except ConfigError as exc:
+    except BrokerError as exc:  # a bad policy directory or credentials folder
         print(f"kafka_security: {exc}", file=sys.stderr)
         return 2
     if created:
-        print(f"kafka_security: created {', '.join(created)} in {args.directory}")
+        shown = ", ".join(created[:6]) + (
+            f" and {len(created) - 6} more" if len(created) > 6 else ""
+        )
+        print(f"kafka_security: created {shown} in {args.directory}")
     return 0
 
 

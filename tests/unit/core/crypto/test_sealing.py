@@ -1,4 +1,5 @@
-"""Sealed deliveries: only the recipient opens its own; Kafka sees no personal data."""
+"""Sealed deliveries: only the receiving organisation opens its own; Kafka sees no personal
+data."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from broker.testing.fakes import MemoryDataKeyStore, ReadyPipeline
 from tests.conftest import example
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-RECIPIENTS = ("school", "child-welfare", "barnevernvakta", "salto")
+# the organisations the 'recruited' example (a pupil of osloskolen-9001 in Grorud) reaches
+ORGANISATIONS = ("skole-9001", "bydel-grorud-barnevern", "bfe-barnevernvakta", "salto-oslo")
 
 
 @dataclass
@@ -33,10 +35,9 @@ class World:
     store: MemoryDataKeyStore
     sealer: sealing.DeliverySealer
 
-    def opener(self, recipient: str) -> sealing.DeliveryOpener:
-        return sealing.DeliveryOpener(
-            self.registry, recipient, keyfiles.decryption_keys(self.paths, self.registry, recipient)
-        )
+    def opener(self, organisation: str) -> sealing.DeliveryOpener:
+        keys = keyfiles.decryption_keys(self.paths, self.registry, organisation)
+        return sealing.DeliveryOpener(self.registry, organisation, keys)
 
     def reload(self) -> None:
         self.registry = keyfiles.load_registry(self.paths.registry)
@@ -47,8 +48,8 @@ class World:
 def world(tmp_path: Path) -> World:
     paths = KeyPaths.under(tmp_path / "keys")
     keyfiles.generate(paths, KeyKind.broker, "broker", NOW)
-    for r in RECIPIENTS:
-        keyfiles.generate(paths, KeyKind.recipient, r, NOW)
+    for o in ORGANISATIONS:
+        keyfiles.generate(paths, KeyKind.recipient, o, NOW)
     registry = keyfiles.load_registry(paths.registry)
     broker_key = keyfiles.signing_key(paths, registry, KeyKind.broker, "broker")
     store = MemoryDataKeyStore()
@@ -57,14 +58,15 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 def deliveries(ready: ReadyPipeline, now: datetime) -> dict[str, Delivery]:
-    """The real pipeline's deliveries of the 'recruited' example, by recipient, as each
-    recipient opens them."""
+    """The real pipeline's deliveries of the 'recruited' example, by organisation, as each
+    organisation opens them."""
     result = ready.process(example("recruited", now), source=Source("t.notices", 0, 1))
     found = {}
     for message in result.deliveries:
         delivery = Delivery.model_validate(ready.open(message))
-        found[delivery.recipient] = delivery
-    assert len(found) >= 2, "the example should reach at least two recipients"
+        assert delivery.organisation in ORGANISATIONS
+        found[delivery.organisation] = delivery
+    assert len(found) >= 2, "the example should reach at least two organisations"
     return found
 
 
@@ -73,7 +75,7 @@ def seal(world: World, delivery: Delivery, notice_id: str = "n-1") -> sealing.Se
         delivery,
         data_key=world.store.data_key(notice_id, delivery.notice_type, NOW),
         delivery_id=delivery.delivery_id,
-        recipient=delivery.recipient,
+        organisation=str(delivery.organisation),
         event_type="no.oslo.broker.delivery.v1",
         source="/broker",
         time=NOW,
@@ -104,7 +106,7 @@ def test_a_recipient_cannot_open_another_recipients_delivery(
     disguised = DecryptionKey(victim, sealed.recipient_key_id, thief_key.private)
     with pytest.raises(sealing.DecryptionError) as caught:
         sealing.open_sealed(
-            sealed, delivery_id=deliveries[victim].delivery_id, recipient=victim, keys=[disguised]
+            sealed, delivery_id=deliveries[victim].delivery_id, owner=victim, keys=[disguised]
         )
     assert caught.value.code == "decryption-failed"
 
@@ -211,14 +213,14 @@ def test_deliveries_sealed_to_a_rotated_key_still_open(
     assert sealing.parse_sealed(new.value).recipient_key_id == new_entry.key_id
     opener = world.opener(recipient)
     for message in (old, new):
-        assert opener.open(dict(message.headers), message.value)["recipient"] == recipient
+        assert opener.open(dict(message.headers), message.value)["organisation"] == recipient
 
 
-def test_sealer_names_recipients_without_an_encryption_key(world: World) -> None:
-    """The worker can refuse to start rather than deliver to a recipient it cannot encrypt to."""
-    assert world.sealer.missing_recipients(["school", "youth-club", "police"]) == [
-        "police",
-        "youth-club",
+def test_sealer_names_organisations_without_an_encryption_key(world: World) -> None:
+    """The worker can refuse to start rather than deliver to one it cannot encrypt to."""
+    assert world.sealer.missing_keys(["skole-9001", "skole-9002", "oslo-politidistrikt"]) == [
+        "oslo-politidistrikt",
+        "skole-9002",
     ]
 
 
@@ -248,12 +250,12 @@ def test_sealing_keeps_no_state_between_calls(
         delivery_id = deliveries[recipient].delivery_id
         own = world.store.lookup(notice_id)
         assert sealing.open_with_data_key(
-            sealed, delivery_id=delivery_id, recipient=recipient, data_key=own
+            sealed, delivery_id=delivery_id, owner=recipient, data_key=own
         )
         with pytest.raises(sealing.DecryptionError):
             sealing.open_with_data_key(
                 sealed,
                 delivery_id=delivery_id,
-                recipient=recipient,
+                owner=recipient,
                 data_key=world.store.lookup(other),
             )

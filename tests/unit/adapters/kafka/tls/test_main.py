@@ -19,16 +19,18 @@ POLICIES = ROOT / "policies"
 def test_init_creates_every_principals_certificate_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The node, every client of the policy, the extra principals and the page's certificate;
-    a second run creates nothing and says nothing."""
+    """The node, the broker's clients, one for each organisation of the directory, the extra
+    principals and the page's certificate; a second run creates nothing and says nothing."""
     d = tmp_path / "creds"
     args = ["init", str(d), "--policy-dir", str(POLICIES), "--principal", "auditor.kari"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("kafka_security: created ca, kafka-node, admin, broker, ")
-    assert out.rstrip().endswith(f"auditor.kari, {WEB_SERVER} in {d}")
+    # ca, node, 9 of the broker's clients, 59 organisations, auditor.kari, the page
+    assert out.rstrip().endswith(f" and 66 more in {d}")
     assert ca_key_file(d).is_file()
-    for name in ["kafka-node", "auditor.kari", WEB_SERVER, Principals().sealer]:
+    organisations = ["recipient.skole-9002", "recipient.bydel-alna-barnevern"]
+    for name in ["kafka-node", "auditor.kari", WEB_SERVER, Principals().sealer, *organisations]:
         assert Credentials(d, name).cert.is_file(), name
     assert main(args) == 0
     assert capsys.readouterr().out == ""
