@@ -21,6 +21,7 @@ from broker.core.crypto.registry import (
     KeyStatus,
     RegistryEntry,
 )
+from broker.core.directory import Directory, Unresolved
 from broker.core.notices import SENDERS
 
 app = typer.Typer(
@@ -87,15 +88,20 @@ def _owner(
     kind, owner = picked[0]
     if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
         fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
-    if kind is KeyKind.recipient:
-        from broker.adapters.policy_files import load_policy
-
-        known = load_policy(settings().policy_dir).recipients
-        # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
-        # `broker retention purge` destroys rotated inbox keys past retention)
-        if owner not in known and owner != BROKER_OWNER:
-            fail(f"recipient: unknown recipient '{owner}' (known: {', '.join(sorted(known))})")
+    # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
+    # `broker retention purge` destroys rotated inbox keys past retention)
+    if kind is KeyKind.recipient and owner != BROKER_OWNER and owner not in _directory().topics:
+        fail(
+            f"--recipient: '{owner}' is not an organisation in the directory (an encryption key "
+            "belongs to one organisation; see `broker directory list`)"
+        )
     return kind, owner
+
+
+def _directory() -> Directory:
+    from broker.adapters.policy_files import load_directory, load_policy
+
+    return load_directory(load_policy(settings().policy_dir))
 
 
 def _binding(
@@ -114,6 +120,11 @@ def _binding(
         fail("--organisation: required for a publisher key (the organisation of the unit)")
     if sender is not None and sender not in SENDERS:
         fail(f"--sender: must be one of {', '.join(SENDERS)}")
+    if organisation is not None and sender is not None:
+        # a publisher is an organisation of the directory, of a kind that sends its class
+        found = _directory().publisher(organisation, sender)
+        if isinstance(found, Unresolved):
+            fail(f"--organisation: {found.detail} ({found.code})")
 
 
 def _row(entry: RegistryEntry, paths: KeyPaths) -> list[str]:

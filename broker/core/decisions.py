@@ -28,9 +28,10 @@ class Case:
     facts: Facts  # what the conditions read, converted for CEL once
     subject_ref: str  # the child's keyed reference, for the audit records
     all_fields: list[str]  # every field: what a denied recipient is withheld
+    publisher: str  # the organisation that published it (the directory's id)
 
     @classmethod
-    def of(cls, notice: Notice, policy: PolicySet, subject_key: bytes) -> Case:
+    def of(cls, notice: Notice, policy: PolicySet, subject_key: bytes, publisher: str) -> Case:
         doc = notice.model_dump(mode="json", exclude_none=True)
         return cls(
             notice,
@@ -39,6 +40,7 @@ class Case:
             Facts(policy, notice.notice_type, doc, notice.child_age()),
             refs.subject_ref(subject_key, notice.child.national_id),
             sorted({path for path, _ in leaves(doc)}),
+            publisher,
         )
 
 
@@ -163,4 +165,5 @@ def audit_record(
         # an urgent disclosure (danger to life or health) must be reviewed afterwards
         review_required=decision.review_required,
         organisation=decision.organisation,
+        publisher=case.publisher,
     )

@@ -58,6 +58,16 @@ class Scope(StrEnum):
 # The roles resolved per child; every other role is filled by exactly one organisation.
 SCOPES: dict[str, Scope] = {"school": Scope.school, "child-welfare": Scope.district}
 
+# Publishers are organisations too: a publishing unit's key is bound to a sender class and an
+# organisation (the key registry), and the organisation must be one the directory lists, of a
+# kind that sends that class's notices. A school's key cannot publish for the police, nor for
+# an organisation that is not a school.
+PUBLISHING_KINDS: dict[str, frozenset[str]] = {
+    "police": frozenset({"police"}),
+    "school": frozenset({"school"}),
+    "child-welfare": frozenset({"child-welfare", "barnevernvakta"}),
+}
+
 
 class Organisation(BaseModel):
     """One organisation that may receive deliveries, as the directory lists it."""
@@ -115,6 +125,23 @@ class Directory:
             return found or Unresolved("unknown-district", f"no {role} for child.district")
         only = self.single.get(role)
         return only or Unresolved("no-organisation", f"the directory lists no {role}")
+
+    def publisher(self, organisation: str | None, sender: str | None) -> Organisation | Unresolved:
+        """The organisation a verified notice was published by (its key's ``organisation``),
+        if the directory lists it as one that sends ``sender``'s notices."""
+        found = self.organisations.get(organisation or "")
+        if found is None:
+            return Unresolved(
+                "publisher-organisation-unknown",
+                "the publishing organisation is not in the directory",
+            )
+        if found.kind not in PUBLISHING_KINDS.get(sender or "", frozenset()):
+            return Unresolved(
+                "publisher-organisation-mismatch",
+                f"the publishing organisation is a {found.kind}, which does not send "
+                f"{sender} notices",
+            )
+        return found
 
     def _school_of(self, child: Mapping[str, Any]) -> Organisation | Unresolved:
         school = child.get("school")

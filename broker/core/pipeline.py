@@ -20,7 +20,7 @@ from broker.core.audit import writers
 from broker.core.crypto import refs, sealing, signing
 from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.topics import TopicNames
-from broker.core.directory import Directory, Organisation
+from broker.core.directory import Directory, Organisation, Unresolved
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.notices import Notice
 from broker.core.policy import PolicySet
@@ -164,13 +164,23 @@ class Pipeline:
             notice = envelope.decode_notice(hmap, plain, now=now)
             signing.check_issuer(verified, notice.issuer.unit_id)
             signing.check_sender(verified, notice.notice_type)
+            publisher = self._publisher(verified)
             # a RetentionError (a NoticeError) here dead-letters a replayed notice whose data
             # key was already destroyed: it is never re-keyed
             data_key = self.data_keys.data_key(str(notice.notice_id), notice.notice_type, now)
         except NoticeError as error:
             result = self._dead_letter(data, raw, hmap, source, error, plain=plain, now=now)
             return _with(result, claim)
-        return _with(self._decide(notice, source, now, data_key), claim)
+        return _with(self._decide(notice, publisher, source, now, data_key), claim)
+
+    def _publisher(self, verified: signing.Verified) -> Organisation:
+        """The organisation that published the notice, as the directory lists it: a notice
+        signed for an organisation the directory does not list, or of a kind that does not
+        send the notice's class, is dead-lettered (deny by default)."""
+        found = self.directory.publisher(verified.organisation, verified.sender)
+        if isinstance(found, Unresolved):
+            raise NoticeError(found.code, [FieldProblem("ce_keyid", found.detail)])
+        return found
 
     def _open(self, headers: dict[str, bytes], value: bytes) -> bytes:
         """The notice in clear: it is sealed to the broker in transit and at rest on Kafka."""
@@ -190,10 +200,17 @@ class Pipeline:
 
     # --- valid notices: decide, build the delivery, seal it, record it, per recipient ----
 
-    def _decide(self, notice: Notice, source: Source, now: datetime, data_key: bytes) -> Result:
+    def _decide(
+        self,
+        notice: Notice,
+        publisher: Organisation,
+        source: Source,
+        now: datetime,
+        data_key: bytes,
+    ) -> Result:
         """Per recipient: decide (pure policy), build the delivery, seal it, build the audit
         record (broker.core.decisions). One decision and one audit record per recipient."""
-        case = decisions.Case.of(notice, self.policy, self.subject_key)
+        case = decisions.Case.of(notice, self.policy, self.subject_key, publisher.id)
         made, deliveries, audits = [], [], []
         for recipient in self.policy.recipients.values():
             # the organisation first: its own pseudonym key redacts its copy

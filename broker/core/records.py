@@ -115,6 +115,10 @@ class AuditRecord(Strict):
     organisation: str | None = Field(
         default=None, description="the organisation (directory id) the decision concerns"
     )
+    publisher: str | None = Field(
+        default=None,
+        description="the organisation that published the notice (directory.yaml), for decisions",
+    )
 
 
 class Problem(Strict):

@@ -26,6 +26,17 @@ TWO_SCHOOLS_TWO_DISTRICTS = (
 )
 
 
+# What the integration suite's brokers list: the two schools and two districts, and every
+# other organisation the examples name (osloskolen-9003 in Søndre Nordstrand publishes a
+# concern report; Alna is named too), so the examples route as with the shipped directory.
+EXAMPLES_REACH = (
+    *TWO_SCHOOLS_TWO_DISTRICTS,
+    "skole-9003",
+    "bydel-sondre-nordstrand-barnevern",
+    "bydel-alna-barnevern",
+)
+
+
 def policy_dir_with(source: Path, dest: Path, organisations: Iterable[str]) -> Path:
     """``source`` copied to ``dest`` with only ``organisations`` left in its directory (each
     must be listed there: a typo fails here, not as a silent deny later)."""

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from broker.adapters.examples import example_organisation
 from broker.adapters.policy_files import load_directory
 from broker.core import envelope
 from broker.core.audit import writers
@@ -143,7 +144,7 @@ class MemoryKeys:
                     public_key=b64e(raw),
                     created=now,
                     sender=sender,
-                    organisation="test-organisation" if sender else None,
+                    organisation=example_organisation(owner) if sender else None,
                 )
             )
             private[(kind, owner)] = key

@@ -20,8 +20,9 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import sealing
 from broker.services.local import WorkerProcess, create_topics
+from broker.testing.directories import EXAMPLES_REACH, policy_dir_with
 from broker.testing.processes import fresh_settings
-from tests.conftest import ROOT
+from tests.conftest import POLICIES, ROOT
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
 
@@ -54,8 +55,13 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("kafka")
     port = free_port_pair()
     credentials = base / "credentials"
+    # The organisations the examples reach, not the shipped 59: every stack creates each one's
+    # topics and ACLs under its own prefix, and a broker holding thousands of ACLs applies new
+    # ones slowly (the directory benchmark times 200 organisations on a broker of their own).
+    policies = policy_dir_with(POLICIES, base / "policies", EXAMPLES_REACH)
     env = {
         **os.environ,
+        "BROKER_POLICY_DIR": str(policies),
         "KAFKA_PROFILE": "secure",
         "KAFKA_PORT": str(port),
         "KAFKA_DATA_DIR": str(base / "data"),
@@ -71,6 +77,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "BROKER_KAFKA_PROFILE": "secure",
         "BROKER_KAFKA_CREDENTIALS_DIR": str(credentials),
         "BROKER_BOOTSTRAP": bootstrap,
+        "BROKER_POLICY_DIR": str(policies),
     }
     saved = {k: os.environ.get(k) for k in session_env}
     os.environ.update(session_env)

@@ -12,6 +12,14 @@ from typing import Any
 from broker.core.notices import NOTICE_SENDERS
 
 EXAMPLES = Path(__file__).resolve().parent
+# The organisation (policies/directory.yaml) each example unit publishes for: a police unit for
+# Oslo's police district, a school as itself, a district's child welfare service as itself.
+EXAMPLE_ORGANISATIONS = {
+    "oslo-pd-ost": "oslo-politidistrikt",
+    "oslo-pd-syd": "oslo-politidistrikt",
+    "osloskolen-9003": "skole-9003",
+    "bydel-grorud-barnevern": "bydel-grorud-barnevern",
+}
 OTHER_SENDERS = EXAMPLES / "other-senders"
 INVALID = EXAMPLES / "invalid"
 
@@ -43,6 +51,12 @@ def example_units() -> dict[str, str]:
     if mixed:
         raise ValueError(f"examples: units issue notices of two sender classes: {mixed}")
     return {u: next(iter(senders)) for u, senders in sorted(units.items())}
+
+
+def example_organisation(unit: str) -> str:
+    """The organisation an example unit's key is bound to; a unit the examples do not name is
+    its own organisation (which the directory will not list: its notices are refused)."""
+    return EXAMPLE_ORGANISATIONS.get(unit, unit)
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from broker.adapters.examples import example_units
+from broker.adapters.examples import example_organisation, example_units
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
@@ -19,8 +19,9 @@ def ensure_dev_keys(settings: Settings) -> None:
     in the examples, bound to the sender class of the notices it issues there, and an
     encryption key for every organisation of the directory that fills a role a rule can
     deliver to. Existing active keys are kept.
-    A dev unit's organisation is its own unit id (in production the operator registers the
-    real organisation with `broker keys generate --organisation`)."""
+    A dev unit is bound to the directory organisation it publishes for (examples'
+    EXAMPLE_ORGANISATIONS; in production the operator registers it with `broker keys generate
+    --organisation`)."""
     paths = settings.key_paths()
     now = datetime.now(UTC)
     keyfiles.ensure(paths, KeyKind.broker, BROKER_OWNER, now)
@@ -28,7 +29,8 @@ def ensure_dev_keys(settings: Settings) -> None:
         keyfiles.ensure(paths, KeyKind.audit_writer, writer, now)
     keyfiles.ensure(paths, KeyKind.recipient, sealing.BROKER_INBOX, now)  # notices are sealed to it
     for unit, sender in example_units().items():
-        keyfiles.ensure(paths, KeyKind.publisher, unit, now, sender=sender, organisation=unit)
+        home = example_organisation(unit)
+        keyfiles.ensure(paths, KeyKind.publisher, unit, now, sender=sender, organisation=home)
     policy = load_policy(settings.policy_dir)
     roles = {r.recipient for r in policy.rules}
     for organisation in sorted(load_directory(policy).organisations.values(), key=lambda o: o.id):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.adapters.stores.datakeys import SqliteDataKeyStore
@@ -336,10 +337,10 @@ def test_keys_cli_lists_keys_without_private_material(
             "--sender",
             "police",
             "--organisation",
-            "oslo-pd",
+            "oslo-politidistrikt",
         ],
-        ["generate", "--recipient", "school"],
-        ["rotate", "--recipient", "school"],
+        ["generate", "--recipient", "skole-9002"],
+        ["rotate", "--recipient", "skole-9002"],
         ["generate", "--recipient", "broker"],  # the broker's inbox: notices are sealed to it
         ["list"],
     ):
@@ -361,12 +362,13 @@ def test_keys_cli_lists_keys_without_private_material(
 def test_keys_cli_refuses_an_unknown_recipient_and_two_selectors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A recipient must exist in policies/; exactly one of the owner options is required."""
+    """An encryption key's owner must be an organisation of the directory; exactly one of the
+    owner options is required."""
     monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path))
     runner = CliRunner()
     unknown = runner.invoke(app, ["generate", "--recipient", "nobody"])
     assert unknown.exit_code == 2
-    assert "unknown recipient 'nobody'" in unknown.output
+    assert "--recipient: 'nobody' is not an organisation in the directory" in unknown.output
     both = runner.invoke(app, ["generate", "--broker", "--publisher", "x"])
     assert both.exit_code == 2
     assert "exactly one" in both.output
@@ -414,7 +416,9 @@ def test_dev_keys_bind_each_example_unit_to_the_class_of_its_notices(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ensure_dev_keys: units issuing incident or risk notices are police, the one issuing a
-    concern report a school, the one issuing feedback child welfare; organisation = unit id."""
+    concern report a school, the one issuing feedback child welfare; each bound to the
+    directory organisation it publishes for (a police unit: Oslo's police district; the school
+    and the district's service: themselves)."""
     from broker.adapters.examples import example_units  # noqa: PLC0415
     from broker.adapters.stores.devkeys import ensure_dev_keys  # noqa: PLC0415
 
@@ -430,10 +434,21 @@ def test_dev_keys_bind_each_example_unit_to_the_class_of_its_notices(
     settings = Settings(state_dir=tmp_path, policies=POLICIES)
     ensure_dev_keys(settings)
     registry = keyfiles.load_registry(settings.key_paths().registry)
+    home = {
+        "oslo-pd-ost": "oslo-politidistrikt",
+        "oslo-pd-syd": "oslo-politidistrikt",
+        "osloskolen-9003": "skole-9003",
+        "bydel-grorud-barnevern": "bydel-grorud-barnevern",
+    }
+    directory = load_directory(load_policy(POLICIES))
     for unit, sender in expected.items():
         entry = registry.active(KeyKind.publisher, unit)
         assert entry is not None
-        assert (entry.sender, entry.organisation) == (sender, unit)
+        assert (entry.sender, entry.organisation) == (sender, home[unit])
+        assert (
+            directory.publisher(entry.organisation, entry.sender)
+            == (directory.organisations[home[unit]])
+        )
     ensure_dev_keys(settings)  # again: the same keys, nothing new
     assert keyfiles.load_registry(settings.key_paths().registry) == registry
 
@@ -453,19 +468,30 @@ def test_keys_cli_needs_sender_and_organisation_for_a_publisher(
             ["--publisher", "u", "--sender", "gossip", "--organisation", "o"],
             "--sender: must be one of child-welfare, police, school",
         ),
-        (["--recipient", "school", "--sender", "school"], "--sender: only for --publisher"),
+        (["--recipient", "skole-9002", "--sender", "school"], "--sender: only for --publisher"),
+        # an encryption key is an organisation's, not a role's
+        (["--recipient", "school"], "--recipient: 'school' is not an organisation"),
+        # a publisher is an organisation of the directory, of a kind that sends its class
+        (
+            ["--publisher", "u", "--sender", "school", "--organisation", "osloskolen"],
+            "--organisation: the publishing organisation is not in the directory",
+        ),
+        (
+            ["--publisher", "u", "--sender", "police", "--organisation", "skole-9003"],
+            "is a school, which does not send police notices",
+        ),
     ):
         result = runner.invoke(app, ["generate", *args])
         assert result.exit_code == 2, result.output
         assert message in result.output
     assert not (tmp_path / "keys" / "private").exists()
     ok = runner.invoke(
-        app, ["generate", "--publisher", "u", "--sender", "school", "--organisation", "osloskolen"]
+        app, ["generate", "--publisher", "u", "--sender", "school", "--organisation", "skole-9003"]
     )
     assert ok.exit_code == 0, ok.output
     listing = runner.invoke(app, ["list"]).output
     assert "school" in listing
-    assert "osloskolen" in listing
+    assert "skole-9003" in listing
 
 
 def test_a_writer_without_its_key_does_not_start(tmp_path: Path, now: datetime) -> None:
