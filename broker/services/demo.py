@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from broker.adapters import examples
-from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.kafka.clients import consume, fetch_partition_zero, producer, send_all
 from broker.adapters.kafka.local import LocalKafka, free_port_pair
 from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.policy_files import load_directory, load_policy
@@ -139,8 +139,9 @@ async def _flow(
         )
         return 1
     directory = load_directory(policy)
-    received, dead = await _read_back(settings, directory)
+    received, raw, dead = await _read_back(settings, directory)
     _show_received(console, policy, directory, received)
+    console.print(await _isolation(settings, directory, raw))
     console.print(audit_table(audit))
     for record in dead:
         error = dict(record.headers).get("broker_error", b"{}").decode()
@@ -210,10 +211,12 @@ async def _await_audit(
 
 async def _read_back(
     settings: Settings, directory: Directory
-) -> tuple[dict[str, list[dict[str, Any]]], list[Any]]:
-    """Every delivery, decrypted with its organisation's own key, and the dead letters."""
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[Any]], list[Any]]:
+    """Every delivery, decrypted with its organisation's own key, and as it is on Kafka, by
+    organisation; and the dead letters."""
     topics = {settings.topics.delivery(t): o for o, t in directory.topics.items()}
     received: dict[str, list[dict[str, Any]]] = {o: [] for o in directory.organisations}
+    raw: dict[str, list[Any]] = {o: [] for o in directory.organisations}
     dead: list[Any] = []
     openers: dict[str, Any] = {}
     paths = settings.key_paths()
@@ -233,7 +236,55 @@ async def _read_back(
                 registry, org, keyfiles.decryption_keys(paths, registry, org)
             )
         received[org].append(openers[org].open(header_map(record.headers), record.value))
-    return received, dead
+        raw[org].append(record)
+    return received, raw, dead
+
+
+async def _isolation(
+    settings: Settings, directory: Directory, raw: dict[str, list[Any]]
+) -> RenderableType:
+    """Step 5b: for a school and a district's service that received copies, another of the
+    same role (in another district) tries to read its topic as itself — Kafka refuses — and,
+    given the bytes anyway (as a Kafka operator holds them), to decrypt them with its own key."""
+    table = Table(
+        "who tries",
+        "whose copies",
+        "Kafka read as itself",
+        "decrypt the bytes with its own key",
+        title="[bold]5b.[/] another school or district cannot read or decrypt them",
+        title_justify="left",
+    )
+    paths = settings.key_paths()
+    registry = keyfiles.load_registry(paths.registry)
+    for role in ("school", "child-welfare"):
+        orgs = sorted(directory.of_kind(role), key=lambda o: o.id)
+        owner = next((o for o in orgs if raw[o.id]), None)
+        other = next(
+            (o for o in orgs if not raw[o.id] and owner and o.district != owner.district), None
+        )
+        if owner is None or other is None:
+            continue
+        options = settings.kafka.options(Principals.recipient(other.id))
+        topic = settings.topics.delivery(directory.topics[owner.id])
+        code, _ = await fetch_partition_zero(settings.bootstrap, options, topic)
+        read = "[green]refused[/] (TOPIC_AUTHORIZATION_FAILED)" if code == 29 else f"[red]{code}[/]"
+        opener = sealing.DeliveryOpener(
+            registry, other.id, keyfiles.decryption_keys(paths, registry, other.id)
+        )
+        refused = []
+        for record in raw[owner.id]:
+            try:
+                opener.open(header_map(record.headers), record.value)
+                refused.append("[red]OPENED[/]")
+            except sealing.DecryptionError as exc:
+                refused.append(f"[green]refused[/] ({exc.code})")
+        table.add_row(
+            f"{other.name} ({other.id})",
+            f"{owner.name} ({owner.id}): {len(raw[owner.id])}",
+            read,
+            ", ".join(sorted(set(refused))),
+        )
+    return table
 
 
 def _show_balance(

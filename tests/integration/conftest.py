@@ -9,11 +9,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from aiokafka.client import AIOKafkaClient
-from aiokafka.protocol.fetch import FetchRequest
 
 from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.settings import Settings
@@ -25,25 +22,6 @@ from broker.testing.processes import fresh_settings
 from tests.conftest import POLICIES, ROOT
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
-
-
-async def fetch_partition_zero(
-    bootstrap: str, options: dict[str, Any], topic: str
-) -> tuple[int, bytes]:
-    """The broker's answer to a Fetch of partition 0 from offset 0 by the client ``options``
-    name: (error code, records). A raw Fetch: aiokafka's consumer only logs a topic whose
-    metadata it may not see."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
-    await client.bootstrap()
-    try:
-        node = next(iter(client.cluster.brokers())).nodeId
-        resp = await client.send(node, FetchRequest(0, 1, 1 << 20, 1, [(topic, [(0, 0, 1 << 20)])]))
-        [(name, [partition])] = resp.topics
-        assert name == topic
-        records = partition[-1] or b""
-        return int(partition[1]), bytes(records)
-    finally:
-        await client.close()
 
 
 @pytest.fixture(scope="session")

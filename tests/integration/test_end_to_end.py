@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from broker.adapters.kafka.clients import consume, producer, send_all
+from broker.adapters.kafka.clients import consume, fetch_partition_zero, producer, send_all
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import notice_message, sealed_for_broker
 from broker.adapters.retention_files import load_retention
@@ -31,7 +31,7 @@ from broker.core.pipeline import AUDIT_TYPE, OutMessage
 from broker.core.policy import PolicySet
 from broker.services.local import broker_command
 from tests.conftest import ce_headers, example
-from tests.integration.conftest import Stack, fetch_partition_zero
+from tests.integration.conftest import Stack
 
 # the organisations the examples name, as policies/directory.yaml lists them: the 'threat'
 # pupil's school (osloskolen-9002) and the 'recruited' child's district (Grorud)

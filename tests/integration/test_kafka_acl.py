@@ -33,6 +33,7 @@ from aiokafka.errors import (
 )
 
 from broker.adapters.kafka.admin import apply, planned
+from broker.adapters.kafka.clients import fetch_partition_zero
 from broker.adapters.kafka.local import free_port_pair
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.policy_files import load_directory, load_policy
@@ -50,7 +51,6 @@ from broker.core.directory import Directory
 from broker.core.notices import NOTICE_SENDERS
 from broker.testing.directories import TWO_SCHOOLS_TWO_DISTRICTS, policy_dir_with
 from tests.conftest import POLICIES, ROOT
-from tests.integration.conftest import fetch_partition_zero
 
 pytestmark = pytest.mark.integration
 

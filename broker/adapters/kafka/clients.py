@@ -21,7 +21,9 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.protocol.fetch import FetchRequest
 
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import Principals
@@ -229,3 +231,23 @@ async def group_consumer(
         yield consumer
     finally:
         await consumer.stop()
+
+
+async def fetch_partition_zero(
+    bootstrap: str, options: dict[str, Any], topic: str
+) -> tuple[int, bytes]:
+    """The broker's answer to a Fetch of partition 0 from offset 0 by the client ``options``
+    name: (error code, records; 29 is TOPIC_AUTHORIZATION_FAILED). A raw Fetch: aiokafka's
+    consumer only logs a topic whose metadata it may not see. For probes of the ACLs (the
+    demo, the tests), never for reading deliveries."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
+    await client.bootstrap()
+    try:
+        node = next(iter(client.cluster.brokers())).nodeId
+        resp = await client.send(node, FetchRequest(0, 1, 1 << 20, 1, [(topic, [(0, 0, 1 << 20)])]))
+        [(name, [partition])] = resp.topics
+        assert name == topic
+        records = partition[-1] or b""
+        return int(partition[1]), bytes(records)
+    finally:
+        await client.close()
