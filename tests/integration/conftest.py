@@ -13,9 +13,11 @@ from collections.abc import Iterator
 import pytest
 
 from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import sealing
+from broker.core.policy import PolicySet
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.directories import EXAMPLES_REACH, policy_dir_with
 from broker.testing.processes import fresh_settings
@@ -68,6 +70,13 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             else:
                 os.environ[k] = v
         subprocess.run(["bash", str(KAFKA_SH), "stop"], env=env, capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def policy(kafka: str) -> PolicySet:
+    """The policy the session's brokers run: the shipped one, with the directory of the
+    organisations the examples reach (BROKER_POLICY_DIR, which `kafka` sets)."""
+    return load_policy(os.environ["BROKER_POLICY_DIR"])
 
 
 @dataclasses.dataclass

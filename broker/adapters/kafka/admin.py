@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest
+from aiokafka.errors import IncompatibleBrokerVersion
+from aiokafka.protocol.admin import (
+    CreateAclsRequest,
+    CreateAclsRequestStruct,
+    DeleteAclsRequest,
+    DescribeAclsRequest,
+)
 
 from broker.adapters.kafka.clients import Connection, check_errors, create_topics, new_admin
 from broker.adapters.kafka.tls.contexts import KafkaSecurity
@@ -52,7 +58,7 @@ def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding]
 
 
 async def _admin(bootstrap: str, sec: KafkaSecurity, principal: str) -> AIOKafkaAdminClient:
-    admin = new_admin(Connection(bootstrap, sec.options(principal)), request_timeout_ms=10000)
+    admin = new_admin(Connection(bootstrap, sec.options(principal)), request_timeout_ms=30000)
     await admin.start()
     return admin
 
@@ -93,10 +99,29 @@ def _wire(b: AclBinding) -> tuple[int, str, int, str, str, int, int]:
     )
 
 
+ACL_BATCH = 200  # bindings per CreateAcls request
+
+
+class _CreateAclsBatch(CreateAclsRequest):  # type: ignore[misc]  # aiokafka is untyped here
+    """One CreateAcls request carrying many bindings (aiokafka's carries one). The protocol
+    takes an array; one request per binding, sent at once, made a broker committing each to
+    its metadata log time out on a directory of a few hundred organisations."""
+
+    def __init__(self, creations: list[tuple[int, str, int, str, str, int, int]]) -> None:
+        self._creations = creations
+
+    def build(self, request_struct_class: type[CreateAclsRequestStruct]) -> CreateAclsRequestStruct:
+        if request_struct_class.API_VERSION < 1:  # v0 has no pattern types (PREFIXED)
+            raise IncompatibleBrokerVersion("CreateAcls v1 or later is needed")
+        return request_struct_class(self._creations)
+
+
 async def create_acls(admin: AIOKafkaAdminClient, acls: Iterable[AclBinding]) -> None:
-    # aiokafka's request carries one binding; send them concurrently
-    requests = [admin._send_request(CreateAclsRequest(*_wire(b))) for b in acls]
-    for resp in await asyncio.gather(*requests):
+    """Create ``acls`` in batches of ACL_BATCH, one request after another."""
+    wanted = [_wire(b) for b in acls]
+    for start in range(0, len(wanted), ACL_BATCH):
+        batch = wanted[start : start + ACL_BATCH]
+        resp = await admin._send_request(_CreateAclsBatch(batch))
         check_errors(resp.creation_responses, "create ACL")
 
 
