@@ -36,6 +36,7 @@ from tests.integration.conftest import Stack
 # the organisations the examples name, as policies/directory.yaml lists them: the 'threat'
 # pupil's school (osloskolen-9002) and the 'recruited' child's district (Grorud)
 THREAT_SCHOOL = "skole-9002"
+THREAT_DISTRICT = "bydel-frogner-barnevern"
 RECRUITED_DISTRICT = "bydel-grorud-barnevern"
 
 pytestmark = pytest.mark.integration
@@ -177,11 +178,12 @@ def test_school_receives_only_its_allowed_fields(observed: Observed, policy: Pol
 
 
 def test_child_welfare_receives_more(observed: Observed) -> None:
-    """Child welfare gets the national id and guardians that the school does not."""
-    school = _bodies(observed, "school")[0]
+    """Child welfare gets the national id and guardians that the school does not: for the
+    threat, the pupil's school and the child welfare service of the pupil's district (Frogner)."""
+    school = _bodies(observed, THREAT_SCHOOL)[0]
     welfare = next(
         d
-        for d in _bodies(observed, "child-welfare")
+        for d in _bodies(observed, THREAT_DISTRICT)
         if d["notice"]["notice_id"] == example("threat", observed.now)["notice_id"]
     )
     assert welfare["legal_basis"]["id"] == "bvl-13-2"
@@ -324,8 +326,8 @@ TOPIC_AUTHORIZATION_FAILED = 29
 # (who tries, whose copies): the other school, and each district's service on the other's
 INTRUDERS = [
     ("skole-9001", THREAT_SCHOOL),
-    ("bydel-frogner-barnevern", RECRUITED_DISTRICT),
-    (RECRUITED_DISTRICT, "bydel-frogner-barnevern"),
+    (THREAT_DISTRICT, RECRUITED_DISTRICT),
+    (RECRUITED_DISTRICT, THREAT_DISTRICT),
 ]
 
 
