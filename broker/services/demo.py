@@ -79,7 +79,13 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None
     try:
-        create_topics(settings)  # topics, ACLs, and keys: publishing units, broker, recipients
+        moved = create_topics(settings)  # topics, ACLs, and keys: units, broker, organisations
+        if moved is not None:
+            console.print(
+                f"[yellow]local keys from before publishers were bound to organisations moved "
+                f"to {moved}; new ones made[/]",
+                highlight=False,
+            )
         console.print(
             f"[bold]2.[/] topics and ACLs under the prefix '{prefix}', keys in "
             f"{settings.key_paths().root}; starting the worker and the audit sealer …"

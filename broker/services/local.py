@@ -22,20 +22,22 @@ from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import topic_plan
 
 
-def create_topics(settings: Settings) -> None:
+def create_topics(settings: Settings) -> Path | None:
     """The topics of ``settings`` (and the local keys a run needs); in the secure profile also
-    the ACLs that let each principal do exactly its part on them."""
-    ensure_dev_keys(settings)
+    the ACLs that let each principal do exactly its part on them. Returns where stale local
+    keys were moved aside, if they were (broker.adapters.stores.devkeys)."""
+    moved = ensure_dev_keys(settings)
     if settings.kafka.profile is Profile.secure:
         acls, specs = planned(settings)
         asyncio.run(
             apply(settings.bootstrap, settings.kafka, acls, specs, prefix=settings.topic_prefix)
         )
-        return
+        return moved
     specs = topic_plan(settings.topics, load_directory(load_policy(settings.policy_dir)))
     asyncio.run(
         ensure_topics(settings.bootstrap, specs, options=settings.kafka.options(Principals().admin))
     )
+    return moved
 
 
 def broker_command(

@@ -515,3 +515,35 @@ def test_the_registry_file_holds_the_rendered_registry(paths: KeyPaths) -> None:
     assert keyfiles.load_registry(paths.root / "none.yaml", missing_ok=True) == Registry()
     with pytest.raises(ConfigError, match=r"none\.yaml does not exist"):
         keyfiles.load_registry(paths.root / "none.yaml")
+
+
+def test_local_keys_bound_before_organisations_are_set_aside_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local key folder whose example unit is bound to its own id (as before publishers were
+    organisations) is moved aside whole and made anew; a current one is left alone, and an
+    operator's registry elsewhere is never moved."""
+    from broker.adapters.stores.devkeys import ensure_dev_keys, set_aside_stale  # noqa: PLC0415
+
+    monkeypatch.delenv("BROKER_KEY_DIR", raising=False)
+    monkeypatch.delenv("BROKER_KEY_REGISTRY", raising=False)
+    settings = Settings(state_dir=tmp_path, policies=POLICIES)
+    paths = settings.key_paths()
+    stamp = datetime(2026, 12, 2, 3, 4, 5, tzinfo=UTC)
+    keyfiles.ensure(
+        paths, KeyKind.publisher, "oslo-pd-ost", stamp, sender="police", organisation="oslo-pd-ost"
+    )
+    moved = ensure_dev_keys(settings)
+    assert moved is not None
+    assert moved.name.startswith("keys.stale-")
+    assert (moved / "registry.yaml").is_file()
+    entry = keyfiles.load_registry(paths.registry).active(KeyKind.publisher, "oslo-pd-ost")
+    assert entry is not None
+    assert entry.organisation == "oslo-politidistrikt"
+    assert ensure_dev_keys(settings) is None  # current now: nothing moved
+    elsewhere = keyfiles.KeyPaths(tmp_path / "k2", tmp_path / "reviewed" / "registry.yaml")
+    keyfiles.ensure(
+        elsewhere, KeyKind.publisher, "oslo-pd-ost", stamp, sender="police", organisation="x"
+    )
+    assert set_aside_stale(elsewhere, stamp) is None
+    assert (tmp_path / "k2").is_dir()
