@@ -63,6 +63,15 @@ def resolve(recipient: str, case: Case, directory: Directory) -> Organisation | 
     return directory.resolve(recipient, case.doc.get("child", {}))
 
 
+def moved_from(
+    recipient: str, case: Case, directory: Directory
+) -> Organisation | Unresolved | None:
+    """The service of the district the child moved from, for a role resolved by district (or
+    why the directory has none); None if the notice names no previous district. It is named,
+    never delivered to."""
+    return directory.moved_from(recipient, case.doc.get("child", {}))
+
+
 def routed(
     verdict: Verdict, found: Organisation | Unresolved
 ) -> tuple[Verdict, Organisation | None]:
@@ -86,10 +95,18 @@ def routed(
 
 
 def decision(
-    case: Case, verdict: Verdict, policy_version: str, organisation: Organisation | None = None
+    case: Case,
+    verdict: Verdict,
+    policy_version: str,
+    organisation: Organisation | None = None,
+    moved_from: Organisation | Unresolved | None = None,
 ) -> Decision:
-    """The decision for one recipient: a denied recipient is withheld every field."""
+    """The decision for one recipient: a denied recipient is withheld every field. The service
+    of the district the child moved from is named in ``also_concerned``; one the directory does
+    not list is a reason before the policy's, so that the last reason stays the deciding one."""
     redacted = verdict.redacted
+    also = [moved_from.id] if isinstance(moved_from, Organisation) else []
+    notes = [str(moved_from)] if isinstance(moved_from, Unresolved) else []
     return Decision(
         notice_id=case.notice.notice_id,
         notice_type=case.notice.notice_type,
@@ -97,13 +114,14 @@ def decision(
         outcome=verdict.outcome,
         rule_id=verdict.rule.id if verdict.rule else None,
         legal_basis=verdict.legal_basis,
-        reasons=list(verdict.reasons),
+        reasons=[*notes, *verdict.reasons],
         fields_kept=list(redacted.kept) if redacted else [],
         fields_withheld=list(redacted.withheld) if redacted else case.all_fields,
         policy_version=policy_version,
         fields_transformed=dict(redacted.transformed) if redacted else {},
         review_required=verdict.review_required,
         organisation=organisation.id if organisation else None,
+        also_concerned=also,
     )
 
 
@@ -166,4 +184,5 @@ def audit_record(
         review_required=decision.review_required,
         organisation=decision.organisation,
         publisher=case.publisher,
+        also_concerned=decision.also_concerned,
     )

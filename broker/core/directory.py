@@ -6,7 +6,8 @@ Oslo's fifteen districts' child welfare services, Barnevernvakta, SaLTo, the pol
 organisation is its own principal, with its own encryption key and delivery topic, all derived
 from its id. ``resolve`` picks the one organisation a notice concerns for a role — the pupil's
 own school, the child's district's service — or says why there is none; there is never a
-fallback to "every school".
+fallback to "every school". ``moved_from`` names the service of the district a child moved
+from, which the decision records but never delivers to.
 
 Pure: parses the file's bytes; the directory is read by broker.adapters.policy_files.
 """
@@ -142,6 +143,20 @@ class Directory:
                 f"{sender} notices",
             )
         return found
+
+    def moved_from(self, role: str, child: Mapping[str, Any]) -> Organisation | Unresolved | None:
+        """For a role resolved by district, the organisation of the district the child moved
+        from (``child.previous_district``), or why there is none; None if the notice names no
+        previous district or the role is not resolved by district. Named in the decision and
+        its audit record, never delivered to: no rule names it, and a disclosure to it would
+        need a legal basis of its own."""
+        previous = child.get("previous_district")
+        if SCOPES.get(role, Scope.single) is not Scope.district or not previous:
+            return None
+        found = self.by_district.get((role, str(previous)))
+        return found or Unresolved(
+            "unknown-previous-district", f"no {role} for child.previous_district"
+        )
 
     def _school_of(self, child: Mapping[str, Any]) -> Organisation | Unresolved:
         school = child.get("school")

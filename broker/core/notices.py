@@ -69,12 +69,27 @@ class Child(Strict):
     birth_date: date
     address: ShortText | None = None
     district: ShortText = Field(description="Oslo district (bydel), e.g. 'Grorud'")
+    # Checked against the directory when routed, like district, not here: a name it does not
+    # list (a typo, a municipality outside Oslo) must not cost the current district its copy.
+    previous_district: ShortText | None = Field(
+        default=None,
+        description="the Oslo district (bydel) the child moved from, whose child welfare "
+        "service may hold an open case; it receives nothing by being named, but the decision "
+        "and the audit record name it",
+    )
     school: School | None = None
 
     @model_validator(mode="after")
     def _birth_date_matches_national_id(self) -> Child:
         if national_id.birth_date_of(self.national_id) != self.birth_date:
             raise ValueError("birth_date does not match the national id number")
+        return self
+
+    @model_validator(mode="after")
+    def _moved_from_another_district(self) -> Child:
+        moved_from = self.previous_district
+        if moved_from is not None and moved_from.casefold() == self.district.casefold():
+            raise ValueError("previous_district must differ from district")
         return self
 
 

@@ -50,6 +50,11 @@ class Decision(Strict):
         description="the organisation (directory id) that fills the recipient role for this "
         "notice; None if none does (then the decision is a deny naming why)",
     )
+    also_concerned: list[str] = Field(
+        default_factory=list,
+        description="organisations (directory ids) the notice also names for this role that "
+        "were not delivered to: the service of the district the child moved from",
+    )
 
 
 class Delivery(Strict):
@@ -118,6 +123,11 @@ class AuditRecord(Strict):
     publisher: str | None = Field(
         default=None,
         description="the organisation that published the notice (directory.yaml), for decisions",
+    )
+    also_concerned: list[str] = Field(
+        default_factory=list,
+        description="organisations (directory ids) the notice also names for this role that "
+        "were not delivered to: the service of the district the child moved from",
     )
 
 

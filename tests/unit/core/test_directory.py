@@ -80,6 +80,30 @@ def test_an_unknown_school_or_district_resolves_to_no_one(
     assert "Atlantis" not in str(found)
 
 
+def test_the_district_a_child_moved_from_is_found_for_child_welfare_only(
+    shipped: Directory,
+) -> None:
+    """child.previous_district names that district's child welfare service; no other role has
+    a previous organisation, and a notice that names no previous district has none."""
+    child = {"district": "Grorud", "previous_district": "Alna", "school": {"school_id": "x"}}
+    found = shipped.moved_from("child-welfare", child)
+    assert isinstance(found, Organisation)
+    assert (found.id, found.district) == ("bydel-alna-barnevern", "Alna")
+    assert shipped.resolve("child-welfare", child) != found  # resolve still means where now
+    assert shipped.moved_from("school", child) is None
+    assert shipped.moved_from("barnevernvakta", child) is None
+    assert shipped.moved_from("child-welfare", {"district": "Grorud"}) is None
+
+
+def test_an_unknown_previous_district_is_a_reason_not_an_organisation(shipped: Directory) -> None:
+    found = shipped.moved_from(
+        "child-welfare", {"district": "Grorud", "previous_district": "Bærum"}
+    )
+    assert isinstance(found, Unresolved)
+    assert found.code == "unknown-previous-district"
+    assert "Bærum" not in str(found)
+
+
 def test_a_role_for_all_of_oslo_resolves_to_its_one_organisation(shipped: Directory) -> None:
     found = shipped.resolve("barnevernvakta", {"district": "Alna"})
     assert isinstance(found, Organisation)

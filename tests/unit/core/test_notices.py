@@ -43,6 +43,42 @@ def test_birth_date_must_match_national_id(notice: Callable[..., dict[str, Any]]
     assert doc["child"]["national_id"] not in problems[0]
 
 
+@pytest.mark.parametrize("previous", ["Grorud", "grorud", " Grorud "])
+def test_previous_district_must_differ_from_district(
+    notice: Callable[..., dict[str, Any]], previous: str
+) -> None:
+    """A child who moved names two districts; the same one twice is a mistake, refused."""
+    doc = notice("recruited", child__previous_district=previous)  # lives in Grorud
+    problems = _problems(IncidentNotice, doc)
+    assert problems == ["child: Value error, previous_district must differ from district"]
+
+
+@pytest.mark.parametrize(
+    ("previous", "problem"),
+    [
+        ("", "child.previous_district: String should have at least 1 character"),
+        ("x" * 201, "child.previous_district: String should have at most 200 characters"),
+        (7, "child.previous_district: Input should be a valid string"),
+    ],
+    ids=["empty", "too long", "not text"],
+)
+def test_previous_district_is_short_text(
+    notice: Callable[..., dict[str, Any]], previous: Any, problem: str
+) -> None:
+    doc = notice("recruited", child__previous_district=previous)
+    assert _problems(IncidentNotice, doc) == [problem]
+
+
+def test_previous_district_is_optional_and_checked_against_the_directory_later(
+    notice: Callable[..., dict[str, Any]],
+) -> None:
+    """Omitted, it is None; a name that is no Oslo district (a municipality the child moved
+    from) is valid here: routing notes it, so that it cannot cost the current district its copy."""
+    assert IncidentNotice.model_validate(notice("recruited")).child.previous_district is None
+    doc = notice("recruited", child__previous_district="Bærum")
+    assert IncidentNotice.model_validate(doc).child.previous_district == "Bærum"
+
+
 def test_issued_at_needs_a_time_zone(notice: Callable[..., dict[str, Any]]) -> None:
     """A naive timestamp is ambiguous across agencies and refused."""
     doc = notice("recruited", issued_at="2026-11-24T09:15:00")

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.adapters.policy_files import load_policy
+from broker.core.directory import DISTRICTS
 from broker.core.notices import NOTICE_SENDERS, notice_model
 from broker.core.paths import leaves
 from broker.core.policy import Facts, PolicySet, decide
@@ -30,6 +31,10 @@ def notices(draw: st.DrawFn) -> dict[str, Any]:
     for optional in ("necessity", "consent"):
         if optional in doc and draw(st.booleans()):
             del doc[optional]
+    child = doc["child"]
+    if "district" in child and draw(st.booleans()):  # a child who moved between districts
+        others = [d for d in DISTRICTS if d != child["district"]]
+        child["previous_district"] = draw(st.sampled_from(others))
     model = notice_model(doc["notice_type"])
     assert model is not None
     return model.model_validate(doc).model_dump(mode="json", exclude_none=True)

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+import pytest
+
+from broker.adapters.examples import EXAMPLES
+from broker.core.crypto import sealing
+from broker.core.paths import leaves
 from broker.core.pipeline import Result, Source
 from broker.core.records import Decision, Outcome
 from broker.testing.fakes import ReadyPipeline
+from tests.conftest import redate
 
 SRC = Source("t.notices", 0, 7)
 
@@ -82,3 +89,131 @@ def test_a_policy_deny_still_names_the_organisation_it_concerns(
     club = _by_role(ready.process(notice("recruited"), None, SRC))["youth-club"]
     assert club.outcome is Outcome.deny
     assert club.organisation == "fritidsklubb-oslo"
+
+
+# --- a child who moved: two districts named, one delivered to ---------------------------------
+
+MOVED = EXAMPLES / "other-senders" / "03-school-concern-report-moved-child.json"
+ALNA = "bydel-alna-barnevern"
+
+
+def _moved(now: datetime) -> dict[str, Any]:
+    """The school's concern report about a pupil who moved from Alna to Søndre Nordstrand."""
+    doc: dict[str, Any] = redate(json.loads(MOVED.read_text(encoding="utf-8")), now)
+    return doc
+
+
+def _audited(result: Result) -> dict[str, dict[str, Any]]:
+    return {json.loads(m.value)["recipient"]: json.loads(m.value) for m in result.audit_records}
+
+
+def test_a_moved_childs_report_goes_to_the_district_the_child_lives_in(
+    ready: ReadyPipeline, now: datetime
+) -> None:
+    """The current district's service receives the report and can open it; the service of
+    the district the child moved from receives nothing and cannot open that copy."""
+    result = ready.process(_moved(now), None, SRC)
+    welfare = _by_role(result)["child-welfare"]
+    assert (welfare.outcome, welfare.organisation) == (
+        "deliver",
+        "bydel-sondre-nordstrand-barnevern",
+    )
+    (copy,) = [m for m in result.deliveries if ready.recipient_of(m) == "child-welfare"]
+    assert ready.organisation_of(copy) == "bydel-sondre-nordstrand-barnevern"
+    opened = ready.open(copy)
+    assert opened["notice"]["child"]["previous_district"] == "Alna"
+    assert ALNA not in {ready.organisation_of(m) for m in result.deliveries}
+    alna = sealing.DeliveryOpener(ready.keys.registry, ALNA, ready.keys.decryption_keys(ALNA))
+    with pytest.raises(sealing.DecryptionError):
+        alna.open(dict(copy.headers), copy.value)
+
+
+def test_the_audit_record_names_both_districts_services(
+    ready: ReadyPipeline, now: datetime
+) -> None:
+    """Child welfare's decision and audit record name the service that received and, in
+    also_concerned, the one the notice also names; no record says the latter received."""
+    result = ready.process(_moved(now), None, SRC)
+    assert _by_role(result)["child-welfare"].also_concerned == [ALNA]
+    audited = _audited(result)
+    record = audited["child-welfare"]
+    assert record["organisation"] == "bydel-sondre-nordstrand-barnevern"
+    assert record["also_concerned"] == [ALNA]
+    assert record["delivery_topic"].endswith(".bydel-sondre-nordstrand-barnevern")
+    assert all(a.get("organisation") != ALNA for a in audited.values())
+    others = {r: a.get("also_concerned", []) for r, a in audited.items() if r != "child-welfare"}
+    assert others == {r: [] for r in others}  # only the role resolved by district names it
+
+
+def test_the_moved_childs_audit_records_hold_no_value_of_the_notice(
+    ready: ReadyPipeline, now: datetime
+) -> None:
+    """Both districts are named by organisation id; no value of the notice (the districts'
+    names included) is in any audit record."""
+    doc = _moved(now)
+    text = b"\n".join(m.value for m in ready.process(doc, None, SRC).audit_records).decode()
+    about = ("child.", "guardians", "contact.", "concern.description", "purpose")
+    values = {str(v) for p, v in leaves(doc) if p.startswith(about)}
+    assert {"Alna", "Søndre Nordstrand"} <= values
+    assert [v for v in values if v in text] == []
+
+
+def test_a_police_notice_about_a_moved_child_goes_where_the_rules_say(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """Naming a previous district changes no outcome and no organisation, only what is named."""
+    usual = _by_role(ready.process(notice("recruited"), None, SRC))
+    moved = _by_role(ready.process(notice("recruited", child__previous_district="Alna"), None, SRC))
+    assert {r: (d.outcome, d.organisation) for r, d in moved.items()} == {
+        r: (d.outcome, d.organisation) for r, d in usual.items()
+    }
+    assert moved["child-welfare"].organisation == "bydel-grorud-barnevern"
+    assert moved["child-welfare"].also_concerned == [ALNA]
+    assert usual["child-welfare"].also_concerned == []
+
+
+def test_an_unknown_previous_district_is_noted_and_the_delivery_still_goes(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """A previous district the directory does not list (here a municipality outside Oslo):
+    the current district still receives; the decision notes it with its own reason code,
+    names no organisation for it and never its value."""
+    result = ready.process(notice("recruited", child__previous_district="Bærum"), None, SRC)
+    welfare = _by_role(result)["child-welfare"]
+    assert (welfare.outcome, welfare.organisation) == ("deliver", "bydel-grorud-barnevern")
+    assert welfare.also_concerned == []
+    assert welfare.reasons[0].startswith("unknown-previous-district: ")
+    assert welfare.reasons[-1].startswith("allowed: rule ")  # the deciding reason stays last
+    record = _audited(result)["child-welfare"]
+    assert record["reasons"][0].startswith("unknown-previous-district: ")
+    assert "Bærum" not in json.dumps(record, ensure_ascii=False)
+    assert [ready.recipient_of(m) for m in result.deliveries].count("child-welfare") == 1
+
+
+def test_an_unknown_current_district_never_falls_back_to_the_previous_one(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """The district the child lives in is not listed: child welfare is denied (unknown-district),
+    the previous district's service is named and still receives nothing."""
+    doc = notice("recruited", child__district="Atlantis", child__previous_district="Alna")
+    result = ready.process(doc, None, SRC)
+    welfare = _by_role(result)["child-welfare"]
+    assert (welfare.outcome, welfare.organisation) == ("deny", None)
+    assert welfare.reasons[-1].startswith("unknown-district: ")
+    assert welfare.also_concerned == [ALNA]
+    assert all(ready.recipient_of(m) != "child-welfare" for m in result.deliveries)
+
+
+def test_only_child_welfare_copies_carry_the_previous_district(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """child.previous_district is released by the rules that keep all of ``child`` (child
+    welfare, Barnevernvakta) and withheld by default from every other recipient, SaLTo's
+    copies included, though they keep child.district."""
+    doc = notice("threat", child__previous_district="Alna", risk__level="critical")
+    decided = _by_role(ready.process(doc, None, SRC))
+    path = "child.previous_district"
+    kept = {r for r, d in decided.items() if path in d.fields_kept}
+    assert kept == {"child-welfare", "barnevernvakta"}
+    assert all(path in d.fields_withheld for r, d in decided.items() if r not in kept)
+    assert "child.district" in decided["salto"].fields_kept
