@@ -1,11 +1,12 @@
 """The receipts relay (`broker audit relay-receipts`): copies recipients' receipts into the audit
 log, signed as the relay's, so the access log (delivered → received → opened) is audited too.
 
-A composition root: `build` loads the relay's audit-writer key and the recipients from the
-policy, `Relay.run` consumes every receipts topic as one consumer group and writes each batch
-to the audit topic before committing the receipts' offsets (at least once). The recipient is
-the one whose receipts topic the receipt came from. A receipt that is not valid is not dropped:
-a receipt-rejected audit event names the field and the reason.
+A composition root: `build` loads the relay's audit-writer key and the organisations from the
+directory, `Relay.run` consumes every receipts topic as one consumer group and writes each batch
+to the audit topic before committing the receipts' offsets (at least once). The organisation is
+the one whose receipts topic the receipt came from (never what the message says); the event
+names it and the role it fills. A receipt that is not valid is not dropped: a receipt-rejected
+audit event names the organisation, the field and the reason.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from broker.core.crypto import refs
 from broker.core.crypto.registry import SigningKey
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import SHORT_LIVED, TopicSpec
+from broker.core.directory import Organisation
 from broker.core.pipeline import OutMessage
 from broker.core.times import utc_z
 
 
 def rejected(
-    value: bytes, recipient: str, source: str, now: datetime, exc: Exception
+    value: bytes, organisation: Organisation, source: str, now: datetime, exc: Exception
 ) -> tuple[str, bytes]:
     """(record id, value) of the audit event for a receipt that is not valid."""
     digest = refs.sha256_hex(value)
@@ -42,7 +44,8 @@ def rejected(
             "record_id": rid,
             "event": "receipt-rejected",
             "recorded_at": utc_z(now, "auto"),
-            "recipient": recipient,
+            "recipient": organisation.kind,
+            "organisation": organisation.id,
             "source": source,
             "reasons": [str(exc)],
             "input_sha256": digest,
@@ -53,17 +56,17 @@ def rejected(
 @dataclass(frozen=True)
 class Relay:
     settings: Settings
-    topics: dict[str, str]  # receipts topic -> its recipient
+    topics: dict[str, Organisation]  # receipts topic -> the organisation it belongs to
     key: SigningKey  # signs every relayed receipt as the relay's
 
     def relayed(self, record: Any, now: datetime) -> OutMessage:
         """The audit message for one consumed receipt (a receipt or a receipt-rejected event)."""
-        recipient = self.topics[record.topic]
+        organisation = self.topics[record.topic]
         source = f"{record.topic}/{record.partition}/{record.offset}"
         try:
-            rid, value = audit_event(record.value or b"", recipient, source, now)
+            rid, value = audit_event(record.value or b"", organisation, source, now)
         except AuditError as exc:
-            rid, value = rejected(record.value or b"", recipient, source, now, exc)
+            rid, value = rejected(record.value or b"", organisation, source, now, exc)
         headers = writers.sign(ce_headers(AUDIT_RECEIPT_TYPE, rid, now), value, self.key)
         return OutMessage(self.settings.topics.audit, None, value, headers)
 
@@ -102,5 +105,6 @@ def build(s: Settings) -> Relay:
     ConfigError)."""
     paths = s.key_paths()
     key = keyfiles.writer_key(paths, load_registry(paths.registry), writers.RELAY)
-    organisations = sorted(load_directory(load_policy(s.policy_dir)).organisations)
-    return Relay(s, {s.topics.receipts(o): o for o in organisations}, key)
+    directory = load_directory(load_policy(s.policy_dir))
+    topics = {s.topics.receipts(o.id): o for _, o in sorted(directory.organisations.items())}
+    return Relay(s, topics, key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,10 +24,13 @@ ORIGIN = "test/audit"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def record_value(i: int, recipient: str = "school") -> bytes:
-    """A plausible audit record (decision) as canonical JSON bytes, unique per ``i``."""
+def record_value(i: int, recipient: str = "school", organisation: str | None = None) -> bytes:
+    """A plausible audit record (decision) as canonical JSON bytes, unique per ``i``; it names
+    ``organisation`` if given (records from before routing named one do not)."""
+    whose = {} if organisation is None else {"organisation": organisation}
     return canonical(
         {
+            **whose,
             "record_id": f"{i:032x}",
             "event": "decision",
             "recorded_at": utc_z(T0 + timedelta(seconds=i), "auto"),
@@ -224,11 +228,52 @@ def store_replace(store: AuditStore, log: Log) -> None:
 
 def store_edit_column(store: AuditStore, index: int, column: str, value: object) -> None:
     """Change one index column of record ``index``, leaving its bytes as they were."""
-    if column not in ("recipient", "outcome", "legal_basis", "subject_ref", "recorded_at", "event"):
+    if column not in (
+        "recipient",
+        "organisation",
+        "outcome",
+        "legal_basis",
+        "subject_ref",
+        "recorded_at",
+        "event",
+    ):
         raise ValueError(f"column: {column} is not an index column this drill edits")
     offset = store_offsets(store)[index]
     store.execute(
         f"UPDATE audit_entries SET {column} = ? WHERE kafka_offset = ?",  # noqa: S608
         (value, offset),
     )
+    store.conn.commit()
+
+
+def values_across_versions() -> list[bytes]:
+    """Audit records as each version of the broker wrote them, unsealed: a decision naming only
+    its role (before routing named organisations); decisions naming their organisation (d-1 to
+    skole-9002, d-2 to bydel-alna-barnevern); a receipt for d-1 relayed with the organisation's
+    id as its recipient and no organisation (from 4d77c84 until receipts named both)."""
+    receipt = {
+        "record_id": "1" * 32,
+        "event": "received",
+        "recorded_at": utc_z(T0 + timedelta(seconds=10), "auto"),
+        "receipt_at": utc_z(T0 + timedelta(seconds=9), "auto"),
+        "delivery_id": "d-1",
+        "recipient": "skole-9002",
+        "source": "receipts.skole-9002/0/0",
+    }
+    return [
+        record_value(0),
+        canonical(json.loads(record_value(1, "school", "skole-9002")) | {"delivery_id": "d-1"}),
+        canonical(
+            json.loads(record_value(2, "child-welfare", "bydel-alna-barnevern"))
+            | {"delivery_id": "d-2"}
+        ),
+        canonical(receipt),
+    ]
+
+
+def store_before_organisations(store: AuditStore) -> None:
+    """Take the store back to before records' organisations were indexed: its organisation
+    index and column dropped, every row's bytes and other columns as they were."""
+    store.execute("DROP INDEX audit_entries_organisation")
+    store.execute("ALTER TABLE audit_entries DROP COLUMN organisation")
     store.conn.commit()

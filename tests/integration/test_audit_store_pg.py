@@ -126,3 +126,25 @@ def test_an_edited_recipient_column_on_postgres_is_caught(store: AuditStore) -> 
     assert [t.index for t in forged.tampered] == [6]
     assert store.stats()["by_recipient"] == [("school", "deliver", 35)]
     assert [t.index for t in store.stats()["tampered"]] == [6]
+
+
+def test_a_postgres_store_from_before_organisations_were_indexed_gains_the_column(
+    pg_url: str,
+) -> None:
+    """As on SQLite: the old store opens with the organisation column filled from each row's
+    bytes, no old row reads as tampered, and the organisation selects and joins."""
+    log = drill.seal_all(drill.values_across_versions(), KEY, every=2)
+    with AuditStore.open(pg_url) as s:
+        assert Syncer(s, TRUSTED, drill.ORIGIN, log.witness).add(log.entries) is None
+        drill.store_before_organisations(s)
+    with AuditStore.open(pg_url) as s:
+        assert s.column_faults() == []
+        assert verify_log(s.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
+        alna = s.query(Filters(organisation="bydel-alna-barnevern"))
+        assert [d["delivery_id"] for d in alna] == ["d-2"]
+        (access,) = s.access_log(organisation="skole-9002")
+        assert (access.delivery_id, access.received_at is not None) == ("d-1", True)
+        (index,) = s.execute(
+            "SELECT indexname FROM pg_indexes WHERE indexname = 'audit_entries_organisation'"
+        ).fetchall()
+        assert index == ("audit_entries_organisation",)

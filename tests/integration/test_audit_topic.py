@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker.adapters.kafka.clients import producer, send_all
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
-from broker.adapters.stores.auditor import AuditStore
+from broker.adapters.stores.auditor import AuditStore, Filters
 from broker.core.audit import CHECKPOINT_TYPE, RECORD_TYPE, Checkpoint, Entry, writers
 from broker.core.audit import ce_headers as ce_headers_audit
 from broker.core.crypto import refs
@@ -440,14 +440,18 @@ def test_receipts_are_relayed_into_the_log_and_late_deliveries_flagged(
     audit: Audit,
 ) -> None:
     """A school's system reports received and opened; the relay puts both in the sealed log;
-    `access` shows the path and flags every other delivery as not received in time."""
+    `access` shows the path under that school and flags every other delivery as not received in
+    time. skole-9003 reporting skole-9002's delivery id on its own receipts topic marks nothing:
+    the access log joins on the organisation."""
     audit.run("relay-receipts", "--idle-timeout", "1")  # creates the receipts topics
     delivered = [
         r for r in audit.published if r.get("recipient") == "school" and r.get("delivery_id")
     ]
-    first = str(delivered[0]["delivery_id"])
-    audit.run("receipt", first, "--recipient", "school", "--state", "received")
-    audit.run("receipt", first, "--recipient", "school", "--state", "opened")
+    theirs = next(str(r["delivery_id"]) for r in delivered if r["organisation"] == "skole-9002")
+    own = next(str(r["delivery_id"]) for r in delivered if r["organisation"] == "skole-9003")
+    for delivery_id in (theirs, own):
+        for state in ("received", "opened"):
+            audit.run("receipt", delivery_id, "--organisation", "skole-9003", "--state", state)
     audit.run("relay-receipts", "--idle-timeout", "2")
     audit.run("seal", "--once")
     audit.run("sync")
@@ -456,9 +460,25 @@ def test_receipts_are_relayed_into_the_log_and_late_deliveries_flagged(
     )
     assert result.returncode == 1
     rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
-    assert "opened" in rows[first[:16]]
-    late = [d for d in delivered[1:] if "not received" in rows[str(d["delivery_id"])[:16]]]
-    assert len(late) == len(delivered) - 1
+    assert "opened" in rows[own[:16]]
+    assert "skole-9003" in rows[own[:16]]
+    assert "skole-9002" in rows[theirs[:16]]
+    late = [d for d in delivered if "not received" in rows[str(d["delivery_id"])[:16]]]
+    assert {str(d["delivery_id"]) for d in late} == {str(d["delivery_id"]) for d in delivered} - {
+        own
+    }
+    mine = audit.run("access", "--organisation", "skole-9003").stdout
+    shown = [line.split("│")[3].strip() for line in mine.splitlines() if line.startswith("│")]
+    assert set(shown) == {"skole-9003"}
+    with AuditStore.open(audit.settings.state_dir / "audit" / "audit.sqlite") as st:
+        by_id = {a.delivery_id: a for a in st.access_log()}
+        relayed = st.query(Filters(organisation="skole-9003", decision="received"))
+    assert (by_id[theirs].received_at, by_id[theirs].opened_at) == (None, None)
+    assert by_id[own].opened_at is not None
+    assert {(d["recipient"], d["delivery_id"]) for d in relayed} == {
+        ("school", theirs),
+        ("school", own),
+    }
     assert "verified" in audit.run("verify").stdout
 
 
@@ -498,7 +518,9 @@ def test_a_deliver_decision_forged_as_the_reviewer_is_sealed_but_unattributed(
     delivered = next(
         r for r in a.published if r.get("recipient") == "school" and r.get("outcome") == "deliver"
     )
-    a.run("receipt", str(delivered["delivery_id"]), "--recipient", "school")
+    a.run(
+        "receipt", str(delivered["delivery_id"]), "--organisation", str(delivered["organisation"])
+    )
     a.run("relay-receipts", "--idle-timeout", "2")
     a.run("seal", "--once", "--every", "1")
     honest = a.run("verify")

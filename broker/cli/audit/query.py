@@ -26,7 +26,10 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 
 def query(
-    recipient: Annotated[str | None, typer.Option(help="recipient id")] = None,
+    recipient: Annotated[str | None, typer.Option(help="recipient role, e.g. school")] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="organisation (directory id), e.g. bydel-alna-barnevern")
+    ] = None,
     legal_basis: Annotated[str | None, typer.Option(help="legal basis id")] = None,
     decision: Annotated[
         str | None, typer.Option(help="deliver, deny, dead-letter or review")
@@ -49,6 +52,7 @@ def query(
         fail("--decision: must be deliver, deny, dead-letter or review")
     f = Filters(
         recipient=recipient,
+        organisation=organisation,
         legal_basis=legal_basis,
         decision=decision,
         notice_id=notice_id,

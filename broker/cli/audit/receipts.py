@@ -1,5 +1,5 @@
-"""The access log, delivered → received → opened: recipients report receipts (`receipt`), the
-relay copies them into the audit log (`relay-receipts`), auditors read it (`access`)."""
+"""The access log, delivered → received → opened: organisations report receipts (`receipt`),
+the relay copies them into the audit log (`relay-receipts`), auditors read it (`access`)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,34 @@ from rich.table import Table
 from broker.cli._common import IdleOpt, fail, out, settings
 from broker.cli.audit._shared import StoreOpt
 
+OrganisationOpt = Annotated[
+    str | None, typer.Option(help="only this organisation's deliveries (its directory id)")
+]
+
+
+def _in_directory(organisation: str) -> None:
+    """Exit 2 naming --organisation unless the directory lists it (a role gets a hint)."""
+    from broker.adapters.policy_files import load_directory, load_policy
+
+    directory = load_directory(load_policy(settings().policy_dir))
+    if organisation in directory.organisations:
+        return
+    filling = sorted(o.id for o in directory.of_kind(organisation))
+    hint = "see `broker directory list`"
+    if filling:
+        more = ", …" if len(filling) > 3 else ""
+        hint = f"'{organisation}' is a recipient role, filled by {', '.join(filling[:3])}{more}"
+    fail(f"--organisation: '{organisation}' is not in the directory ({hint})")
+
 
 def receipt(
     delivery_id: Annotated[str, typer.Argument(help="the delivery's id")],
-    recipient: Annotated[str, typer.Option(help="the recipient reporting (its receipts topic)")],
+    organisation: Annotated[
+        str, typer.Option(help="the organisation reporting (its directory id; its receipts topic)")
+    ],
     state: Annotated[str, typer.Option(help="received or opened")] = "received",
 ) -> None:
-    """Recipients' systems: report that a delivery was received or opened."""
+    """Organisations' systems: report that a delivery was received or opened."""
     from broker.adapters.kafka.clients import producer, send_all
     from broker.core.audit.access import RECEIPT_TYPE, State
     from broker.core.audit.access import receipt as receipt_event
@@ -29,16 +50,17 @@ def receipt(
 
     if state not in {x.value for x in State}:
         fail("--state: must be received or opened")
+    _in_directory(organisation)
     s = settings()
     now = datetime.now(UTC)
     try:
         rid, value = receipt_event(delivery_id, State(state), now)
     except ValueError as exc:
         fail(str(exc))
-    topic = s.topics.receipts(recipient)
+    topic = s.topics.receipts(organisation)
 
     async def go() -> None:
-        async with producer(s.bootstrap, principal=Principals.recipient(recipient)) as p:
+        async with producer(s.bootstrap, principal=Principals.recipient(organisation)) as p:
             await send_all(p, [OutMessage(topic, None, value, ce_headers(RECEIPT_TYPE, rid, now))])
 
     asyncio.run(go())
@@ -50,8 +72,8 @@ def relay_receipts(
 ) -> None:
     """Operators: copy recipients' receipts into the audit log (run beside the worker).
 
-    The recipient is the one whose receipts topic the receipt came from. A receipt that is not
-    valid is not dropped: a receipt-rejected audit event names the field and the reason.
+    The organisation is the one whose receipts topic the receipt came from. A receipt that is
+    not valid is not dropped: a receipt-rejected audit event names the field and the reason.
     """
     from broker.services import relay
 
@@ -61,7 +83,10 @@ def relay_receipts(
 
 
 def access(
-    recipient: Annotated[str | None, typer.Option(help="only this recipient's deliveries")] = None,
+    recipient: Annotated[
+        str | None, typer.Option(help="only deliveries to this recipient role")
+    ] = None,
+    organisation: OrganisationOpt = None,
     within: Annotated[
         float, typer.Option(help="flag deliveries not received within this many minutes")
     ] = 60.0,
@@ -70,16 +95,17 @@ def access(
     ] = False,
     store: StoreOpt = None,
 ) -> None:
-    """The access log: every delivery, when it was received and opened; overdue ones flagged."""
+    """The access log: every delivery, when its organisation received and opened it; overdue
+    ones flagged. A receipt counts only from the organisation the delivery was for."""
     from broker.adapters.stores.auditfiles import store_target
     from broker.adapters.stores.auditor import AuditStore
     from broker.core.audit.access import overdue
 
     with AuditStore.open(store or store_target(settings())) as st:
-        log = st.access_log(recipient)
+        log = st.access_log(recipient, organisation)
     now, limit = datetime.now(UTC), timedelta(minutes=within)
     late = {a.delivery_id for a in overdue(log, now, limit)}
-    t = Table("delivery", "recipient", "delivered", "received", "opened", "status")
+    t = Table("delivery", "recipient", "organisation", "delivered", "received", "opened", "status")
     for a in log:
         if a.delivery_id in late:
             status = f"[red]not received within {within:g} min[/]"
@@ -92,6 +118,7 @@ def access(
         t.add_row(
             a.delivery_id[:16],
             a.recipient,
+            a.organisation or "-",
             a.delivered_at[:19],
             (a.received_at or "-")[:19],
             (a.opened_at or "-")[:19],

@@ -1,11 +1,13 @@
 """The access log: delivered → received → opened, for every delivery, in the same audit log.
 
-A recipient's system reports what happened to each delivery on its own receipts topic
-(``<prefix>receipts.<recipient>``, the only broker topic it may write; see
-broker.core.deployment.acl). The
-broker's relay turns each receipt into an audit event on the audit topic, where it is sealed
-like every record. The recipient is taken from the topic the receipt came from (which the ACLs
-bind to the recipient), never from the message, so one recipient cannot report for another.
+An organisation's system reports what happened to each delivery on its own receipts topic
+(``<prefix>receipts.<organisation id>``, the only broker topic it may write; see
+broker.core.deployment.acl). The broker's relay turns each receipt into an audit event on the
+audit topic, where it is sealed like every record. The organisation is taken from the topic the
+receipt came from (which the ACLs bind to the organisation), never from the message, so one
+school cannot report for another; the event names it (``organisation``) and the role it fills
+(``recipient``), as decisions' audit records do, so the access log joins the two on the
+organisation.
 
 A delivery not received within a configurable time is flagged (``overdue``).
 """
@@ -21,6 +23,7 @@ from enum import StrEnum
 from broker.core.audit.errors import AuditError
 from broker.core.audit.events import canonical
 from broker.core.crypto import refs
+from broker.core.directory import Organisation
 from broker.core.times import utc_z
 
 RECEIPT_TYPE = "no.oslo.broker.receipt.v1"  # on a recipient's receipts topic
@@ -42,11 +45,13 @@ def receipt(delivery_id: str, state: State, when: datetime) -> tuple[str, bytes]
     )
 
 
-def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tuple[str, bytes]:
-    """The audit event for a receipt read from ``recipient``'s receipts topic at ``source``.
+def audit_event(
+    value: bytes, organisation: Organisation, source: str, now: datetime
+) -> tuple[str, bytes]:
+    """The audit event for a receipt read from ``organisation``'s receipts topic at ``source``.
 
     Raise AuditError naming the field if the receipt is not one. The record id is deterministic
-    per (recipient, delivery, state): relaying the same receipt twice gives the same id.
+    per (organisation, delivery, state): relaying the same receipt twice gives the same id.
     """
     try:
         data = json.loads(value)
@@ -65,7 +70,7 @@ def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tup
         raise AuditError("receipt: at must be an ISO 8601 time") from None
     if claimed.tzinfo is None:
         raise AuditError("receipt: at must carry a time zone")
-    rid = refs.stable_id("receipt", recipient, delivery_id, str(state))
+    rid = refs.stable_id("receipt", organisation.kind, organisation.id, delivery_id, str(state))
     return rid, canonical(
         {
             "record_id": rid,
@@ -73,7 +78,8 @@ def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tup
             "recorded_at": utc_z(now),
             "receipt_at": utc_z(claimed),
             "delivery_id": delivery_id,
-            "recipient": recipient,
+            "recipient": organisation.kind,
+            "organisation": organisation.id,
             "source": source,
         }
     )
@@ -81,10 +87,12 @@ def audit_event(value: bytes, recipient: str, source: str, now: datetime) -> tup
 
 @dataclass(frozen=True)
 class Access:
-    """One delivery's path: when delivered, received and opened (None: not yet)."""
+    """One delivery's path: when delivered, received and opened (None: not yet).
+    ``organisation`` is None only for a delivery recorded before decisions named one."""
 
     delivery_id: str
     recipient: str
+    organisation: str | None
     delivered_at: str
     received_at: str | None
     opened_at: str | None

@@ -16,7 +16,7 @@ import types
 from datetime import datetime
 from typing import Any, Final, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from broker.core.audit.access import State
 from broker.core.audit.checkpoint import Checkpoint
@@ -48,7 +48,8 @@ class ReviewRecord(Strict):
 
 
 class ReceiptRecord(Strict):
-    """A recipient's receipt for a delivery, relayed into the log (broker.core.audit.access)."""
+    """An organisation's receipt for a delivery, relayed into the log (broker.core.audit.access):
+    ``recipient`` is the role the organisation fills, as in decisions' audit records."""
 
     record_id: str
     event: State
@@ -57,10 +58,15 @@ class ReceiptRecord(Strict):
     delivery_id: str
     recipient: str
     source: str
+    # None: relayed before receipts named their organisation; ``recipient`` then holds the
+    # organisation's id (from 4d77c84 on) or, before that, the role
+    organisation: str | None = Field(
+        default=None, description="the organisation (directory id) whose receipts topic it is"
+    )
 
 
 class ReceiptRejected(Strict):
-    """A receipt the relay could not read: where it came from and why, by hash."""
+    """A receipt the relay could not read: whose topic it came from, where and why, by hash."""
 
     record_id: str
     event: Literal["receipt-rejected"]
@@ -69,6 +75,9 @@ class ReceiptRejected(Strict):
     source: str
     reasons: list[str]
     input_sha256: str
+    organisation: str | None = Field(
+        default=None, description="the organisation (directory id) whose receipts topic it is"
+    )
 
 
 Record = AuditRecord | ReviewRecord | ReceiptRecord | ReceiptRejected

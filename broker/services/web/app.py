@@ -55,6 +55,7 @@ DECISIONS = ("deliver", "deny", "dead-letter", "review")
 MAX_LIMIT = 1000
 QUERY_FIELDS = (
     "recipient",
+    "organisation",
     "legal_basis",
     "decision",
     "notice_id",
@@ -154,6 +155,7 @@ def _row(d: Mapping[str, Any]) -> dict[str, Any]:
         "notice_id": d.get("notice_id"),
         "notice_type": d.get("notice_type"),
         "recipient": d.get("recipient"),
+        "organisation": d.get("organisation"),
         "decision": d.get("outcome") or d.get("event"),
         "rule_id": d.get("rule_id"),
         "legal_basis": basis.get("id") if isinstance(basis, dict) else None,
@@ -204,6 +206,7 @@ async def api_query(request: web.Request) -> web.Response:
         raise _bad("decision", f"must be one of {', '.join(DECISIONS)}")
     f = Filters(
         recipient=q.get("recipient") or None,
+        organisation=q.get("organisation") or None,
         legal_basis=q.get("legal_basis") or None,
         decision=decision,
         notice_id=q.get("notice_id") or None,

@@ -43,9 +43,9 @@ async function search(ev) {
   const data = await r.json();
   if (!r.ok) { box.replaceChildren(el("p", {class: "bad"}, `${data.field}: ${data.reason}`)); return; }
   box.replaceChildren(el("p", {class: "muted", id: "result-count"}, `${data.records.length} record(s)`),
-    table(["recorded", "notice", "recipient", "decision", "rule", "legal basis", "fields disclosed", "record id"],
+    table(["recorded", "notice", "recipient", "organisation", "decision", "rule", "legal basis", "fields disclosed", "record id"],
       data.records.map(x => [x.recorded_at, `${x.notice_type ?? "-"} ${(x.notice_id ?? "-").slice(0, 8)}`,
-        x.recipient ?? "-", el("span", {class: x.decision}, x.decision + (x.review_required ? " (review)" : "")),
+        x.recipient ?? "-", x.organisation ?? "-", el("span", {class: x.decision}, x.decision + (x.review_required ? " (review)" : "")),
         x.rule_id ?? "-", x.legal_basis ?? "-", (x.fields_kept || []).join(", "), el("code", {}, (x.record_id ?? "").slice(0, 12))])));
   box.querySelector("table").id = "results";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));

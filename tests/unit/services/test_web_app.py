@@ -52,7 +52,8 @@ def _cn(request: web.Request) -> str | None:
 
 @pytest.fixture
 async def page(tmp_path: Path) -> AsyncIterator[Page]:
-    log = drill.seal_all([drill.record_value(i) for i in range(6)], KEY, every=3)
+    values = [drill.record_value(i, "school", f"skole-900{2 + i % 2}") for i in range(6)]
+    log = drill.seal_all(values, KEY, every=3)
     store = tmp_path / "audit.sqlite"
     with AuditStore.open(store) as st:
         st.add(log.entries)
@@ -153,6 +154,16 @@ async def test_a_query_is_bounded_and_logged_with_its_parameters(page: Page) -> 
     assert event["event"] == "auditor-query"
     assert event["query"] == {"limit": "4", "recipient": "school"}
     assert event["results"] == 4
+
+
+async def test_a_query_selects_and_shows_the_organisation(page: Page) -> None:
+    """Two schools fill one role: the organisation parameter tells them apart."""
+    r = await page.client.get("/api/query?organisation=skole-9003", headers=page.headers())
+    assert r.status == 200
+    records = (await r.json())["records"]
+    assert [(x["recipient"], x["organisation"]) for x in records] == [("school", "skole-9003")] * 3
+    [event] = page.events()
+    assert event["query"] == {"organisation": "skole-9003"}
 
 
 async def test_a_subject_lookup_is_logged_by_keyed_reference_never_the_number(page: Page) -> None:

@@ -28,7 +28,7 @@ from broker.core.audit.messages import (
 from broker.core.records import AuditRecord
 from broker.core.times import utc_z
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS audit_entries (
     kafka_offset     BIGINT PRIMARY KEY,
     ce_type          TEXT NOT NULL,
@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS audit_entries (
     notice_id        TEXT,
     notice_type      TEXT,
     recipient        TEXT,
+    organisation     TEXT,
     outcome          TEXT,
     rule_id          TEXT,
     legal_basis      TEXT,
@@ -50,16 +51,21 @@ CREATE TABLE IF NOT EXISTS audit_entries (
     tree_size        BIGINT,
     headers          TEXT
 );
-CREATE INDEX IF NOT EXISTS audit_entries_subject ON audit_entries (subject_ref);
-CREATE INDEX IF NOT EXISTS audit_entries_recipient ON audit_entries (recipient, recorded_at);
-CREATE INDEX IF NOT EXISTS audit_entries_notice ON audit_entries (notice_id);
-CREATE INDEX IF NOT EXISTS audit_entries_record ON audit_entries (record_id);
-CREATE INDEX IF NOT EXISTS audit_entries_delivery ON audit_entries (delivery_id);
 CREATE TABLE IF NOT EXISTS audit_meta (
     name   TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 );
 """
+# after the tables, and after an old store has gained the columns they index (store._create)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS audit_entries_subject ON audit_entries (subject_ref);
+CREATE INDEX IF NOT EXISTS audit_entries_recipient ON audit_entries (recipient, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_entries_organisation ON audit_entries (organisation, recorded_at);
+CREATE INDEX IF NOT EXISTS audit_entries_notice ON audit_entries (notice_id);
+CREATE INDEX IF NOT EXISTS audit_entries_record ON audit_entries (record_id);
+CREATE INDEX IF NOT EXISTS audit_entries_delivery ON audit_entries (delivery_id);
+"""
+SCHEMA = TABLES + INDEXES
 
 COLUMNS = (
     "kafka_offset",
@@ -71,6 +77,7 @@ COLUMNS = (
     "notice_id",
     "notice_type",
     "recipient",
+    "organisation",
     "outcome",
     "rule_id",
     "legal_basis",
@@ -141,6 +148,7 @@ def _columns(message: AuditMessage) -> dict[str, Any]:
             "notice_id": message.notice_id,
             "notice_type": message.notice_type,
             "recipient": message.recipient,
+            "organisation": message.organisation,
             "outcome": str(message.outcome) if message.outcome is not None else None,
             "rule_id": message.rule_id,
             "legal_basis": message.legal_basis.id if message.legal_basis is not None else None,
@@ -151,9 +159,10 @@ def _columns(message: AuditMessage) -> dict[str, Any]:
         }
     if isinstance(message, ReviewRecord):
         return {**common, "reviewed_record": message.reviewed_record_id}
+    whose = {"recipient": message.recipient, "organisation": message.organisation}
     if isinstance(message, ReceiptRecord):
-        return {**common, "recipient": message.recipient, "delivery_id": message.delivery_id}
-    return {**common, "recipient": message.recipient}
+        return {**common, **whose, "delivery_id": message.delivery_id}
+    return {**common, **whose}
 
 
 def derive(offset: int, ce_type: str, value: bytes) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from broker.core.audit.events import CHECKPOINT_TYPE
 class Filters:
     """What ``broker audit query`` selects on; None means any."""
 
-    recipient: str | None = None
+    recipient: str | None = None  # the role, e.g. school
+    organisation: str | None = None  # the directory id, e.g. bydel-alna-barnevern
     legal_basis: str | None = None
     decision: str | None = None  # deliver, deny, dead-letter, review
     notice_id: str | None = None
@@ -32,6 +33,7 @@ class Filters:
         where, params = ["ce_type <> ?"], [CHECKPOINT_TYPE]
         for column, value in (
             ("recipient", self.recipient),
+            ("organisation", self.organisation),
             ("legal_basis", self.legal_basis),
             ("notice_id", self.notice_id),
             ("policy_version", self.policy_version),

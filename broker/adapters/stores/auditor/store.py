@@ -21,7 +21,8 @@ from typing import Any
 from broker.adapters.stores.auditor import summaries
 from broker.adapters.stores.auditor.columns import (
     COLUMNS,
-    SCHEMA,
+    INDEXES,
+    TABLES,
     Tampered,
     derive,
     disagreeing,
@@ -61,7 +62,11 @@ class AuditStore:
 
     def __init__(self, driver: Driver) -> None:
         self.driver = driver
-        self._create()
+        try:
+            self._create()
+        except BaseException:
+            self.close()  # an unfinished migration is rolled back, its locks released
+            raise
 
     @classmethod
     def open(cls, target: str | Path) -> AuditStore:
@@ -93,17 +98,51 @@ class AuditStore:
         return self.conn.execute(self.driver.sql(sql), params)
 
     def _create(self) -> None:
-        """Create the tables a new database lacks; an existing store keeps its rows."""
-        for statement in SCHEMA.format(blob=self.driver.blob).split(";"):
+        """Create the tables a new database lacks; an existing store keeps its rows and gains
+        the columns added since it was made, then every index."""
+        self._statements(TABLES.format(blob=self.driver.blob))
+        if not self._has_column("headers"):  # before messages kept their writers' signatures
+            self.execute("ALTER TABLE audit_entries ADD COLUMN headers TEXT")
+            self.conn.commit()
+        if not self._has_column("organisation"):  # before records' organisations were indexed
+            self._add_organisation()
+        self._statements(INDEXES)
+
+    def _statements(self, script: str) -> None:
+        for statement in script.split(";"):
             if statement.strip():
                 self.execute(statement)
         self.conn.commit()
-        try:  # a store from before messages kept their headers (and writers' signatures)
-            self.execute("SELECT headers FROM audit_entries LIMIT 0")
+
+    def _has_column(self, name: str) -> bool:
+        try:
+            self.execute(f"SELECT {name} FROM audit_entries LIMIT 0")  # noqa: S608 (our names)
         except Exception:
             self.conn.rollback()
-            self.execute("ALTER TABLE audit_entries ADD COLUMN headers TEXT")
-            self.conn.commit()
+            return False
+        return True
+
+    def _add_organisation(self, batch: int = 5000) -> None:
+        """Add the organisation column and fill it from each stored row's bytes, as ``row_of``
+        would have, so that the column check does not take the old rows for tampered ones.
+
+        One transaction: SQLite runs an ALTER TABLE outside one on its own, and a store left
+        with the column but not its values would report every old decision as tampered."""
+        self.execute("SAVEPOINT add_organisation")
+        self.execute("ALTER TABLE audit_entries ADD COLUMN organisation TEXT")
+        update = self.driver.sql("UPDATE audit_entries SET organisation = ? WHERE kafka_offset = ?")
+        rows: list[tuple[str, int]] = []
+        for e in self.entries():
+            organisation = derive(e.offset, e.ce_type, e.value)["organisation"]
+            if organisation is not None:
+                rows.append((organisation, e.offset))
+            if len(rows) >= batch:
+                self.conn.cursor().executemany(update, rows)
+                rows = []
+        if rows:
+            self.conn.cursor().executemany(update, rows)
+        self.execute("RELEASE SAVEPOINT add_organisation")
+        self.conn.commit()
 
     # --- meta --------------------------------------------------------------------------------
 
@@ -272,9 +311,12 @@ class AuditStore:
         """Urgent disclosures (review_required) that no review event refers to yet."""
         return summaries.pending_reviews(self._derived())
 
-    def access_log(self, recipient: str | None = None) -> list[Access]:
-        """Every delivery with when it was received and opened (receipts relayed to the log)."""
-        return summaries.access_log(self._derived(), recipient)
+    def access_log(
+        self, recipient: str | None = None, organisation: str | None = None
+    ) -> list[Access]:
+        """Every delivery with when it was received and opened (receipts relayed to the log),
+        joined on the organisation; of ``recipient`` (a role) and ``organisation`` if given."""
+        return summaries.access_log(self._derived(), recipient, organisation)
 
     def disclosures_by_day(self) -> list[tuple[str, str, str, int]]:
         """(day, recipient, legal basis, deliveries) for the chart, oldest day first."""

@@ -39,29 +39,46 @@ def pending_reviews(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def access_log(rows: Iterable[dict[str, Any]], recipient: str | None = None) -> list[Access]:
-    """Every delivery with when it was received and opened (receipts relayed to the log)."""
-    delivered: dict[tuple[str, str], str] = {}
+def _whose(row: dict[str, Any]) -> str | None:
+    """What joins a delivery to its receipts: the organisation. A record from before records
+    named one has only its recipient (a receipt's held the organisation's id from 4d77c84 on,
+    a decision's and every earlier receipt's the role), so old deliveries still find theirs."""
+    organisation = row["organisation"]
+    return str(organisation) if organisation is not None else row["recipient"]
+
+
+def access_log(
+    rows: Iterable[dict[str, Any]], recipient: str | None = None, organisation: str | None = None
+) -> list[Access]:
+    """Every delivery with when it was received and opened (receipts relayed to the log), of
+    ``recipient`` (a role) and ``organisation`` if given.
+
+    A receipt counts only for a delivery of the organisation whose receipts topic it came from:
+    one school's receipt for another school's delivery id marks nothing received."""
+    delivered: dict[tuple[str, str], tuple[str, str, str | None]] = {}  # -> first, role, org
     receipts: dict[tuple[str, str, str], str] = {}
     for row in rows:
-        rcpt, did, at = row["recipient"], row["delivery_id"], row["recorded_at"]
-        if did is None or rcpt is None or at is None:
-            continue
-        if recipient is not None and rcpt != recipient:
+        did, whose, at = row["delivery_id"], _whose(row), row["recorded_at"]
+        if did is None or whose is None or at is None:
             continue
         if row["outcome"] == "deliver":
-            key = (did, rcpt)
-            delivered[key] = min(delivered.get(key, at), at)
+            earlier = delivered.get((did, whose))
+            if earlier is None or at < earlier[0]:
+                delivered[(did, whose)] = (at, row["recipient"], row["organisation"])
         elif row["event"] in ("received", "opened"):
-            rkey = (row["event"], did, rcpt)
+            rkey = (row["event"], did, whose)
             receipts[rkey] = min(receipts.get(rkey, at), at)
     out = []
-    for (did, rcpt), at in sorted(delivered.items(), key=lambda kv: (kv[1], kv[0][0])):
-        received = receipts.get(("received", did, rcpt))
-        opened = receipts.get(("opened", did, rcpt))
+    for (did, whose), (at, rcpt, org) in sorted(
+        delivered.items(), key=lambda kv: (kv[1][0], kv[0][0])
+    ):
+        if recipient not in (None, rcpt) or organisation not in (None, org):
+            continue
+        received = receipts.get(("received", did, whose))
+        opened = receipts.get(("opened", did, whose))
         # an opened delivery was received, even if that receipt was lost
         first = min((t for t in (received, opened) if t is not None), default=None)
-        out.append(Access(did, rcpt, at, first, opened))
+        out.append(Access(did, rcpt, org, at, first, opened))
     return out
 
 

@@ -21,6 +21,7 @@ from broker.core.audit.messages import (
     read_audit_message,
     read_stored_record,
 )
+from broker.core.directory import Organisation
 from broker.core.pipeline import Source
 from broker.core.records import AuditEvent, AuditRecord, Outcome
 from broker.testing import audit as drill
@@ -73,13 +74,15 @@ def test_reviews_and_receipts_read_back_as_their_models() -> None:
         note="seen",
     )
     _, value = receipt("d-1", State.opened, NOW - timedelta(minutes=1))
-    _, event = audit_event(value, "school", "receipts.school/0/1", NOW)
+    school = Organisation(id="skole-9002", name="Vestre Lindeløkka skole", kind="school")
+    _, event = audit_event(value, school, "receipts.skole-9002/0/1", NOW)
     relayed = read_audit_message(RECORD_TYPE, event)
     assert isinstance(relayed, ReceiptRecord)
-    assert (relayed.event, relayed.delivery_id, relayed.recipient) == (
+    assert (relayed.event, relayed.delivery_id, relayed.recipient, relayed.organisation) == (
         State.opened,
         "d-1",
         "school",
+        "skole-9002",
     )
     rejected = canonical(
         {

@@ -14,7 +14,9 @@ from broker.adapters.stores.auditor.columns import (
     headers_text,
     stamp,
 )
+from broker.core.audit.access import AUDIT_RECEIPT_TYPE, State, audit_event, receipt
 from broker.core.audit.events import RECORD_TYPE, canonical
+from broker.core.directory import Organisation
 from broker.testing import audit as drill
 from tests.unit.adapters.stores.auditor.conftest import KEY
 
@@ -27,6 +29,20 @@ def test_a_record_s_columns_come_from_its_model() -> None:
     assert row["recorded_at"] == "2026-11-26T12:00:03.000000Z"
     assert row["review_required"] is False
     assert row["tree_size"] is None
+
+
+def test_the_organisation_column_comes_from_decisions_and_receipts() -> None:
+    """A decision and a receipt are indexed by their organisation; a record from before they
+    named one has none (its recipient still indexed)."""
+    decision = derive(0, RECORD_TYPE, drill.record_value(0, "school", "skole-9002"))
+    assert (decision["recipient"], decision["organisation"]) == ("school", "skole-9002")
+    school = Organisation(id="skole-9002", name="Vestre Lindeløkka skole", kind="school")
+    _, value = audit_event(receipt("d-1", State.opened, drill.T0)[1], school, "r/0/1", drill.T0)
+    relayed = derive(1, AUDIT_RECEIPT_TYPE, value)
+    assert (relayed["recipient"], relayed["organisation"]) == ("school", "skole-9002")
+    assert relayed["delivery_id"] == "d-1"
+    old = derive(2, RECORD_TYPE, drill.record_value(2))
+    assert (old["recipient"], old["organisation"]) == ("school", None)
 
 
 def test_a_checkpoint_is_indexed_by_its_tree_size() -> None:

@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from broker.adapters.stores.auditor import AuditStore, Driver, Filters, Syncer
-from broker.adapters.stores.auditor.columns import SCHEMA
+from broker.adapters.stores.auditor import store as store_module
+from broker.adapters.stores.auditor.columns import SCHEMA, derive
 from broker.adapters.stores.auditor.sqlite import SQLite
 from broker.core.audit.events import RECORD_TYPE, Entry
+from broker.core.audit.verify import verify_log
 from broker.testing import audit as drill
 from tests.unit.adapters.stores.auditor.conftest import KEY, TRUSTED
 
@@ -101,3 +105,62 @@ def test_a_store_from_before_headers_were_kept_gains_the_column(tmp_path: Path) 
     with AuditStore.open(path) as s:
         assert s.add([entry]) == 1
         assert list(s.entries()) == [entry]
+
+
+def _old_store(path: Path) -> drill.Log:
+    """A sealed SQLite store of records from every version, as it was before the organisation
+    column: the column and its index dropped."""
+    log = drill.seal_all(drill.values_across_versions(), KEY, every=2)
+    with AuditStore.open(path) as s:
+        assert Syncer(s, TRUSTED, drill.ORIGIN, log.witness).add(log.entries) is None
+        drill.store_before_organisations(s)
+        columns = [r[1] for r in s.execute("PRAGMA table_info(audit_entries)").fetchall()]
+        assert "organisation" not in columns
+    return log
+
+
+def test_a_store_from_before_organisations_were_indexed_gains_the_column(tmp_path: Path) -> None:
+    """The old store opens with the column filled from each row's bytes: the column check finds
+    no old row tampered, the log still verifies, and the organisation selects and joins."""
+    path = tmp_path / "old.sqlite"
+    log = _old_store(path)
+    with AuditStore.open(path) as s:
+        assert s.column_faults() == []
+        assert verify_log(s.entries(), TRUSTED, drill.ORIGIN, log.witness).ok
+        alna = s.query(Filters(organisation="bydel-alna-barnevern"))
+        assert [d["delivery_id"] for d in alna] == ["d-2"]
+        (access,) = s.access_log(organisation="skole-9002")
+        assert (access.delivery_id, access.received_at is not None) == ("d-1", True)
+        (plan,) = s.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM audit_entries WHERE organisation = 'x'"
+        ).fetchall()
+        assert "audit_entries_organisation" in plan[-1]
+    with AuditStore.open(path) as s:  # opened again: nothing more to do
+        assert s.column_faults() == []
+
+
+def test_a_migration_that_fails_half_way_leaves_the_store_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The column and its values arrive together or not at all: a store left with the column
+    but not its values would take every old decision for a tampered one."""
+    path = tmp_path / "old.sqlite"
+    _old_store(path)
+    calls = []
+
+    def failing(offset: int, ce_type: str, value: bytes) -> dict[str, Any]:
+        calls.append(offset)
+        if len(calls) > 2:
+            raise RuntimeError("interrupted")
+        return derive(offset, ce_type, value)
+
+    monkeypatch.setattr(store_module, "derive", failing)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        AuditStore.open(path)
+    db = sqlite3.connect(path)
+    assert "organisation" not in [r[1] for r in db.execute("PRAGMA table_info(audit_entries)")]
+    db.close()
+    monkeypatch.undo()
+    with AuditStore.open(path) as s:
+        assert s.column_faults() == []
+        assert len(s.query(Filters(organisation="skole-9002"))) == 1

@@ -26,6 +26,13 @@ def test_each_given_filter_adds_one_condition() -> None:
     assert params == [CHECKPOINT_TYPE, "school", "hs256:x", *["2026-11-26T12:00:00.000000Z"] * 2]
 
 
+def test_the_organisation_is_a_filter_of_its_own() -> None:
+    """What did Bydel Alna receive: the organisation, not the role every district shares."""
+    where, params = Filters(recipient="child-welfare", organisation="bydel-alna-barnevern").where()
+    assert where[1:] == ["recipient = ?", "organisation = ?"]
+    assert params[1:] == ["child-welfare", "bydel-alna-barnevern"]
+
+
 def test_a_decision_is_an_outcome_or_an_event() -> None:
     """deliver and deny are outcomes of a decision; dead-letter and review are events."""
     assert Filters(decision="deny").where()[0][-1] == "outcome = ?"

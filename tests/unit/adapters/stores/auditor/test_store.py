@@ -73,6 +73,23 @@ def test_query_filters_by_recipient_decision_and_time(tmp_path: Path) -> None:
         assert len(s.query(Filters(legal_basis="politiregisterloven-24"))) == 8
 
 
+def test_query_filters_by_organisation_and_a_forged_one_is_named(tmp_path: Path) -> None:
+    """Two schools fill the same role: the organisation tells their records apart, and a row
+    whose organisation column was edited to the other school is named, never returned."""
+    values = [
+        drill.record_value(i, "school", "skole-9002" if i % 2 else "skole-9003") for i in range(6)
+    ]
+    with store_with(tmp_path, values) as s:
+        mine = s.query(Filters(organisation="skole-9002"))
+        assert [d["record_id"] for d in mine] == [f"{i:032x}" for i in (1, 3, 5)]
+        assert len(s.query(Filters(recipient="school", organisation="skole-9003"))) == 3
+        drill.store_edit_column(s, 2, "organisation", "skole-9002")
+        assert [(t.index, t.columns) for t in s.column_faults()] == [(2, ("organisation",))]
+        forged = s.query(Filters(organisation="skole-9002"))
+        assert [d["record_id"] for d in forged] == [f"{i:032x}" for i in (1, 3, 5)]
+        assert [t.index for t in forged.tampered] == [2]
+
+
 def test_a_bad_limit_is_refused(store: AuditStore) -> None:
     """limit=-1 would mean no limit to SQLite: refused."""
     with pytest.raises(ValueError, match="limit"):

@@ -39,18 +39,29 @@ def _row(**columns: Any) -> dict[str, Any]:
     return dict.fromkeys(COLUMNS) | {"review_required": False} | columns
 
 
-def _delivery(did: str, at: str, rcpt: str = "school", **columns: Any) -> dict[str, Any]:
-    return _row(delivery_id=did, recipient=rcpt, recorded_at=at, outcome="deliver", **columns)
+def _delivery(
+    did: str, at: str, rcpt: str = "school", org: str | None = "skole-9002", **columns: Any
+) -> dict[str, Any]:
+    return _row(
+        delivery_id=did,
+        recipient=rcpt,
+        organisation=org,
+        recorded_at=at,
+        outcome="deliver",
+        **columns,
+    )
 
 
-def _receipt(event: str, did: str, at: str, rcpt: str = "school") -> dict[str, Any]:
-    return _row(event=event, delivery_id=did, recipient=rcpt, recorded_at=at)
+def _receipt(
+    event: str, did: str, at: str, rcpt: str = "school", org: str | None = "skole-9002"
+) -> dict[str, Any]:
+    return _row(event=event, delivery_id=did, recipient=rcpt, organisation=org, recorded_at=at)
 
 
 def test_an_opened_delivery_counts_as_received_when_opened() -> None:
     """The received receipt was lost; the opened one shows it arrived."""
     rows = [_delivery("d1", "T1"), _receipt("opened", "d1", "T3")]
-    assert summaries.access_log(rows) == [Access("d1", "school", "T1", "T3", "T3")]
+    assert summaries.access_log(rows) == [Access("d1", "school", "skole-9002", "T1", "T3", "T3")]
 
 
 def test_the_access_log_takes_the_first_of_repeated_events() -> None:
@@ -60,14 +71,57 @@ def test_the_access_log_takes_the_first_of_repeated_events() -> None:
         _delivery("d1", "T1"),
         _receipt("received", "d1", "T4"),
         _receipt("received", "d1", "T3"),
-        _delivery("d2", "T0", "salto"),
+        _delivery("d2", "T0", "salto", "salto-oslo"),
         _row(outcome="deliver", recipient="school", recorded_at="T0"),  # no delivery id
     ]
     assert summaries.access_log(rows) == [
-        Access("d2", "salto", "T0", None, None),
-        Access("d1", "school", "T1", "T3", None),
+        Access("d2", "salto", "salto-oslo", "T0", None, None),
+        Access("d1", "school", "skole-9002", "T1", "T3", None),
     ]
     assert [a.delivery_id for a in summaries.access_log(rows, "salto")] == ["d2"]
+
+
+def test_a_receipt_counts_only_for_its_own_organisation_s_delivery() -> None:
+    """skole-9003 reports skole-9002's delivery id received: nothing is received. Both are
+    schools, so a join on the role would have counted it."""
+    rows = [
+        _delivery("d1", "T1"),
+        _receipt("received", "d1", "T2", org="skole-9003"),
+        _receipt("opened", "d1", "T3", org="skole-9003"),
+    ]
+    assert summaries.access_log(rows) == [Access("d1", "school", "skole-9002", "T1", None, None)]
+
+
+def test_the_access_log_is_filtered_by_the_delivery_s_organisation() -> None:
+    """--organisation: that organisation's deliveries, with their receipts."""
+    rows = [
+        _delivery("d1", "T1"),
+        _delivery("d2", "T2", "child-welfare", "bydel-alna-barnevern"),
+        _receipt("received", "d2", "T3", "child-welfare", "bydel-alna-barnevern"),
+    ]
+    assert summaries.access_log(rows, organisation="bydel-alna-barnevern") == [
+        Access("d2", "child-welfare", "bydel-alna-barnevern", "T2", "T3", None)
+    ]
+    assert summaries.access_log(rows, "school", "bydel-alna-barnevern") == []
+    assert summaries.access_log(rows, organisation="skole-9003") == []
+
+
+def test_records_from_before_they_named_an_organisation_join_on_their_recipient() -> None:
+    """Before routing named organisations, a decision and its receipt both named the role; from
+    4d77c84 until receipts named their organisation, a receipt's recipient was the organisation's
+    id. Both still find their delivery."""
+    rows = [
+        _delivery("d1", "T1", "school", None),
+        _receipt("received", "d1", "T2", "school", None),
+        _delivery("d2", "T3", "school", "skole-9002"),
+        _receipt("opened", "d2", "T4", "skole-9002", None),
+        _receipt("received", "d2", "T5", "skole-9003", None),
+    ]
+    assert summaries.access_log(rows) == [
+        Access("d1", "school", None, "T1", "T2", None),
+        Access("d2", "school", "skole-9002", "T3", "T4", "T4"),
+    ]
+    assert [a.delivery_id for a in summaries.access_log(rows, organisation="skole-9002")] == ["d2"]
 
 
 def test_a_repeated_urgent_record_is_pending_once() -> None:
