@@ -27,7 +27,7 @@ AUDIT_COLUMNS = (
     "recorded",
     "notice",
     "type",
-    "recipient",
+    "recipient (organisation)",
     "decision",
     "rule or reason",
     "legal basis",
@@ -45,6 +45,11 @@ def _reason(record: AuditRecord | ReceiptRejected) -> str:
     return f"{code} ({detail.removeprefix('rule ')})" if detail else code
 
 
+def _whom(recipient: str | None, organisation: str | None) -> str:
+    """The role, and the organisation that filled it where the record names one."""
+    return f"{recipient or '-'} ({organisation})" if organisation else recipient or "-"
+
+
 def audit_row(m: Record) -> list[str]:
     """One row of the audit table: what was decided for whom, under which rule and basis."""
     at = m.recorded_at.strftime("%H:%M:%S")
@@ -52,16 +57,18 @@ def audit_row(m: Record) -> list[str]:
         reviewed = f"of {m.reviewed_record_id[:12]} by {m.reviewer}"
         return [at, "-", "-", "-", "[cyan]review[/]", reviewed, "-", "-"]
     if isinstance(m, ReceiptRecord):
-        return [at, "-", "-", m.recipient, f"[red]{m.event}[/]", "-", "-", "0/0"]
+        whom = _whom(m.recipient, m.organisation)
+        return [at, "-", "-", whom, f"[red]{m.event}[/]", "-", "-", "0/0"]
     if isinstance(m, ReceiptRejected):
-        return [at, "-", "-", m.recipient, f"[red]{m.event}[/]", _reason(m), "-", "0/0"]
+        whom = _whom(m.recipient, m.organisation)
+        return [at, "-", "-", whom, f"[red]{m.event}[/]", _reason(m), "-", "0/0"]
     decision = m.outcome or m.event
     style = {"deliver": "green", "deny": "yellow"}.get(decision, "red")
     return [
         at,
         (m.notice_id or "-")[:8],
         m.notice_type or "-",
-        m.recipient or "-",
+        _whom(m.recipient, m.organisation),
         f"[{style}]{decision}[/]",
         _reason(m),
         m.legal_basis.id if m.legal_basis else "-",

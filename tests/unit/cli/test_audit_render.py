@@ -15,17 +15,20 @@ NOW = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
 
 
 def test_a_decision_row_names_rule_basis_and_field_counts() -> None:
-    """A delivery shows its notice, recipient, rule, legal basis and kept/withheld counts."""
-    (record,) = stored_records([json.loads(drill.record_value(3))])
+    """A delivery shows its notice, recipient role and the organisation that filled it, rule,
+    legal basis and kept/withheld counts; a record from before organisations shows the role."""
+    (record,) = stored_records([json.loads(drill.record_value(3, organisation="skole-9002"))])
     assert isinstance(record, AuditRecord)
     row = audit_row(record)
     assert row[3:] == [
-        record.recipient,
+        "school (skole-9002)",
         "[green]deliver[/]",
         record.rule_id,
         "politiregisterloven-24",
         f"{len(record.fields_kept)}/{len(record.fields_withheld)}",
     ]
+    (older,) = stored_records([json.loads(drill.record_value(4))])
+    assert audit_row(older)[3] == "school"
 
 
 def test_a_review_row_names_what_was_reviewed_and_by_whom() -> None:
