@@ -29,16 +29,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from broker.core.errors import ConfigError
 from broker.core.notices import SENDERS
@@ -179,15 +180,25 @@ class Registry(BaseModel):
 
     version: Literal[1] = 1
     keys: tuple[RegistryEntry, ...] = ()
+    # by key id and by (kind, owner), built once: the worker looks a key up for every notice
+    # and every delivery, and a directory of thousands of organisations must not make each
+    # look-up a scan of the registry (bench/directory_bench.py)
+    _by_id: dict[str, RegistryEntry] = PrivateAttr(default_factory=dict)
+    _by_owner: dict[tuple[KeyKind, str], list[RegistryEntry]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for k in self.keys:
+            self._by_id.setdefault(k.key_id, k)
+            self._by_owner.setdefault((k.kind, k.owner), []).append(k)
 
     @model_validator(mode="after")
     def _unique(self) -> Registry:
-        ids = [k.key_id for k in self.keys]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        ids = Counter(k.key_id for k in self.keys)
+        dupes = sorted(i for i, n in ids.items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate key_id: {', '.join(dupes)}")
-        active = [(k.kind.value, k.owner) for k in self.keys if k.status is KeyStatus.active]
-        twice = sorted({a for a in active if active.count(a) > 1})
+        active = Counter((k.kind.value, k.owner) for k in self.keys if k.status is KeyStatus.active)
+        twice = sorted(a for a, n in active.items() if n > 1)
         if twice:
             raise ValueError(
                 "more than one active key for " + ", ".join(f"{k} {o}" for k, o in twice)
@@ -207,10 +218,10 @@ class Registry(BaseModel):
         return self
 
     def get(self, key_id: str) -> RegistryEntry | None:
-        return next((k for k in self.keys if k.key_id == key_id), None)
+        return self._by_id.get(key_id)
 
     def owned(self, kind: KeyKind, owner: str) -> list[RegistryEntry]:
-        return [k for k in self.keys if k.kind is kind and k.owner == owner]
+        return list(self._by_owner.get((kind, owner), ()))
 
     def active(self, kind: KeyKind, owner: str) -> RegistryEntry | None:
         return next((k for k in self.owned(kind, owner) if k.status is KeyStatus.active), None)

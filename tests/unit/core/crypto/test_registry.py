@@ -68,6 +68,21 @@ def test_a_registry_round_trips_through_its_text() -> None:
     assert parse_registry("", SOURCE) == Registry()
 
 
+def test_look_ups_by_id_and_owner_follow_rotation_and_parsing() -> None:
+    """get, owned and active answer from the keys: each id, an owner's keys in order, the new
+    key active after a rotation, and the same from a registry parsed from its text."""
+    registry, school = _add(Registry(), KeyKind.recipient, "skole-1")
+    registry, _ = _add(registry, KeyKind.recipient, "skole-2")
+    rotated = rotate_key(registry, KeyKind.recipient, "skole-1", NOW)
+    for r in (rotated.registry, parse_registry(render_registry(rotated.registry), SOURCE)):
+        assert [r.get(k.key_id) for k in r.keys] == list(r.keys)
+        assert r.get("x25519:unknown") is None
+        owned = r.owned(KeyKind.recipient, "skole-1")
+        assert [k.key_id for k in owned] == [school.key_id, rotated.entry.key_id]
+        assert r.active(KeyKind.recipient, "skole-1") == rotated.entry
+        assert r.owned(KeyKind.broker, "skole-1") == []
+
+
 def test_registry_text_that_is_not_yaml_is_named() -> None:
     """Not YAML: a ConfigError naming the source, not a traceback."""
     with pytest.raises(ConfigError, match=r"key registry keys/registry\.yaml: not valid YAML"):
