@@ -21,6 +21,7 @@ from broker.core.audit.errors import NotAnAuditMessage
 from broker.core.audit.events import Entry, record_id_of
 from broker.core.audit.messages import (
     AuditMessage,
+    OrganisationRetired,
     ReceiptRecord,
     ReviewRecord,
     read_audit_message,
@@ -151,6 +152,8 @@ def _columns(message: AuditMessage) -> dict[str, Any]:
         }
     if isinstance(message, ReviewRecord):
         return {**common, "reviewed_record": message.reviewed_record_id}
+    if isinstance(message, OrganisationRetired):
+        return common
     if isinstance(message, ReceiptRecord):
         return {**common, "recipient": message.recipient, "delivery_id": message.delivery_id}
     return {**common, "recipient": message.recipient}

@@ -26,8 +26,8 @@ def test_init_creates_every_principals_certificate_once(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("kafka_security: created ca, kafka-node, admin, broker, ")
-    # ca, node, 9 of the broker's clients, 59 organisations, auditor.kari, the page
-    assert out.rstrip().endswith(f" and 66 more in {d}")
+    # ca, node, 10 of the broker's clients, 59 organisations, auditor.kari, the page
+    assert out.rstrip().endswith(f" and 67 more in {d}")
     assert ca_key_file(d).is_file()
     organisations = ["recipient.skole-9002", "recipient.bydel-alna-barnevern"]
     for name in ["kafka-node", "auditor.kari", WEB_SERVER, Principals().sealer, *organisations]:
