@@ -37,8 +37,8 @@ RecipientOpt = Annotated[
     str | None,
     typer.Option(
         "--recipient",
-        help="a recipient id from policies/recipients.yaml, or "
-        "'broker' for the broker's inbox (notices are sealed to it)",
+        help="an organisation's id from policies/directory.yaml (deliveries are sealed to "
+        "it), or 'broker' for the broker's inbox (notices are sealed to it)",
     ),
 ]
 BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
@@ -87,15 +87,31 @@ def _owner(
     kind, owner = picked[0]
     if kind is KeyKind.audit_writer and owner not in AUDIT_WRITERS:
         fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
-    if kind is KeyKind.recipient:
-        from broker.adapters.policy_files import load_policy
-
-        known = load_policy(settings().policy_dir).recipients
-        # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
-        # `broker retention purge` destroys rotated inbox keys past retention)
-        if owner not in known and owner != BROKER_OWNER:
-            fail(f"recipient: unknown recipient '{owner}' (known: {', '.join(sorted(known))})")
+    # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
+    # `broker retention purge` destroys rotated inbox keys past retention)
+    if kind is KeyKind.recipient and owner != BROKER_OWNER:
+        _receiving(owner)
     return kind, owner
+
+
+def _receiving(organisation: str) -> None:
+    """A recipient key is an active organisation's: deliveries are sealed to it, never to a
+    role, and a retired organisation receives nothing more."""
+    from broker.adapters.policy_files import load_directory, load_policy
+
+    policy = load_policy(settings().policy_dir)
+    directory = load_directory(policy)
+    if organisation in directory.retired:
+        when = directory.retired[organisation].retired
+        fail(f"recipient: '{organisation}' was retired on {when}: it receives nothing more")
+    if organisation in directory.organisations:
+        return
+    if organisation in policy.recipients:
+        fail(
+            f"recipient: '{organisation}' is a role; each of its organisations holds its own "
+            f"key (broker directory list --kind {organisation})"
+        )
+    fail(f"recipient: unknown recipient '{organisation}' (an organisation: broker directory list)")
 
 
 def _binding(

@@ -15,10 +15,11 @@ from broker.core.crypto.registry import AUDIT_WRITERS, BROKER_OWNER, KeyKind
 
 def ensure_dev_keys(settings: Settings) -> None:
     """The broker's signing key, the audit writers' (the worker, the sealer, the reviewer, the
-    receipts relay) signing keys, a signing key for every police, school or child-welfare unit
-    in the examples, bound to the sender class of the notices it issues there, and an
-    encryption key for every organisation of the directory that fills a role a rule can
-    deliver to. Existing active keys are kept.
+    receipts relay, the directory's administrator) signing keys, a signing key for every
+    police, school or child-welfare unit in the examples, bound to the sender class of the
+    notices it issues there, and an encryption key for every active organisation of the
+    directory that fills a role a rule can deliver to (a retired one gets none). Existing
+    active keys are kept.
     A dev unit's organisation is its own unit id (in production the operator registers the
     real organisation with `broker keys generate --organisation`)."""
     paths = settings.key_paths()

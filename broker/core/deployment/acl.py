@@ -141,6 +141,13 @@ class Principals:
         return names
 
 
+def retired_principals(retired_organisations: Iterable[str]) -> list[str]:
+    """The principals that once had ACLs and have none now, whose ACLs `broker acl apply
+    --prune` deletes: earlier versions' (RETIRED_PRINCIPALS) and each retired organisation's
+    (the directory's ``retired``)."""
+    return [*RETIRED_PRINCIPALS, *(Principals.recipient(o) for o in sorted(retired_organisations))]
+
+
 def check_principal(name: str) -> str:
     if not PRINCIPAL_NAME.match(name):
         raise ConfigError(

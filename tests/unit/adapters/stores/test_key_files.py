@@ -338,8 +338,8 @@ def test_keys_cli_lists_keys_without_private_material(
             "--organisation",
             "oslo-pd",
         ],
-        ["generate", "--recipient", "school"],
-        ["rotate", "--recipient", "school"],
+        ["generate", "--recipient", "skole-9001"],  # an organisation: deliveries are sealed to it
+        ["rotate", "--recipient", "skole-9001"],
         ["generate", "--recipient", "broker"],  # the broker's inbox: notices are sealed to it
         ["list"],
     ):
@@ -367,6 +367,9 @@ def test_keys_cli_refuses_an_unknown_recipient_and_two_selectors(
     unknown = runner.invoke(app, ["generate", "--recipient", "nobody"])
     assert unknown.exit_code == 2
     assert "unknown recipient 'nobody'" in unknown.output
+    role = runner.invoke(app, ["generate", "--recipient", "school"])
+    assert role.exit_code == 2
+    assert "'school' is a role" in role.output
     both = runner.invoke(app, ["generate", "--broker", "--publisher", "x"])
     assert both.exit_code == 2
     assert "exactly one" in both.output
@@ -438,6 +441,43 @@ def test_dev_keys_bind_each_example_unit_to_the_class_of_its_notices(
     assert keyfiles.load_registry(settings.key_paths().registry) == registry
 
 
+def test_a_retired_organisation_gets_no_dev_key_nor_a_generated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ensure_dev_keys gives every active organisation its encryption key, a retired one none,
+    and `broker keys generate --recipient` refuses it, naming the day it was retired."""
+    from datetime import date  # noqa: PLC0415
+
+    from broker.adapters.policy_files import load_policy  # noqa: PLC0415
+    from broker.adapters.stores.devkeys import ensure_dev_keys  # noqa: PLC0415
+    from broker.core.directory import DIRECTORY_FILE  # noqa: PLC0415
+    from broker.core.directory_edit import retired  # noqa: PLC0415
+    from broker.testing.directories import (  # noqa: PLC0415
+        TWO_SCHOOLS_TWO_DISTRICTS,
+        policy_dir_with,
+    )
+
+    monkeypatch.delenv("BROKER_KEY_DIR", raising=False)
+    monkeypatch.delenv("BROKER_KEY_REGISTRY", raising=False)
+    policies = policy_dir_with(POLICIES, tmp_path / "policies", TWO_SCHOOLS_TWO_DISTRICTS)
+    path = policies / DIRECTORY_FILE
+    roles = load_policy(policies).recipients
+    edit = retired(
+        path.read_bytes(), str(path), roles, "skole-9002", on=date(2026, 6, 30), reason="x"
+    )
+    path.write_bytes(edit[0])
+    settings = Settings(state_dir=tmp_path / "state", policies=policies)
+    ensure_dev_keys(settings)
+    registry = keyfiles.load_registry(settings.key_paths().registry)
+    assert registry.active(KeyKind.recipient, "skole-9001") is not None
+    assert registry.active(KeyKind.recipient, "skole-9002") is None
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("BROKER_POLICY_DIR", str(policies))
+    refused = CliRunner().invoke(app, ["generate", "--recipient", "skole-9002"])
+    assert refused.exit_code == 2
+    assert "'skole-9002' was retired on 2026-06-30" in refused.output
+
+
 def test_keys_cli_needs_sender_and_organisation_for_a_publisher(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -453,7 +493,7 @@ def test_keys_cli_needs_sender_and_organisation_for_a_publisher(
             ["--publisher", "u", "--sender", "gossip", "--organisation", "o"],
             "--sender: must be one of child-welfare, police, school",
         ),
-        (["--recipient", "school", "--sender", "school"], "--sender: only for --publisher"),
+        (["--recipient", "skole-9001", "--sender", "school"], "--sender: only for --publisher"),
     ):
         result = runner.invoke(app, ["generate", *args])
         assert result.exit_code == 2, result.output
