@@ -1,4 +1,9 @@
-"""`broker directory …`: the organisations that fill each recipient role (directory.yaml)."""
+"""`broker directory …`: the organisations that fill each recipient role (directory.yaml).
+
+check · list         read the directory
+add · retire         change it (add.py, retire.py): validated as the file is at start,
+                     written as a text edit that keeps its comments
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import out, settings
+from broker.cli.directory import add, retire
 
-app = typer.Typer(no_args_is_help=True, help="The organisations directory: check it, list it.")
+app = typer.Typer(
+    no_args_is_help=True, help="The organisations directory: check, list, add, retire."
+)
 
 KindOpt = Annotated[str | None, typer.Option("--kind", help="only organisations of this role")]
 
@@ -23,9 +31,10 @@ def check() -> None:
     directory = load_directory(policy)
     kinds = sorted({o.kind for o in directory.organisations.values()})
     unfilled = sorted(set(policy.recipients) - set(kinds))
+    retired = f" ({len(directory.retired)} retired)" if directory.retired else ""
     out.print(
-        f"directory OK: {len(directory.organisations)} organisations in {len(kinds)} roles, "
-        f"version {directory.version}",
+        f"directory OK: {len(directory.organisations)} organisations in {len(kinds)} roles"
+        f"{retired}, version {directory.version}",
         highlight=False,
     )
     if unfilled:
@@ -33,19 +42,33 @@ def check() -> None:
 
 
 @app.command("list")
-def list_command(kind: KindOpt = None) -> None:
-    """List the organisations: role, id (its principal), name, district or school, topic."""
+def list_command(
+    kind: KindOpt = None,
+    show_retired: Annotated[
+        bool, typer.Option("--retired/--active", help="also list the retired organisations")
+    ] = True,
+) -> None:
+    """List the organisations: role, id (its principal), name, district or school, topic; a
+    retired one with the day it was retired instead of a topic."""
     from broker.adapters.policy_files import load_directory, load_policy
 
     s = settings()
     policy = load_policy(s.policy_dir)
     directory = load_directory(policy)
     table = Table("role", "id (principal)", "name", "district", "school id", "delivery topic")
-    rows = sorted(directory.organisations.values(), key=lambda o: (o.kind, o.district or "", o.id))
-    for o in rows:
+    every = [*directory.organisations.values()]
+    every += [*directory.retired.values()] if show_retired else []
+    for o in sorted(every, key=lambda o: (o.kind, o.district or "", o.id)):
         if kind is not None and o.kind != kind:
             continue
-        topic = s.topic_prefix + o.topic(policy.recipients[o.kind].topic)
+        if o.retired is None:
+            topic = s.topics.delivery(directory.topics[o.id])
+        else:
+            topic = f"[dim]retired {o.retired}[/]"
         name = f"{o.name} [dim](example)[/]" if o.example else o.name
         table.add_row(o.kind, o.id, name, o.district or "-", o.school_id or "-", topic)
     out.print(table)
+
+
+app.command("add")(add.add)
+app.command("retire")(retire.retire)
