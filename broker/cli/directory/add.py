@@ -98,7 +98,9 @@ def next_steps(s: Settings, added: Added, issued: Issued) -> list[str]:
             f"no rule delivers to {org.kind} yet: it needs no encryption key until one does"
         )
     elif issued.key is None:
-        steps.append(f"broker keys generate --recipient {org.id}")
+        steps.append(
+            f"broker keys generate --recipient {org.id}   (the worker starts only once it has one)"
+        )
     if issued.certificate is None:
         # tls init issues only the certificates that are missing
         steps.append(
