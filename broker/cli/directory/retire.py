@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 Publish = Callable[["OutMessage"], None]
 AUDIT_TIMEOUT = 60.0  # seconds to wait for the audit topic's acknowledgement
+SHOWN = 50  # unread copies listed; the event names them all
 
 
 class AuditUnwritten(Exception):
@@ -158,9 +159,12 @@ def _report(s: Settings, done: Retired) -> None:
         f"opened, {len(r.unreceived)} of them never received",
         highlight=False,
     )
-    for did in r.unread:
-        state = "never received" if did in r.unreceived else "received, never opened"
+    unreceived = set(r.unreceived)
+    for did in r.unread[:SHOWN]:
+        state = "never received" if did in unreceived else "received, never opened"
         out.print(f"  {did}  {state}", highlight=False)
+    if len(r.unread) > SHOWN:
+        out.print(f"  … and {len(r.unread) - SHOWN} more (every id is in the audit event)")
     out.print("next:")
     for step in (
         "restart the worker and the receipts relay (they read the directory at start)",

@@ -21,8 +21,8 @@ from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.adapters.stores.auditor import AuditStore
-from broker.cli.directory.retire import AuditUnwritten, Retired, retire_organisation
-from broker.core.audit import DIRECTORY_TYPE, RECORD_TYPE, Entry, writers
+from broker.cli.directory.retire import AuditUnwritten, Retired, _report, retire_organisation
+from broker.core.audit import DIRECTORY_TYPE, RECORD_TYPE, Entry, Retirement, writers
 from broker.core.audit.messages import OrganisationRetired, read_audit_message
 from broker.core.crypto.registry import KeyKind
 from broker.core.deployment.acl import Principals
@@ -317,3 +317,19 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_the_report_lists_fifty_unread_copies_and_counts_the_rest(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every id is in the audit event; the terminal shows the first fifty."""
+    ids = tuple(f"{i:032x}" for i in range(60))
+    retirement = Retirement(
+        "skole-9002", "school", ON, "x", None, "sha256:d", "sha256:p", ids, ids[:1]
+    )
+    _report(site.settings, Retired("rid", retirement, 60, site.store, 0))
+    shown = capsys.readouterr().out
+    assert f"{ids[0]}  never received" in shown
+    assert f"{ids[49]}  received, never opened" in shown
+    assert ids[50] not in shown
+    assert "… and 10 more (every id is in the audit event)" in shown
