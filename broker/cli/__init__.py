@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from broker.cli import (
     acl,
@@ -51,5 +52,5 @@ def main() -> None:
     try:
         app()
     except BrokerError as exc:
-        err.print(f"[bold red]error ({exc.code}):[/] {exc}", highlight=False)
+        err.print(f"[bold red]error ({exc.code}):[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)

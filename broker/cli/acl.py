@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from broker.adapters.kafka.admin import apply, list_acls, planned
+from broker.adapters.kafka.admin import apply, list_acls, planned, unplanned
 from broker.adapters.kafka.tls.contexts import KafkaSecurity
 from broker.cli._common import fail, out, settings
 from broker.core.deployment.acl import AclBinding, Principals
@@ -59,7 +59,11 @@ def plan_command() -> None:
 @app.command("apply")
 def apply_command(
     prune: Annotated[
-        bool, typer.Option(help="delete managed principals' ACLs that the plan no longer has")
+        bool,
+        typer.Option(
+            help="delete managed principals' ACLs that the plan no longer has (a retired "
+            "organisation's among them)"
+        ),
     ] = False,
     dry_run: Annotated[bool, typer.Option(help="show what would change; change nothing")] = False,
     admin: AdminOpt = ADMIN,
@@ -79,6 +83,7 @@ def apply_command(
             prune=prune,
             dry_run=dry_run,
             admin_principal=admin,
+            retired=unplanned(s),
         )
     )
     would = "would " if dry_run else ""

@@ -38,8 +38,8 @@ RecipientOpt = Annotated[
     str | None,
     typer.Option(
         "--recipient",
-        help="a recipient id from policies/recipients.yaml, or "
-        "'broker' for the broker's inbox (notices are sealed to it)",
+        help="an organisation's id from policies/directory.yaml (deliveries are sealed to "
+        "it), or 'broker' for the broker's inbox (notices are sealed to it)",
     ),
 ]
 BrokerOpt = Annotated[bool, typer.Option("--broker", help="the broker's own signing key")]
@@ -90,12 +90,32 @@ def _owner(
         fail(f"--audit-writer: must be one of {', '.join(AUDIT_WRITERS)}")
     # "broker" is the broker's inbox: publishers seal notices to it (rotate it regularly;
     # `broker retention purge` destroys rotated inbox keys past retention)
-    if kind is KeyKind.recipient and owner != BROKER_OWNER and owner not in _directory().topics:
-        fail(
-            f"--recipient: '{owner}' is not an organisation in the directory (an encryption key "
-            "belongs to one organisation; see `broker directory list`)"
-        )
+    if kind is KeyKind.recipient and owner != BROKER_OWNER:
+        _receiving(owner)
     return kind, owner
+
+
+def _receiving(organisation: str) -> None:
+    """A recipient key is an active organisation's: deliveries are sealed to it, never to a
+    role, and a retired organisation receives nothing more."""
+    from broker.adapters.policy_files import load_policy
+
+    policy = load_policy(settings().policy_dir)
+    directory = _directory()
+    if organisation in directory.retired:
+        when = directory.retired[organisation].retired
+        fail(f"--recipient: '{organisation}' was retired on {when}: it receives nothing more")
+    if organisation in directory.organisations:
+        return
+    if organisation in policy.recipients:
+        fail(
+            f"--recipient: '{organisation}' is not an organisation but a role; each of its "
+            f"organisations holds its own key (broker directory list --kind {organisation})"
+        )
+    fail(
+        f"--recipient: '{organisation}' is not an organisation in the directory (an encryption "
+        "key belongs to one organisation; see `broker directory list`)"
+    )
 
 
 def _directory() -> Directory:

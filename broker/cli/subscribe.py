@@ -78,6 +78,9 @@ def _opener(s: Settings, organisation: str) -> tuple[str, DeliveryOpener]:
     from broker.core.crypto import sealing
 
     directory = load_directory(load_policy(s.policy_dir))
+    if organisation in directory.retired:  # no topic of its own any more, nor ACLs to read one
+        when = directory.retired[organisation].retired
+        fail(f"organisation: '{organisation}' was retired on {when}; it receives nothing more")
     if organisation not in directory.topics:
         filling = sorted(o.id for o in directory.of_kind(organisation))
         hint = (

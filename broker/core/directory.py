@@ -9,6 +9,11 @@ own school, the child's district's service — or says why there is none; there 
 fallback to "every school". ``moved_from`` names the service of the district a child moved
 from, which the decision records but never delivers to.
 
+A retired organisation (``retired: <date>``) stays in the file, since old audit records name it,
+but is never resolved: its role resolves as if it were absent, with its own reason
+(``organisation-retired``). Its ``successor`` is history, not routing: a copy meant for the
+retired organisation is never sent to another one, which needs a decision of its own.
+
 Pure: parses the file's bytes; the directory is read by broker.adapters.policy_files.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -70,19 +76,27 @@ PUBLISHING_KINDS: dict[str, frozenset[str]] = {
 }
 
 
+# at most 52 characters: its Kafka principal, "recipient.<id>", must fit in 63
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,51}$"
+
+
 class Organisation(BaseModel):
     """One organisation that may receive deliveries, as the directory lists it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # at most 52 characters: its Kafka principal, "recipient.<id>", must fit in 63
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,51}$", description="its key owner and principal")
+    id: str = Field(pattern=ID_PATTERN, description="its key owner and principal")
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(description="the recipient role the rules name (recipients.yaml)")
     district: str | None = Field(default=None, description="its Oslo district, if it has one")
     school_id: str | None = Field(default=None, description="as notices name it in child.school")
     organisation_number: str | None = Field(default=None, pattern=r"^\d{9}$")
     example: bool = Field(default=False, description="an invented entry, not a real organisation")
+    retired: date | None = Field(default=None, description="the day it stopped receiving")
+    retired_reason: str | None = Field(default=None, min_length=1, max_length=500)
+    successor: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="who took over its work (history only)"
+    )
 
     def topic(self, role_topic: str) -> str:
         """Its delivery topic: the role's topic with the organisation's id after it."""
@@ -100,10 +114,15 @@ class Unresolved:
         return f"{self.code}: {self.detail}"
 
 
+Place = tuple[str, ...]  # what an organisation fills: ("school", id), (role, district), (role,)
+
+
 @dataclass(frozen=True)
 class Directory:
-    """A validated directory. ``version`` is the content hash of its file. ``topics``: each
-    organisation's delivery topic (before the deployment's prefix), by organisation id."""
+    """A validated directory. ``version`` is the content hash of its file. ``organisations``:
+    the active ones, by id, the only ones that get a topic, a key, a certificate or ACLs;
+    ``topics``: each active organisation's delivery topic (before the deployment's prefix).
+    ``retired``: the retired ones, kept for the history that names them."""
 
     version: str
     organisations: dict[str, Organisation]
@@ -111,21 +130,28 @@ class Directory:
     by_school: dict[str, Organisation]
     by_district: dict[tuple[str, str], Organisation]  # (role, district)
     single: dict[str, Organisation]  # role -> the one organisation
+    retired: dict[str, Organisation]
+    retired_places: dict[Place, Organisation]  # the place a retired one filled, if no one does
 
     def of_kind(self, kind: str) -> list[Organisation]:
         return [o for o in self.organisations.values() if o.kind == kind]
 
     def resolve(self, role: str, child: Mapping[str, Any]) -> Organisation | Unresolved:
-        """The one organisation that fills ``role`` for a notice about ``child`` (the notice's
-        ``child`` object), or why none does."""
+        """The one active organisation that fills ``role`` for a notice about ``child`` (the
+        notice's ``child`` object), or why none does."""
         scope = SCOPES.get(role, Scope.single)
         if scope is Scope.school:
             return self._school_of(child)
         if scope is Scope.district:
-            found = self.by_district.get((role, str(child.get("district") or "")))
-            return found or Unresolved("unknown-district", f"no {role} for child.district")
+            district = str(child.get("district") or "")
+            found = self.by_district.get((role, district))
+            return found or self._vacant(
+                (role, district), Unresolved("unknown-district", f"no {role} for child.district")
+            )
         only = self.single.get(role)
-        return only or Unresolved("no-organisation", f"the directory lists no {role}")
+        return only or self._vacant(
+            (role,), Unresolved("no-organisation", f"the directory lists no {role}")
+        )
 
     def publisher(self, organisation: str | None, sender: str | None) -> Organisation | Unresolved:
         """The organisation a verified notice was published by (its key's ``organisation``),
@@ -164,7 +190,20 @@ class Directory:
         if not school_id:
             return Unresolved("no-school", "the notice names no school for the child")
         found = self.by_school.get(str(school_id))
-        return found or Unresolved("unknown-school", "child.school.school_id is not listed")
+        return found or self._vacant(
+            ("school", str(school_id)),
+            Unresolved("unknown-school", "child.school.school_id is not listed"),
+        )
+
+    def _vacant(self, place: Place, otherwise: Unresolved) -> Unresolved:
+        """Why no one fills ``place``: the retired organisation that did, if any."""
+        gone = self.retired_places.get(place)
+        if gone is None:
+            return otherwise
+        return Unresolved(
+            "organisation-retired",
+            f"{gone.id}, the {gone.kind} for this notice, was retired on {gone.retired}",
+        )
 
 
 def directory_version(data: bytes) -> str:
@@ -192,7 +231,8 @@ def parse_directory(data: bytes, where: str, roles: Mapping[str, Recipient]) -> 
 
 
 def _check(orgs: list[Organisation], roles: set[str]) -> list[str]:
-    """Every organisation fills a known role, where it can be found, and no two are one."""
+    """Every organisation fills a known role, where it can be found, and no two active ones
+    are one; a retirement says when and why, and names an active successor of its kind."""
     problems: list[str] = []
     seen: dict[str, str] = {}
     for o in orgs:
@@ -208,21 +248,56 @@ def _check(orgs: list[Organisation], roles: set[str]) -> list[str]:
             problems.append(f"{o.id}: school_id: a school needs the id notices name it by")
         if scope is Scope.district and o.district is None:
             problems.append(f"{o.id}: district: a {o.kind} organisation serves one district")
-    problems += _duplicates(orgs)
+    by_id = {o.id: o for o in orgs}
+    for o in orgs:
+        problems += _retirement(o, by_id)
+    problems += _duplicates([o for o in orgs if o.retired is None])
     return problems
+
+
+def _retirement(o: Organisation, by_id: Mapping[str, Organisation]) -> list[str]:
+    if o.retired is None:
+        return [
+            f"{o.id}: {name}: only a retired organisation has one (set retired: DATE)"
+            for name in ("retired_reason", "successor")
+            if getattr(o, name) is not None
+        ]
+    problems = []
+    if o.retired_reason is None:
+        problems.append(f"{o.id}: retired_reason: a retired organisation says why it was retired")
+    if o.successor is not None:
+        problems += _successor(o, by_id.get(o.successor))
+    return problems
+
+
+def _successor(o: Organisation, successor: Organisation | None) -> list[str]:
+    """A successor is listed, active and of the same kind (it is history, not routing)."""
+    if successor is None:
+        return [f"{o.id}: successor: '{o.successor}' is not listed in the directory"]
+    if successor.id == o.id:
+        return [f"{o.id}: successor: an organisation cannot succeed itself"]
+    if successor.retired is not None:
+        return [f"{o.id}: successor: '{o.successor}' is retired itself"]
+    if successor.kind != o.kind:
+        return [f"{o.id}: successor: '{o.successor}' is a {successor.kind}, not a {o.kind}"]
+    return []
+
+
+def _place(o: Organisation) -> Place:
+    """What an organisation fills: no two active organisations fill the same place."""
+    scope = SCOPES.get(o.kind, Scope.single)
+    if scope is Scope.school:
+        return ("school", o.school_id or "")
+    if scope is Scope.district:
+        return (o.kind, o.district or "")
+    return (o.kind,)
 
 
 def _duplicates(orgs: list[Organisation]) -> list[str]:
     problems: list[str] = []
-    keys: dict[tuple[str, ...], str] = {}
+    keys: dict[Place, str] = {}
     for o in orgs:
-        scope = SCOPES.get(o.kind, Scope.single)
-        if scope is Scope.school:
-            key: tuple[str, ...] = ("school", o.school_id or "")
-        elif scope is Scope.district:
-            key = (o.kind, o.district or "")
-        else:
-            key = (o.kind,)
+        key = _place(o)
         if key in keys:
             problems.append(f"{o.id}: fills the same place as {keys[key]} ({'/'.join(key)})")
         keys.setdefault(key, o.id)
@@ -230,10 +305,12 @@ def _duplicates(orgs: list[Organisation]) -> list[str]:
 
 
 def _index(orgs: list[Organisation], version: str, roles: Mapping[str, Recipient]) -> Directory:
+    active = [o for o in orgs if o.retired is None]
+    retired = [o for o in orgs if o.retired is not None]
     by_school: dict[str, Organisation] = {}
     by_district: dict[tuple[str, str], Organisation] = {}
     single: dict[str, Organisation] = {}
-    for o in orgs:
+    for o in active:
         scope = SCOPES.get(o.kind, Scope.single)
         if scope is Scope.school and o.school_id:
             by_school[o.school_id] = o
@@ -241,5 +318,18 @@ def _index(orgs: list[Organisation], version: str, roles: Mapping[str, Recipient
             by_district[(o.kind, o.district)] = o
         elif scope is Scope.single:
             single[o.kind] = o
-    topics = {o.id: o.topic(roles[o.kind].topic) for o in orgs}
-    return Directory(version, {o.id: o for o in orgs}, topics, by_school, by_district, single)
+    filled = {_place(o) for o in active}
+    # the latest retirement names a vacant place (the entry's own date decides, not file order)
+    vacant = {_place(o): o for o in sorted(retired, key=lambda o: (str(o.retired), o.id))}
+    vacant = {place: o for place, o in vacant.items() if place not in filled}
+    topics = {o.id: o.topic(roles[o.kind].topic) for o in active}
+    return Directory(
+        version,
+        {o.id: o for o in active},
+        topics,
+        by_school,
+        by_district,
+        single,
+        {o.id: o for o in retired},
+        vacant,
+    )

@@ -31,6 +31,7 @@ from broker.core.deployment.acl import (
     Principals,
     ResourceType,
     bindings,
+    retired_principals,
     user,
 )
 from broker.core.deployment.topics import TopicSpec, topic_plan
@@ -47,11 +48,17 @@ _FROM_WIRE: dict[str, dict[int, Any]] = {
 
 
 def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding], list[TopicSpec]]:
-    """The bindings and topics this deployment needs, from its policy directory: each
+    """The bindings and topics this deployment needs, from its policy directory: each active
     organisation of the directory its own principal, delivery topic and receipts topic."""
     directory = load_directory(load_policy(s.policy_dir))
     acls = bindings(directory.topics, s.topics, s.app_id, transactions=transactions)
     return acls, topic_plan(s.topics, directory)
+
+
+def unplanned(s: Settings) -> list[str]:
+    """The principals whose ACLs `--prune` deletes though the plan names them no more: earlier
+    versions' and the directory's retired organisations'."""
+    return retired_principals(load_directory(load_policy(s.policy_dir)).retired)
 
 
 async def _admin(bootstrap: str, sec: KafkaSecurity, principal: str) -> AIOKafkaAdminClient:
@@ -164,11 +171,13 @@ async def apply(
     dry_run: bool = False,
     admin_principal: str = Principals().admin,
     wait: float | None = IN_EFFECT_TIMEOUT,
+    retired: Iterable[str] = RETIRED_PRINCIPALS,
 ) -> Applied:
     """Create the topics and ACLs that are missing; with ``prune``, delete the managed
-    principals' ACLs that the plan no longer has. Idempotent. Unless ``wait`` is None, return
-    only once the broker shows every ACL and topic (a client started at once could otherwise
-    be refused what it was just granted)."""
+    principals' ACLs that the plan no longer has. Managed: the plan's principals and the
+    ``retired`` ones (``unplanned``), which the plan gives nothing. Idempotent. Unless ``wait``
+    is None, return only once the broker shows every ACL and topic (a client started at once
+    could otherwise be refused what it was just granted)."""
     admin = await _admin(bootstrap, sec, admin_principal)
     try:
         result = Applied()
@@ -179,7 +188,7 @@ async def apply(
         result.kept = sorted(want & have)
         result.created = sorted(want - have)
         if prune:
-            managed = {b.principal for b in acls} | {user(p) for p in RETIRED_PRINCIPALS}
+            managed = {b.principal for b in acls} | {user(p) for p in retired}
             result.deleted = sorted(b for b in have - want if _prunable(b, managed, prefix))
         if not dry_run:
             await create_acls(admin, result.created)

@@ -35,10 +35,11 @@ def set_aside_stale(paths: keyfiles.KeyPaths, now: datetime) -> Path | None:
 
 def ensure_dev_keys(settings: Settings) -> Path | None:
     """The broker's signing key, the audit writers' (the worker, the sealer, the reviewer, the
-    receipts relay) signing keys, a signing key for every police, school or child-welfare unit
-    in the examples, bound to the sender class of the notices it issues there, and an
-    encryption key for every organisation of the directory that fills a role a rule can
-    deliver to. Existing active keys are kept.
+    receipts relay, the directory's administrator) signing keys, a signing key for every
+    police, school or child-welfare unit in the examples, bound to the sender class of the
+    notices it issues there, and an encryption key for every active organisation of the
+    directory that fills a role a rule can deliver to (a retired one gets none). Existing
+    active keys are kept.
     A dev unit is bound to the directory organisation it publishes for (examples'
     EXAMPLE_ORGANISATIONS; in production the operator registers it with `broker keys generate
     --organisation`). Returns where stale local keys were moved (set_aside_stale), if any."""

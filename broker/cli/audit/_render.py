@@ -12,6 +12,7 @@ from rich.table import Table
 from broker.cli._common import err
 from broker.core.audit.errors import NotAnAuditMessage
 from broker.core.audit.messages import (
+    OrganisationRetired,
     ReceiptRecord,
     ReceiptRejected,
     Record,
@@ -56,6 +57,9 @@ def audit_row(m: Record) -> list[str]:
     if isinstance(m, ReviewRecord):
         reviewed = f"of {m.reviewed_record_id[:12]} by {m.reviewer}"
         return [at, "-", "-", "-", "[cyan]review[/]", reviewed, "-", "-"]
+    if isinstance(m, OrganisationRetired):
+        unread = f"{len(m.unread)} copies unread"
+        return [at, "-", "-", m.organisation, "[magenta]retired[/]", unread, "-", "-"]
     if isinstance(m, ReceiptRecord):
         whom = _whom(m.recipient, m.organisation)
         return [at, "-", "-", whom, f"[red]{m.event}[/]", "-", "-", "0/0"]

@@ -15,12 +15,15 @@ from broker.core.audit.checkpoint import (
 from broker.core.audit.errors import AuditError, ProofError, RootMismatch, SignatureError
 from broker.core.audit.events import (
     CHECKPOINT_TYPE,
+    DIRECTORY_TYPE,
     RECORD_TYPE,
     REVIEW_TYPE,
     Entry,
+    Retirement,
     canonical,
     ce_headers,
     record_id_of,
+    retirement_event,
     review_event,
 )
 from broker.core.audit.faults import Fault, FaultKind, Report
@@ -37,6 +40,7 @@ from broker.core.audit.verify import Verifier, verify_log
 
 __all__ = [
     "CHECKPOINT_TYPE",
+    "DIRECTORY_TYPE",
     "EMPTY_ROOT",
     "RECORD_TYPE",
     "REVIEW_TYPE",
@@ -48,6 +52,7 @@ __all__ = [
     "MerkleTree",
     "ProofError",
     "Report",
+    "Retirement",
     "RootMismatch",
     "Sealer",
     "SignatureError",
@@ -60,6 +65,7 @@ __all__ = [
     "node_hash",
     "public_pem",
     "record_id_of",
+    "retirement_event",
     "review_event",
     "sign",
     "trusted_keys",

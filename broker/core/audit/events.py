@@ -9,8 +9,9 @@ depends on no JSON library and no producer's formatting. Producers write RFC 878
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import rfc8785
@@ -24,7 +25,9 @@ from broker.core.times import utc_z
 RECORD_TYPE = "no.oslo.broker.audit-record.v1"
 CHECKPOINT_TYPE = "no.oslo.broker.audit-checkpoint.v1"
 REVIEW_TYPE = "no.oslo.broker.audit-review.v1"
+DIRECTORY_TYPE = "no.oslo.broker.audit-directory.v1"  # a change of the organisations directory
 SOURCE = "/broker/audit"
+MAX_EVENT_BYTES = 900_000  # under the topics' 1 MB message limit, with room for the headers
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -95,3 +98,55 @@ def review_event(
         "note": note.strip(),
     }
     return rid, canonical(data)
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """An organisation retired from the directory, as its audit event records it: ids, dates
+    and versions, and the operator's reason (no personal data)."""
+
+    organisation: str
+    kind: str
+    retired_on: date
+    reason: str
+    successor: str | None
+    directory_version: str  # the directory's version with the retirement
+    policy_version: str  # the policy version every later decision names
+    unread: tuple[str, ...]  # its deliveries never opened (ids only)
+    unreceived: tuple[str, ...]  # of those, the ones never even received
+
+
+def retirement_event(retirement: Retirement, when: datetime) -> tuple[str, bytes]:
+    """(event id, canonical value) of an organisation's retirement: itself an audit event. The
+    id is the same for the same retirement of the same directory, so a repeat is recognised."""
+    if when.tzinfo is None:
+        raise ValueError("retirement time must carry a time zone")
+    r = retirement
+    if not r.reason.strip() or len(r.reason) > 500:
+        raise ValueError("reason: must be 1 to 500 characters")
+    rid = refs.stable_id(
+        "organisation-retired", r.organisation, r.retired_on.isoformat(), r.directory_version
+    )
+    data: dict[str, Any] = {
+        "record_id": rid,
+        "event": "organisation-retired",
+        "recorded_at": utc_z(when),
+        "organisation": r.organisation,
+        "kind": r.kind,
+        "retired_on": r.retired_on.isoformat(),
+        "reason": r.reason.strip(),
+        "directory_version": r.directory_version,
+        "policy_version": r.policy_version,
+        "unread": _ids(r.unread),
+        "unreceived": _ids(r.unreceived),
+    }
+    if r.successor is not None:
+        data["successor"] = r.successor
+    value = canonical(data)
+    if len(value) > MAX_EVENT_BYTES:  # tens of thousands of unread copies: split by hand
+        raise ValueError(f"unread: {len(r.unread)} delivery ids do not fit in one audit event")
+    return rid, value
+
+
+def _ids(ids: Iterable[str]) -> list[str]:
+    return sorted(set(ids))

@@ -1,7 +1,8 @@
 """Every kind of message on the audit topic as a model, and the one reader that returns them.
 
 Writers build these messages in several places (the pipeline's audit records, the sealer's
-checkpoints, the reviewer's reviews, the relay's receipts); everything that reads one back, the
+checkpoints, the reviewer's reviews, the relay's receipts, the directory administrator's
+retirements); everything that reads one back, the
 auditor store, the fault drill, the commands, reads it here, as a type: no byte search, no dict
 poking. A message is a checkpoint by its CloudEvents type (as the Merkle log counts leaves) and
 any other kind by the ``event`` its value names (as ``writers.ENTITLED`` does). Whether its
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 import types
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final, Literal, Union, get_args, get_origin
 
 from pydantic import Field, ValidationError
@@ -28,6 +29,7 @@ from broker.core.records import AuditEvent, AuditRecord
 __all__ = [
     "EVENTS",
     "AuditMessage",
+    "OrganisationRetired",
     "ReceiptRecord",
     "ReceiptRejected",
     "ReviewRecord",
@@ -80,7 +82,25 @@ class ReceiptRejected(Strict):
     )
 
 
-Record = AuditRecord | ReviewRecord | ReceiptRecord | ReceiptRejected
+class OrganisationRetired(Strict):
+    """An organisation retired from the directory (``broker directory retire``): its copies
+    never opened, by delivery id, and the directory and policy versions that followed."""
+
+    record_id: str
+    event: Literal["organisation-retired"]
+    recorded_at: datetime
+    organisation: str
+    kind: str
+    retired_on: date
+    reason: str
+    successor: str | None
+    directory_version: str
+    policy_version: str
+    unread: list[str]
+    unreceived: list[str]
+
+
+Record = AuditRecord | ReviewRecord | ReceiptRecord | ReceiptRejected | OrganisationRetired
 AuditMessage = Record | Checkpoint
 
 # the model of each kind of record, by the ``event`` its value names
@@ -89,6 +109,7 @@ _BY_EVENT: Final[dict[str, type[Record]]] = {
     "review": ReviewRecord,
     **{str(s): ReceiptRecord for s in State},
     "receipt-rejected": ReceiptRejected,
+    "organisation-retired": OrganisationRetired,
 }
 EVENTS: Final = frozenset(_BY_EVENT)
 

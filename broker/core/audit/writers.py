@@ -1,19 +1,21 @@
 """Who may write what on the audit topic: every message is attributable to an entitled writer.
 
 Kafka's ACLs let several principals write the audit topic (the worker, the sealer, the reviewer,
-the receipts relay), and an ACL says nothing about *what* a principal writes: the reviewer could
-write a "deliver" decision, and the sealer would seal it like any other record. So each writer
-signs every message it writes with its own ``audit-writer`` key from the registry (owner: its
-role, ``broker.core.crypto.registry.AUDIT_WRITERS``), under a domain label of its own
-(``AUDIT_RECORD``: a
-signature on a notice or a delivery never passes for one on an audit record). The signature
-covers the value bytes, the ``ce_id``, ``ce_type``, ``ce_source`` and ``ce_time`` headers and the
-key id (broker.core.crypto.signing); it travels in ``ce_keyid`` and ``ce_signature``.
+the receipts relay, the directory's administrator), and an ACL says nothing about *what* a
+principal writes: the reviewer could write a "deliver" decision, and the sealer would seal it
+like any other record. So each writer signs every message it writes with its own
+``audit-writer`` key from the registry (owner: its role,
+``broker.core.crypto.registry.AUDIT_WRITERS``), under a domain label of its own
+(``AUDIT_RECORD``: a signature on a notice or a delivery never passes for one on an audit
+record). The signature covers the value bytes, the ``ce_id``, ``ce_type``, ``ce_source`` and
+``ce_time`` headers and the key id (broker.core.crypto.signing); it travels in ``ce_keyid`` and
+``ce_signature``.
 
 ``ENTITLED`` is the one table of who writes what, keyed by the record's kind as it appears in
 the record: the ``event`` field of its JSON value (``AuditRecord.event``, review and receipt
-events), or ``checkpoint`` for a checkpoint (its CloudEvents type). Each kind also has the one
-CloudEvents type it travels under, so a record cannot pose as another kind.
+events, retirements from the directory), or ``checkpoint`` for a checkpoint (its CloudEvents
+type). Each kind also has the one CloudEvents type it travels under, so a record cannot pose as
+another kind.
 
 Checkpoints carry both signatures: the checkpoint's own (over the tree head, which witnesses and
 offline proofs check with the sealer's checkpoint key) and the sealer's writer signature over
@@ -32,7 +34,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from broker.core.audit.access import AUDIT_RECEIPT_TYPE
-from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, REVIEW_TYPE, Entry
+from broker.core.audit.events import (
+    CHECKPOINT_TYPE,
+    DIRECTORY_TYPE,
+    RECORD_TYPE,
+    REVIEW_TYPE,
+    Entry,
+)
 from broker.core.crypto import signing
 from broker.core.crypto.registry import AUDIT_WRITERS, KeyKind, Registry, SigningKey
 from broker.core.errors import NoticeError
@@ -40,7 +48,7 @@ from broker.core.errors import NoticeError
 AUDIT_RECORD: Final = signing.AUDIT_RECORD
 CHECKPOINT: Final = "checkpoint"  # the kind of a checkpoint (its value has no "event")
 
-WORKER, SEALER, REVIEWER, RELAY = AUDIT_WRITERS
+WORKER, SEALER, REVIEWER, RELAY, DIRECTORY_ADMIN = AUDIT_WRITERS
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ ENTITLED: Final[dict[str, Entitlement]] = {
     "received": Entitlement(RELAY, AUDIT_RECEIPT_TYPE),
     "opened": Entitlement(RELAY, AUDIT_RECEIPT_TYPE),
     "receipt-rejected": Entitlement(RELAY, AUDIT_RECEIPT_TYPE),
+    "organisation-retired": Entitlement(DIRECTORY_ADMIN, DIRECTORY_TYPE),
 }
 
 

@@ -47,7 +47,7 @@ from broker.core.notices import SENDERS
 BROKER_OWNER = "broker"
 # the roles that write the audit topic, each with its own audit-writer key; what each may write
 # is broker.core.audit.writers.ENTITLED
-AUDIT_WRITERS = ("worker", "audit-sealer", "reviewer", "receipts-relay")
+AUDIT_WRITERS = ("worker", "audit-sealer", "reviewer", "receipts-relay", "directory-admin")
 OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"  # also a safe path component
 ORGANISATION_PATTERN = OWNER_PATTERN  # an organisation number or a local id
 KEY_ID_PATTERN = r"^(ed25519|x25519)-[0-9a-f]{16}$"

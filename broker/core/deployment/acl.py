@@ -108,6 +108,7 @@ class Principals:
     sealer: str = "audit-sealer"  # reads the audit log in order, appends signed checkpoints
     relay: str = "receipts-relay"  # copies recipients' receipts into the audit log
     reviewer: str = "reviewer"  # records the after-the-fact review of urgent disclosures
+    directory_admin: str = "directory-admin"  # records changes of the organisations directory
 
     @staticmethod
     def recipient(organisation: str) -> str:
@@ -133,11 +134,18 @@ class Principals:
         """Every principal that gets a client certificate: the broker's own, and each receiving
         organisation's (directory.yaml)."""
         names = [self.admin, self.worker, *self.publishers(), self.auditor, self.sealer]
-        names += [self.relay, self.reviewer]
+        names += [self.relay, self.reviewer, self.directory_admin]
         names += [self.recipient(o) for o in sorted(organisations)]
         for name in names:
             check_principal(name)
         return names
+
+
+def retired_principals(retired_organisations: Iterable[str]) -> list[str]:
+    """The principals that once had ACLs and have none now, whose ACLs `broker acl apply
+    --prune` deletes: earlier versions' (RETIRED_PRINCIPALS) and each retired organisation's
+    (the directory's ``retired``)."""
+    return [*RETIRED_PRINCIPALS, *(Principals.recipient(o) for o in sorted(retired_organisations))]
 
 
 def check_principal(name: str) -> str:
@@ -226,6 +234,7 @@ def bindings(
     # the audit log's own writers besides the worker, each with only its part
     allow(principals.sealer, topic, names.audit, lit, R, W, D)
     allow(principals.reviewer, topic, names.audit, lit, W, D)
+    allow(principals.directory_admin, topic, names.audit, lit, W, D)
     allow(principals.relay, topic, names.audit, lit, W, D)
     for org in sorted(deliveries):
         allow(principals.relay, topic, names.receipts(org), lit, R, D)

@@ -179,3 +179,92 @@ def test_a_missing_directory_is_a_policy_error(policy: PolicySet, tmp_path: Path
 def test_a_directory_that_is_not_utf8_is_named() -> None:
     with pytest.raises(PolicyError, match="not UTF-8 text"):
         parse_directory(b"\xff\xfe\x00", "directory.yaml", ROLES)
+
+
+# --- retirement ------------------------------------------------------------------------------
+
+SALTO = "  - {id: salto-oslo, name: SaLTo, kind: salto"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (f"{SALTO}, retired_reason: x}}", "salto-oslo: retired_reason: only a retired"),
+        (f"{SALTO}, successor: salto-ny}}", "salto-oslo: successor: only a retired"),
+        (f"{SALTO}, retired: 2026-06-30}}", "salto-oslo: retired_reason: a retired organisation"),
+        (f"{SALTO}, retired: 30.06.2026, retired_reason: x}}", "salto-oslo: retired: Input"),
+        (f"{SALTO}, retired: 2026-06-30, retired_reason: x, successor: salto-ny}}",
+         "salto-oslo: successor: 'salto-ny' is not listed"),
+        (f"{SALTO}, retired: 2026-06-30, retired_reason: x, successor: politi}}\n"
+         "  - {id: politi, name: P, kind: police}",
+         "salto-oslo: successor: 'politi' is a police, not a salto"),
+        (f"{SALTO}, retired: 2026-06-30, retired_reason: x, successor: salto-2}}\n"
+         "  - {id: salto-2, name: S, kind: salto, retired: 2026-07-01, retired_reason: y}",
+         "salto-oslo: successor: 'salto-2' is retired itself"),
+    ],
+    ids=["reason without date", "successor without date", "date without reason", "not a date",
+         "successor not listed", "successor of another kind", "successor retired"],
+)  # fmt: skip
+def test_a_bad_retirement_names_the_entry_and_field(text: str, problem: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        _parse("organisations:\n" + text)
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_a_retired_organisation_stays_listed_but_has_no_topic() -> None:
+    """Kept for the history that names it; only active organisations get a topic (and so a
+    key, a certificate, ACLs and a receipts topic: they all follow ``topics``)."""
+    directory = _parse(
+        "organisations:\n"
+        f"{SALTO}, retired: 2026-06-30, retired_reason: merged, successor: salto-ny}}\n"
+        "  - {id: salto-ny, name: SaLTo ny, kind: salto}"
+    )
+    assert set(directory.retired) == {"salto-oslo"}
+    assert set(directory.organisations) == set(directory.topics) == {"salto-ny"}
+    found = directory.resolve("salto", {})
+    assert isinstance(found, Organisation)
+    assert found.id == "salto-ny"  # it fills the place itself, not as the successor
+
+
+@pytest.mark.parametrize(
+    ("entry", "role", "child"),
+    [
+        ("{id: s, name: S, kind: school, school_id: osloskolen-1}", "school",
+         {"school": {"school_id": "osloskolen-1"}}),
+        ("{id: a, name: A, kind: child-welfare, district: Alna}", "child-welfare",
+         {"district": "Alna"}),
+        ("{id: v, name: V, kind: barnevernvakta}", "barnevernvakta", {}),
+    ],
+    ids=["school", "district service", "one for all of Oslo"],
+)  # fmt: skip
+def test_a_retired_organisations_place_resolves_to_no_one(
+    entry: str, role: str, child: dict[str, Any]
+) -> None:
+    """Its role resolves as if it were absent, with its own reason, not to its successor."""
+    retired = entry.replace("}", ", retired: 2026-06-30, retired_reason: closed}")
+    directory = _parse(f"organisations:\n  - {retired}")
+    found = directory.resolve(role, child)
+    assert isinstance(found, Unresolved)
+    assert found.code == "organisation-retired"
+    assert "2026-06-30" in found.detail
+    active = _parse(f"organisations:\n  - {entry}").resolve(role, child)
+    assert isinstance(active, Organisation)
+
+
+def test_an_active_and_a_retired_organisation_may_fill_one_place() -> None:
+    """A district's service reorganised under a new id: the new one fills the district."""
+    directory = _parse(
+        "organisations:\n"
+        "  - {id: old, name: O, kind: child-welfare, district: Alna, retired: 2026-06-30,"
+        " retired_reason: reorganised, successor: new}\n"
+        "  - {id: new, name: N, kind: child-welfare, district: Alna}"
+    )
+    found = directory.resolve("child-welfare", {"district": "Alna"})
+    assert isinstance(found, Organisation)
+    assert found.id == "new"
+    with pytest.raises(PolicyError, match="fills the same place as old"):
+        _parse(
+            "organisations:\n"
+            "  - {id: old, name: O, kind: child-welfare, district: Alna}\n"
+            "  - {id: new, name: N, kind: child-welfare, district: Alna}"
+        )

@@ -5,19 +5,24 @@ an audited deny with its own reason, never a copy for every organisation of the 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broker.adapters.examples import EXAMPLES
+from broker.adapters.policy_files import load_policy
 from broker.core.crypto import sealing
+from broker.core.directory_edit import added, retired
 from broker.core.paths import leaves
 from broker.core.pipeline import Result, Source
+from broker.core.policy import PolicySet
 from broker.core.records import Decision, Outcome
-from broker.testing.fakes import ReadyPipeline
-from tests.conftest import redate
+from broker.testing.fakes import ReadyPipeline, ready_pipeline
+from tests.conftest import POLICIES, SUBJECT_KEY, redate
 
 SRC = Source("t.notices", 0, 7)
 
@@ -217,3 +222,58 @@ def test_only_child_welfare_copies_carry_the_previous_district(
     assert kept == {"child-welfare", "barnevernvakta"}
     assert all(path in d.fields_withheld for r, d in decided.items() if r not in kept)
     assert "child.district" in decided["salto"].fields_kept
+
+
+def test_a_retired_school_is_an_audited_deny_never_a_copy_for_its_successor(
+    policy: PolicySet, now: datetime, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """Example 02's school, skole-9002, retired with skole-9001 as its successor: the school
+    role is denied (organisation-retired), audited; no school gets a copy, the successor
+    neither; child welfare in Frogner still does."""
+    data = (POLICIES / "directory.yaml").read_bytes()
+    _, directory = retired(
+        data,
+        "directory.yaml",
+        policy.recipients,
+        "skole-9002",
+        on=date(2026, 6, 30),
+        reason="Nedlagt",
+        successor="skole-9001",
+    )
+    ready = ready_pipeline(policy, now=now, subject_key=SUBJECT_KEY, directory=directory)
+    result = ready.process(notice("threat"), None, SRC)
+    decided = _by_role(result)
+    school = decided["school"]
+    assert school.outcome is Outcome.deny
+    assert school.organisation is None
+    assert school.reasons[-1].startswith("organisation-retired: skole-9002, the school ")
+    assert all(ready.recipient_of(m) != "school" for m in result.deliveries)
+    audited = [json.loads(m.value) for m in result.audit_records]
+    (record,) = [a for a in audited if a["recipient"] == "school"]
+    assert (record["outcome"], record.get("delivery_id")) == ("deny", None)
+    assert record["reasons"][-1].startswith("organisation-retired: ")
+    assert decided["child-welfare"].outcome is Outcome.deliver
+    assert decided["child-welfare"].organisation == "bydel-frogner-barnevern"
+
+
+def test_a_change_of_directory_is_a_new_policy_version_in_every_decision(
+    tmp_path: Path, now: datetime, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """directory.yaml counts toward the policy version: one organisation added, and every
+    decision and audit record names the new version."""
+    copy = tmp_path / "policies"
+    shutil.copytree(POLICIES, copy)
+    before = load_policy(copy)
+    path = copy / "directory.yaml"
+    school = {"id": "skole-9100", "name": "Ny", "kind": "school", "school_id": "osloskolen-9100"}
+    new, _ = added(path.read_bytes(), str(path), before.recipients, school)
+    path.write_bytes(new)
+    after = load_policy(copy)
+    assert after.version != before.version
+    for policy in (before, after):
+        result = ready_pipeline(policy, now=now, subject_key=SUBJECT_KEY).process(
+            notice("threat"), None, SRC
+        )
+        assert {d.policy_version for d in result.decisions} == {policy.version}
+        audited = {json.loads(m.value)["policy_version"] for m in result.audit_records}
+        assert audited == {policy.version}

@@ -6,6 +6,7 @@
 - ``store``: ``AuditStore``, the queries, each answer checked against the record bytes
 - ``summaries``: the review list, access log, chart and statistics from a scan of the bytes
 - ``sync``: ``Syncer``, verify what is stored, then verify and write new messages
+- ``unread``: an organisation's copies delivered but never opened (`broker directory retire`)
 """
 
 from broker.adapters.stores.auditor.columns import Tampered

@@ -21,6 +21,7 @@ from broker.core.audit.errors import NotAnAuditMessage
 from broker.core.audit.events import Entry, record_id_of
 from broker.core.audit.messages import (
     AuditMessage,
+    OrganisationRetired,
     ReceiptRecord,
     ReviewRecord,
     read_audit_message,
@@ -159,6 +160,8 @@ def _columns(message: AuditMessage) -> dict[str, Any]:
         }
     if isinstance(message, ReviewRecord):
         return {**common, "reviewed_record": message.reviewed_record_id}
+    if isinstance(message, OrganisationRetired):  # found by the organisation it retired
+        return {**common, "recipient": message.kind, "organisation": message.organisation}
     whose = {"recipient": message.recipient, "organisation": message.organisation}
     if isinstance(message, ReceiptRecord):
         return {**common, **whose, "delivery_id": message.delivery_id}

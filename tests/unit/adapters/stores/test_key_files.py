@@ -369,6 +369,9 @@ def test_keys_cli_refuses_an_unknown_recipient_and_two_selectors(
     unknown = runner.invoke(app, ["generate", "--recipient", "nobody"])
     assert unknown.exit_code == 2
     assert "--recipient: 'nobody' is not an organisation in the directory" in unknown.output
+    role = runner.invoke(app, ["generate", "--recipient", "school"])
+    assert role.exit_code == 2
+    assert "'school' is not an organisation but a role" in role.output
     both = runner.invoke(app, ["generate", "--broker", "--publisher", "x"])
     assert both.exit_code == 2
     assert "exactly one" in both.output
@@ -451,6 +454,43 @@ def test_dev_keys_bind_each_example_unit_to_the_class_of_its_notices(
         )
     ensure_dev_keys(settings)  # again: the same keys, nothing new
     assert keyfiles.load_registry(settings.key_paths().registry) == registry
+
+
+def test_a_retired_organisation_gets_no_dev_key_nor_a_generated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ensure_dev_keys gives every active organisation its encryption key, a retired one none,
+    and `broker keys generate --recipient` refuses it, naming the day it was retired."""
+    from datetime import date  # noqa: PLC0415
+
+    from broker.adapters.policy_files import load_policy  # noqa: PLC0415
+    from broker.adapters.stores.devkeys import ensure_dev_keys  # noqa: PLC0415
+    from broker.core.directory import DIRECTORY_FILE  # noqa: PLC0415
+    from broker.core.directory_edit import retired  # noqa: PLC0415
+    from broker.testing.directories import (  # noqa: PLC0415
+        TWO_SCHOOLS_TWO_DISTRICTS,
+        policy_dir_with,
+    )
+
+    monkeypatch.delenv("BROKER_KEY_DIR", raising=False)
+    monkeypatch.delenv("BROKER_KEY_REGISTRY", raising=False)
+    policies = policy_dir_with(POLICIES, tmp_path / "policies", TWO_SCHOOLS_TWO_DISTRICTS)
+    path = policies / DIRECTORY_FILE
+    roles = load_policy(policies).recipients
+    edit = retired(
+        path.read_bytes(), str(path), roles, "skole-9002", on=date(2026, 6, 30), reason="x"
+    )
+    path.write_bytes(edit[0])
+    settings = Settings(state_dir=tmp_path / "state", policies=policies)
+    ensure_dev_keys(settings)
+    registry = keyfiles.load_registry(settings.key_paths().registry)
+    assert registry.active(KeyKind.recipient, "skole-9001") is not None
+    assert registry.active(KeyKind.recipient, "skole-9002") is None
+    monkeypatch.setenv("BROKER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("BROKER_POLICY_DIR", str(policies))
+    refused = CliRunner().invoke(app, ["generate", "--recipient", "skole-9002"])
+    assert refused.exit_code == 2
+    assert "'skole-9002' was retired on 2026-06-30" in refused.output
 
 
 def test_keys_cli_needs_sender_and_organisation_for_a_publisher(

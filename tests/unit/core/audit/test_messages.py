@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -12,9 +13,18 @@ from broker.core.audit import writers
 from broker.core.audit.access import State, audit_event, receipt
 from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.errors import AuditError, NotAnAuditMessage
-from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, canonical, review_event
+from broker.core.audit.events import (
+    CHECKPOINT_TYPE,
+    DIRECTORY_TYPE,
+    RECORD_TYPE,
+    Retirement,
+    canonical,
+    retirement_event,
+    review_event,
+)
 from broker.core.audit.messages import (
     EVENTS,
+    OrganisationRetired,
     ReceiptRecord,
     ReceiptRejected,
     ReviewRecord,
@@ -96,6 +106,45 @@ def test_reviews_and_receipts_read_back_as_their_models() -> None:
         }
     )
     assert isinstance(read_audit_message(RECORD_TYPE, rejected), ReceiptRejected)
+
+
+def test_a_retirement_reads_back_as_its_model_with_ids_only() -> None:
+    """The directory administrator's event: ids, dates, versions and the unread delivery ids;
+    the same retirement of the same directory has the same record id."""
+    retirement = Retirement(
+        organisation="skole-9002",
+        kind="school",
+        retired_on=date(2026, 6, 30),
+        reason="  Slått sammen  ",
+        successor=None,
+        directory_version="sha256:" + "1" * 64,
+        policy_version="sha256:" + "2" * 64,
+        unread=("d2", "d1", "d2"),
+        unreceived=("d2",),
+    )
+    rid, value = retirement_event(retirement, NOW)
+    read = read_audit_message(DIRECTORY_TYPE, value)
+    assert read == OrganisationRetired(
+        record_id=rid,
+        event="organisation-retired",
+        recorded_at=NOW,
+        organisation="skole-9002",
+        kind="school",
+        retired_on=date(2026, 6, 30),
+        reason="Slått sammen",
+        successor=None,
+        directory_version="sha256:" + "1" * 64,
+        policy_version="sha256:" + "2" * 64,
+        unread=["d1", "d2"],
+        unreceived=["d2"],
+    )
+    assert b"successor" not in value
+    assert retirement_event(retirement, NOW + timedelta(hours=1))[0] == rid
+    with pytest.raises(ValueError, match="reason: must be 1 to 500"):
+        retirement_event(dataclasses.replace(retirement, reason=" "), NOW)
+    many = dataclasses.replace(retirement, unread=tuple(f"{i:032x}" for i in range(30_000)))
+    with pytest.raises(ValueError, match="30000 delivery ids do not fit"):
+        retirement_event(many, NOW)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from broker.core.audit.access import AUDIT_RECEIPT_TYPE, State
 from broker.core.audit.checkpoint import trusted_keys
 from broker.core.audit.events import (
     CHECKPOINT_TYPE,
+    DIRECTORY_TYPE,
     RECORD_TYPE,
     REVIEW_TYPE,
     Entry,
@@ -92,17 +93,20 @@ def _entry(
 
 def test_every_kind_of_record_has_exactly_its_writer() -> None:
     """Decisions, dead letters and worker-state: the worker; checkpoints: the sealer; reviews:
-    the reviewer; receipts (received, opened, rejected): the relay. Nothing else is listed."""
+    the reviewer; receipts (received, opened, rejected): the relay; retirements from the
+    directory: the directory's administrator. Nothing else is listed."""
     expected = {
         **{e.value: (writers.WORKER, RECORD_TYPE) for e in AuditEvent},
         "checkpoint": (writers.SEALER, CHECKPOINT_TYPE),
         "review": (writers.REVIEWER, REVIEW_TYPE),
         **{s.value: (writers.RELAY, AUDIT_RECEIPT_TYPE) for s in State},
         "receipt-rejected": (writers.RELAY, AUDIT_RECEIPT_TYPE),
+        "organisation-retired": (writers.DIRECTORY_ADMIN, DIRECTORY_TYPE),
     }
     assert {k: (e.writer, e.ce_type) for k, e in writers.ENTITLED.items()} == expected
     assert {e.writer for e in writers.ENTITLED.values()} == set(AUDIT_WRITERS)
     assert writers.kinds_of(writers.REVIEWER) == ["review"]
+    assert writers.kinds_of(writers.DIRECTORY_ADMIN) == ["organisation-retired"]
 
 
 @pytest.mark.parametrize(("kind", "entitled"), list(writers.ENTITLED.items()))
@@ -145,6 +149,19 @@ def test_a_review_signed_by_the_relay_is_not_attributed(world: World) -> None:
     assert problem is not None
     assert "of the receipts-relay" in problem
     assert "only the reviewer writes review records" in problem
+
+
+def test_a_retirement_signed_by_another_writer_is_not_attributed(world: World) -> None:
+    """Only the directory's administrator writes organisation-retired events: the reviewer,
+    who may write the audit topic too, cannot."""
+    entry = _entry(world, "organisation-retired", DIRECTORY_TYPE, writers.REVIEWER)
+    problem = writers.check(entry, world.registry)
+    assert problem is not None
+    assert "only the directory-admin writes organisation-retired records" in problem
+    retyped = _entry(world, "organisation-retired", REVIEW_TYPE, writers.DIRECTORY_ADMIN)
+    assert writers.check(retyped, world.registry) == (
+        f"a organisation-retired record travels as {DIRECTORY_TYPE}, not as another type"
+    )
 
 
 def test_an_unsigned_record_is_not_attributed(world: World) -> None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from broker.adapters.kafka.tls.__main__ import main
 from broker.adapters.kafka.tls.credentials import WEB_SERVER, Credentials, ca_key_file
+from broker.adapters.policy_files import load_policy
 from broker.core.deployment.acl import Principals
+from broker.core.directory import DIRECTORY_FILE
+from broker.core.directory_edit import retired
+from broker.testing.directories import TWO_SCHOOLS_TWO_DISTRICTS, policy_dir_with
 from tests.conftest import ROOT
 
 POLICIES = ROOT / "policies"
@@ -26,8 +31,8 @@ def test_init_creates_every_principals_certificate_once(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("kafka_security: created ca, kafka-node, admin, broker, ")
-    # ca, node, 9 of the broker's clients, 59 organisations, auditor.kari, the page
-    assert out.rstrip().endswith(f" and 66 more in {d}")
+    # ca, node, 10 of the broker's clients, 59 organisations, auditor.kari, the page
+    assert out.rstrip().endswith(f" and 67 more in {d}")
     assert ca_key_file(d).is_file()
     organisations = ["recipient.skole-9002", "recipient.bydel-alna-barnevern"]
     for name in ["kafka-node", "auditor.kari", WEB_SERVER, Principals().sealer, *organisations]:
@@ -58,3 +63,23 @@ def test_the_module_runs_as_a_script(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "python -m broker.adapters.kafka.tls" in result.stdout
+
+
+def test_init_issues_no_certificate_for_a_retired_organisation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A retired organisation has no certificate to be issued; the directory's administrator,
+    who records its retirement, has one."""
+    policies = policy_dir_with(POLICIES, tmp_path / "policies", TWO_SCHOOLS_TWO_DISTRICTS)
+    path = policies / DIRECTORY_FILE
+    roles = load_policy(policies).recipients
+    on = date(2026, 6, 30)
+    path.write_bytes(
+        retired(path.read_bytes(), str(path), roles, "skole-9002", on=on, reason="x")[0]
+    )
+    d = tmp_path / "creds"
+    assert main(["init", str(d), "--policy-dir", str(policies)]) == 0
+    capsys.readouterr()
+    assert Credentials(d, Principals.recipient("skole-9001")).cert.is_file()
+    assert Credentials(d, Principals().directory_admin).cert.is_file()
+    assert not Credentials(d, Principals.recipient("skole-9002")).cert.exists()
