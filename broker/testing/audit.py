@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.stores.auditor import AuditStore
+from broker.adapters.stores.auditor.filters import Filters
 from broker.core.audit.checkpoint import Checkpoint, key_id
 from broker.core.audit.events import CHECKPOINT_TYPE, RECORD_TYPE, Entry, canonical
 from broker.core.audit.sealer import Sealer
@@ -277,3 +278,14 @@ def store_before_organisations(store: AuditStore) -> None:
     store.execute("DROP INDEX audit_entries_organisation")
     store.execute("ALTER TABLE audit_entries DROP COLUMN organisation")
     store.conn.commit()
+
+
+def organisations_after_migration(store: AuditStore) -> tuple[list[str], bool]:
+    """What a store made from ``values_across_versions`` answers once migrated: the delivery ids
+    the organisation filter finds for bydel-alna-barnevern, and whether skole-9002's one
+    delivery (d-1) reads as received (its receipt joined by organisation)."""
+    alna = [
+        str(d["delivery_id"]) for d in store.query(Filters(organisation="bydel-alna-barnevern"))
+    ]
+    (access,) = store.access_log(organisation="skole-9002")
+    return alna, access.delivery_id == "d-1" and access.received_at is not None
