@@ -194,7 +194,7 @@ async def apply(
             await create_acls(admin, result.created)
             await delete_acls(admin, result.deleted)
             if wait is not None:
-                await in_effect(admin, acls, specs, timeout=wait)
+                await in_effect(admin, acls, specs, timeout=wait, gone=result.deleted)
         return result
     finally:
         await admin.close()
@@ -205,18 +205,20 @@ async def in_effect(
     acls: Iterable[AclBinding],
     specs: Iterable[TopicSpec],
     timeout: float = IN_EFFECT_TIMEOUT,
+    gone: Iterable[AclBinding] = (),
 ) -> int:
-    """Wait until the broker shows every ACL and topic: the controller answers once they are
-    committed, and the broker applies them from the metadata log a moment later (until then a
-    client is refused what it was granted, and a second apply would create them all again).
-    How many looks it took; ConfigError if they are not all shown within ``timeout``."""
-    want_acls, want_topics = set(acls), {t.name for t in specs}
+    """Wait until the broker shows every ACL and topic, and none of the ``gone`` (deleted)
+    ACLs: the controller answers once a change is committed, and the broker applies it from the
+    metadata log a moment later (until then a client is refused what it was granted, or still
+    allowed what was taken away). How many looks it took; ConfigError past ``timeout``."""
+    want_acls, want_topics, deleted = set(acls), {t.name for t in specs}, set(gone)
     deadline, looks = time.monotonic() + timeout, 0
     while True:
         looks += 1
         found, _ = await describe_acls(admin)
         topics = set(await admin.list_topics())
-        if want_acls <= set(found) and want_topics <= topics:
+        shown = set(found)
+        if want_acls <= shown and want_topics <= topics and not deleted & shown:
             return looks
         if time.monotonic() > deadline:
             raise ConfigError(f"the ACLs or topics were not all in effect after {timeout:.0f} s")

@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 
 from broker.adapters.kafka import admin
-from broker.core.deployment.acl import AclBinding, Operation, PatternType, ResourceType
+from broker.core.deployment.acl import (
+    WIRE_OPERATION,
+    WIRE_PATTERN,
+    WIRE_PERMISSION,
+    WIRE_RESOURCE,
+    AclBinding,
+    Operation,
+    PatternType,
+    ResourceType,
+)
+from broker.core.deployment.topics import TopicSpec
 from broker.core.errors import ConfigError
 
 CREATE_ACLS, DELETE_ACLS = 30, 31
@@ -63,3 +73,44 @@ def test_a_refused_binding_is_a_config_error() -> None:
     """A refusal in the response names the Kafka error, not a traceback from the client."""
     with pytest.raises(ConfigError, match=r"create ACL: .*refused"):
         asyncio.run(admin.create_acls(FakeAdmin(error=31), _bindings(3)))
+
+
+class LaggingAdmin:
+    """A broker that shows a change only after ``lag`` looks: until then DescribeAcls answers
+    with the ACLs as they were (``before``), afterwards as they are (``after``)."""
+
+    def __init__(self, before: list[AclBinding], after: list[AclBinding], lag: int) -> None:
+        self.before, self.after, self.lag, self.looks = before, after, lag, 0
+
+    async def _send_request(self, request: Any) -> SimpleNamespace:
+        self.looks += 1
+        shown = self.before if self.looks <= self.lag else self.after
+        resources = [
+            (
+                WIRE_RESOURCE[b.resource_type],
+                b.resource_name,
+                WIRE_PATTERN[b.pattern_type],
+                [(b.principal, b.host, WIRE_OPERATION[b.operation], WIRE_PERMISSION[b.permission])],
+            )
+            for b in shown
+        ]
+        return SimpleNamespace(error_code=0, error_message=None, resources=resources)
+
+    async def list_topics(self) -> list[str]:
+        return ["t0"]
+
+
+def test_apply_waits_until_the_broker_shows_created_and_not_deleted_acls() -> None:
+    """Until the broker shows the new binding and no longer shows the deleted one, a client
+    started at once would be refused, or still allowed: in_effect looks until both hold."""
+    kept, deleted = _bindings(2)
+    lagging = LaggingAdmin(before=[kept, deleted], after=[kept], lag=2)
+    spec = TopicSpec("t0", 1)
+    assert asyncio.run(admin.in_effect(lagging, [kept], [spec], gone=[deleted])) == 3
+
+
+def test_a_change_never_shown_is_a_config_error() -> None:
+    kept, deleted = _bindings(2)
+    stuck = LaggingAdmin(before=[kept, deleted], after=[kept, deleted], lag=0)
+    with pytest.raises(ConfigError, match="not all in effect"):
+        asyncio.run(admin.in_effect(stuck, [kept], [], timeout=0, gone=[deleted]))
