@@ -157,6 +157,11 @@ class Directory:
         """The organisation a verified notice was published by (its key's ``organisation``),
         if the directory lists it as one that sends ``sender``'s notices."""
         found = self.organisations.get(organisation or "")
+        if found is None and (organisation or "") in self.retired:
+            return Unresolved(
+                "publisher-organisation-retired",
+                "the publishing organisation was retired from the directory",
+            )
         if found is None:
             return Unresolved(
                 "publisher-organisation-unknown",

@@ -5,15 +5,17 @@ kind that sends the class's notices. A school publishes its concern report as it
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 
 from broker.adapters.examples import OTHER_SENDERS, example_organisation
+from broker.core.directory import DIRECTORY_FILE
+from broker.core.directory_edit import retired
 from broker.core.policy import PolicySet
 from broker.testing.fakes import EXAMPLE_UNITS, ready_pipeline
-from tests.conftest import SUBJECT_KEY, example, redate
+from tests.conftest import POLICIES, SUBJECT_KEY, example, redate
 
 
 def _concern_report(now: datetime, unit: str) -> dict[str, Any]:
@@ -70,3 +72,23 @@ def test_a_key_bound_to_no_fitting_organisation_is_dead_lettered(
     (record,) = [json.loads(m.value) for m in result.audit_records]
     assert record["event"] == "dead-letter"
     assert code in json.dumps(record)
+
+
+def test_a_retired_publishing_organisation_is_dead_lettered(
+    policy: PolicySet, now: datetime
+) -> None:
+    """skole-9003 retired: its school's concern report is refused with its own code."""
+    data = (POLICIES / DIRECTORY_FILE).read_bytes()
+    _, directory = retired(
+        data,
+        "directory.yaml",
+        policy.recipients,
+        "skole-9003",
+        on=date(2026, 11, 1),
+        reason="closed",
+    )
+    ready = ready_pipeline(policy, now=now, subject_key=SUBJECT_KEY, directory=directory)
+    result = ready.process(_concern_report(now, "osloskolen-9003"))
+    assert result.decisions == ()
+    assert result.error is not None
+    assert result.error.code == "publisher-organisation-retired"
