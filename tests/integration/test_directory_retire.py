@@ -164,8 +164,10 @@ def test_a_retirement_is_signed_in_the_audit_log_and_verifies(site: Site) -> Non
 
     pruned = site.run("acl", "apply", "--prune")
     assert "deleted" in pruned.stdout
-    assert f"deliveries.school.{GONE}" not in _acls_of(site, who)
-    assert f"receipts.{GONE}" not in _acls_of(site, Principals().relay)
+    # this deployment's (other deployments on the same broker keep theirs)
+    prefix = site.settings.topic_prefix
+    assert f"{prefix}deliveries.school.{GONE}" not in _acls_of(site, who)
+    assert f"{prefix}receipts.{GONE}" not in _acls_of(site, Principals().relay)
     assert "skole-9001" in _acls_of(site, Principals.recipient("skole-9001"))
 
 

@@ -82,17 +82,26 @@ def policies(tmp_path: Path) -> Path:
     return copy
 
 
+FRESH = (
+    "BROKER_KEY_DIR",
+    "BROKER_KEY_REGISTRY",
+    "BROKER_AUDIT_STORE",
+    "BROKER_KAFKA_CREDENTIALS_DIR",
+    "BROKER_BOOTSTRAP",
+)
+
+
 def _run(policies: Path, state: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # a fresh state: not the keys, store or broker the integration suite's session points at
+    inherited = {k: v for k, v in os.environ.items() if k not in FRESH}
     environment = {
-        **os.environ,
+        **inherited,
         "BROKER_POLICY_DIR": str(policies),
         "BROKER_STATE_DIR": str(state),
         "BROKER_KAFKA_PROFILE": "plaintext",
         "COLUMNS": "250",
         **env,
     }
-    for name in ("BROKER_KEY_DIR", "BROKER_KEY_REGISTRY", "BROKER_AUDIT_STORE"):
-        environment.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "broker", "directory", *args],
         env=environment,
