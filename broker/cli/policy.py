@@ -130,7 +130,8 @@ def policy_explain(
         rules.add_row("-", "-", "-", v.reasons[0] if v.reasons else "no rule")
     out.print(rules)
     basis = (
-        f"{v.legal_basis.id}: {v.legal_basis.statute} {v.legal_basis.section}"
+        f"{v.legal_basis.id}: {v.legal_basis.statute} {v.legal_basis.citation} "
+        f"({v.legal_basis.status})"
         if v.legal_basis
         else "-"
     )

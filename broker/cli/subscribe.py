@@ -127,7 +127,7 @@ def _print(delivery: dict[str, Any]) -> None:
     out.rule(f"delivery {delivery['delivery_id'][:12]} · {delivery['notice_type']} notice")
     out.print(
         f"rule [bold]{delivery['rule_id']}[/] under [bold]{basis['statute']} "
-        f"{basis['section']}[/] ({basis['verified']})",
+        f"{basis['citation']}[/] ({basis['status']}, {basis['source']})",
         highlight=False,
     )
     out.print_json(data=delivery["notice"])

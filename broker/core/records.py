@@ -23,9 +23,12 @@ class LegalBasisRef(Strict):
     """The legal basis as cited at decision time (the catalogue may change later)."""
 
     id: str
-    statute: str
-    section: str
-    verified: str
+    statute: str = Field(
+        description="name and Lovdata id: 'Politiregisterloven (LOV-2010-05-28-16)'"
+    )
+    citation: str = Field(description="section, paragraph, number, letter: '§ 24 nr. 1'")
+    status: str = Field(description="confirmed, guidance or inferred (policies/legal-bases.yaml)")
+    source: str = Field(description="the statute's page on lovdata.no")
 
 
 class Decision(Strict):

@@ -53,7 +53,7 @@ class RetentionRule(BaseModel):
         ge=DELIVERY_TOPIC_DAYS, le=3650, description="days after receipt until the key is destroyed"
     )
     reason: str = Field(min_length=1, description="why this long: the law or need it serves")
-    verified: Literal["confirmed", "content-only", "unverified"]
+    status: Literal["confirmed", "guidance", "inferred"]  # as in legal-bases.yaml
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,10 @@ def record_value(i: int, recipient: str = "school", organisation: str | None = N
             "rule_id": "incident-to-school",
             "legal_basis": {
                 "id": "politiregisterloven-24",
-                "statute": "politiregisterloven",
-                "section": "§ 24",
-                "verified": "content-only",
+                "statute": "Politiregisterloven (LOV-2010-05-28-16)",
+                "citation": "§ 24 nr. 1",
+                "status": "confirmed",
+                "source": "https://lovdata.no/dokument/NL/lov/2010-05-28-16",
             },
             "reasons": [],
             "fields_kept": ["child.name", "incident.summary"],

@@ -24,8 +24,9 @@ class Disclosure:
     rule_id: str
     legal_basis: str
     statute: str
-    section: str
-    verified: str
+    citation: str
+    status: str
+    source: str
     fields: list[str]
     withheld: list[str]
     review_required: bool
@@ -67,8 +68,9 @@ def subject_report(documents: Iterable[Mapping[str, Any]], now: datetime) -> Sub
                     rule_id=str(d.get("rule_id", "")),
                     legal_basis=str(basis.get("id", "")),
                     statute=str(basis.get("statute", "")),
-                    section=str(basis.get("section", "")),
-                    verified=str(basis.get("verified", "")),
+                    citation=str(basis.get("citation", "")),
+                    status=str(basis.get("status", "")),
+                    source=str(basis.get("source", "")),
                     fields=[str(f) for f in d.get("fields_kept", [])],
                     withheld=[str(f) for f in d.get("fields_withheld", [])],
                     review_required=bool(d.get("review_required", False)),
@@ -98,7 +100,8 @@ def to_markdown(report: SubjectReport) -> str:
             urgent = " (urgent, reviewed afterwards)" if d.review_required else ""
             lines.append(
                 f"| {d.when} | {d.recipient} | {d.notice_type} {d.notice_id[:8]} | "
-                f"{d.statute} {d.section} ({d.legal_basis}){urgent} | {', '.join(d.fields)} |"
+                f"{d.statute} {d.citation} ({d.legal_basis}, {d.status}){urgent} | "
+                f"{', '.join(d.fields)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -109,7 +112,7 @@ def to_html(report: SubjectReport) -> str:
         "<tr>"
         f"<td>{e(d.when)}</td><td>{e(d.recipient)}</td>"
         f"<td>{e(d.notice_type)} <code>{e(d.notice_id[:8])}</code></td>"
-        f"<td>{e(d.statute)} {e(d.section)} <small>({e(d.legal_basis)})</small>"
+        f"<td>{e(d.statute)} {e(d.citation)} <small>({e(d.legal_basis)}, {e(d.status)})</small>"
         f"{' <strong>urgent</strong>' if d.review_required else ''}</td>"
         f"<td>{e(', '.join(d.fields))}</td>"
         "</tr>"

@@ -8,10 +8,11 @@ Precedence (documented for lawyers in policies/rules.yaml and policies/README.md
    closed).
 3. Otherwise allow rules are tried in file order; for a notice flagged
    ``danger_to_life_or_health`` the ``urgent`` rules first, and for any other notice urgent
-   rules are not tried at all. A rule applies when every requirement of its legal basis is
-   met by the notice (a necessity assessment, a consent reference) and its CEL condition is
-   true. The first that applies decides, and its field map alone decides what is released and
-   how (no union of rules: one disclosure, one legal basis).
+   rules are not tried at all. A rule applies when its legal basis is in force on the
+   notice's issue date, every requirement of the basis is met by the notice (a necessity
+   assessment, a consent reference) and its CEL condition is true. The first that applies
+   decides, and its field map alone decides what is released and how (no union of rules: one
+   disclosure, one legal basis). Deny rules deny whatever their basis' validity (fail closed).
 4. If none applies: deny, with every rule's reason kept for the audit record.
 
 ``choose`` is the one walk over the rules: the worker's decision (``decide``) and
@@ -27,7 +28,7 @@ from typing import Any
 
 import cel
 
-from broker.core.policy.model import Effect, PolicySet, Requirement, Rule
+from broker.core.policy.model import Effect, PolicySet, Requirement, Rule, basis_in_force
 from broker.core.policy.view import project
 from broker.core.records import LegalBasisRef, Outcome
 from broker.core.redaction import Redacted, redact
@@ -118,9 +119,30 @@ def _issued_on(issued_at: object) -> date | None:
         return None
 
 
+def _not_in_force(rule: Rule, policy: PolicySet, facts: Facts) -> str | None:
+    """Why the rule's basis does not hold on the notice's issue date (None: it does). A notice
+    without a readable date holds only under a basis with no validity period (fail closed)."""
+    basis = policy.legal_bases[rule.legal_basis]
+    day = facts.as_of
+    if day is None:
+        bounded = basis.valid_from or basis.valid_to or basis.commencement
+        return (
+            f"basis-not-in-force: rule {rule.id} cites {basis.id}: no issue date"
+            if bounded
+            else None
+        )
+    if basis.in_force(day):
+        return None
+    now = basis_in_force(policy.legal_bases, basis.id, day)
+    return f"basis-not-in-force: rule {rule.id} cites {basis.id}, not in force on {day}" + (
+        f" (in force: {now.id})" if now else ""
+    )
+
+
 def _unmet(rule: Rule, policy: PolicySet, facts: Facts) -> list[str]:
     basis = policy.legal_bases[rule.legal_basis]
-    reasons = []
+    not_in_force = _not_in_force(rule, policy, facts)
+    reasons = [not_in_force] if not_in_force else []
     if Requirement.necessity in basis.requires and not facts.necessity:
         reasons.append(
             f"necessity-missing: rule {rule.id} under {basis.id} requires the notice's "

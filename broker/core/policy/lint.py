@@ -1,8 +1,9 @@
 """`broker policy check` beyond validity: what a lawyer should look at before deploying.
 
-Static findings (legal bases nobody cites, rules citing a basis that is not confirmed, allow
-rules after an unconditional one) and findings from a sample of synthetic notices (rules that
-never decide — unreachable or shadowed — and rules that overlap, where file order decides).
+Static findings (legal bases nobody cites, rules citing a basis that is not confirmed or that
+has a successor, allow rules after an unconditional one) and findings from a sample of
+synthetic notices (rules that never decide — unreachable or shadowed — and rules that
+overlap, where file order decides).
 A sample cannot prove a rule unreachable, so those findings say "in N sampled notices".
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from broker.core.notices import NOTICE_SENDERS
 from broker.core.policy.evaluate import Facts, _unmet, choose
-from broker.core.policy.model import Effect, PolicySet, Rule, Verified
+from broker.core.policy.model import Commencement, Effect, PolicySet, Rule, Status
 from broker.core.policy.simulate import child_age_of
 from broker.core.policy.synthetic import generate
 from broker.core.records import Outcome
@@ -40,21 +41,24 @@ def _static(policy: PolicySet) -> list[Finding]:
     out: list[Finding] = []
     cited = {r.legal_basis for r in policy.rules}
     out += [
-        Finding(Severity.info, b.id, "basis-uncited", f"no rule cites {b.statute} {b.section}")
+        Finding(
+            Severity.info, b.id, "basis-uncited", f"no rule cites {b.statute} {b.citation}"
+        )
         for b in policy.legal_bases.values()
         if b.id not in cited
     ]
     for rule in policy.rules:
         basis = policy.legal_bases[rule.legal_basis]
-        if basis.verified is not Verified.confirmed:
+        if basis.status is not Status.confirmed:
             out.append(
                 Finding(
                     Severity.warning,
                     rule.id,
                     "basis-not-confirmed",
-                    f"cites {basis.id} ({basis.section}), whose citation is {basis.verified}",
+                    f"cites {basis.id} ({basis.citation}), whose status is {basis.status}",
                 )
             )
+        out += _successor(policy, rule)
     for key, rules in policy.index.items():
         for group in (True, False):
             allows = [r for r in rules if r.effect is Effect.allow and r.urgent is group]
@@ -71,6 +75,31 @@ def _static(policy: PolicySet) -> list[Finding]:
                         for later in allows[i + 1 :]
                     ]
     return out
+
+
+def _successor(policy: PolicySet, rule: Rule) -> list[Finding]:
+    """A rule citing a basis that is being replaced stops applying when its successor enters
+    into force: a note while the commencement is pending, a warning once the date is set and
+    no rule for the same recipient cites the successor yet."""
+    basis = policy.legal_bases[rule.legal_basis]
+    if basis.successor is None:
+        return []
+    successor = policy.legal_bases[basis.successor]
+    key = (rule.sender, rule.notice_type, rule.recipient)
+    if any(r.legal_basis == successor.id for r in policy.index.get(key, ())):
+        return []
+    pending = successor.commencement is Commencement.pending
+    when = "commencement pending" if pending else f"in force from {successor.valid_from}"
+    return [
+        Finding(
+            Severity.info if pending else Severity.warning,
+            rule.id,
+            "basis-has-successor",
+            f"cites {basis.id} ({basis.statute.name} {basis.citation}), replaced by "
+            f"{successor.id} ({successor.statute.name} {successor.citation}, {when}): "
+            "cite the successor from that date",
+        )
+    ]
 
 
 def _sampled(

@@ -16,11 +16,23 @@ from pydantic import BaseModel, ValidationError
 from broker.core.errors import PolicyError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.paths import schema_kinds, schema_paths
-from broker.core.policy.model import Effect, LegalBasis, PolicySet, Recipient, Rule
+from broker.core.policy.model import (
+    Effect,
+    LegalBasis,
+    OpenQuestion,
+    PolicySet,
+    Recipient,
+    Rule,
+)
 from broker.core.policy.view import View, union
 from broker.core.redaction import APPLIES_TO
 
-FILES = {"legal_bases": "legal-bases.yaml", "recipients": "recipients.yaml", "rules": "rules.yaml"}
+FILES = {
+    "legal_bases": "legal-bases.yaml",
+    "recipients": "recipients.yaml",
+    "rules": "rules.yaml",
+    "open_questions": "open-questions.yaml",
+}
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -101,6 +113,54 @@ def _parse(where: str, items: list[Any], model: type[M]) -> list[M]:
     return parsed
 
 
+def _check_successors(where: str, bases: Mapping[str, LegalBasis]) -> None:
+    """A successor is a known basis, succession never loops back, and the old basis ends the
+    day its successor starts (no gap, no overlap) once that day is set."""
+    problems: list[str] = []
+    for basis in bases.values():
+        if basis.successor is None:
+            continue
+        successor = bases.get(basis.successor)
+        if successor is None:
+            problems.append(f"{basis.id}: successor: unknown legal basis '{basis.successor}'")
+            continue
+        if successor.valid_from is not None and basis.valid_to != successor.valid_from:
+            problems.append(
+                f"{basis.id}: valid_to: must be {successor.valid_from}, the valid_from of its "
+                f"successor {successor.id}"
+            )
+        chain: list[str] = [basis.id]
+        at: LegalBasis | None = successor
+        while at is not None and at.id not in chain:
+            chain.append(at.id)
+            at = bases.get(at.successor) if at.successor else None
+        if at is not None and at.id == basis.id:
+            problems.append(f"{basis.id}: successor: a loop ({' -> '.join([*chain, at.id])})")
+    if problems:
+        raise PolicyError(where, problems)
+
+
+def _check_questions(
+    where: str, questions: list[OpenQuestion], bases: Mapping[str, LegalBasis], rules: list[Rule]
+) -> None:
+    """Every basis and rule an open question names exists."""
+    rule_ids = {r.id for r in rules}
+    problems = [
+        f"{q.id}: bases: unknown legal basis '{b}'"
+        for q in questions
+        for b in q.bases
+        if b not in bases
+    ]
+    problems += [
+        f"{q.id}: rules: unknown rule '{r}'"
+        for q in questions
+        for r in q.rules
+        if r not in rule_ids
+    ]
+    if problems:
+        raise PolicyError(where, problems)
+
+
 def _check_rules(
     where: str,
     rules: list[Rule],
@@ -116,9 +176,9 @@ def _check_rules(
             problems.append(f"{rule.id}: legal_basis: unknown legal basis '{rule.legal_basis}'")
         elif rule.effect is Effect.allow and not basis.permits_disclosure:
             problems.append(
-                f"{rule.id}: legal_basis: '{basis.id}' ({basis.statute} {basis.section}) does not "
-                "permit disclosure (permits_disclosure: false): an allow rule cannot release "
-                "under it"
+                f"{rule.id}: legal_basis: '{basis.id}' ({basis.statute} {basis.citation}) "
+                "does not permit disclosure (permits_disclosure: false): an allow rule cannot "
+                "release under it"
             )
         if rule.recipient not in recipients:
             problems.append(f"{rule.id}: recipient: unknown recipient '{rule.recipient}'")
@@ -179,15 +239,19 @@ def _views(rules: list[Rule]) -> dict[str, View | None]:
 
 
 def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
-    """Validate legal bases, recipients and rules from the policy files (path relative to the
-    policy directory -> bytes; ``directory`` names it in errors and in the PolicySet); raise
-    PolicyError on any problem. The version covers every file that counts_for_version."""
-    _, bases = _entries(files, directory, "legal_bases", LegalBasis)
+    """Validate legal bases, recipients, rules and open questions from the policy files (path
+    relative to the policy directory -> bytes; ``directory`` names it in errors and in the
+    PolicySet); raise PolicyError on any problem. The version covers every file that
+    counts_for_version."""
+    bases_file, bases = _entries(files, directory, "legal_bases", LegalBasis)
     _, recipients = _entries(files, directory, "recipients", Recipient)
     rules_file, rules = _entries(files, directory, "rules", Rule)
+    questions_file, questions = _entries(files, directory, "open_questions", OpenQuestion)
     bases_by_id = {b.id: b for b in bases}
     recipients_by_id = {r.id: r for r in recipients}
+    _check_successors(bases_file, bases_by_id)
     programs = _check_rules(rules_file, rules, bases_by_id, recipients_by_id)
+    _check_questions(questions_file, questions, bases_by_id, rules)
     index: dict[tuple[str, str, str], list[Rule]] = defaultdict(list)
     for rule in rules:
         index[(rule.sender, rule.notice_type, rule.recipient)].append(rule)
@@ -196,6 +260,7 @@ def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
         legal_bases=bases_by_id,
         recipients=recipients_by_id,
         rules=tuple(rules),
+        open_questions=tuple(questions),
         programs=programs,
         index={k: tuple(v) for k, v in index.items()},
         views=_views(rules),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -24,10 +26,12 @@ class _Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Verified(StrEnum):
-    confirmed = "confirmed"  # content and section checked against the statute text
-    content_only = "content-only"  # content confirmed, section number not
-    unverified = "unverified"
+class Status(StrEnum):
+    """How far a citation is established (shared/legal-bases.md defines the words)."""
+
+    confirmed = "confirmed"  # section and content read in the statute text
+    guidance = "guidance"  # from a preparatory work or an official guideline
+    inferred = "inferred"  # our reading, for a lawyer to confirm
 
 
 class Requirement(StrEnum):
@@ -35,24 +39,129 @@ class Requirement(StrEnum):
     consent = "consent"  # the notice must carry a consent reference
 
 
+class Commencement(StrEnum):
+    pending = "pending"  # passed, no commencement date set: never in force until one is
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+class Statute(_Policy):
+    name: str = Field(min_length=1)
+    id: str = Field(pattern=r"^(LOV|FOR)-\d{4}-\d{2}-\d{2}(-\d+)?$", description="Lovdata id")
+
+    @property
+    def page(self) -> str:
+        """The statute's page on lovdata.no, which a basis' source must be."""
+        kind, _, rest = self.id.partition("-")
+        return "https://lovdata.no/dokument/" + (
+            f"NL/lov/{rest}" if kind == "LOV" else f"SF/forskrift/{rest}"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
 class LegalBasis(_Policy):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    statute: str = Field(min_length=1)
-    section: str = Field(min_length=1)
-    summary: str = Field(min_length=1)
+    statute: Statute
+    section: str = Field(pattern=r"^(§§? |art\. )\S", description="'§ 27' or 'art. 6'")
+    paragraph: int | None = Field(default=None, ge=1, le=len(_ORDINALS), description="ledd")
+    number: int | None = Field(default=None, ge=1, description="nr.")
+    letter: str | None = Field(default=None, pattern=r"^[a-zæøå]$", description="bokstav")
+    summary: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    source: str = Field(pattern=r"^https://lovdata\.no/")
+    status: Status
     # whether the basis lets anything be released: a duty of confidentiality (prl § 23, fvl § 13)
     # or a duty to cooperate (bvl § 15-8) does not, so no allow rule may cite it
     permits_disclosure: StrictBool
     conditions: str = ""
-    verified: Verified
     discretionary: bool = False
     requires: list[Requirement] = Field(default_factory=list)
-    valid_from: str | None = None  # statutes get renumbered (the 2025 Public Administration Act)
+    # in force from valid_from (inclusive) to valid_to (exclusive); statutes get renumbered
+    valid_from: date | None = None
+    valid_to: date | None = None
+    commencement: Commencement | None = None
+    successor: str | None = None  # the basis that replaces this one (a basis id)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LegalBasis:
+        if self.commencement is Commencement.pending and self.valid_from is not None:
+            raise ValueError("commencement: pending and valid_from exclude each other")
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from (valid_to is exclusive)")
+        page = self.statute.page
+        if not (self.source == page or self.source.startswith((page + "/", page + "#"))):
+            raise ValueError(f"source must be the page of {self.statute.id}: {page}")
+        if self.successor == self.id:
+            raise ValueError("successor: a basis cannot succeed itself")
+        return self
+
+    @property
+    def citation(self) -> str:
+        """'§ 34 first paragraph letter m', '§ 24 nr. 1': as a lawyer would cite it."""
+        parts = [self.section]
+        if self.paragraph is not None:
+            parts.append(f"{_ORDINALS[self.paragraph - 1]} paragraph")
+        if self.number is not None:
+            parts.append(f"nr. {self.number}")
+        if self.letter is not None:
+            parts.append(f"letter {self.letter}")
+        return " ".join(parts)
+
+    def in_force(self, day: date) -> bool:
+        """Whether the basis is in force on ``day`` (the caller's date: no clock here)."""
+        if self.commencement is Commencement.pending:
+            return False
+        if self.valid_from is not None and day < self.valid_from:
+            return False
+        return self.valid_to is None or day < self.valid_to
 
     def ref(self) -> LegalBasisRef:
         return LegalBasisRef(
-            id=self.id, statute=self.statute, section=self.section, verified=self.verified.value
+            id=self.id,
+            statute=str(self.statute),
+            citation=self.citation,
+            status=self.status.value,
+            source=self.source,
         )
+
+
+def basis_in_force(bases: Mapping[str, LegalBasis], basis_id: str, day: date) -> LegalBasis | None:
+    """Of a basis and its successors, the one in force on ``day``; None if none is (or the id
+    is unknown). The old one until its successor's commencement date, the successor after."""
+    seen: set[str] = set()
+    basis = bases.get(basis_id)
+    while basis is not None and basis.id not in seen:
+        if basis.in_force(day):
+            return basis
+        seen.add(basis.id)
+        basis = bases.get(basis.successor) if basis.successor else None
+    return None
+
+
+class QuestionStatus(StrEnum):
+    open = "open"
+    answered = "answered"
+
+
+class OpenQuestion(_Policy):
+    """A legal question a lawyer must still decide, and what it concerns."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    question: str = Field(min_length=1)
+    bases: list[str] = Field(default_factory=list, description="legal basis ids")
+    rules: list[str] = Field(default_factory=list, description="rule ids")
+    status: QuestionStatus
+    answer: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpenQuestion:
+        if not self.bases and not self.rules:
+            raise ValueError("name the bases or rules the question concerns")
+        if (self.status is QuestionStatus.answered) != bool(self.answer):
+            raise ValueError("an answered question needs an answer, an open one none")
+        return self
 
 
 class Recipient(_Policy):
@@ -130,6 +239,7 @@ class PolicySet:
     legal_bases: dict[str, LegalBasis]
     recipients: dict[str, Recipient]
     rules: tuple[Rule, ...]
+    open_questions: tuple[OpenQuestion, ...]
     # compiled CEL programs by rule id: compile once, evaluate many
     programs: dict[str, Any] = field(repr=False, compare=False)
     # rules by (sender, notice type, recipient), in file order

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_kinds
-from broker.core.policy.model import Effect, PolicySet, Recipient, Rule
+from broker.core.policy.model import Commencement, Effect, LegalBasis, PolicySet, Recipient, Rule
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ def blocks(policy: PolicySet) -> list[Block]:
         out += _recipient_blocks(policy, recipient)
     out.append(Block("h2", "Legal bases"))
     out.append(_legal_bases_table(policy))
+    out.append(Block("h2", "Open legal questions"))
+    out += _questions_table(policy)
     return out
 
 
@@ -85,7 +87,7 @@ def _rule_row(policy: PolicySet, rule: Rule) -> tuple[str, ...]:
         rule.id,
         rule.effect.value + (" (urgent, reviewed after)" if rule.urgent else ""),
         f"{rule.sender}: {rule.notice_type}",
-        f"{basis.statute} {basis.section} [{basis.verified}]"
+        f"{basis.statute.name} {basis.citation} [{basis.status}] {basis.source}"
         + (f"; requires {', '.join(basis.requires)}" if basis.requires else ""),
         rule.purpose,
         rule.condition,
@@ -112,19 +114,68 @@ def _legal_bases_table(policy: PolicySet) -> Block:
         cited.setdefault(rule.legal_basis, []).append(rule.id)
     return Block(
         "table",
-        headers=("id", "statute and section", "summary", "conditions", "verified", "cited by"),
+        headers=(
+            "id",
+            "statute and citation",
+            "summary",
+            "conditions",
+            "status",
+            "in force",
+            "source",
+            "cited by",
+        ),
         rows=tuple(
             (
                 b.id,
-                f"{b.statute} {b.section}",
+                f"{b.statute} {b.citation}",
                 b.summary,
                 b.conditions,
-                b.verified.value,
+                b.status.value,
+                _validity(b),
+                b.source,
                 ", ".join(cited.get(b.id, [])) or "no rule",
             )
             for b in policy.legal_bases.values()
         ),
     )
+
+
+def _validity(basis: LegalBasis) -> str:
+    """When the basis is in force, and what replaces it."""
+    if basis.commencement is Commencement.pending:
+        text = "not yet: commencement pending"
+    elif basis.valid_from or basis.valid_to:
+        text = f"from {basis.valid_from or '…'} until {basis.valid_to or '…'} (exclusive)"
+    else:
+        text = "no end known"
+    return text + (f"; replaced by {basis.successor}" if basis.successor else "")
+
+
+def _questions_table(policy: PolicySet) -> list[Block]:
+    """The legal questions a lawyer must still decide, with what they concern."""
+    if not policy.open_questions:
+        return [Block("p", "No open question.")]
+    return [
+        Block(
+            "p",
+            "Questions a lawyer must still decide. Until then the rules they concern stand as "
+            "written, on our reading of the law.",
+        ),
+        Block(
+            "table",
+            headers=("id", "question", "legal bases", "rules", "status"),
+            rows=tuple(
+                (
+                    q.id,
+                    q.question + (f" Answer: {q.answer}" if q.answer else ""),
+                    ", ".join(q.bases) or "-",
+                    ", ".join(q.rules) or "-",
+                    q.status.value,
+                )
+                for q in policy.open_questions
+            ),
+        ),
+    ]
 
 
 def _md_cell(text: str) -> str:

@@ -64,7 +64,7 @@ async function subject(ev) {
   box.replaceChildren(
     el("p", {id: "subject-summary"}, `${data.disclosures.length} disclosure(s); ${data.not_shared} decision(s) not to share; ${data.rejected_inputs} rejected input(s).`),
     table(["when", "to whom", "legal basis", "fields disclosed"], data.disclosures.map(d =>
-      [d.when, d.recipient, `${d.statute} ${d.section} (${d.legal_basis})${d.review_required ? " — urgent" : ""}`, d.fields.join(", ")])));
+      [d.when, d.recipient, `${d.statute} ${d.citation} (${d.legal_basis}, ${d.status})${d.review_required ? " — urgent" : ""}`, d.fields.join(", ")])));
   box.querySelector("table").id = "subject-table";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
 }

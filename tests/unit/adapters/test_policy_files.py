@@ -53,6 +53,7 @@ def test_the_version_is_the_one_the_directory_had(policy_copy: Path) -> None:
         "legal-bases.yaml",
         "recipients.yaml",
         "rules.yaml",
+        "open-questions.yaml",
         "retention.yaml",
         "directory.yaml",
         "a-b/x.yaml",

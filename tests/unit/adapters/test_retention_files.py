@@ -27,7 +27,7 @@ DAY = timedelta(days=1)
 def policy(**days: int) -> RetentionPolicy:
     return RetentionPolicy(
         {
-            t: RetentionRule(notice_type=t, days=d, reason="test", verified="unverified")
+            t: RetentionRule(notice_type=t, days=d, reason="test", status="inferred")
             for t, d in days.items()
         }
     )

@@ -36,7 +36,7 @@ DAY = timedelta(days=1)
 def policy(**days: int) -> RetentionPolicy:
     return RetentionPolicy(
         {
-            t: RetentionRule(notice_type=t, days=d, reason="test", verified="unverified")
+            t: RetentionRule(notice_type=t, days=d, reason="test", status="inferred")
             for t, d in days.items()
         }
     )
@@ -112,7 +112,9 @@ def _sealed_delivery(
         recipient="school",
         organisation="skole-9001",
         rule_id="r",
-        legal_basis=LegalBasisRef(id="x", statute="s", section="§", verified="confirmed"),
+        legal_basis=LegalBasisRef(
+            id="x", statute="s", citation="§", status="confirmed", source="https://lovdata.no/"
+        ),
         purpose="p",
         policy_version="v",
         fields_withheld=[],
@@ -202,7 +204,7 @@ def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.Mo
 def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries() -> None:
     """A key destroyed while Kafka still holds the delivery would make purge a half-measure."""
     with pytest.raises(ValueError, match="greater than or equal to 15"):
-        RetentionRule(notice_type="incident", days=14, reason="test", verified="unverified")
+        RetentionRule(notice_type="incident", days=14, reason="test", status="inferred")
 
 
 def test_the_retention_text_is_parsed_in_the_core() -> None:

@@ -9,7 +9,13 @@ from typing import Any
 from broker.core.audit.report import subject_report, to_html, to_markdown
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-BASIS = {"id": "bvl-13-2", "statute": "Barnevernsloven", "section": "§ 13-2", "verified": "x"}
+BASIS = {
+    "id": "bvl-13-2",
+    "statute": "Barnevernsloven",
+    "citation": "§ 13-2 first paragraph",
+    "status": "confirmed",
+    "source": "https://lovdata.no/dokument/NL/lov/2021-06-18-97",
+}
 
 
 def _record(rid: str, when: str, **over: Any) -> dict[str, Any]:
@@ -54,7 +60,10 @@ def test_markdown_html_and_json_name_recipient_law_and_fields() -> None:
     report = subject_report([_record("a", "2026-11-25T10:00:00Z", review_required=True)], NOW)
     md = to_markdown(report)
     assert "| 2026-11-25T10:00:00Z | child-welfare |" in md
-    assert "Barnevernsloven § 13-2 (bvl-13-2) (urgent, reviewed afterwards)" in md
+    assert (
+        "Barnevernsloven § 13-2 first paragraph (bvl-13-2, confirmed) (urgent, reviewed afterwards)"
+        in md
+    )
     assert "child.name, incident.summary" in md
     page = to_html(report)
     assert "<td>child-welfare</td>" in page

@@ -261,9 +261,9 @@ def test_lint_finds_unreachable_uncited_and_unconfirmed(policy_copy: Path) -> No
     bases = policy_copy / "legal-bases.yaml"
     text = bases.read_text(encoding="utf-8")
     at = text.index("  - id: bvl-feedback")
-    at = text.index("    verified: confirmed", at)
+    at = text.index("    status: confirmed", at)
     bases.write_text(
-        text[:at] + "    verified: content-only" + text[at + len("    verified: confirmed") :],
+        text[:at] + "    status: inferred" + text[at + len("    status: confirmed") :],
         encoding="utf-8",
     )
     policy = _append_rule(

@@ -67,7 +67,7 @@ def test_shipped_bases_say_which_permit_disclosure() -> None:
     """Duties of confidentiality and to cooperate do not permit disclosure; the exceptions do."""
     bases = load_policy(POLICIES).legal_bases
     closed = {b.id for b in bases.values() if not b.permits_disclosure}
-    assert closed == {"prl-23", "fvl-13", "bvl-15-8", "gdpr"}
+    assert closed == {"prl-23", "fvl-13", "fvl2025-30", "bvl-15-8", "gdpr"}
     assert {"prl-24-1", "prl-prevent", "prl-recipient", "bvl-13-2", "strl-196"} <= set(bases)
 
 
@@ -158,9 +158,9 @@ def test_gate_names_a_failing_case(policy_copy: Path) -> None:
 def test_gate_names_lint_warnings(policy_copy: Path) -> None:
     """An unconfirmed citation and a rule without a test case close the gate, by rule."""
     text = (policy_copy / "legal-bases.yaml").read_text(encoding="utf-8")
-    at = text.index("    verified: confirmed", text.index("  - id: bvl-feedback"))
+    at = text.index("    status: confirmed", text.index("  - id: bvl-feedback"))
     (policy_copy / "legal-bases.yaml").write_text(
-        text[:at] + "    verified: unverified" + text[at + len("    verified: confirmed") :],
+        text[:at] + "    status: inferred" + text[at + len("    status: confirmed") :],
         encoding="utf-8",
     )
     _append(

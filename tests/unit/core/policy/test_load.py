@@ -19,6 +19,7 @@ SHIPPED = {
         "legal-bases.yaml",
         "recipients.yaml",
         "rules.yaml",
+        "open-questions.yaml",
         "retention.yaml",
         "directory.yaml",
     )
@@ -35,7 +36,9 @@ def test_the_shipped_files_parse_to_the_directorys_policy_set() -> None:
     assert policy.directory == "policies"
 
 
-@pytest.mark.parametrize("name", ["legal-bases.yaml", "recipients.yaml", "rules.yaml"])
+@pytest.mark.parametrize(
+    "name", ["legal-bases.yaml", "recipients.yaml", "rules.yaml", "open-questions.yaml"]
+)
 def test_a_missing_file_is_named(name: str) -> None:
     """A policy file not among the files: PolicyError naming it under the directory."""
     files = {k: v for k, v in SHIPPED.items() if k != name}

@@ -179,7 +179,7 @@ def _break(path: Path, old: str, new: str) -> None:
             "not a valid CEL",
         ),
         ("rules.yaml", "rules:", "rules: [", "not valid YAML"),
-        ("legal-bases.yaml", "    verified: confirmed", "    verified: maybe", "verified"),
+        ("legal-bases.yaml", "    status: confirmed", "    status: maybe", "status"),
         ("recipients.yaml", "id: salto", "id: school", "school: duplicate id"),
     ],
 )
