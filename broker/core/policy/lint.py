@@ -41,9 +41,7 @@ def _static(policy: PolicySet) -> list[Finding]:
     out: list[Finding] = []
     cited = {r.legal_basis for r in policy.rules}
     out += [
-        Finding(
-            Severity.info, b.id, "basis-uncited", f"no rule cites {b.statute} {b.citation}"
-        )
+        Finding(Severity.info, b.id, "basis-uncited", f"no rule cites {b.statute} {b.citation}")
         for b in policy.legal_bases.values()
         if b.id not in cited
     ]
