@@ -144,10 +144,13 @@ def _validity(basis: LegalBasis) -> str:
     """When the basis is in force, and what replaces it."""
     if basis.commencement is Commencement.pending:
         text = "not yet: commencement pending"
-    elif basis.valid_from or basis.valid_to:
-        text = f"from {basis.valid_from or '…'} until {basis.valid_to or '…'} (exclusive)"
+    elif basis.valid_from and basis.valid_to:
+        text = f"from {basis.valid_from} until {basis.valid_to} (exclusive)"
+    elif basis.valid_to:
+        text = f"until {basis.valid_to} (exclusive)"
     else:
-        text = "no end known"
+        since = f" since {basis.valid_from}" if basis.valid_from else ""
+        text = f"in force{since}, no end known"
     return text + (f"; replaced by {basis.successor}" if basis.successor else "")
 
 
