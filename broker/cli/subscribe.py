@@ -123,11 +123,14 @@ def _receipts(s: Settings, organisation: str, delivery_id: str) -> list[OutMessa
 
 
 def _print(delivery: dict[str, Any]) -> None:
-    basis = delivery["legal_basis"]
+    from broker.core.records import LegalBasisRef
+
+    # a delivery sealed before bases were cited as the law reads names them as it was then
+    basis = LegalBasisRef.model_validate(delivery["legal_basis"])
     out.rule(f"delivery {delivery['delivery_id'][:12]} · {delivery['notice_type']} notice")
     out.print(
-        f"rule [bold]{delivery['rule_id']}[/] under [bold]{basis['statute']} "
-        f"{basis['citation']}[/] ({basis['status']}, {basis['source']})",
+        f"rule [bold]{delivery['rule_id']}[/] under [bold]{basis.statute} {basis.citation}[/] "
+        f"({basis.status}, {basis.source or 'no source named'})",
         highlight=False,
     )
     out.print_json(data=delivery["notice"])

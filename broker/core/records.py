@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from broker.core.notices import Strict
 
@@ -28,7 +28,23 @@ class LegalBasisRef(Strict):
     )
     citation: str = Field(description="section, paragraph, number, letter: '§ 24 nr. 1'")
     status: str = Field(description="confirmed, guidance or inferred (policies/legal-bases.yaml)")
-    source: str = Field(description="the statute's page on lovdata.no")
+    source: str | None = Field(
+        default=None, description="the statute's page on lovdata.no (None in older records)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_cited_before(cls, data: Any) -> Any:
+        """Records and deliveries written before bases were cited as the law reads carry
+        ``section`` and ``verified``: the audit log keeps them for ever, so they read as the
+        citation and status they were (the bytes, which the log's hashes cover, are unchanged)."""
+        if not isinstance(data, dict) or "citation" in data or "section" not in data:
+            return data
+        old = dict(data)
+        old["citation"] = old.pop("section")
+        if "verified" in old and "status" not in old:
+            old["status"] = old.pop("verified")
+        return old
 
 
 class Decision(Strict):

@@ -193,3 +193,24 @@ def test_a_stored_record_reads_back_without_the_stores_own_keys() -> None:
     assert record.outcome is Outcome.deliver
     with pytest.raises(NotAnAuditMessage, match="event"):
         read_stored_record({"event": "unreadable", "_offset": 18})
+
+
+def test_a_record_citing_its_basis_as_before_still_reads() -> None:
+    """Audit records are kept for ever: one written when bases were cited by ``section`` and
+    ``verified`` reads with that citation and status (its bytes, which the hashes cover, are
+    not rewritten), and one with neither form is refused."""
+    new = json.loads(drill.record_value(5))
+    basis = new["legal_basis"]
+    old = {k: v for k, v in basis.items() if k not in ("citation", "status", "source")}
+    old |= {"section": "§ 24 nr. 2", "verified": "content-only"}
+    record = read_stored_record(new | {"legal_basis": old})
+    assert isinstance(record, AuditRecord)
+    assert record.legal_basis is not None
+    assert (record.legal_basis.citation, record.legal_basis.status) == (
+        "§ 24 nr. 2",
+        "content-only",
+    )
+    assert record.legal_basis.source is None
+    bare = {k: v for k, v in old.items() if k not in ("section", "verified")}
+    with pytest.raises(NotAnAuditMessage):
+        read_stored_record(new | {"legal_basis": bare})
