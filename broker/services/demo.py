@@ -358,7 +358,7 @@ def _show_received(
             for d in received[o.id]:
                 basis = d["legal_basis"]
                 fields = sorted(_top_fields(d["notice"]))
-                law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['section']}"
+                law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['citation']}"
                 table.add_row(
                     f"{o.name} ({o.id})",
                     d["notice"].get("notice_id", "(anon.)")[:8],
