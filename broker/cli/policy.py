@@ -57,13 +57,15 @@ def policy_check(
         ),
     ] = False,
 ) -> None:
-    """Validate policies/ (exits 1 naming the file and the problem), then lint it."""
+    """Validate policies/ (exits 1 naming the file and the problem), prove the invariants
+    (exits 2 naming the invariant, rule and field), then lint it."""
     policy = _load(policies)
     out.print(
         f"policies OK: {len(policy.legal_bases)} legal bases, {len(policy.recipients)} "
         f"recipients, {len(policy.rules)} rules; version {policy.version}"
     )
     if not lint:
+        _invariants(policy)
         return
     from broker.adapters.policy_files import case_folder
     from broker.core.policy.gate import assess
@@ -79,6 +81,7 @@ def policy_check(
     out.print(table)
     warnings = sum(f.severity is not Severity.info for f in findings)
     out.print(f"{warnings} warning(s), {len(findings) - warnings} note(s)")
+    _invariants(policy)
     if strict:
         problems = assessment.problems
         for problem in problems:
@@ -87,6 +90,19 @@ def policy_check(
             err.print(f"[bold red]gate closed:[/] {len(problems)} problem(s)", highlight=False)
             raise typer.Exit(1)
         out.print("gate open: no warnings, every policy test case passes")
+
+
+def _invariants(policy: Any) -> None:
+    """Every invariant over every allow rule: exit 2 naming each violation, if any."""
+    from broker.core.policy.invariants import check
+
+    violations = check(policy)
+    for v in violations:
+        err.print(f"  - {v}", highlight=False)
+    if violations:
+        err.print(f"[bold red]invariants fail:[/] {len(violations)} violation(s)", highlight=False)
+        raise typer.Exit(2)
+    out.print(f"invariants hold: {len(policy.invariants)}, proved over every allow rule")
 
 
 @app.command("explain")

@@ -1,6 +1,6 @@
-"""The deployment gate: a policy set the worker may run. Valid (broker.core.policy.load), no
-lint warning (`broker policy check --strict`) and every declarative case passing (`broker
-policy test`).
+"""The deployment gate: a policy set the worker may run. Valid (broker.core.policy.load), every
+invariant holding (broker.core.policy.invariants, `broker policy check`), no lint warning
+(`broker policy check --strict`) and every declarative case passing (`broker policy test`).
 
 The worker calls ``require`` (broker.adapters.policy_files) before it waits for Kafka and
 `broker policy check --strict` calls ``assess``: one function decides for both, so what a lawyer
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from broker.core.policy.cases import CaseSuite, Run, Status, run
+from broker.core.policy.invariants import Violation, check
 from broker.core.policy.lint import Finding, Severity, lint
 from broker.core.policy.model import PolicySet
 
@@ -23,7 +24,7 @@ SAMPLES = 5000  # synthetic notices the lint samples, as `broker policy check` d
 class Problem:
     """One reason the gate is closed: which check, about what (a rule, basis or case), why."""
 
-    check: str  # "check --strict" or "test"
+    check: str  # "check" (an invariant), "check --strict" or "test"
     subject: str
     reason: str
 
@@ -33,12 +34,17 @@ class Problem:
 
 @dataclass(frozen=True)
 class Assessment:
+    violations: list[Violation]
     findings: list[Finding]
     cases: Run
 
     @property
     def problems(self) -> list[Problem]:
         out = [
+            Problem("check", v.rule, f"invariant {v.invariant}: '{v.field}' {v.reason}")
+            for v in self.violations
+        ]
+        out += [
             Problem("check --strict", f.subject, f"{f.code}: {f.message}")
             for f in self.findings
             if f.severity is not Severity.info
@@ -60,9 +66,9 @@ class Assessment:
 def assess(
     policy: PolicySet, suite: CaseSuite | None, *, samples: int = SAMPLES, seed: int = 0
 ) -> Assessment:
-    """Run the policy test cases (None: there are none) and the lint, with their coverage,
-    over a loaded policy set."""
+    """Check the invariants, run the policy test cases (None: there are none) and the lint,
+    with their coverage, over a loaded policy set."""
     cases = run(policy, suite)
     covered = cases.covered() if suite is not None else None
     findings = lint(policy, samples=samples, seed=seed, tested=covered)
-    return Assessment(findings, cases)
+    return Assessment(check(policy), findings, cases)

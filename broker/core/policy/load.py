@@ -16,9 +16,13 @@ from pydantic import BaseModel, ValidationError
 from broker.core.errors import PolicyError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.paths import schema_kinds, schema_paths
+from broker.core.policy.invariants import known_paths
 from broker.core.policy.model import (
     Effect,
+    Invariant,
     LegalBasis,
+    NeverLeaves,
+    NeverReceives,
     OpenQuestion,
     PolicySet,
     Recipient,
@@ -32,6 +36,7 @@ FILES = {
     "recipients": "recipients.yaml",
     "rules": "rules.yaml",
     "open_questions": "open-questions.yaml",
+    "invariants": "invariants.yaml",
 }
 M = TypeVar("M", bound=BaseModel)
 
@@ -161,6 +166,26 @@ def _check_questions(
         raise PolicyError(where, problems)
 
 
+def _check_invariants(
+    where: str, invariants: list[Invariant], recipients: Mapping[str, Recipient]
+) -> None:
+    """Every recipient and field path an invariant names exists: a typo would hold vacuously."""
+    known = known_paths()
+    problems: list[str] = []
+    for inv in invariants:
+        form = inv.check
+        if isinstance(form, NeverReceives) and form.recipient not in recipients:
+            problems.append(f"{inv.id}: check.recipient: unknown recipient '{form.recipient}'")
+        fields = form.fields if isinstance(form, NeverReceives | NeverLeaves) else []
+        problems += [
+            f"{inv.id}: check.fields: '{f}' is not a field of any notice type"
+            for f in fields
+            if f not in known
+        ]
+    if problems:
+        raise PolicyError(where, problems)
+
+
 def _check_rules(
     where: str,
     rules: list[Rule],
@@ -239,19 +264,21 @@ def _views(rules: list[Rule]) -> dict[str, View | None]:
 
 
 def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
-    """Validate legal bases, recipients, rules and open questions from the policy files (path
-    relative to the policy directory -> bytes; ``directory`` names it in errors and in the
-    PolicySet); raise PolicyError on any problem. The version covers every file that
+    """Validate legal bases, recipients, rules, open questions and invariants from the policy
+    files (path relative to the policy directory -> bytes; ``directory`` names it in errors and
+    in the PolicySet); raise PolicyError on any problem. The version covers every file that
     counts_for_version."""
     bases_file, bases = _entries(files, directory, "legal_bases", LegalBasis)
     _, recipients = _entries(files, directory, "recipients", Recipient)
     rules_file, rules = _entries(files, directory, "rules", Rule)
     questions_file, questions = _entries(files, directory, "open_questions", OpenQuestion)
+    invariants_file, invariants = _entries(files, directory, "invariants", Invariant)
     bases_by_id = {b.id: b for b in bases}
     recipients_by_id = {r.id: r for r in recipients}
     _check_successors(bases_file, bases_by_id)
     programs = _check_rules(rules_file, rules, bases_by_id, recipients_by_id)
     _check_questions(questions_file, questions, bases_by_id, rules)
+    _check_invariants(invariants_file, invariants, recipients_by_id)
     index: dict[tuple[str, str, str], list[Rule]] = defaultdict(list)
     for rule in rules:
         index[(rule.sender, rule.notice_type, rule.recipient)].append(rule)
@@ -261,6 +288,7 @@ def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
         recipients=recipients_by_id,
         rules=tuple(rules),
         open_questions=tuple(questions),
+        invariants=tuple(invariants),
         programs=programs,
         index={k: tuple(v) for k, v in index.items()},
         views=_views(rules),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -164,6 +164,53 @@ class OpenQuestion(_Policy):
         return self
 
 
+class Tolerated(StrEnum):
+    """Operators an invariant may declare harmless for its fields: the copy then holds a
+    pseudonym, a band or a masked value, not the value in clear. keep always counts."""
+
+    mask = "mask"
+    generalise = "generalise"
+    pseudonymise = "pseudonymise"
+
+
+class NeverReceives(_Policy):
+    """A recipient role receives none of these fields (nor anything beneath them)."""
+
+    kind: Literal["never-receives"]
+    recipient: str
+    fields: list[str] = Field(min_length=1)
+    tolerates: list[Tolerated] = Field(default_factory=list)
+    # rules whose basis requires one of these (e.g. consent) are the stated exception
+    unless_basis_requires: list[Requirement] = Field(default_factory=list)
+
+
+class NeverLeaves(_Policy):
+    """No recipient receives these fields (nor anything beneath them)."""
+
+    kind: Literal["never-leaves"]
+    fields: list[str] = Field(min_length=1)
+    tolerates: list[Tolerated] = Field(default_factory=list)
+
+
+class BasisPermitsDisclosure(_Policy):
+    """No allow rule cites a basis with permits_disclosure: false."""
+
+    kind: Literal["basis-permits-disclosure"]
+
+
+InvariantCheck = Annotated[
+    NeverReceives | NeverLeaves | BasisPermitsDisclosure, Field(discriminator="kind")
+]
+
+
+class Invariant(_Policy):
+    """A statement about every rule, in words and in a machine form proved over the rules."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    statement: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    check: InvariantCheck
+
+
 class Recipient(_Policy):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str = Field(min_length=1)
@@ -240,6 +287,7 @@ class PolicySet:
     recipients: dict[str, Recipient]
     rules: tuple[Rule, ...]
     open_questions: tuple[OpenQuestion, ...]
+    invariants: tuple[Invariant, ...]
     # compiled CEL programs by rule id: compile once, evaluate many
     programs: dict[str, Any] = field(repr=False, compare=False)
     # rules by (sender, notice type, recipient), in file order

@@ -54,6 +54,7 @@ def test_the_version_is_the_one_the_directory_had(policy_copy: Path) -> None:
         "recipients.yaml",
         "rules.yaml",
         "open-questions.yaml",
+        "invariants.yaml",
         "retention.yaml",
         "directory.yaml",
         "a-b/x.yaml",

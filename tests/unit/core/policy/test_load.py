@@ -20,6 +20,7 @@ SHIPPED = {
         "recipients.yaml",
         "rules.yaml",
         "open-questions.yaml",
+        "invariants.yaml",
         "retention.yaml",
         "directory.yaml",
     )
@@ -37,7 +38,8 @@ def test_the_shipped_files_parse_to_the_directorys_policy_set() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["legal-bases.yaml", "recipients.yaml", "rules.yaml", "open-questions.yaml"]
+    "name",
+    ["legal-bases.yaml", "recipients.yaml", "rules.yaml", "open-questions.yaml", "invariants.yaml"],
 )
 def test_a_missing_file_is_named(name: str) -> None:
     """A policy file not among the files: PolicyError naming it under the directory."""
