@@ -98,10 +98,10 @@ def _owner(
 def _receiving(organisation: str) -> None:
     """A recipient key is an active organisation's: deliveries are sealed to it, never to a
     role, and a retired organisation receives nothing more."""
-    from broker.adapters.policy_files import load_policy
+    from broker.adapters.policy_files import load_directory, load_policy
 
     policy = load_policy(settings().policy_dir)
-    directory = _directory()
+    directory = load_directory(policy)  # the policy read once, for both questions
     if organisation in directory.retired:
         when = directory.retired[organisation].retired
         fail(f"--recipient: '{organisation}' was retired on {when}: it receives nothing more")
