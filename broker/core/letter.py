@@ -153,7 +153,7 @@ def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} og {names[-1]}"
 
 
-def _citation(citation: str) -> str:
+def citation_nb(citation: str) -> str:
     """'§ 27 first paragraph letter m' as '§ 27 første ledd bokstav m'."""
     return " ".join(_ORDINALS.get(word, word) for word in citation.split(" "))
 
@@ -193,7 +193,7 @@ def render(letter: Letter, tz: tzinfo, today: date) -> str:
     basis = record.legal_basis
     assert basis is not None  # every delivery cites its basis
     statute = basis.statute.split(" (")[0]
-    law = f"{statute[:1].lower()}{statute[1:]} {_citation(basis.citation)}"
+    law = f"{statute[:1].lower()}{statute[1:]} {citation_nb(basis.citation)}"
     contact = notice.contact
     return LETTER.substitute(
         child=notice.child.name,

@@ -155,7 +155,6 @@ def inform(
     if (exception is None) == (informed is None):
         fail("give either --informed (with --how and --at) or --exception")
     s = settings()
-    key = writer_key(s, writers.REVIEWER)
     duty = _inform_duty(_record(store, record), load_policy(s.policy_dir).duties, record)
     now = datetime.now(UTC)
     event = "informed" if informed is not None else "inform-exception"
@@ -174,6 +173,7 @@ def inform(
     except ObligationError as exc:
         option = PERSON_OPTION[event] if exc.field == "persons" else FIELD_OPTION.get(exc.field)
         fail(f"{option or exc.field}: {exc.reason}")
+    key = writer_key(s, writers.REVIEWER)  # after the checks: a refusal needs no key
     headers = writers.sign(ce_headers(OBLIGATION_TYPE, rid, now), value, key)
 
     async def go() -> None:
@@ -200,7 +200,8 @@ def letter(
     from broker.adapters.publisher import load_notice
     from broker.core.audit.errors import NotAnAuditMessage
     from broker.core.audit.messages import read_stored_record
-    from broker.core.letter import Letter, render
+    from broker.core.errors import BrokerError
+    from broker.core.letter import Letter, LetterError, render
     from broker.core.records import AuditRecord
 
     doc = _record(store, record)
@@ -212,12 +213,18 @@ def letter(
         fail(f"--record: record {record} is not a decision")
     if not notice.is_file():
         fail(f"--notice: no such file {notice}")
-    parsed = load_notice(notice)
+    try:
+        parsed = load_notice(notice)
+    except BrokerError as exc:
+        fail(f"--notice: {exc}")
     directory = load_directory(load_policy(settings().policy_dir))
     org = directory.organisations.get(decided.organisation or "")
     name = org.name if org is not None else (decided.organisation or "-")
     oslo = ZoneInfo(OSLO)
-    text = render(Letter(decided, parsed, name), oslo, datetime.now(oslo).date())
+    try:
+        text = render(Letter(decided, parsed, name), oslo, datetime.now(oslo).date())
+    except LetterError as exc:
+        fail(str(exc))
     if out_file is None:
         print(text, end="")
         return

@@ -11,7 +11,7 @@ import pytest
 from broker.core.audit import OBLIGATION_TYPE, writers
 from broker.core.audit.errors import ObligationError
 from broker.core.audit.inform import exception_event, informed_event
-from broker.core.audit.messages import InformException, Informed, read_audit_message
+from broker.core.audit.messages import Informed, InformException, read_audit_message
 from broker.core.policy import PolicySet
 from broker.core.policy.duties import Duty
 

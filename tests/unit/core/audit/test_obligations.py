@@ -59,9 +59,7 @@ def _by(found: list[Obligation]) -> dict[tuple[str, str], Obligation]:
 def _informed(policy: PolicySet, rid: str, persons: list[str], days: float = 1) -> dict[str, Any]:
     duty = next(d for d in policy.duties if d.id == "inform-data-subject")
     when = T0 + timedelta(days=days)
-    _, value = informed_event(
-        rid, duty, persons=persons, how="letter", informed_at=when, when=when
-    )
+    _, value = informed_event(rid, duty, persons=persons, how="letter", informed_at=when, when=when)
     return dict(json.loads(value))
 
 
@@ -179,8 +177,7 @@ def test_a_repeated_record_counts_once_and_unknown_duties_are_named(policy: Poli
     found = ledger(docs, policy.duties, T0)
     assert len(found.obligations) == 3
     assert found.problems == [
-        "unknown-duty: record r2 opened 'gone', which policies/duties.yaml has no obligation "
-        "for"
+        "unknown-duty: record r2 opened 'gone', which policies/duties.yaml has no obligation for"
     ]
 
 

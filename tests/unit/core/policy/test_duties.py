@@ -3,6 +3,7 @@ file, duty and field named when it names a basis, recipient or code that does no
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,6 @@ def test_a_police_disclosure_under_a_listed_basis_opens_the_duty_to_inform(
 
 @pytest.fixture
 def policy_copy(tmp_path: Path) -> Path:
-    import shutil
-
     shutil.copytree(ROOT / "policies", tmp_path / "p")
     return tmp_path / "p"
 
