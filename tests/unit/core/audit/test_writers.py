@@ -94,8 +94,8 @@ def _entry(
 
 def test_every_kind_of_record_has_exactly_its_writer() -> None:
     """Decisions, dead letters and worker-state: the worker; checkpoints: the sealer; reviews
-    and inform events: the reviewer; receipts (received, opened, rejected): the relay; retirements from the
-    directory: the directory's administrator. Nothing else is listed."""
+    and inform events: the reviewer; receipts (received, opened, rejected): the relay;
+    retirements from the directory: the directory's administrator. Nothing else is listed."""
     expected = {
         **{e.value: (writers.WORKER, RECORD_TYPE) for e in AuditEvent},
         "checkpoint": (writers.SEALER, CHECKPOINT_TYPE),
