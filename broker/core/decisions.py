@@ -12,10 +12,11 @@ from typing import Any
 
 from broker.core.crypto import refs
 from broker.core.directory import Directory, Organisation, Unresolved
-from broker.core.notices import NOTICE_SENDERS, Notice
+from broker.core.notices import NOTICE_SENDERS, ConcernFeedback, Notice
 from broker.core.paths import leaves
 from broker.core.policy import Facts, PolicySet, Verdict, decide
-from broker.core.records import AuditEvent, AuditRecord, Decision, Delivery, Outcome
+from broker.core.policy.duties import Duty, opened
+from broker.core.records import Answer, AuditEvent, AuditRecord, Decision, Delivery, Outcome
 
 
 @dataclass(frozen=True)
@@ -94,16 +95,41 @@ def routed(
     return denied, None
 
 
+def answers(case: Case) -> Answer | None:
+    """For a concern feedback: the report it answers and its status (on every recipient's
+    decision, delivered or not: child welfare gave the feedback either way)."""
+    notice = case.notice
+    if not isinstance(notice, ConcernFeedback):
+        return None
+    return Answer(notice_id=str(notice.concern_ref), status=str(notice.status))
+
+
+def duties_opened(case: Case, verdict: Verdict, duties: tuple[Duty, ...]) -> list[str]:
+    """The obligations a delivered decision opens (policies/duties.yaml); none for a deny."""
+    if verdict.outcome is not Outcome.deliver or verdict.legal_basis is None:
+        return []
+    feedback = case.notice if isinstance(case.notice, ConcernFeedback) else None
+    return opened(
+        duties,
+        sender=case.sender,
+        basis=verdict.legal_basis.id,
+        notice_type=case.notice.notice_type,
+        recipient=verdict.recipient,
+        status=str(feedback.status) if feedback else None,
+    )
+
+
 def decision(
     case: Case,
     verdict: Verdict,
-    policy_version: str,
+    policy: PolicySet,
     organisation: Organisation | None = None,
     moved_from: Organisation | Unresolved | None = None,
 ) -> Decision:
     """The decision for one recipient: a denied recipient is withheld every field. The service
     of the district the child moved from is named in ``also_concerned``; one the directory does
-    not list is a reason before the policy's, so that the last reason stays the deciding one."""
+    not list is a reason before the policy's, so that the last reason stays the deciding one.
+    A delivery names the duties it opens."""
     redacted = verdict.redacted
     also = [moved_from.id] if isinstance(moved_from, Organisation) else []
     notes = [str(moved_from)] if isinstance(moved_from, Unresolved) else []
@@ -117,11 +143,13 @@ def decision(
         reasons=[*notes, *verdict.reasons],
         fields_kept=list(redacted.kept) if redacted else [],
         fields_withheld=list(redacted.withheld) if redacted else case.all_fields,
-        policy_version=policy_version,
+        policy_version=policy.version,
         fields_transformed=dict(redacted.transformed) if redacted else {},
         review_required=verdict.review_required,
         organisation=organisation.id if organisation else None,
         also_concerned=also,
+        duties=duties_opened(case, verdict, policy.duties),
+        answers=answers(case),
     )
 
 
@@ -185,4 +213,6 @@ def audit_record(
         organisation=decision.organisation,
         publisher=case.publisher,
         also_concerned=decision.also_concerned,
+        duties=decision.duties,
+        answers=decision.answers,
     )

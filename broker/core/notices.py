@@ -287,9 +287,15 @@ class ChildRef(Strict):
 
 
 class FeedbackStatus(StrEnum):
+    """Where child welfare is with a concern report (barnevernsloven § 13-3): received; after
+    the review (§ 2-1) investigating or closed; after an investigation, whether the child is
+    followed up."""
+
     received = "received"
     investigating = "investigating"
     closed = "closed"
+    followed_up = "followed-up"
+    not_followed_up = "not-followed-up"
 
 
 class ConcernFeedback(Strict):

@@ -219,9 +219,7 @@ class Pipeline:
             verdict = decisions.verdict(self.policy, case, recipient.id, self.pseudonym_keys[owner])
             verdict, organisation = decisions.routed(verdict, found)
             moved_from = decisions.moved_from(recipient.id, case, self.directory)
-            decision = decisions.decision(
-                case, verdict, self.policy.version, organisation, moved_from
-            )
+            decision = decisions.decision(case, verdict, self.policy, organisation, moved_from)
             delivery = decisions.delivery(verdict, decision)
             sent = None
             if delivery is not None and organisation is not None:

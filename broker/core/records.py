@@ -47,6 +47,21 @@ class LegalBasisRef(Strict):
         return old
 
 
+class Answer(Strict):
+    """Which concern report a concern feedback answers, and what it says: the report's notice
+    id and the status, never case content."""
+
+    notice_id: str = Field(description="notice id of the concern report answered")
+    status: str = Field(description="the feedback's status (received, investigating, …)")
+
+
+_DUTIES = (
+    "ids of the obligations this decision opens (policies/duties.yaml); empty for denies and "
+    "for records from before duties were tracked"
+)
+_ANSWERS = "for a concern feedback: the report it answers and its status"
+
+
 class Decision(Strict):
     """Deliver or deny one notice to one recipient, and why."""
 
@@ -74,6 +89,8 @@ class Decision(Strict):
         description="organisations (directory ids) the notice also names for this role that "
         "were not delivered to: the service of the district the child moved from",
     )
+    duties: list[str] = Field(default_factory=list, description=_DUTIES)
+    answers: Answer | None = Field(default=None, description=_ANSWERS)
 
 
 class Delivery(Strict):
@@ -148,6 +165,8 @@ class AuditRecord(Strict):
         description="organisations (directory ids) the notice also names for this role that "
         "were not delivered to: the service of the district the child moved from",
     )
+    duties: list[str] = Field(default_factory=list, description=_DUTIES)
+    answers: Answer | None = Field(default=None, description=_ANSWERS)
 
 
 class Problem(Strict):

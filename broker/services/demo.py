@@ -3,7 +3,8 @@
 Starts Kafka (unless already running), a worker and an audit sealer on topics of their own,
 publishes the signed examples (and one invalid notice), waits until every input is accounted
 for, shows what each recipient received (decrypted with its own key) and the audit records,
-verifies the audit log, then stops what it started.
+opens and closes one duty to inform (broker.services.demo_duties), verifies the audit log,
+then stops what it started.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from broker.core.directory import Directory
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
 from broker.core.policy import PolicySet
+from broker.services import demo_duties
 from broker.services.local import WorkerProcess, broker_command, create_topics
 
 # The caller's rendering of audit records (the CLI's table), passed in: services import no CLI.
@@ -154,7 +156,8 @@ async def _flow(
         console.print(
             f"[red]dead letter[/] {record.topic}/{record.partition}/{record.offset}: {error}"
         )
-    return _show_balance(console, policy, inputs, audit=audit, received=received, dead=dead)
+    balanced = _show_balance(console, policy, inputs, audit=audit, received=received, dead=dead)
+    return balanced or demo_duties.show(console, settings, audit)
 
 
 @dataclasses.dataclass(frozen=True)

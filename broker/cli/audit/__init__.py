@@ -6,6 +6,8 @@ the adapters or a service (broker.services.sealer, .relay, .web), and renders.
     verify    check the topic, the store or a dump; exit 1 naming the first bad record, 3 if
               records are not proven (unsealed, no checkpoints, no witness)
     query · subject · stats · review · tail    read the log
+    obligations · inform · letter              duties disclosures opened; closing the duty
+                                               to inform; the letter to the guardians
     pubkey · dump · prove · check-proof        for auditors working offline
     serve                                      the auditors' web page
     receipt · relay-receipts · access          the access log: delivered → received → opened
@@ -16,6 +18,7 @@ from __future__ import annotations
 import typer
 
 from broker.cli.audit import (
+    obligations,
     offline,
     query,
     receipts,
@@ -43,6 +46,9 @@ app.command("query")(query.query)
 app.command("subject")(subject.subject)
 app.command("stats")(query.stats)
 app.command("review")(review.review)
+app.command("obligations")(obligations.obligations)
+app.command("inform")(obligations.inform)
+app.command("letter")(obligations.letter)
 app.command("serve")(serve.serve)
 app.command("receipt")(receipts.receipt)
 app.command("relay-receipts")(receipts.relay_receipts)

@@ -12,6 +12,8 @@ from rich.table import Table
 from broker.cli._common import err
 from broker.core.audit.errors import NotAnAuditMessage
 from broker.core.audit.messages import (
+    Informed,
+    InformException,
     OrganisationRetired,
     ReceiptRecord,
     ReceiptRejected,
@@ -57,6 +59,10 @@ def audit_row(m: Record) -> list[str]:
     if isinstance(m, ReviewRecord):
         reviewed = f"of {m.reviewed_record_id[:12]} by {m.reviewer}"
         return [at, "-", "-", "-", "[cyan]review[/]", reviewed, "-", "-"]
+    if isinstance(m, Informed | InformException):
+        what = m.how if isinstance(m, Informed) else m.exception
+        closes = f"{m.duty} of {m.decision_record_id[:12]}: {', '.join(m.persons)}"
+        return [at, "-", "-", "-", f"[cyan]{m.event}[/]", closes, what, "-"]
     if isinstance(m, OrganisationRetired):
         unread = f"{len(m.unread)} copies unread"
         return [at, "-", "-", m.organisation, "[magenta]retired[/]", unread, "-", "-"]

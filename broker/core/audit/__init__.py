@@ -16,6 +16,7 @@ from broker.core.audit.errors import AuditError, ProofError, RootMismatch, Signa
 from broker.core.audit.events import (
     CHECKPOINT_TYPE,
     DIRECTORY_TYPE,
+    OBLIGATION_TYPE,
     RECORD_TYPE,
     REVIEW_TYPE,
     Entry,
@@ -42,6 +43,7 @@ __all__ = [
     "CHECKPOINT_TYPE",
     "DIRECTORY_TYPE",
     "EMPTY_ROOT",
+    "OBLIGATION_TYPE",
     "RECORD_TYPE",
     "REVIEW_TYPE",
     "AuditError",

@@ -5,7 +5,8 @@ BrokerError
     ├── ProofError          an inclusion or consistency proof is malformed
     │   └── RootMismatch    the proof leads to another root than expected
     ├── SignatureError      a checkpoint's signature or key is not trusted
-    └── NotAnAuditMessage   a message on the audit topic is not any kind of audit message
+    ├── NotAnAuditMessage   a message on the audit topic is not any kind of audit message
+    └── ObligationError     an event that would close an obligation is not one that can
 """
 
 from __future__ import annotations
@@ -47,3 +48,16 @@ class NotAnAuditMessage(AuditError):
     It is still a leaf of the log: kept, sealed and verified, only never read as a record."""
 
     code = "not-an-audit-message"
+
+
+class ObligationError(AuditError):
+    """An inform event cannot be written as asked: ``field`` (of the event) is missing or not
+    what the duties catalogue allows, for ``reason`` (never a value it was given, beyond a
+    code the catalogue does not list)."""
+
+    code = "obligation-invalid"
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")

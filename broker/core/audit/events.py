@@ -25,6 +25,7 @@ from broker.core.times import utc_z
 RECORD_TYPE = "no.oslo.broker.audit-record.v1"
 CHECKPOINT_TYPE = "no.oslo.broker.audit-checkpoint.v1"
 REVIEW_TYPE = "no.oslo.broker.audit-review.v1"
+OBLIGATION_TYPE = "no.oslo.broker.audit-obligation.v1"  # informed, inform-exception (inform.py)
 DIRECTORY_TYPE = "no.oslo.broker.audit-directory.v1"  # a change of the organisations directory
 SOURCE = "/broker/audit"
 MAX_EVENT_BYTES = 900_000  # under the topics' 1 MB message limit, with room for the headers

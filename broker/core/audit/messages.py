@@ -2,7 +2,7 @@
 
 Writers build these messages in several places (the pipeline's audit records, the sealer's
 checkpoints, the reviewer's reviews, the relay's receipts, the directory administrator's
-retirements); everything that reads one back, the
+retirements, the reviewer's inform events); everything that reads one back, the
 auditor store, the fault drill, the commands, reads it here, as a type: no byte search, no dict
 poking. A message is a checkpoint by its CloudEvents type (as the Merkle log counts leaves) and
 any other kind by the ``event`` its value names (as ``writers.ENTITLED`` does). Whether its
@@ -29,6 +29,8 @@ from broker.core.records import AuditEvent, AuditRecord
 __all__ = [
     "EVENTS",
     "AuditMessage",
+    "InformException",
+    "Informed",
     "OrganisationRetired",
     "ReceiptRecord",
     "ReceiptRejected",
@@ -47,6 +49,31 @@ class ReviewRecord(Strict):
     reviewed_record_id: str
     reviewer: str
     note: str
+
+
+class Informed(Strict):
+    """The child or the guardians told of a disclosure (``broker audit inform``)."""
+
+    record_id: str
+    event: Literal["informed"]
+    recorded_at: datetime
+    decision_record_id: str = Field(description="the decision record whose duty it closes")
+    duty: str
+    persons: list[str] = Field(min_length=1)
+    how: str
+    informed_at: datetime
+
+
+class InformException(Strict):
+    """An exception to the duty to inform that applies, by its code (``broker audit inform``)."""
+
+    record_id: str
+    event: Literal["inform-exception"]
+    recorded_at: datetime
+    decision_record_id: str = Field(description="the decision record whose duty it closes")
+    duty: str
+    persons: list[str] = Field(min_length=1)
+    exception: str
 
 
 class ReceiptRecord(Strict):
@@ -100,13 +127,23 @@ class OrganisationRetired(Strict):
     unreceived: list[str]
 
 
-Record = AuditRecord | ReviewRecord | ReceiptRecord | ReceiptRejected | OrganisationRetired
+Record = (
+    AuditRecord
+    | ReviewRecord
+    | Informed
+    | InformException
+    | ReceiptRecord
+    | ReceiptRejected
+    | OrganisationRetired
+)
 AuditMessage = Record | Checkpoint
 
 # the model of each kind of record, by the ``event`` its value names
 _BY_EVENT: Final[dict[str, type[Record]]] = {
     **{str(e): AuditRecord for e in AuditEvent},
     "review": ReviewRecord,
+    "informed": Informed,
+    "inform-exception": InformException,
     **{str(s): ReceiptRecord for s in State},
     "receipt-rejected": ReceiptRejected,
     "organisation-retired": OrganisationRetired,

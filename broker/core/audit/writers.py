@@ -37,6 +37,7 @@ from broker.core.audit.access import AUDIT_RECEIPT_TYPE
 from broker.core.audit.events import (
     CHECKPOINT_TYPE,
     DIRECTORY_TYPE,
+    OBLIGATION_TYPE,
     RECORD_TYPE,
     REVIEW_TYPE,
     Entry,
@@ -65,6 +66,9 @@ ENTITLED: Final[dict[str, Entitlement]] = {
     "worker-state": Entitlement(WORKER, RECORD_TYPE),
     CHECKPOINT: Entitlement(SEALER, CHECKPOINT_TYPE),
     "review": Entitlement(REVIEWER, REVIEW_TYPE),
+    # the controller's office closes duties to inform (broker.core.audit.inform says why)
+    "informed": Entitlement(REVIEWER, OBLIGATION_TYPE),
+    "inform-exception": Entitlement(REVIEWER, OBLIGATION_TYPE),
     "received": Entitlement(RELAY, AUDIT_RECEIPT_TYPE),
     "opened": Entitlement(RELAY, AUDIT_RECEIPT_TYPE),
     "receipt-rejected": Entitlement(RELAY, AUDIT_RECEIPT_TYPE),

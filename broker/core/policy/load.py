@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from broker.core.errors import PolicyError
 from broker.core.notices import NOTICE_MODELS, NOTICE_SENDERS
 from broker.core.paths import schema_kinds, schema_paths
+from broker.core.policy.duties import Duty, check_duties
 from broker.core.policy.invariants import known_paths
 from broker.core.policy.model import (
     Effect,
@@ -37,6 +38,7 @@ FILES = {
     "rules": "rules.yaml",
     "open_questions": "open-questions.yaml",
     "invariants": "invariants.yaml",
+    "duties": "duties.yaml",
 }
 M = TypeVar("M", bound=BaseModel)
 
@@ -264,21 +266,23 @@ def _views(rules: list[Rule]) -> dict[str, View | None]:
 
 
 def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
-    """Validate legal bases, recipients, rules, open questions and invariants from the policy
-    files (path relative to the policy directory -> bytes; ``directory`` names it in errors and
-    in the PolicySet); raise PolicyError on any problem. The version covers every file that
-    counts_for_version."""
+    """Validate legal bases, recipients, rules, open questions, invariants and duties from the
+    policy files (path relative to the policy directory -> bytes; ``directory`` names it in
+    errors and in the PolicySet); raise PolicyError on any problem. The version covers every
+    file that counts_for_version."""
     bases_file, bases = _entries(files, directory, "legal_bases", LegalBasis)
     _, recipients = _entries(files, directory, "recipients", Recipient)
     rules_file, rules = _entries(files, directory, "rules", Rule)
     questions_file, questions = _entries(files, directory, "open_questions", OpenQuestion)
     invariants_file, invariants = _entries(files, directory, "invariants", Invariant)
+    duties_file, duties = _entries(files, directory, "duties", Duty)
     bases_by_id = {b.id: b for b in bases}
     recipients_by_id = {r.id: r for r in recipients}
     _check_successors(bases_file, bases_by_id)
     programs = _check_rules(rules_file, rules, bases_by_id, recipients_by_id)
     _check_questions(questions_file, questions, bases_by_id, rules)
     _check_invariants(invariants_file, invariants, recipients_by_id)
+    check_duties(duties_file, duties, bases_by_id, recipients_by_id)
     index: dict[tuple[str, str, str], list[Rule]] = defaultdict(list)
     for rule in rules:
         index[(rule.sender, rule.notice_type, rule.recipient)].append(rule)
@@ -289,6 +293,7 @@ def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
         rules=tuple(rules),
         open_questions=tuple(questions),
         invariants=tuple(invariants),
+        duties=tuple(duties),
         programs=programs,
         index={k: tuple(v) for k, v in index.items()},
         views=_views(rules),

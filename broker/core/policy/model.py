@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,9 @@ from pydantic import (
 
 from broker.core.records import LegalBasisRef
 from broker.core.redaction import FieldOp, Plan, parse_op
+
+if TYPE_CHECKING:  # duties.py reads this module's bases and recipients
+    from broker.core.policy.duties import Duty
 
 
 class _Policy(BaseModel):
@@ -288,6 +291,7 @@ class PolicySet:
     rules: tuple[Rule, ...]
     open_questions: tuple[OpenQuestion, ...]
     invariants: tuple[Invariant, ...]
+    duties: tuple[Duty, ...]  # policies/duties.yaml: what a disclosure obliges (in file order)
     # compiled CEL programs by rule id: compile once, evaluate many
     programs: dict[str, Any] = field(repr=False, compare=False)
     # rules by (sender, notice type, recipient), in file order

@@ -55,6 +55,7 @@ def test_the_version_is_the_one_the_directory_had(policy_copy: Path) -> None:
         "rules.yaml",
         "open-questions.yaml",
         "invariants.yaml",
+        "duties.yaml",
         "retention.yaml",
         "directory.yaml",
         "a-b/x.yaml",

@@ -21,6 +21,8 @@ from broker.core.audit.errors import NotAnAuditMessage
 from broker.core.audit.events import Entry, record_id_of
 from broker.core.audit.messages import (
     AuditMessage,
+    Informed,
+    InformException,
     OrganisationRetired,
     ReceiptRecord,
     ReviewRecord,
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS audit_entries (
     policy_version   TEXT,
     subject_ref      TEXT,
     review_required  BOOLEAN NOT NULL DEFAULT FALSE,
-    reviewed_record  TEXT,
+    reviewed_record  TEXT,  -- the record a review or an inform event refers to
     delivery_id      TEXT,
     tree_size        BIGINT,
     headers          TEXT
@@ -158,14 +160,21 @@ def _columns(message: AuditMessage) -> dict[str, Any]:
             "review_required": message.review_required,
             "delivery_id": message.delivery_id,
         }
-    if isinstance(message, ReviewRecord):
-        return {**common, "reviewed_record": message.reviewed_record_id}
+    if isinstance(message, ReviewRecord | Informed | InformException):
+        return {**common, "reviewed_record": _refers_to(message)}
     if isinstance(message, OrganisationRetired):  # found by the organisation it retired
         return {**common, "recipient": message.kind, "organisation": message.organisation}
     whose = {"recipient": message.recipient, "organisation": message.organisation}
     if isinstance(message, ReceiptRecord):
         return {**common, **whose, "delivery_id": message.delivery_id}
     return {**common, **whose}
+
+
+def _refers_to(message: ReviewRecord | Informed | InformException) -> str:
+    """The record a review reviews, or whose duty an inform event closes."""
+    if isinstance(message, ReviewRecord):
+        return message.reviewed_record_id
+    return message.decision_record_id
 
 
 def derive(offset: int, ce_type: str, value: bytes) -> dict[str, Any]:

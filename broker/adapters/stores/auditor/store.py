@@ -7,9 +7,10 @@ bytes, and the checkpoints are checked against a witness.
 
 A query selects rows by their index columns, then derives every returned row's columns again
 from its (verified) bytes; a row whose stored columns disagree is returned as ``Tampered``
-(offset, record, the columns), never as data. Statistics, the review list, the access log and
-the chart are computed from the bytes (a scan, ``summaries.py``), and ``column_faults()``
-(``broker audit verify --from store``) lists every row whose columns disagree with its bytes.
+(offset, record, the columns), never as data. Statistics, the review list, the access log, the
+chart and the obligations' sources are computed from the bytes (a scan, ``summaries.py``), and
+``column_faults()`` (``broker audit verify --from store``) lists every row whose columns
+disagree with its bytes.
 """
 
 from __future__ import annotations
@@ -310,6 +311,11 @@ class AuditStore:
     def pending_reviews(self) -> list[dict[str, Any]]:
         """Urgent disclosures (review_required) that no review event refers to yet."""
         return summaries.pending_reviews(self._derived())
+
+    def obligation_sources(self) -> list[dict[str, Any]]:
+        """Decisions that open a duty or answer a concern report, and the inform events, as
+        their documents in log order (broker.core.audit.obligations follows them)."""
+        return summaries.obligation_sources(self._derived())
 
     def access_log(
         self, recipient: str | None = None, organisation: str | None = None

@@ -39,6 +39,25 @@ def pending_reviews(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+OBLIGATION_EVENTS = frozenset({"informed", "inform-exception"})
+
+
+def obligation_sources(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents obligations are computed from (broker.core.audit.obligations): decisions
+    that open a duty or answer a concern report, and the inform events that close duties."""
+    out = []
+    for row in rows:
+        if row["event"] in OBLIGATION_EVENTS:
+            out.append(document(row["kafka_offset"], row["value"]))
+        elif row["event"] == "decision" and (
+            row["outcome"] == "deliver" or row["notice_type"] == "concern-feedback"
+        ):
+            doc = document(row["kafka_offset"], row["value"])
+            if doc.get("duties") or doc.get("answers"):
+                out.append(doc)
+    return out
+
+
 def _whose(row: dict[str, Any]) -> str | None:
     """What joins a delivery to its receipts: the organisation. A record from before records
     named one has only its recipient (a receipt's held the organisation's id from 4d77c84 on,

@@ -23,6 +23,7 @@ from broker.core.audit.checkpoint import trusted_keys
 from broker.core.audit.events import (
     CHECKPOINT_TYPE,
     DIRECTORY_TYPE,
+    OBLIGATION_TYPE,
     RECORD_TYPE,
     REVIEW_TYPE,
     Entry,
@@ -92,20 +93,22 @@ def _entry(
 
 
 def test_every_kind_of_record_has_exactly_its_writer() -> None:
-    """Decisions, dead letters and worker-state: the worker; checkpoints: the sealer; reviews:
-    the reviewer; receipts (received, opened, rejected): the relay; retirements from the
-    directory: the directory's administrator. Nothing else is listed."""
+    """Decisions, dead letters and worker-state: the worker; checkpoints: the sealer; reviews
+    and inform events: the reviewer; receipts (received, opened, rejected): the relay;
+    retirements from the directory: the directory's administrator. Nothing else is listed."""
     expected = {
         **{e.value: (writers.WORKER, RECORD_TYPE) for e in AuditEvent},
         "checkpoint": (writers.SEALER, CHECKPOINT_TYPE),
         "review": (writers.REVIEWER, REVIEW_TYPE),
+        "informed": (writers.REVIEWER, OBLIGATION_TYPE),
+        "inform-exception": (writers.REVIEWER, OBLIGATION_TYPE),
         **{s.value: (writers.RELAY, AUDIT_RECEIPT_TYPE) for s in State},
         "receipt-rejected": (writers.RELAY, AUDIT_RECEIPT_TYPE),
         "organisation-retired": (writers.DIRECTORY_ADMIN, DIRECTORY_TYPE),
     }
     assert {k: (e.writer, e.ce_type) for k, e in writers.ENTITLED.items()} == expected
     assert {e.writer for e in writers.ENTITLED.values()} == set(AUDIT_WRITERS)
-    assert writers.kinds_of(writers.REVIEWER) == ["review"]
+    assert writers.kinds_of(writers.REVIEWER) == ["review", "informed", "inform-exception"]
     assert writers.kinds_of(writers.DIRECTORY_ADMIN) == ["organisation-retired"]
 
 
@@ -149,6 +152,24 @@ def test_a_review_signed_by_the_relay_is_not_attributed(world: World) -> None:
     assert problem is not None
     assert "of the receipts-relay" in problem
     assert "only the reviewer writes review records" in problem
+
+
+def test_an_inform_event_is_the_reviewers_under_its_own_type(world: World) -> None:
+    """Signed by the reviewer as an obligation event: attributed; by the relay, or posing as a
+    review: not."""
+    assert (
+        writers.check(_entry(world, "informed", OBLIGATION_TYPE, writers.REVIEWER), world.registry)
+        is None
+    )
+    relayed = writers.check(
+        _entry(world, "informed", OBLIGATION_TYPE, writers.RELAY), world.registry
+    )
+    assert relayed is not None
+    assert "only the reviewer writes informed records" in relayed
+    posing = _entry(world, "inform-exception", REVIEW_TYPE, writers.REVIEWER)
+    assert writers.check(posing, world.registry) == (
+        f"a inform-exception record travels as {OBLIGATION_TYPE}, not as another type"
+    )
 
 
 def test_a_retirement_signed_by_another_writer_is_not_attributed(world: World) -> None:

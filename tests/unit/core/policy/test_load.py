@@ -21,6 +21,7 @@ SHIPPED = {
         "rules.yaml",
         "open-questions.yaml",
         "invariants.yaml",
+        "duties.yaml",
         "retention.yaml",
         "directory.yaml",
     )
@@ -39,7 +40,14 @@ def test_the_shipped_files_parse_to_the_directorys_policy_set() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["legal-bases.yaml", "recipients.yaml", "rules.yaml", "open-questions.yaml", "invariants.yaml"],
+    [
+        "legal-bases.yaml",
+        "recipients.yaml",
+        "rules.yaml",
+        "open-questions.yaml",
+        "invariants.yaml",
+        "duties.yaml",
+    ],
 )
 def test_a_missing_file_is_named(name: str) -> None:
     """A policy file not among the files: PolicyError naming it under the directory."""
