@@ -1,6 +1,12 @@
-"""`broker policy report`: the policy set as a document a lawyer can review, in Markdown and
-HTML. Per recipient: what it gets, from whom, under which law and conditions, transformed how,
-and what it never gets."""
+"""`broker policy report`: the policy set as a document a lawyer can review without knowing
+YAML, in Markdown and HTML.
+
+Per recipient role: each rule with its legal basis (statute, citation, status, source link),
+what the notice must carry before anything is released, the duties a disclosure triggers, the
+fields released and how, the open questions that concern it; then the invariants that hold for
+the role and what it never receives. Conditions are said in words (broker.core.policy.words),
+with the CEL beside them for the engineer.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,20 @@ from dataclasses import dataclass
 
 from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_kinds
-from broker.core.policy.model import Commencement, Effect, LegalBasis, PolicySet, Recipient, Rule
+from broker.core.policy import invariants as proofs
+from broker.core.policy.model import (
+    Commencement,
+    Effect,
+    Invariant,
+    LegalBasis,
+    NeverReceives,
+    PolicySet,
+    Recipient,
+    Requirement,
+    Rule,
+)
+from broker.core.policy.words import in_words
+from broker.core.redaction import FieldOp
 
 
 @dataclass(frozen=True)
@@ -20,8 +39,30 @@ class Block:
     rows: tuple[tuple[str, ...], ...] = ()
 
 
-def _fields(rule: Rule) -> str:
-    return ", ".join(p if op.name == "keep" else f"{p} ({op})" for p, op in rule.fields.items())
+_STATUS = {
+    "confirmed": "confirmed (read in the statute text)",
+    "guidance": "guidance (preparatory works or an official guideline)",
+    "inferred": "inferred (our reading: a lawyer must confirm it)",
+}
+_REQUIRED = {
+    Requirement.necessity: "the police's necessity and proportionality assessment",
+    Requirement.consent: "a reference to recorded consent (who consented, when)",
+}
+_HOW = {
+    "keep": "as it is",
+    "pseudonymise": "as a pseudonym under the recipient's own key",
+    "generalise:age-band": "as an age band (0-5, 6-9, 10-12, 13-14, 15-17, 18+)",
+    "generalise:birth-year": "as the year of birth",
+    "generalise:year": "as the year",
+    "generalise:month": "as the month",
+    "generalise:district": "as the district",
+}
+
+
+def _how(op: FieldOp) -> str:
+    if op.name == "mask":
+        return f"masked: only the last {op.arg} characters shown"
+    return _HOW.get(str(op), str(op))
 
 
 def _leaves(notice_type: str) -> set[str]:
@@ -33,6 +74,7 @@ def _leaves(notice_type: str) -> set[str]:
 
 
 def blocks(policy: PolicySet) -> list[Block]:
+    violations = proofs.check(policy)
     out = [
         Block("h1", "Information-sharing policy"),
         Block(
@@ -42,18 +84,51 @@ def blocks(policy: PolicySet) -> list[Block]:
             "the first allow rule that applies decides (urgent rules first for a notice flagged "
             "as danger to life or health), and only the fields it lists are released.",
         ),
+        Block(
+            "p",
+            "How far each citation is established: " + "; ".join(_STATUS.values()) + ".",
+        ),
+        _overview(policy),
     ]
     for recipient in sorted(policy.recipients.values(), key=lambda r: r.id):
-        out += _recipient_blocks(policy, recipient)
+        out += _recipient_blocks(policy, recipient, violations)
     out.append(Block("h2", "Legal bases"))
     out.append(_legal_bases_table(policy))
+    out.append(Block("h2", "Invariants"))
+    out.append(_invariants_table(policy, policy.invariants, violations))
     out.append(Block("h2", "Open legal questions"))
     out += _questions_table(policy)
     return out
 
 
-def _recipient_blocks(policy: PolicySet, recipient: Recipient) -> list[Block]:
-    """A recipient's section: who it is, its rules, and what it never gets."""
+def _overview(policy: PolicySet) -> Block:
+    """One row per recipient role: how many rules, under which bases."""
+    rows = []
+    for recipient in sorted(policy.recipients.values(), key=lambda r: r.id):
+        rules = [r for r in policy.rules if r.recipient == recipient.id]
+        allows = [r for r in rules if r.effect is Effect.allow]
+        bases = sorted({_cite(policy.legal_bases[r.legal_basis]) for r in allows})
+        rows.append(
+            (
+                f"{recipient.name} ({recipient.id})",
+                str(len(allows)),
+                str(len(rules) - len(allows)),
+                "; ".join(bases) or "nothing: no rule",
+            )
+        )
+    return Block(
+        "table", headers=("recipient", "allow rules", "deny rules", "legal bases"), rows=tuple(rows)
+    )
+
+
+def _cite(basis: LegalBasis) -> str:
+    return f"{basis.statute.name} {basis.citation}"
+
+
+def _recipient_blocks(
+    policy: PolicySet, recipient: Recipient, violations: list[proofs.Violation]
+) -> list[Block]:
+    """A recipient's section: who it is, its rules, its invariants, what it never gets."""
     rules = [r for r in policy.rules if r.recipient == recipient.id]
     out = [
         Block("h2", f"{recipient.name} ({recipient.id})"),
@@ -61,38 +136,75 @@ def _recipient_blocks(policy: PolicySet, recipient: Recipient) -> list[Block]:
     ]
     if not rules:
         return [*out, Block("p", "No rule: this recipient receives nothing.")]
-    out.append(
-        Block(
-            "table",
-            headers=(
-                "rule",
-                "effect",
-                "from: notice",
-                "legal basis",
-                "purpose",
-                "condition (CEL)",
-                "fields released",
-            ),
-            rows=tuple(_rule_row(policy, rule) for rule in rules),
-        )
-    )
+    for rule in rules:
+        out += _rule_blocks(policy, rule)
+    concerning = [i for i in policy.invariants if _concerns(i, recipient.id)]
+    mine = [v for v in violations if policy_rule(policy, v.rule).recipient == recipient.id]
+    out.append(Block("h3", "Invariants for this recipient"))
+    out.append(_invariants_table(policy, concerning, mine))
     out.append(Block("h3", "Never released to this recipient"))
     out.append(Block("table", headers=("notice type", "fields"), rows=_never_released(rules)))
     return out
 
 
-def _rule_row(policy: PolicySet, rule: Rule) -> tuple[str, ...]:
+def policy_rule(policy: PolicySet, rule_id: str) -> Rule:
+    return next(r for r in policy.rules if r.id == rule_id)
+
+
+def _concerns(invariant: Invariant, recipient: str) -> bool:
+    form = invariant.check
+    return not isinstance(form, NeverReceives) or form.recipient == recipient
+
+
+def _rule_blocks(policy: PolicySet, rule: Rule) -> list[Block]:
     basis = policy.legal_bases[rule.legal_basis]
-    return (
-        rule.id,
-        rule.effect.value + (" (urgent, reviewed after)" if rule.urgent else ""),
-        f"{rule.sender}: {rule.notice_type}",
-        f"{basis.statute.name} {basis.citation} [{basis.status}] {basis.source}"
-        + (f"; requires {', '.join(basis.requires)}" if basis.requires else ""),
-        rule.purpose,
-        rule.condition,
-        _fields(rule) if rule.effect is Effect.allow else "nothing",
-    )
+    words = in_words(rule.condition)
+    effect = "denies" if rule.effect is Effect.deny else "releases the fields below"
+    if rule.urgent:
+        effect += "; urgent: only for a notice flagged as danger to life or health"
+    rows = [
+        ("purpose", rule.purpose),
+        ("from", f"{rule.sender}: {rule.notice_type} notices"),
+        ("effect", effect),
+        ("when", words or "(see the condition as written)"),
+        ("condition as written (CEL)", rule.condition),
+        ("legal basis", f"{_cite(basis)} ({basis.id}): {basis.summary}"),
+        ("status of the citation", _STATUS[basis.status]),
+        ("in force", _validity(basis)),
+        ("source", basis.source),
+    ]
+    if basis.conditions:
+        rows.append(("conditions of the basis", basis.conditions))
+    if rule.effect is Effect.allow:
+        required = [_REQUIRED.get(r, r.value) for r in basis.requires]
+        rows.append(("the notice must carry", "; ".join(required) or "nothing beyond the rule"))
+        rows.append(("duties a disclosure triggers", "; ".join(_duties(rule)) or "none"))
+    questions = [
+        q for q in policy.open_questions if rule.id in q.rules or rule.legal_basis in q.bases
+    ]
+    if questions:
+        rows.append(("open questions", "; ".join(f"{q.id}: {q.question}" for q in questions)))
+    out = [
+        Block("h3", f"Rule {rule.id}"),
+        Block("table", headers=("", "what the rule says"), rows=tuple(rows)),
+    ]
+    if rule.effect is Effect.allow:
+        out.append(
+            Block(
+                "table",
+                headers=("field released", "how"),
+                rows=tuple((p, _how(op)) for p, op in rule.fields.items() if op.name != "drop"),
+            )
+        )
+    return out
+
+
+def _duties(rule: Rule) -> list[str]:
+    """What the law asks after a disclosure under this rule."""
+    out = []
+    if rule.urgent:
+        out.append("review afterwards (an urgent disclosure is marked for mandatory review)")
+    return out
 
 
 def _never_released(rules: list[Rule]) -> tuple[tuple[str, str], ...]:
@@ -105,6 +217,27 @@ def _never_released(rules: list[Rule]) -> tuple[tuple[str, str], ...]:
         )
         never.append((notice_type, ", ".join(withheld) or "(nothing)"))
     return tuple(never)
+
+
+def _invariants_table(
+    policy: PolicySet,
+    invariants: tuple[Invariant, ...] | list[Invariant],
+    broken: list[proofs.Violation],
+) -> Block:
+    rows = []
+    for inv in invariants:
+        against = [v for v in broken if v.invariant == inv.id]
+        state = (
+            "holds (proved over every allow rule's fields)"
+            if not against
+            else "FAILS: " + "; ".join(f"rule {v.rule}, {v.field}: {v.reason}" for v in against)
+        )
+        rows.append((inv.id, inv.statement, state))
+    if not rows:
+        return Block(
+            "table", headers=("invariant", "statement", "state"), rows=(("-", "none", "-"),)
+        )
+    return Block("table", headers=("invariant", "statement", "state"), rows=tuple(rows))
 
 
 def _legal_bases_table(policy: PolicySet) -> Block:
@@ -201,11 +334,17 @@ def markdown(policy: PolicySet) -> str:
 
 
 _CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2rem;max-width:110rem}"
-    "table{border-collapse:collapse;margin-bottom:1.5rem}"
+    "body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;line-height:1.4}"
+    "table{border-collapse:collapse;margin-bottom:1.2rem}"
     "td,th{border:1px solid #bbb;padding:.3rem .5rem;vertical-align:top;text-align:left}"
-    "th{background:#eee}"
+    "th{background:#eee}h3{margin-top:1.8rem}"
 )
+
+
+def _linked(text: str) -> str:
+    """Escaped text; a cell that is a source address becomes a link."""
+    escaped = html.escape(text)
+    return f'<a href="{escaped}">{escaped}</a>' if text.startswith("https://") else escaped
 
 
 def html_report(policy: PolicySet) -> str:
@@ -218,11 +357,11 @@ def html_report(policy: PolicySet) -> str:
     for b in blocks(policy):
         if b.kind in ("h1", "h2", "h3", "p"):
             parts.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
-        else:
-            head = "".join(f"<th>{e(h)}</th>" for h in b.headers)
-            body = "".join(
-                "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in b.rows
-            )
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            continue
+        head = "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in b.headers) + "</tr></thead>"
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_linked(c)}</td>" for c in row) + "</tr>" for row in b.rows
+        )
+        parts.append(f"<table>{head}<tbody>{body}</tbody></table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -291,7 +291,7 @@ def test_report_names_recipients_laws_and_operators(policy: PolicySet) -> None:
     for recipient in policy.recipients.values():
         assert f"({recipient.id})" in md
     assert "Straffeloven (LOV-2005-05-20-28) § 196" in md
-    assert "child.birth_date (generalise:age-band)" in md
+    assert "| child.birth_date | as an age band (0-5, 6-9, 10-12, 13-14, 15-17, 18+) |" in md
     assert "youth-club" in md
     assert "receives nothing" in md
     page = html_report(policy)

@@ -1,0 +1,273 @@
+"""A rule's CEL condition in words, for the lawyers' report.
+
+Lawyers review the rules without reading CEL, so the report says "the child is under 18 and the
+risk level is high or critical" where rules.yaml says ``child_age < 18 && notice.risk.level in
+['high', 'critical']``. This reads the subset of CEL the policies use (``&&``, ``||``, ``!``,
+comparisons, ``in``, ``has()``, ``size()``, field paths, string, number, boolean and list
+literals, parentheses). Anything else returns None and the report shows the expression as
+written: a condition is never paraphrased into something it does not say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+    | (?P<num>\d+(?:\.\d+)?)
+    | (?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\)|\[|\]|,|\.)
+    | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+class _Unreadable(Exception):
+    """A construct outside the subset: the caller shows the CEL as written."""
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str  # str, num, op, name
+    text: str
+
+
+def _tokens(source: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos = 0
+    while pos < len(source):
+        if source[pos:].strip() == "":
+            break
+        m = _TOKEN.match(source, pos)
+        if m is None or m.end() == pos:
+            raise _Unreadable(source[pos:])
+        kind = m.lastgroup
+        assert kind is not None
+        out.append(_Tok(kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+@dataclass(frozen=True)
+class Path:
+    name: str  # "notice.risk.level", "child_age"
+
+
+@dataclass(frozen=True)
+class Lit:
+    value: str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ListLit:
+    values: tuple[str | int | float | bool, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str  # has, size
+    path: Path
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # "and", "or", "in", or a comparison
+    left: Node
+    right: Node
+
+
+Node = Path | Lit | ListLit | Call | Not | Binary
+
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+class _Parser:
+    def __init__(self, toks: list[_Tok]) -> None:
+        self.toks = toks
+        self.i = 0
+
+    def peek(self) -> str | None:
+        return self.toks[self.i].text if self.i < len(self.toks) else None
+
+    def take(self, text: str | None = None) -> _Tok:
+        if self.i >= len(self.toks) or (text is not None and self.toks[self.i].text != text):
+            raise _Unreadable(text or "end")
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def expr(self) -> Node:
+        node = self.conj()
+        while self.peek() == "||":
+            self.take()
+            node = Binary("or", node, self.conj())
+        return node
+
+    def conj(self) -> Node:
+        node = self.unary()
+        while self.peek() == "&&":
+            self.take()
+            node = Binary("and", node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.peek() == "!":
+            self.take()
+            return Not(self.unary())
+        left = self.operand()
+        op = self.peek()
+        if op in (*_COMPARISONS, "in"):
+            self.take()
+            return Binary(op, left, self.operand())
+        return left
+
+    def operand(self) -> Node:  # noqa: PLR0911 - one return per kind of operand
+        tok = self.take()
+        if tok.text == "(":
+            node = self.expr()
+            self.take(")")
+            return node
+        if tok.text == "[":
+            return self.list_literal()
+        if tok.kind == "str":
+            return Lit(tok.text[1:-1])
+        if tok.kind == "num":
+            return Lit(float(tok.text) if "." in tok.text else int(tok.text))
+        if tok.kind != "name":
+            raise _Unreadable(tok.text)
+        if tok.text in ("true", "false"):
+            return Lit(tok.text == "true")
+        if tok.text in ("has", "size") and self.peek() == "(":
+            self.take("(")
+            inner = self.path(self.take())
+            self.take(")")
+            return Call(tok.text, inner)
+        return self.path(tok)
+
+    def list_literal(self) -> ListLit:
+        items: list[str | int | float | bool] = []
+        while self.peek() != "]":
+            item = self.operand()
+            if not isinstance(item, Lit):
+                raise _Unreadable("a list of literals only")
+            items.append(item.value)
+            if self.peek() == ",":
+                self.take()
+        self.take("]")
+        return ListLit(tuple(items))
+
+    def path(self, first: _Tok) -> Path:
+        if first.kind != "name":
+            raise _Unreadable(first.text)
+        parts = [first.text]
+        while self.peek() == ".":
+            self.take()
+            parts.append(self.take().text)
+        return Path(".".join(parts))
+
+
+def parse(condition: str) -> Node | None:
+    """The condition's tree, or None when it uses CEL outside the subset."""
+    try:
+        parser = _Parser(_tokens(condition))
+        node = parser.expr()
+        if parser.peek() is not None:
+            return None
+    except _Unreadable:
+        return None
+    return node
+
+
+def _field(path: Path) -> str:
+    """``notice.risk.at_risk`` -> ``risk › at risk``; the notice itself is implied."""
+    text = path.name.removeprefix("notice.")
+    return " › ".join(part.replace("_", " ") for part in text.split("."))
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _alternatives(values: tuple[object, ...]) -> str:
+    # "one of (a, b)" rather than "a or b": an "or" here would read as the connective
+    words = [_value(v) for v in values]
+    return words[0] if len(words) == 1 else "one of (" + ", ".join(words) + ")"
+
+
+_SAID = {"==": "is", "!=": "is not", "<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+_AGE = {"<": "under {n}", "<=": "{n} or younger", ">": "over {n}", ">=": "{n} or older"}
+
+
+def _words(node: Node) -> str:  # noqa: PLR0911 - one return per kind of node reads best
+    match node:
+        case Binary(op, left, right) if op in ("and", "or"):
+            return f" {op} ".join([_part(left, op), _part(right, op)])
+        case Binary("in", item, collection):
+            return _membership(item, collection)
+        case Binary(op, left, right):
+            return _comparison(op, left, right)
+        case Not(Call("has", path)):
+            return f"{_field(path)} is not given"
+        case Not(inner):
+            return f"not ({_words(inner)})"
+        case Call("has", path):
+            return f"{_field(path)} is given"
+        case Path():
+            return f"{_field(node)} is true"
+        case Lit(True):
+            return "always"
+        case Lit(False):
+            return "never"
+    raise _Unreadable(type(node).__name__)
+
+
+def _part(node: Node, within: str) -> str:
+    text = _words(node)
+    # a different connective inside another is bracketed, so "a and (b or c)" stays exact
+    nested = isinstance(node, Binary) and node.op in ("and", "or") and node.op != within
+    return f"({text})" if nested else text
+
+
+def _membership(item: Node, collection: Node) -> str:
+    if isinstance(item, Path) and isinstance(collection, ListLit):
+        return f"{_field(item)} is {_alternatives(collection.values)}"
+    if isinstance(item, Lit) and isinstance(collection, Path):
+        return f"{_field(collection)} includes {_value(item.value)}"
+    raise _Unreadable("in")
+
+
+def _comparison(op: str, left: Node, right: Node) -> str:
+    if not isinstance(right, Lit):
+        raise _Unreadable(op)
+    if isinstance(left, Path) and left.name == "child_age" and op in _AGE:
+        return "the child is " + _AGE[op].format(n=_value(right.value))
+    if isinstance(left, Call) and left.function == "size" and right.value == 0:
+        if op in (">", "!="):
+            return f"{_field(left.path)} is not empty"
+        if op == "==":
+            return f"{_field(left.path)} is empty"
+    if isinstance(left, Path):
+        return f"{_field(left)} {_SAID[op]} {_value(right.value)}"
+    if isinstance(left, Call) and left.function == "size":
+        return f"the number of {_field(left.path)} {_SAID[op]} {_value(right.value)}"
+    raise _Unreadable(op)
+
+
+def in_words(condition: str) -> str | None:
+    """The condition as an English sentence fragment, or None when it cannot be said exactly."""
+    node = parse(condition)
+    if node is None:
+        return None
+    try:
+        return _words(node)
+    except _Unreadable:
+        return None

@@ -1,0 +1,66 @@
+"""A rule's condition in words: exact for the CEL subset the policies use, None otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.core.policy.model import PolicySet
+from broker.core.policy.words import in_words
+
+
+@pytest.mark.parametrize(
+    ("cel", "words"),
+    [
+        ("true", "always"),
+        ("false", "never"),
+        ("child_age < 18", "the child is under 18"),
+        ("child_age >= 15", "the child is 15 or older"),
+        ("notice.incident.child_role == 'suspect'", "incident › child role is suspect"),
+        ("notice.risk.level != 'low'", "risk › level is not low"),
+        ("notice.risk.level in ['high', 'critical']", "risk › level is one of (high, critical)"),
+        ("'staff' in notice.risk.at_risk", "risk › at risk includes staff"),
+        ("has(notice.child.school)", "child › school is given"),
+        ("!has(notice.risk)", "risk is not given"),
+        ("notice.imminent_offence", "imminent offence is true"),
+        ("size(notice.concern.duty_grounds) > 0", "concern › duty grounds is not empty"),
+        ("size(notice.concern.duty_grounds) == 0", "concern › duty grounds is empty"),
+        ("size(notice.guardians) >= 2", "the number of guardians ≥ 2"),
+        ('notice.incident.category == "threat"', "incident › category is threat"),
+    ],
+)
+def test_each_construct_in_words(cel: str, words: str) -> None:
+    assert in_words(cel) == words
+
+
+def test_a_different_connective_inside_another_is_bracketed() -> None:
+    """'a and (b or c)' must not read as '(a and b) or c'."""
+    cel = "child_age < 18 && (notice.x == 'a' || notice.y == 'b')"
+    assert in_words(cel) == "the child is under 18 and (x is a or y is b)"
+    cel = "(child_age < 18 && notice.x == 'a') || notice.y == 'b'"
+    assert in_words(cel) == "(the child is under 18 and x is a) or y is b"
+    cel = "child_age < 18 && notice.x == 'a' && notice.y == 'b'"
+    assert in_words(cel) == "the child is under 18 and x is a and y is b"
+
+
+@pytest.mark.parametrize(
+    "cel",
+    [
+        "notice.a + 1 > 2",  # arithmetic
+        "notice.a.startsWith('x')",  # a method call
+        "notice.a == notice.b",  # two fields compared
+        "'a' in ['a', 'b']",  # a literal in a literal list
+        "child_age < 18 &&",  # incomplete
+        "notice.a ? 1 : 2",  # the conditional operator
+        "[notice.a] == [1]",  # a list of fields
+        "notice.a == 'x' notice.b",  # trailing tokens
+        "not(x)",  # an unknown function
+    ],
+)
+def test_anything_outside_the_subset_is_not_paraphrased(cel: str) -> None:
+    assert in_words(cel) is None
+
+
+def test_every_shipped_condition_is_said_in_words(policy: PolicySet) -> None:
+    """The report shows the CEL as a fallback; the shipped rules should never need it."""
+    unsaid = [r.id for r in policy.rules if in_words(r.condition) is None]
+    assert unsaid == []
