@@ -15,6 +15,7 @@ from broker.cli import (
     acl,
     audit,
     demo,
+    deploy,
     directory,
     keys,
     policy,
@@ -45,6 +46,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(retention.app, name="retention")
 app.add_typer(acl.app, name="acl")
 app.add_typer(topics.app, name="topics")
+app.add_typer(deploy.app, name="deploy")
 app.add_typer(schemas.app, name="schemas")
 
 
