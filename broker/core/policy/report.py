@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_kinds
 from broker.core.policy import invariants as proofs
+from broker.core.policy.duties import Duty, DutyKind
 from broker.core.policy.model import (
     Commencement,
     Effect,
@@ -94,6 +95,8 @@ def blocks(policy: PolicySet) -> list[Block]:
         out += _recipient_blocks(policy, recipient, violations)
     out.append(Block("h2", "Legal bases"))
     out.append(_legal_bases_table(policy))
+    out.append(Block("h2", "Duties that come with a disclosure"))
+    out.append(_duties_table(policy))
     out.append(Block("h2", "Invariants"))
     out.append(_invariants_table(policy, policy.invariants, violations))
     out.append(Block("h2", "Open legal questions"))
@@ -178,7 +181,7 @@ def _rule_blocks(policy: PolicySet, rule: Rule) -> list[Block]:
     if rule.effect is Effect.allow:
         required = [_REQUIRED.get(r, r.value) for r in basis.requires]
         rows.append(("the notice must carry", "; ".join(required) or "nothing beyond the rule"))
-        rows.append(("duties a disclosure triggers", "; ".join(_duties(rule)) or "none"))
+        rows.append(("duties a disclosure triggers", "; ".join(_duties(policy, rule)) or "none"))
     questions = [
         q for q in policy.open_questions if rule.id in q.rules or rule.legal_basis in q.bases
     ]
@@ -199,12 +202,86 @@ def _rule_blocks(policy: PolicySet, rule: Rule) -> list[Block]:
     return out
 
 
-def _duties(rule: Rule) -> list[str]:
-    """What the law asks after a disclosure under this rule."""
+def _duties(policy: PolicySet, rule: Rule) -> list[str]:
+    """What the law asks after a disclosure under this rule: the obligations a delivery opens
+    (policies/duties.yaml; a feedback-status filter is said, not applied) and the review of an
+    urgent disclosure."""
     out = []
+    for duty in policy.duties:
+        if duty.kind is not DutyKind.obligation:
+            continue
+        hits = [
+            o
+            for o in duty.opens
+            if all(
+                not allowed or value in allowed
+                for allowed, value in (
+                    (o.senders, rule.sender),
+                    (o.bases, rule.legal_basis),
+                    (o.notice_types, rule.notice_type),
+                    (o.recipients, rule.recipient),
+                )
+            )
+        ]
+        if hits:
+            statuses = sorted({str(s) for o in hits for s in o.statuses})
+            when = f", when the feedback is {' or '.join(statuses)}" if statuses else ""
+            out.append(f"{duty.id}: {duty.summary} ({duty.statute}; {_due(duty)}{when})")
     if rule.urgent:
         out.append("review afterwards (an urgent disclosure is marked for mandatory review)")
     return out
+
+
+def _due(duty: Duty) -> str:
+    if duty.deadline_days:
+        return f"due within {duty.deadline_days} days"
+    return duty.deadline_note or "no deadline in days"
+
+
+def _duties_table(policy: PolicySet) -> Block:
+    """Every duty in the catalogue: what it asks, who must act, by when, what closes it."""
+    rows = []
+    for d in policy.duties:
+        closes = "-"
+        if d.closes is not None:
+            closes = (
+                "a signed event: "
+                + " or ".join(d.closes.events)
+                + " ("
+                + ", ".join(d.closes.persons)
+                + ")"
+                if d.closes.events
+                else "a concern feedback with status "
+                + ", ".join(str(s) for s in d.closes.feedback)
+            )
+        rows.append(
+            (
+                d.id,
+                d.kind.value,
+                d.summary,
+                d.statute,
+                _STATUS[d.status],
+                d.holder.value,
+                _due(d) if d.kind is DutyKind.obligation else "-",
+                closes,
+                d.source,
+            )
+        )
+    return Block(
+        "table",
+        headers=(
+            "duty",
+            "kind",
+            "what it asks",
+            "law",
+            "status",
+            "who acts",
+            "deadline",
+            "closed by",
+            "source",
+        ),
+        rows=tuple(rows),
+    )
 
 
 def _never_released(rules: list[Rule]) -> tuple[tuple[str, str], ...]:
