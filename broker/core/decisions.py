@@ -89,6 +89,8 @@ def routed(
         legal_basis=None,
         redacted=None,
         review_required=False,
+        controller_decision=None,
+        confidentiality=None,
         reasons=(*verdict.reasons, f"{found.code}: {found.detail}{rule}"),
     )
     return denied, None
@@ -122,6 +124,8 @@ def decision(
         review_required=verdict.review_required,
         organisation=organisation.id if organisation else None,
         also_concerned=also,
+        controller_decision=verdict.controller_decision,
+        confidentiality_imposed=verdict.confidentiality is not None,
     )
 
 
@@ -142,6 +146,7 @@ def delivery(verdict: Verdict, decision: Decision) -> Delivery | None:
         notice=verdict.redacted.copy,
         fields_transformed=decision.fields_transformed,
         organisation=decision.organisation,
+        confidentiality=verdict.confidentiality,
     )
 
 
@@ -185,4 +190,6 @@ def audit_record(
         organisation=decision.organisation,
         publisher=case.publisher,
         also_concerned=decision.also_concerned,
+        controller_decision=decision.controller_decision,
+        confidentiality_imposed=decision.confidentiality_imposed,
     )

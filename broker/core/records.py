@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from broker.core.notices import Strict
+from broker.core.notice_parts import Strict
 
 
 class Outcome(StrEnum):
@@ -47,6 +47,24 @@ class LegalBasisRef(Strict):
         return old
 
 
+class ControllerDecisionRef(Strict):
+    """The controller's written decision a disclosure was made under, as the notice named it:
+    the official and the decision, never the child."""
+
+    reference: str = Field(description="the reference of the written decision")
+    role: str = Field(description="the role of the official who decided")
+    decided_by: str = Field(description="the official's id")
+    decided_at: datetime
+
+
+class Confidentiality(Strict):
+    """A duty of confidentiality the police imposed on the recipient (prl § 35 second
+    paragraph), carried in the recipient's copy."""
+
+    basis: LegalBasisRef
+    text: str
+
+
 class Decision(Strict):
     """Deliver or deny one notice to one recipient, and why."""
 
@@ -74,6 +92,13 @@ class Decision(Strict):
         description="organisations (directory ids) the notice also names for this role that "
         "were not delivered to: the service of the district the child moved from",
     )
+    controller_decision: ControllerDecisionRef | None = Field(
+        default=None,
+        description="the controller's decision, on a delivery under a basis that requires it",
+    )
+    confidentiality_imposed: bool = Field(
+        default=False, description="the police imposed confidentiality on the recipient's copy"
+    )
 
 
 class Delivery(Strict):
@@ -97,6 +122,10 @@ class Delivery(Strict):
     )
     organisation: str | None = Field(
         default=None, description="the organisation (directory id) this copy is for"
+    )
+    confidentiality: Confidentiality | None = Field(
+        default=None,
+        description="a duty of confidentiality the police imposed on the recipient: shown first",
     )
 
 
@@ -147,6 +176,16 @@ class AuditRecord(Strict):
         default_factory=list,
         description="organisations (directory ids) the notice also names for this role that "
         "were not delivered to: the service of the district the child moved from",
+    )
+    controller_decision: ControllerDecisionRef | None = Field(
+        default=None,
+        description="the controller's written decision the disclosure was made under, for a "
+        "delivery under a basis that requires one (older records: None)",
+    )
+    confidentiality_imposed: bool = Field(
+        default=False,
+        description="the police imposed confidentiality on the recipient (prl § 35 second "
+        "paragraph); its copy carries the duty",
     )
 
 
