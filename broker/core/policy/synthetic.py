@@ -99,9 +99,11 @@ class Generator:
 
     def _risk(self) -> dict[str, Any]:
         rng = self.rng
+        # a risk to the child alone, often: what a safety plan for the school is about
+        at_risk = ["child"] if rng.random() < 0.3 else rng.sample(_AT_RISK, rng.randint(1, 3))
         return {
             "level": rng.choice(_LEVELS),
-            "at_risk": sorted(rng.sample(_AT_RISK, rng.randint(1, 3)), key=_AT_RISK.index),
+            "at_risk": sorted(at_risk, key=_AT_RISK.index),
             "indicators": rng.sample(_INDICATORS, rng.randint(0, 3)),
             "summary": "Synthetic risk summary.",
             "recommended_measures": rng.sample(_MEASURES, rng.randint(0, 3)),
@@ -164,8 +166,8 @@ class Generator:
             doc["controller_decision"] = _decision(rng.random() < 0.05)
         if rng.random() < 0.5:
             doc["intelligence"] = {"sources": ["synthetic source"]}
-        doc["danger_to_life_or_health"] = rng.random() < 0.05
-        doc["imminent_offence"] = rng.random() < 0.1
+        doc["danger_to_life_or_health"] = rng.random() < 0.08
+        doc["imminent_offence"] = rng.random() < 0.3
         if rng.random() < 0.05:
             doc["confidentiality_imposed"] = {"reason": "Synthetic reason."}
         return doc
@@ -219,7 +221,7 @@ class Generator:
                 "given_by": "guardian",
                 "given_at": "2026-11-01T10:00:00Z",
             }
-        doc["danger_to_life_or_health"] = rng.random() < 0.1
+        doc["danger_to_life_or_health"] = rng.random() < 0.2
         return doc
 
     def concern_feedback(self) -> dict[str, Any]:
