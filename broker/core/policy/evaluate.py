@@ -34,6 +34,7 @@ from broker.core.records import Confidentiality, ControllerDecisionRef, LegalBas
 from broker.core.redaction import Redacted, redact
 
 Step = tuple[Rule, str]  # a rule considered, and what became of it
+ADULT_AGE = 18  # a child is under 18 (barnevernsloven, the Convention on the Rights of the Child)
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,16 @@ def _issued_on(issued_at: object) -> date | None:
         return None
 
 
+_NO_DECISION = "no decision"
+
+
 def decision_problem(doc: Mapping[str, Any]) -> str | None:
-    """Why the notice's controller decision does not count (None: it does): absent, or dated
-    after the notice was issued (a decision cannot follow the disclosure it permits)."""
+    """Why the notice's controller decision does not count (None: it does): absent
+    (``_NO_DECISION``), or dated after the notice was issued (a decision cannot follow the
+    disclosure it permits)."""
     decision = doc.get("controller_decision")
     if not isinstance(decision, Mapping):
-        return "requires the controller's written decision"
+        return _NO_DECISION
     try:
         decided = datetime.fromisoformat(str(decision.get("decided_at")))
         issued = datetime.fromisoformat(str(doc.get("issued_at")))
@@ -184,9 +189,12 @@ def _unmet(rule: Rule, policy: PolicySet, facts: Facts) -> list[str]:
             f"consent-missing: rule {rule.id} under {basis.id} requires a consent reference"
         )
     if Requirement.controller_decision in basis.requires and facts.decision:
-        reasons.append(
-            f"controller-decision-missing: rule {rule.id} under {basis.id}: " + (facts.decision)
+        why = (
+            " requires the controller's written decision"
+            if facts.decision == _NO_DECISION
+            else f": {facts.decision}"
         )
+        reasons.append(f"controller-decision-missing: rule {rule.id} under {basis.id}{why}")
     return reasons
 
 
@@ -199,9 +207,6 @@ def not_a_child(policy: PolicySet, facts: Facts, notice_type: str) -> str | None
         f"not-a-child: the subject was {ADULT_AGE} or older on the day the notice was issued; "
         "no rule is tried"
     )
-
-
-ADULT_AGE = 18  # barnevernsloven and the Convention on the Rights of the Child: under 18
 
 
 _NOT_FLAGGED = "not tried: urgent rule, notice not flagged"
