@@ -128,6 +128,7 @@ def _print(delivery: dict[str, Any]) -> None:
     # a delivery sealed before bases were cited as the law reads names them as it was then
     basis = LegalBasisRef.model_validate(delivery["legal_basis"])
     out.rule(f"delivery {delivery['delivery_id'][:12]} · {delivery['notice_type']} notice")
+    _print_duty(delivery.get("confidentiality"))
     out.print(
         f"rule [bold]{delivery['rule_id']}[/] under [bold]{basis.statute} {basis.citation}[/] "
         f"({basis.status}, {basis.source or 'no source named'})",
@@ -135,3 +136,24 @@ def _print(delivery: dict[str, Any]) -> None:
     )
     out.print_json(data=delivery["notice"])
     out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")
+
+
+def _print_duty(confidentiality: Any) -> None:
+    """A duty of confidentiality the police imposed (prl § 35 second paragraph) comes first and
+    stands out: whoever reads the copy must know before reading on."""
+    if not confidentiality:
+        return
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from broker.core.records import Confidentiality
+
+    duty = Confidentiality.model_validate(confidentiality)
+    out.print(
+        Panel(
+            f"[bold]{escape(duty.text)}[/]\n{duty.basis.statute} {duty.basis.citation}",
+            title="TAUSHETSPLIKT PÅLAGT · CONFIDENTIALITY IMPOSED",
+            border_style="bold red",
+        ),
+        highlight=False,
+    )

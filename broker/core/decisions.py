@@ -90,6 +90,8 @@ def routed(
         legal_basis=None,
         redacted=None,
         review_required=False,
+        controller_decision=None,
+        confidentiality=None,
         reasons=(*verdict.reasons, f"{found.code}: {found.detail}{rule}"),
     )
     return denied, None
@@ -150,6 +152,8 @@ def decision(
         also_concerned=also,
         duties=duties_opened(case, verdict, policy.duties),
         answers=answers(case),
+        controller_decision=verdict.controller_decision,
+        confidentiality_imposed=verdict.confidentiality is not None,
     )
 
 
@@ -170,6 +174,7 @@ def delivery(verdict: Verdict, decision: Decision) -> Delivery | None:
         notice=verdict.redacted.copy,
         fields_transformed=decision.fields_transformed,
         organisation=decision.organisation,
+        confidentiality=verdict.confidentiality,
     )
 
 
@@ -215,4 +220,6 @@ def audit_record(
         also_concerned=decision.also_concerned,
         duties=decision.duties,
         answers=decision.answers,
+        controller_decision=decision.controller_decision,
+        confidentiality_imposed=decision.confidentiality_imposed,
     )

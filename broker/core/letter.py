@@ -16,6 +16,7 @@ from datetime import date, datetime, tzinfo
 from string import Template
 
 from broker.core.errors import BrokerError
+from broker.core.notice_parts import ContactPerson
 from broker.core.notices import ConcernFeedback, Notice
 from broker.core.records import AuditEvent, AuditRecord, Outcome
 
@@ -52,7 +53,10 @@ LABELS = {
     "notice_type": "hva slags melding det var",
     "issued_at": "når meldingen ble sendt",
     "issuer": "hvilken enhet som sendte meldingen",
-    "contact": "navn og telefonnummer til kontaktpersonen hos avsenderen",
+    "contact": "navn og kontaktinformasjon til kontaktpersonen hos avsenderen",
+    "controller_decision": "hvem som besluttet å dele opplysningene, og når",
+    "confidentiality_imposed": "at politiet har pålagt mottakeren taushetsplikt",
+    "imminent_offence": "om politiet har opplysninger om en straffbar handling som kan skje snart",
     "purpose": "formålet med meldingen",
     "necessity": "avsenderens vurdering av hvorfor det var nødvendig å dele",
     "consent": "samtykket som ble gitt",
@@ -76,12 +80,17 @@ LABELS = {
     "incident.child_role": "barnets rolle i saken (mistenkt, fornærmet eller vitne)",
     "incident.summary": "en beskrivelse av hendelsen",
     "incident.co_involved": "andre som var involvert",
+    "incident.investigation_opened": "når politiet åpnet etterforskning",
     "risk": "politiets risikovurdering",
     "risk.level": "hvor høy risikoen er vurdert",
     "risk.at_risk": "hvem som er utsatt for risiko",
     "risk.indicators": "hva risikovurderingen bygger på",
     "risk.summary": "politiets risikovurdering",
     "risk.recommended_measures": "tiltak politiet anbefaler",
+    "risk.measures_for": "hvilke tjenester tiltakene gjelder",
+    "risk.threatened": "hvem som er truet, og av hvem",
+    "risk.family_risk": "hva risikoen for familien er",
+    "risk.co_involved": "andre som er involvert",
     "risk.valid_until": "hvor lenge risikovurderingen gjelder",
     "concern": "skolens bekymring",
     "concern.observed_at": "når skolen gjorde sine observasjoner",
@@ -89,6 +98,7 @@ LABELS = {
     "concern.description": "skolens beskrivelse av bekymringen",
     "concern.actions_taken": "hva skolen har gjort",
     "concern.guardians_informed": "om dere er orientert",
+    "concern.duty_grounds": "hvilke vilkår for skolens meldeplikt skolen mener er oppfylt",
     "concern_ref": "hvilken bekymringsmelding svaret gjelder",
     "status": "hvor langt barnevernet er kommet med saken",
     "status_since": "fra når",
@@ -158,7 +168,7 @@ def citation_nb(citation: str) -> str:
     return " ".join(_ORDINALS.get(word, word) for word in citation.split(" "))
 
 
-def _label(path: str) -> str:
+def label(path: str) -> str:
     parts = path.replace("[]", "").split(".")
     for n in range(len(parts), 0, -1):
         label = LABELS.get(".".join(parts[:n]))
@@ -171,9 +181,9 @@ def field_lines(kept: Iterable[str], transformed: dict[str, str]) -> list[str]:
     """One line per field released, as readable words (each once, in the record's order)."""
     lines: list[str] = []
     for path in kept:
-        label = _label(path)
+        words = label(path)
         op = transformed.get(path, "").split("(")[0]
-        line = f"{label} ({_TRANSFORMED[op]})" if op in _TRANSFORMED else label
+        line = f"{words} ({_TRANSFORMED[op]})" if op in _TRANSFORMED else words
         if line not in lines:
             lines.append(line)
     return lines
@@ -207,9 +217,17 @@ def render(letter: Letter, tz: tzinfo, today: date) -> str:
             f"- {line}" for line in field_lines(record.fields_kept, record.fields_transformed)
         ),
         law=law,
-        contact=f"{contact.name} ({contact.role}), telefon {contact.phone}",
+        contact=_reach(contact),
         record_id=record.record_id,
     )
+
+
+def _reach(contact: ContactPerson) -> str:
+    """'Navn (rolle), telefon …, e-post …': a contact may have a phone, an e-mail, both or
+    neither (then the unit's switchboard is the way)."""
+    ways = [f"telefon {contact.phone}"] if contact.phone else []
+    ways += [f"e-post {contact.email}"] if contact.email else []
+    return ", ".join([f"{contact.name} ({contact.role})", *ways])
 
 
 def _local(when: datetime, tz: tzinfo) -> date:

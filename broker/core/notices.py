@@ -11,93 +11,26 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from broker.core import national_id
-
-NationalId = Annotated[
-    str,
-    Field(
-        description="Norwegian national identity number (11 digits, mod-11 check digits); "
-        "D-numbers and synthetic test numbers accepted",
-        pattern=r"^\d{11}$",
-        json_schema_extra={"x-personal-data": "identifier"},
-    ),
-    AfterValidator(national_id.validate),
-]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ]{8,15}$", description="phone number")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-# --- parts of a notice -----------------------------------------------------------------------
-
-
-class IssuingUnit(Strict):
-    """The unit that issued the notice: a police unit, a school, a child welfare service."""
-
-    unit_id: ShortText = Field(description="stable id of the unit, e.g. 'oslo-pd-east'")
-    unit_name: ShortText
-
-
-class ContactPerson(Strict):
-    """The sender's named contact for follow-up (for police notices: the municipal services
-    asked for one)."""
-
-    name: ShortText
-    role: ShortText = Field(description="e.g. 'forebyggende politibetjent'")
-    phone: Phone
-
-
-class School(Strict):
-    school_id: ShortText = Field(description="the school's organisation number or local id")
-    name: ShortText
-
-
-class Child(Strict):
-    """The child the notice is about (the data subject)."""
-
-    national_id: NationalId
-    name: ShortText
-    birth_date: date
-    address: ShortText | None = None
-    district: ShortText = Field(description="Oslo district (bydel), e.g. 'Grorud'")
-    # Checked against the directory when routed, like district, not here: a name it does not
-    # list (a typo, a municipality outside Oslo) must not cost the current district its copy.
-    previous_district: ShortText | None = Field(
-        default=None,
-        description="the Oslo district (bydel) the child moved from, whose child welfare "
-        "service may hold an open case; it receives nothing by being named, but the decision "
-        "and the audit record name it",
-    )
-    school: School | None = None
-
-    @model_validator(mode="after")
-    def _birth_date_matches_national_id(self) -> Child:
-        if national_id.birth_date_of(self.national_id) != self.birth_date:
-            raise ValueError("birth_date does not match the national id number")
-        return self
-
-    @model_validator(mode="after")
-    def _moved_from_another_district(self) -> Child:
-        moved_from = self.previous_district
-        if moved_from is not None and moved_from.casefold() == self.district.casefold():
-            raise ValueError("previous_district must differ from district")
-        return self
-
-
-class Guardian(Strict):
-    name: ShortText
-    relation: ShortText = Field(description="e.g. 'mother', 'father', 'foster parent'")
-    phone: Phone | None = None
-    address: ShortText | None = None
+from broker.core.notice_parts import (
+    Child,
+    ConfidentialityImposed,
+    Consent,
+    ContactPerson,
+    ControllerDecision,
+    Guardian,
+    Intelligence,
+    IssuingUnit,
+    NationalId,
+    ShortText,
+    Strict,
+    Text,
+)
 
 
 class ChildRole(StrEnum):
@@ -130,6 +63,11 @@ class Incident(Strict):
     child_role: ChildRole
     summary: Text
     co_involved: list[InvolvedPerson] = Field(default_factory=list, max_length=50)
+    investigation_opened: date | None = Field(
+        default=None,
+        description="the day the police opened an investigation against the child; for a "
+        "suspect under 18 the police must notify child welfare at once (prf § 10-2)",
+    )
 
 
 class RiskLevel(StrEnum):
@@ -146,6 +84,36 @@ class AtRisk(StrEnum):
     staff = "staff"
 
 
+class ThreatenedRole(StrEnum):
+    staff = "staff"
+    pupil = "pupil"
+    guardian = "guardian"
+    other = "other"
+
+
+class ThreatenedPerson(Strict):
+    """Someone the risk assessment says is threatened, so that those who must protect them
+    know who, and by whom."""
+
+    name: ShortText
+    role: ThreatenedRole = Field(description="staff: a member of the school's staff")
+    threatened_by: ShortText | None = Field(
+        default=None, description="who threatens them (the child, or someone else)"
+    )
+
+
+class Service(StrEnum):
+    """A service a recommended measure is for (the recipient roles of policies/recipients.yaml
+    that act on a safety plan)."""
+
+    school = "school"
+    child_welfare = "child-welfare"
+    barnevernvakta = "barnevernvakta"
+    salto = "salto"
+    youth_club = "youth-club"
+    police = "police"
+
+
 class RiskAssessment(Strict):
     level: RiskLevel
     at_risk: list[AtRisk] = Field(min_length=1, description="who is at risk")
@@ -156,22 +124,24 @@ class RiskAssessment(Strict):
     )
     summary: Text
     recommended_measures: list[ShortText] = Field(default_factory=list, max_length=30)
+    measures_for: list[Service] = Field(
+        default_factory=list,
+        max_length=6,
+        description="the services the recommended measures are for (a safety plan naming "
+        "the school gives the school the measures and the police contact)",
+    )
     valid_until: date
-
-
-class Intelligence(Strict):
-    """Police-internal information that no rule should release: sources, unverified leads."""
-
-    sources: list[ShortText] = Field(default_factory=list)
-    unverified: Text | None = None
-
-
-class Consent(Strict):
-    """A reference to recorded consent, where consent is the legal basis."""
-
-    reference: ShortText
-    given_by: ShortText = Field(description="who consented, e.g. 'guardian' or 'child'")
-    given_at: datetime
+    threatened: list[ThreatenedPerson] = Field(
+        default_factory=list, max_length=20, description="who is threatened, and by whom"
+    )
+    family_risk: Text | None = Field(
+        default=None, description="what the risk to the family is, when the family is at risk"
+    )
+    co_involved: list[InvolvedPerson] = Field(
+        default_factory=list,
+        max_length=50,
+        description="others involved in the risk (recruiters, an older network); police-internal",
+    )
 
 
 # --- notices ---------------------------------------------------------------------------------
@@ -191,11 +161,24 @@ class NoticeBase(Strict):
         "discretionary legal bases",
     )
     consent: Consent | None = None
+    controller_decision: ControllerDecision | None = Field(
+        default=None, description="the written decision a discretionary legal basis requires"
+    )
     intelligence: Intelligence | None = None
     danger_to_life_or_health: bool = Field(
         default=False,
         description="urgent: sharing is needed to avert danger to life or health; disclosures "
         "under urgent rules are marked for mandatory review afterwards",
+    )
+    imminent_offence: bool = Field(
+        default=False,
+        description="the police hold concrete, credible information that an offence is about "
+        "to be committed (prf § 9-2): disclosure to avert it (prl § 27 first paragraph)",
+    )
+    confidentiality_imposed: ConfidentialityImposed | None = Field(
+        default=None,
+        description="the police impose confidentiality on municipal recipients (prl § 35 "
+        "second paragraph); their copies carry the duty",
     )
 
     @model_validator(mode="after")
@@ -238,6 +221,9 @@ class ConcernCategory(StrEnum):
     other = "other"
 
 
+DutyGround = Literal["a", "b", "c", "d"]
+
+
 class Concern(Strict):
     """What the school observed (a bekymringsmelding): the child welfare service assesses it."""
 
@@ -248,6 +234,16 @@ class Concern(Strict):
         default_factory=list, max_length=20, description="what the school has done so far"
     )
     guardians_informed: bool = Field(description="whether the guardians know of the report")
+    duty_grounds: list[DutyGround] = Field(
+        default_factory=list,
+        max_length=4,
+        description="which of opplæringslova § 24-3 first paragraph a-d the school believes "
+        "met: a) reason to believe a child is abused or seriously neglected; b) a child has "
+        "an untreated life-threatening or serious illness; c) a disabled child's or a child "
+        "with special needs' needs are not met; d) the child has shown serious behavioural "
+        "problems (serious or repeated offences, problematic drug use, other harmful acts). "
+        "Empty: below the thresholds, consent needed",
+    )
 
 
 class ConcernReport(Strict):

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from broker.core.notices import Strict
+from broker.core.notice_parts import Strict
 
 
 class Outcome(StrEnum):
@@ -62,6 +62,24 @@ _DUTIES = (
 _ANSWERS = "for a concern feedback: the report it answers and its status"
 
 
+class ControllerDecisionRef(Strict):
+    """The controller's written decision a disclosure was made under, as the notice named it:
+    the official and the decision, never the child."""
+
+    reference: str = Field(description="the reference of the written decision")
+    role: str = Field(description="the role of the official who decided")
+    decided_by: str = Field(description="the official's id")
+    decided_at: datetime
+
+
+class Confidentiality(Strict):
+    """A duty of confidentiality the police imposed on the recipient (prl § 35 second
+    paragraph), carried in the recipient's copy."""
+
+    basis: LegalBasisRef
+    text: str
+
+
 class Decision(Strict):
     """Deliver or deny one notice to one recipient, and why."""
 
@@ -91,6 +109,13 @@ class Decision(Strict):
     )
     duties: list[str] = Field(default_factory=list, description=_DUTIES)
     answers: Answer | None = Field(default=None, description=_ANSWERS)
+    controller_decision: ControllerDecisionRef | None = Field(
+        default=None,
+        description="the controller's decision, on a delivery under a basis that requires it",
+    )
+    confidentiality_imposed: bool = Field(
+        default=False, description="the police imposed confidentiality on the recipient's copy"
+    )
 
 
 class Delivery(Strict):
@@ -114,6 +139,10 @@ class Delivery(Strict):
     )
     organisation: str | None = Field(
         default=None, description="the organisation (directory id) this copy is for"
+    )
+    confidentiality: Confidentiality | None = Field(
+        default=None,
+        description="a duty of confidentiality the police imposed on the recipient: shown first",
     )
 
 
@@ -167,6 +196,16 @@ class AuditRecord(Strict):
     )
     duties: list[str] = Field(default_factory=list, description=_DUTIES)
     answers: Answer | None = Field(default=None, description=_ANSWERS)
+    controller_decision: ControllerDecisionRef | None = Field(
+        default=None,
+        description="the controller's written decision the disclosure was made under, for a "
+        "delivery under a basis that requires one (older records: None)",
+    )
+    confidentiality_imposed: bool = Field(
+        default=False,
+        description="the police imposed confidentiality on the recipient (prl § 35 second "
+        "paragraph); its copy carries the duty",
+    )
 
 
 class Problem(Strict):

@@ -362,6 +362,8 @@ def _show_received(
                 basis = d["legal_basis"]
                 fields = sorted(_top_fields(d["notice"]))
                 law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['citation']}"
+                if duty := d.get("confidentiality"):  # imposed by the police: shown with the law
+                    law += f"\n[bold red]confidentiality imposed ({duty['basis']['id']})[/]"
                 table.add_row(
                     f"{o.name} ({o.id})",
                     d["notice"].get("notice_id", "(anon.)")[:8],

@@ -64,6 +64,8 @@ async def _publish_and_collect(stack: Stack, policy: PolicySet) -> Observed:
     follow_up = example("recruited", now)  # a second notice about the same child, published after
     follow_up["notice_id"] = str(uuid.uuid4())
     follow_up["issued_at"] = (now - timedelta(days=1)).isoformat()
+    # its controller decision, made before it was issued (a decision after it would not count)
+    follow_up["controller_decision"]["decided_at"] = (now - timedelta(days=1, hours=1)).isoformat()
     valid.append(follow_up)
     bad_checksum = example("robbery", now)
     bad_checksum["notice_id"] = str(uuid.uuid4())
@@ -186,19 +188,53 @@ def test_child_welfare_receives_more(observed: Observed) -> None:
         for d in _bodies(observed, THREAT_DISTRICT)
         if d["notice"]["notice_id"] == example("threat", observed.now)["notice_id"]
     )
-    assert welfare["legal_basis"]["id"] == "bvl-13-2"
+    assert welfare["legal_basis"]["id"] == "prl-30"
     school_paths = {p for p, _ in leaves(school["notice"])}
     welfare_paths = {p for p, _ in leaves(welfare["notice"])}
     assert school_paths < welfare_paths
     assert {"child.national_id", "guardians[].name"} <= welfare_paths - school_paths
 
 
-def test_recipient_without_legal_basis_receives_nothing(observed: Observed) -> None:
-    """The youth club has no rule: nothing on its topic, and the audit says why."""
+def test_recipient_without_a_rule_that_applies_receives_nothing(observed: Observed) -> None:
+    """The youth club has no rule for incidents, and the threat's measures are not for it:
+    nothing on its topic, and the audit says why."""
     assert observed.deliveries["fritidsklubb-oslo"] == []
     records = [r for r in observed.audit if r.get("recipient") == "youth-club"]
     assert len(records) == len(observed.published_valid)
-    assert all(r["outcome"] == "deny" and r["reasons"][0].startswith("no-rule:") for r in records)
+    why = ("no-rule:", "condition-false: rule risk-youth-club-prevent")
+    assert all(r["outcome"] == "deny" and r["reasons"][0].startswith(why) for r in records)
+
+
+def test_imposed_confidentiality_opens_and_shows(observed: Observed) -> None:
+    """The threat imposes confidentiality (prl § 35 second paragraph): the school's copy, as
+    its own key opens it, carries the duty; the audit record marks it without the reason; and
+    `broker subscribe` shows it before the copy."""
+    threat = example("threat", observed.now)
+    (delivery,) = _bodies(observed, THREAT_SCHOOL)
+    duty = delivery["confidentiality"]
+    assert duty["basis"]["id"] == "prl-35-2"
+    assert threat["confidentiality_imposed"]["reason"] in duty["text"]
+    (record,) = [
+        r
+        for r in observed.audit
+        if r.get("notice_id") == threat["notice_id"] and r.get("recipient") == "school"
+    ]
+    assert record["confidentiality_imposed"] is True
+    assert record["controller_decision"]["reference"] == threat["controller_decision"]["reference"]
+    shown = broker_command(
+        observed.stack.settings,
+        "subscribe",
+        THREAT_SCHOOL,
+        "--max",
+        "1",
+        "--idle-timeout",
+        "10",
+        "--no-receipts",
+    )
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.replace("│", " ").split())
+    assert "CONFIDENTIALITY IMPOSED" in text
+    assert text.index("CONFIDENTIALITY IMPOSED") < text.index(threat["child"]["name"])
 
 
 def test_malformed_notices_are_dead_lettered_with_their_error(observed: Observed) -> None:

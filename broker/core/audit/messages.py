@@ -23,7 +23,7 @@ from broker.core.audit.access import State
 from broker.core.audit.checkpoint import Checkpoint
 from broker.core.audit.errors import AuditError, NotAnAuditMessage
 from broker.core.audit.events import CHECKPOINT_TYPE
-from broker.core.notices import Strict
+from broker.core.notice_parts import Strict
 from broker.core.records import AuditEvent, AuditRecord
 
 __all__ = [

@@ -10,8 +10,8 @@ Cerbos keep theirs: an input notice, a recipient, the expected decision and fiel
         recipient: school
         expect:
           decision: deliver         # or deny
-          rule: risk-school-prevent # the deciding rule (a deny rule, or null)
-          legal_basis: prl-prevent
+          rule: risk-school-staff-threat # the deciding rule (a deny rule, or null)
+          legal_basis: prl-27-2-1
           kept: [child.name]        # each released (as is or transformed)
           withheld: [child.national_id]
           transformed: {child.birth_date: generalise:age-band}

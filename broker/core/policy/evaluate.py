@@ -30,10 +30,11 @@ import cel
 
 from broker.core.policy.model import Effect, PolicySet, Requirement, Rule, basis_in_force
 from broker.core.policy.view import project
-from broker.core.records import LegalBasisRef, Outcome
+from broker.core.records import Confidentiality, ControllerDecisionRef, LegalBasisRef, Outcome
 from broker.core.redaction import Redacted, redact
 
 Step = tuple[Rule, str]  # a rule considered, and what became of it
+ADULT_AGE = 18  # a child is under 18 (barnevernsloven, the Convention on the Rights of the Child)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class Verdict:
     redacted: Redacted | None  # the recipient's copy, when delivered
     review_required: bool = False  # delivered under an urgent rule
     steps: tuple[Step, ...] = ()  # how the rules were walked (Choice.steps)
+    # the controller's decision, on a delivery under a basis that requires it
+    controller_decision: ControllerDecisionRef | None = None
+    # the duty of confidentiality the police imposed on this (municipal) recipient
+    confidentiality: Confidentiality | None = None
 
 
 class Facts:
@@ -67,7 +72,17 @@ class Facts:
     CEL context, and each condition's result once evaluated.
     """
 
-    __slots__ = ("_ctx", "_results", "as_of", "consent", "necessity", "urgent", "variables")
+    __slots__ = (
+        "_ctx",
+        "_results",
+        "as_of",
+        "child_age",
+        "consent",
+        "decision",
+        "necessity",
+        "urgent",
+        "variables",
+    )
 
     def __init__(
         self,
@@ -84,6 +99,8 @@ class Facts:
         self.consent = bool(doc.get("consent"))
         self.urgent = doc.get("danger_to_life_or_health") is True
         self.as_of = _issued_on(doc.get("issued_at"))
+        self.child_age = child_age
+        self.decision = decision_problem(doc)
         self._ctx: Any = None
         self._results: dict[str, str | None] = {}
 
@@ -119,6 +136,25 @@ def _issued_on(issued_at: object) -> date | None:
         return None
 
 
+_NO_DECISION = "no decision"
+
+
+def decision_problem(doc: Mapping[str, Any]) -> str | None:
+    """Why the notice's controller decision does not count (None: it does): absent
+    (``_NO_DECISION``), or dated after the notice was issued (a decision cannot follow the
+    disclosure it permits)."""
+    decision = doc.get("controller_decision")
+    if not isinstance(decision, Mapping):
+        return _NO_DECISION
+    try:
+        decided = datetime.fromisoformat(str(decision.get("decided_at")))
+        issued = datetime.fromisoformat(str(doc.get("issued_at")))
+        late = decided > issued
+    except (TypeError, ValueError):  # unreadable or naive: fail closed
+        return "the controller's decision has no readable time"
+    return "the controller's decision is dated after the notice was issued" if late else None
+
+
 def _not_in_force(rule: Rule, policy: PolicySet, facts: Facts) -> str | None:
     """Why the rule's basis does not hold on the notice's issue date (None: it does). A notice
     without a readable date holds only under a basis with no validity period (fail closed)."""
@@ -152,7 +188,25 @@ def _unmet(rule: Rule, policy: PolicySet, facts: Facts) -> list[str]:
         reasons.append(
             f"consent-missing: rule {rule.id} under {basis.id} requires a consent reference"
         )
+    if Requirement.controller_decision in basis.requires and facts.decision:
+        why = (
+            " requires the controller's written decision"
+            if facts.decision == _NO_DECISION
+            else f": {facts.decision}"
+        )
+        reasons.append(f"controller-decision-missing: rule {rule.id} under {basis.id}{why}")
     return reasons
+
+
+def not_a_child(policy: PolicySet, facts: Facts, notice_type: str) -> str | None:
+    """Why no rule is tried for this notice's subject (None: the subject is a child, or the
+    notice type is decided for adults too, as policies/rules.yaml's ``subjects`` says)."""
+    if facts.child_age < ADULT_AGE or notice_type in policy.subjects.adults_decided_for:
+        return None
+    return (
+        f"not-a-child: the subject was {ADULT_AGE} or older on the day the notice was issued; "
+        "no rule is tried"
+    )
 
 
 _NOT_FLAGGED = "not tried: urgent rule, notice not flagged"
@@ -166,6 +220,10 @@ def choose(  # noqa: PLR0911 - one return per way a decision ends reads best
     if recipient not in policy.recipients:
         return Choice(Outcome.deny, None, (f"unknown-recipient: {recipient}",))
     rules = policy.rules_for(sender, notice_type, recipient)
+    if adult := not_a_child(policy, facts, notice_type):  # before any requirement is checked
+        return Choice(
+            Outcome.deny, None, (adult,), tuple((r, "not tried: not-a-child") for r in rules)
+        )
     if not rules:
         reason = f"no-rule: no rule lets {sender} share {notice_type} notices with {recipient}"
         return Choice(Outcome.deny, None, (reason,))
@@ -240,13 +298,42 @@ def decide(
         return Verdict(
             recipient, Outcome.deny, rule, None, choice.reasons, None, steps=choice.steps
         )
+    basis = policy.legal_bases[rule.legal_basis]
     return Verdict(
         recipient,
         Outcome.deliver,
         rule,
-        policy.legal_bases[rule.legal_basis].ref(),
+        basis.ref(),
         choice.reasons,
         redact(doc, rule.plan, pseudonym_key=pseudonym_key, as_of=facts.as_of),
         review_required=rule.urgent,
         steps=choice.steps,
+        controller_decision=(
+            _decision_ref(doc) if Requirement.controller_decision in basis.requires else None
+        ),
+        confidentiality=_confidentiality(policy, recipient, doc),
     )
+
+
+def _decision_ref(doc: Mapping[str, Any]) -> ControllerDecisionRef:
+    decision = doc["controller_decision"]  # present: the requirement was met
+    return ControllerDecisionRef(
+        reference=decision["reference"],
+        role=decision["role"],
+        decided_by=decision["decided_by"],
+        decided_at=decision["decided_at"],
+    )
+
+
+def _confidentiality(
+    policy: PolicySet, recipient: str, doc: Mapping[str, Any]
+) -> Confidentiality | None:
+    """The duty the police imposed (prl § 35 second paragraph) if the notice imposes one and
+    the recipient is a municipal body; the reason the notice gives is part of the text."""
+    imposed, settings = doc.get("confidentiality_imposed"), policy.imposed_confidentiality
+    if not isinstance(imposed, Mapping) or settings is None:
+        return None
+    if not policy.recipients[recipient].municipal:
+        return None
+    basis = policy.legal_bases[settings.legal_basis].ref()
+    return Confidentiality(basis=basis, text=f"{settings.text} {imposed.get('reason', '')}".strip())

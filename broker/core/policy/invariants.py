@@ -19,11 +19,13 @@ from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_paths
 from broker.core.policy.model import (
     BasisPermitsDisclosure,
+    DiscretionaryRequiresDecision,
     Effect,
     Invariant,
     NeverLeaves,
     NeverReceives,
     PolicySet,
+    Requirement,
     Rule,
 )
 
@@ -125,6 +127,21 @@ def _basis_permits(policy: PolicySet, inv: Invariant) -> list[Violation]:
     return out
 
 
+def _decision_required(policy: PolicySet, inv: Invariant) -> list[Violation]:
+    """Every allow rule under a discretionary basis needs the controller's decision: the
+    basis must require it (loading refuses the basis already; this states it as a promise)."""
+    out = []
+    for rule in _allows(policy):
+        basis = policy.legal_bases[rule.legal_basis]
+        if basis.discretionary and Requirement.controller_decision not in basis.requires:
+            reason = (
+                f"cites {basis.id} ({basis.statute.name} {basis.citation}), discretionary, "
+                "which does not require the controller's decision"
+            )
+            out.append(Violation(inv.id, rule.id, "legal_basis", reason))
+    return out
+
+
 def _allows(policy: PolicySet) -> list[Rule]:
     return [r for r in policy.rules if r.effect is Effect.allow]
 
@@ -140,4 +157,6 @@ def check(policy: PolicySet) -> list[Violation]:
             out += _never_leaves(policy, inv, form)
         elif isinstance(form, BasisPermitsDisclosure):
             out += _basis_permits(policy, inv)
+        elif isinstance(form, DiscretionaryRequiresDecision):
+            out += _decision_required(policy, inv)
     return out

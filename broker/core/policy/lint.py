@@ -1,7 +1,8 @@
 """`broker policy check` beyond validity: what a lawyer should look at before deploying.
 
-Static findings (legal bases nobody cites, rules citing a basis that is not confirmed or that
-has a successor, allow rules after an unconditional one) and findings from a sample of
+Static findings (legal bases nobody cites, rules citing a basis that is not confirmed — a
+note when an open question puts it to a lawyer — or that has a successor, allow rules after an
+unconditional one) and findings from a sample of
 synthetic notices (rules that never decide — unreachable or shadowed — and rules that
 overlap, where file order decides).
 A sample cannot prove a rule unreachable, so those findings say "in N sampled notices".
@@ -17,7 +18,14 @@ from typing import Any
 
 from broker.core.notices import NOTICE_SENDERS
 from broker.core.policy.evaluate import Facts, _unmet, choose
-from broker.core.policy.model import Commencement, Effect, PolicySet, Rule, Status
+from broker.core.policy.model import (
+    Commencement,
+    Effect,
+    PolicySet,
+    QuestionStatus,
+    Rule,
+    Status,
+)
 from broker.core.policy.simulate import child_age_of
 from broker.core.policy.synthetic import generate
 from broker.core.records import Outcome
@@ -48,14 +56,7 @@ def _static(policy: PolicySet) -> list[Finding]:
     for rule in policy.rules:
         basis = policy.legal_bases[rule.legal_basis]
         if basis.status is not Status.confirmed:
-            out.append(
-                Finding(
-                    Severity.warning,
-                    rule.id,
-                    "basis-not-confirmed",
-                    f"cites {basis.id} ({basis.citation}), whose status is {basis.status}",
-                )
-            )
+            out.append(_not_confirmed(policy, rule))
         out += _successor(policy, rule)
     for key, rules in policy.index.items():
         for group in (True, False):
@@ -73,6 +74,27 @@ def _static(policy: PolicySet) -> list[Finding]:
                         for later in allows[i + 1 :]
                     ]
     return out
+
+
+def _not_confirmed(policy: PolicySet, rule: Rule) -> Finding:
+    """A rule citing a basis that is guidance or our reading: a warning (the gate stops the
+    worker) unless an open question for a lawyer names both the rule and the basis, which puts
+    the reading on record and in the lawyers' report: then a note naming the question."""
+    basis = policy.legal_bases[rule.legal_basis]
+    message = f"cites {basis.id} ({basis.citation}), whose status is {basis.status}"
+    asked = [
+        q.id
+        for q in policy.open_questions
+        if q.status is QuestionStatus.open and basis.id in q.bases and rule.id in q.rules
+    ]
+    if asked:
+        return Finding(
+            Severity.info,
+            rule.id,
+            "basis-not-confirmed",
+            f"{message}; for a lawyer: open question {', '.join(asked)}",
+        )
+    return Finding(Severity.warning, rule.id, "basis-not-confirmed", message)
 
 
 def _successor(policy: PolicySet, rule: Rule) -> list[Finding]:

@@ -20,6 +20,7 @@ from broker.core.policy.duties import Duty, check_duties
 from broker.core.policy.invariants import known_paths
 from broker.core.policy.model import (
     Effect,
+    ImposedConfidentiality,
     Invariant,
     LegalBasis,
     NeverLeaves,
@@ -27,7 +28,9 @@ from broker.core.policy.model import (
     OpenQuestion,
     PolicySet,
     Recipient,
+    Requirement,
     Rule,
+    Subjects,
 )
 from broker.core.policy.view import View, union
 from broker.core.redaction import APPLIES_TO
@@ -145,6 +148,50 @@ def _check_successors(where: str, bases: Mapping[str, LegalBasis]) -> None:
             problems.append(f"{basis.id}: successor: a loop ({' -> '.join([*chain, at.id])})")
     if problems:
         raise PolicyError(where, problems)
+
+
+def _check_discretionary(where: str, bases: Mapping[str, LegalBasis], rules: list[Rule]) -> None:
+    """A discretionary basis requires the controller's written decision (prl § 27 fifth
+    paragraph, prf §§ 11-2 to 11-4): refuse one that does not, naming the rules citing it."""
+    problems = []
+    for basis in bases.values():
+        if basis.discretionary and Requirement.controller_decision not in basis.requires:
+            citing = [r.id for r in rules if r.legal_basis == basis.id] or ["none"]
+            problems.append(
+                f"{basis.id}: requires: a discretionary basis must require controller-decision "
+                f"(rules citing it: {', '.join(citing)})"
+            )
+    if problems:
+        raise PolicyError(where, problems)
+
+
+def _settings(
+    files: Mapping[str, bytes], where: str, bases: Mapping[str, LegalBasis]
+) -> tuple[Subjects, ImposedConfidentiality | None]:
+    """rules.yaml's settings beside its rules: whom notices may be about (``subjects``), and
+    what a copy says when the police impose confidentiality (``imposed_confidentiality``)."""
+    doc = yaml.safe_load(_text(files[FILES["rules"]]))  # parsed once already: valid YAML
+    problems: list[str] = []
+    subjects, imposed = Subjects(), None
+    try:
+        subjects = Subjects.model_validate(doc.get("subjects") or {})
+        if doc.get("imposed_confidentiality") is not None:
+            imposed = ImposedConfidentiality.model_validate(doc["imposed_confidentiality"])
+    except ValidationError as exc:
+        problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    types = {t for t, _ in NOTICE_MODELS}
+    problems += [
+        f"subjects: adults_decided_for: unknown notice type '{t}'"
+        for t in subjects.adults_decided_for
+        if t not in types
+    ]
+    if imposed is not None and imposed.legal_basis not in bases:
+        problems.append(
+            f"imposed_confidentiality: legal_basis: unknown legal basis '{imposed.legal_basis}'"
+        )
+    if problems:
+        raise PolicyError(where, problems)
+    return subjects, imposed
 
 
 def _check_questions(
@@ -279,7 +326,9 @@ def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
     bases_by_id = {b.id: b for b in bases}
     recipients_by_id = {r.id: r for r in recipients}
     _check_successors(bases_file, bases_by_id)
+    _check_discretionary(bases_file, bases_by_id, rules)
     programs = _check_rules(rules_file, rules, bases_by_id, recipients_by_id)
+    subjects, imposed = _settings(files, rules_file, bases_by_id)
     _check_questions(questions_file, questions, bases_by_id, rules)
     _check_invariants(invariants_file, invariants, recipients_by_id)
     check_duties(duties_file, duties, bases_by_id, recipients_by_id)
@@ -298,4 +347,6 @@ def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
         index={k: tuple(v) for k, v in index.items()},
         views=_views(rules),
         directory=directory,
+        subjects=subjects,
+        imposed_confidentiality=imposed,
     )

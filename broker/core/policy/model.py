@@ -40,6 +40,9 @@ class Status(StrEnum):
 class Requirement(StrEnum):
     necessity = "necessity"  # the notice must state the police's necessity assessment
     consent = "consent"  # the notice must carry a consent reference
+    # the controller's written decision, dated no later than the notice (prl § 27 fifth
+    # paragraph; prl § 30 with prf §§ 11-2 to 11-4)
+    controller_decision = "controller-decision"
 
 
 class Commencement(StrEnum):
@@ -201,8 +204,16 @@ class BasisPermitsDisclosure(_Policy):
     kind: Literal["basis-permits-disclosure"]
 
 
+class DiscretionaryRequiresDecision(_Policy):
+    """No allow rule cites a discretionary basis that does not require the controller's
+    decision."""
+
+    kind: Literal["discretionary-requires-decision"]
+
+
 InvariantCheck = Annotated[
-    NeverReceives | NeverLeaves | BasisPermitsDisclosure, Field(discriminator="kind")
+    NeverReceives | NeverLeaves | BasisPermitsDisclosure | DiscretionaryRequiresDecision,
+    Field(discriminator="kind"),
 ]
 
 
@@ -220,6 +231,8 @@ class Recipient(_Policy):
     agency: str = Field(min_length=1)
     topic: str = Field(pattern=r"^[a-zA-Z0-9._-]+$", description="delivery topic (before prefix)")
     description: str = ""
+    # a municipal body: the police may impose confidentiality on it (prl § 35 second paragraph)
+    municipal: StrictBool = False
 
 
 class Effect(StrEnum):
@@ -281,6 +294,23 @@ class Rule(_Policy):
         return self._plan
 
 
+class Subjects(_Policy):
+    """Whom notices may be about. A subject 18 or older on the day a notice was issued is not
+    a child: every recipient is refused (not-a-child) before any rule is tried, except for the
+    notice types listed here."""
+
+    adults_decided_for: list[str] = Field(
+        default_factory=list, description="notice types decided even for an adult subject"
+    )
+
+
+class ImposedConfidentiality(_Policy):
+    """What a municipal recipient's copy says when the police impose confidentiality."""
+
+    legal_basis: str = Field(description="the basis the duty is imposed under (a basis id)")
+    text: str = Field(min_length=1, max_length=600)
+
+
 @dataclass(frozen=True)
 class PolicySet:
     """A validated policy set. ``version`` is a content hash of every policy file."""
@@ -299,6 +329,8 @@ class PolicySet:
     # per notice type: what of a notice the conditions read (see broker.core.policy.view)
     views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     directory: str = ""
+    subjects: Subjects = field(default_factory=Subjects)
+    imposed_confidentiality: ImposedConfidentiality | None = None
 
     def rules_for(self, sender: str, notice_type: str, recipient: str) -> tuple[Rule, ...]:
         return self.index.get((sender, notice_type, recipient), ())

@@ -18,7 +18,7 @@ from typing import Any
 
 from broker.core.national_id import age_on, birth_date_of
 from broker.core.notices import NOTICE_SENDERS
-from broker.core.policy.evaluate import Facts, choose
+from broker.core.policy.evaluate import Facts, choose, decision_problem
 from broker.core.policy.model import PolicySet
 from broker.core.policy.view import View
 from broker.core.records import Outcome
@@ -93,6 +93,7 @@ class _Side:
                 age,
                 bool(doc.get("necessity")),
                 bool(doc.get("consent")),
+                decision_problem(doc),
                 doc.get("danger_to_life_or_health") is True,
                 _freeze(doc, view) if view is not None else (),
             )

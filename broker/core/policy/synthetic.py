@@ -21,6 +21,8 @@ from broker.core.notices import (
     FeedbackStatus,
     IncidentCategory,
     RiskLevel,
+    Service,
+    ThreatenedRole,
 )
 
 _FIRST = ("Emil", "Nora", "Jonas", "Sara", "Ali", "Ida", "Mohammed", "Emma", "Lukas", "Aisha")
@@ -35,6 +37,9 @@ _CATEGORIES = tuple(v.value for v in IncidentCategory)
 _ROLES = tuple(v.value for v in ChildRole)
 _CONCERNS = tuple(v.value for v in ConcernCategory)
 _STATUSES = tuple(v.value for v in FeedbackStatus)
+_SERVICES = tuple(v.value for v in Service)
+_THREATENED = tuple(v.value for v in ThreatenedRole)
+_GROUNDS = ("a", "b", "c", "d")
 _TYPES = ("incident", "risk", "concern-report", "concern-feedback")
 _WEIGHTS = (40, 35, 15, 10)
 
@@ -94,13 +99,29 @@ class Generator:
 
     def _risk(self) -> dict[str, Any]:
         rng = self.rng
+        # a risk to the child alone, often: what a safety plan for the school is about
+        at_risk = ["child"] if rng.random() < 0.3 else rng.sample(_AT_RISK, rng.randint(1, 3))
         return {
             "level": rng.choice(_LEVELS),
-            "at_risk": sorted(rng.sample(_AT_RISK, rng.randint(1, 3)), key=_AT_RISK.index),
+            "at_risk": sorted(at_risk, key=_AT_RISK.index),
             "indicators": rng.sample(_INDICATORS, rng.randint(0, 3)),
             "summary": "Synthetic risk summary.",
             "recommended_measures": rng.sample(_MEASURES, rng.randint(0, 3)),
+            "measures_for": sorted(rng.sample(_SERVICES, rng.randint(0, 2)), key=_SERVICES.index),
             "valid_until": f"2027-0{rng.randint(1, 9)}-15",
+            "threatened": [
+                {
+                    "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+                    "role": rng.choice(_THREATENED),
+                    "threatened_by": "the child",
+                }
+                for _ in range(rng.random() < 0.3)
+            ],
+            "co_involved": [
+                {"name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", "role": "recruiter"}
+                for _ in range(rng.random() < 0.3)
+            ],
+            **({"family_risk": "Synthetic family risk."} if rng.random() < 0.3 else {}),
         }
 
     def _phone(self) -> str:
@@ -115,10 +136,15 @@ class Generator:
             "issued_at": f"2026-11-{rng.randint(10, 28)}T{rng.randint(10, 23)}:"
             f"{rng.randint(10, 59)}:00+01:00",
             "issuer": {"unit_id": unit, "unit_name": f"Synthetic {unit}"},
+            # a contact may have no phone (an e-mail only)
             "contact": {
                 "name": f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
                 "role": "contact",
-                "phone": self._phone(),
+                **(
+                    {"phone": self._phone()}
+                    if rng.random() < 0.9
+                    else {"email": "kontakt@politiet.example"}
+                ),
             },
         }
 
@@ -136,9 +162,14 @@ class Generator:
                 "given_by": "guardian",
                 "given_at": "2026-11-01T10:00:00Z",
             }
+        if rng.random() < 0.75:
+            doc["controller_decision"] = _decision(rng.random() < 0.05)
         if rng.random() < 0.5:
             doc["intelligence"] = {"sources": ["synthetic source"]}
-        doc["danger_to_life_or_health"] = rng.random() < 0.05
+        doc["danger_to_life_or_health"] = rng.random() < 0.08
+        doc["imminent_offence"] = rng.random() < 0.3
+        if rng.random() < 0.05:
+            doc["confidentiality_imposed"] = {"reason": "Synthetic reason."}
         return doc
 
     def incident(self) -> dict[str, Any]:
@@ -159,6 +190,8 @@ class Generator:
                 for _ in range(rng.randint(0, 2))
             ],
         }
+        if doc["incident"]["child_role"] == "suspect" and rng.random() < 0.5:
+            doc["incident"]["investigation_opened"] = "2026-11-09"
         if rng.random() < 0.6:
             doc["risk"] = self._risk()
         return doc
@@ -180,8 +213,15 @@ class Generator:
             "description": "Synthetic description of what was observed.",
             "actions_taken": ["talked with the pupil"],
             "guardians_informed": rng.random() < 0.5,
+            "duty_grounds": sorted(rng.sample(_GROUNDS, rng.randint(0, 2))),
         }
-        doc["danger_to_life_or_health"] = rng.random() < 0.1
+        if rng.random() < 0.3:
+            doc["consent"] = {
+                "reference": f"SKOLE-{rng.randint(1, 9999)}",
+                "given_by": "guardian",
+                "given_at": "2026-11-01T10:00:00Z",
+            }
+        doc["danger_to_life_or_health"] = rng.random() < 0.2
         return doc
 
     def concern_feedback(self) -> dict[str, Any]:
@@ -207,6 +247,17 @@ class Generator:
         if kind == "concern-report":
             return self.concern_report()
         return self.concern_feedback()
+
+
+def _decision(late: bool) -> dict[str, Any]:
+    """A controller decision: before every synthetic notice's issue time, or (``late``)
+    after it."""
+    return {
+        "decided_by": "synthetic-official",
+        "role": "delegated: seksjonsleder",
+        "decided_at": "2026-12-01T09:00:00+01:00" if late else "2026-11-01T09:00:00+01:00",
+        "reference": "VEDTAK-SYNTHETIC",
+    }
 
 
 class FastGenerator:
@@ -250,6 +301,8 @@ class FastGenerator:
         if kind in ("incident", "risk"):
             if rnd() < 0.2:
                 doc.pop("necessity", None)
+            if rnd() < 0.25:  # as often as Generator leaves it out
+                doc.pop("controller_decision", None)
             doc["danger_to_life_or_health"] = rnd() < 0.05
         return doc
 

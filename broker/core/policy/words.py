@@ -83,7 +83,17 @@ class Binary:
     right: Node
 
 
-Node = Path | Lit | ListLit | Call | Not | Binary
+@dataclass(frozen=True)
+class Macro:
+    """``list.exists(p, body)`` / ``list.all(p, body)``; body's paths are relative to p."""
+
+    function: str  # exists, all
+    path: Path
+    body: Node
+
+
+Node = Path | Lit | ListLit | Call | Not | Binary | Macro
+_MACROS = ("exists", "all")
 
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -148,6 +158,8 @@ class _Parser:
             self.take("(")
             inner = self.path(self.take())
             self.take(")")
+            if not isinstance(inner, Path):
+                raise _Unreadable("a macro inside has() or size()")
             return Call(tok.text, inner)
         return self.path(tok)
 
@@ -163,14 +175,25 @@ class _Parser:
         self.take("]")
         return ListLit(tuple(items))
 
-    def path(self, first: _Tok) -> Path:
+    def path(self, first: _Tok) -> Path | Macro:
         if first.kind != "name":
             raise _Unreadable(first.text)
         parts = [first.text]
         while self.peek() == ".":
             self.take()
-            parts.append(self.take().text)
+            part = self.take().text
+            if part in _MACROS and self.peek() == "(":
+                return self.macro(part, Path(".".join(parts)))
+            parts.append(part)
         return Path(".".join(parts))
+
+    def macro(self, function: str, path: Path) -> Macro:
+        self.take("(")
+        var = self.take().text
+        self.take(",")
+        body = self.expr()
+        self.take(")")
+        return Macro(function, path, _relative(body, var))
 
 
 def parse(condition: str) -> Node | None:
@@ -182,6 +205,25 @@ def parse(condition: str) -> Node | None:
             return None
     except _Unreadable:
         return None
+    return node
+
+
+def _relative(node: Node, var: str) -> Node:
+    """``node`` with the macro variable's paths made relative (``p.role`` -> ``role``); any
+    other path inside the body is refused (it would change meaning out of context)."""
+    match node:
+        case Path(name) if name.startswith(var + "."):
+            return Path(name.removeprefix(var + "."))
+        case Path():
+            raise _Unreadable(node.name)
+        case Binary(op, left, right):
+            return Binary(op, _relative(left, var), _relative(right, var))
+        case Not(inner):
+            return Not(_relative(inner, var))
+        case Call(function, Path(name)) if name.startswith(var + "."):
+            return Call(function, Path(name.removeprefix(var + ".")))
+        case Call():
+            raise _Unreadable(node.path.name)
     return node
 
 
@@ -223,6 +265,10 @@ def _words(node: Node) -> str:  # noqa: PLR0911 - one return per kind of node re
             return f"{_field(path)} is given"
         case Path():
             return f"{_field(node)} is true"
+        case Macro("exists", path, body):
+            return f"{_field(path)} has an entry where {_words(body)}"
+        case Macro("all", path, body):
+            return f"every entry of {_field(path)} is such that {_words(body)}"
         case Lit(True):
             return "always"
         case Lit(False):

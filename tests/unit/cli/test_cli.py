@@ -17,7 +17,7 @@ def test_worker_refuses_to_start_on_a_bad_policy_file(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", policies)
     rules = policies / "rules.yaml"
-    rules.write_text(rules.read_text().replace("legal_basis: bvl-13-2", "legal_basis: nope", 1))
+    rules.write_text(rules.read_text().replace("legal_basis: prf-10-2", "legal_basis: nope", 1))
     result = _broker(
         "worker", env={"BROKER_POLICY_DIR": str(policies), "BROKER_BOOTSTRAP": "127.0.0.1:1"}
     )

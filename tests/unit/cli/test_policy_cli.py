@@ -44,7 +44,7 @@ def test_explain_names_rule_basis_and_each_field() -> None:
     result = _broker("explain", str(EXAMPLES / "02-threat-against-school-staff.json"), "salto")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "deliver by rule risk-salto-anonymised" in out
+    assert "deliver by rule risk-salto-cooperation" in out
     assert "consent-missing" in out
     assert "transformed: pseudonymise" in out
     assert "child.national_id" in out
@@ -61,22 +61,24 @@ def test_report_writes_markdown_and_html(tmp_path: Path) -> None:
 
 
 def test_simulate_shows_what_a_proposal_discloses_more(tmp_path: Path) -> None:
-    """Simulating the examples against a proposal that gives SaLTo names shows +child.name."""
+    """Simulating the examples against a proposal that gives SaLTo birth years shows
+    +child.birth_date."""
     proposed = tmp_path / "proposed"
     shutil.copytree(ROOT / "policies", proposed)
     rules = proposed / "rules.yaml"
     rules.write_text(
         rules.read_text().replace(
-            "      child.birth_date: generalise:age-band\n",
-            "      child.birth_date: generalise:age-band\n      child.name: keep\n",
+            "      notice_id: pseudonymise\n",
+            "      notice_id: pseudonymise\n      child.birth_date: generalise:birth-year\n",
+            1,
         )
     )
     examples = [str(p) for p in sorted(EXAMPLES.glob("*.json"))]
     result = _broker("simulate", str(proposed), *examples, "--processes", "1")
     assert result.returncode == 0, result.stderr
-    row = next(line for line in result.stdout.splitlines() if "child.name" in line)
+    row = next(line for line in result.stdout.splitlines() if "child.birth_date" in line)
     assert "salto" in row
-    assert "+2" in row  # the two examples SaLTo receives anonymised
+    assert "+2" in row  # the two examples SaLTo receives
 
 
 def test_simulate_names_an_invalid_notice() -> None:

@@ -41,7 +41,8 @@ def test_a_police_disclosure_opens_the_duty_to_inform_and_a_deny_nothing(
     ]
     assert by["police"].outcome == "deny"
     assert by["police"].duties == []
-    assert by["salto"].duties == []  # anonymised under prl § 24 nr. 2: no one to inform
+    # a child-level copy under prl § 27 fourth paragraph: the child and guardians are told
+    assert by["salto"].duties == ["inform-data-subject"]
     assert all(r.answers is None for r in by.values())
 
 

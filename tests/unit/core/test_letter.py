@@ -10,8 +10,17 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from broker.core.letter import Letter, LetterError, citation_nb, field_lines, norwegian_date, render
+from broker.core.letter import (
+    Letter,
+    LetterError,
+    citation_nb,
+    field_lines,
+    label,
+    norwegian_date,
+    render,
+)
 from broker.core.notices import Notice, RiskNotice
+from broker.core.policy.model import PolicySet
 from broker.core.records import AuditRecord
 from broker.testing.fakes import ReadyPipeline
 
@@ -90,3 +99,25 @@ def test_no_guardians_no_letter(
     record = _school_record(ready, doc)
     with pytest.raises(LetterError, match="names no guardians"):
         render(Letter(record, NOTICE.validate_python(doc), "x"), OSLO_WINTER, date(2026, 12, 2))
+
+
+def test_a_contact_without_a_phone_is_reached_by_email(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    contact = {"name": "Kari Nordmann", "role": "politikontakt", "email": "kari@politiet.no"}
+    doc = notice("threat", contact=contact)
+    record = _school_record(ready, doc)
+    text = render(Letter(record, NOTICE.validate_python(doc), "x"), OSLO_WINTER, date(2026, 12, 2))
+    assert "Kontakt Kari Nordmann (politikontakt), e-post kari@politiet.no." in text
+    assert "telefon" not in text
+
+
+def test_every_field_a_shipped_rule_releases_has_a_norwegian_label(policy: PolicySet) -> None:
+    """A released field without a label would be named by its path in a letter to parents."""
+    unlabelled = {
+        path
+        for rule in policy.rules
+        for path in rule.fields
+        if rule.fields[path].name != "drop" and label(path) == path
+    }
+    assert unlabelled == set()

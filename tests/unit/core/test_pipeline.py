@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -36,8 +37,16 @@ def _personal_values(doc: dict[str, Any]) -> set[str]:
         "risk.level",
         "incident.category",
         "incident.child_role",
+        "risk.measures_for[]",
+        "risk.threatened[].role",
     }
-    return {str(v) for p, v in leaves(doc) if p not in skip and len(str(v)) > 4}
+    # the controller's decision is named in the audit record by design (issue #13 item 3): the
+    # official and the written decision, never the child
+    return {
+        str(v)
+        for p, v in leaves(doc)
+        if p not in skip and not p.startswith("controller_decision.") and len(str(v)) > 4
+    }
 
 
 @pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
@@ -82,7 +91,7 @@ def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
     headers = dict(school.headers)
     assert headers["ce_type"] == b"no.oslo.broker.delivery.v1"
     body = ready.open(school)
-    assert body["legal_basis"]["id"] == "prl-prevent"
+    assert body["legal_basis"]["id"] == "prl-27-2-1"
     assert "national_id" not in body["notice"]["child"]
     assert school.key != by_topic["t.deliveries.child-welfare.bydel-frogner-barnevern"].key
     assert school.key is not None
@@ -200,7 +209,7 @@ def test_urgent_disclosure_is_marked_for_review(
     the others do not."""
     result = _run(ready, notice("threat", danger_to_life_or_health=True))
     records = {r["recipient"]: r for r in (json.loads(m.value) for m in result.audit_records)}
-    assert records["school"]["rule_id"] == "risk-school-urgent"
+    assert records["school"]["rule_id"] == "risk-school-urgent-danger"
     assert records["school"]["review_required"] is True
     assert [r for r, rec in records.items() if rec["review_required"]] == ["school"]
     ordinary = _run(ready, notice("threat"))
@@ -210,12 +219,12 @@ def test_urgent_disclosure_is_marked_for_review(
 def test_transformed_fields_are_named_in_delivery_and_audit(
     ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
 ) -> None:
-    """SaLTo's copy says which values are pseudonyms or age bands; the audit record too."""
+    """SaLTo's copy says which values are pseudonyms; the audit record too."""
     doc = notice("threat")
     result = _run(ready, doc)
     topic = "t.deliveries.salto.salto-oslo"
     salto = ready.open(next(m for m in result.deliveries if m.topic == topic))
-    expected = {"notice_id": "pseudonymise", "child.birth_date": "generalise:age-band"}
+    expected = {"notice_id": "pseudonymise"}
     assert salto["fields_transformed"] == expected
     assert salto["notice"]["notice_id"] != doc["notice_id"]
     audit = next(
@@ -242,3 +251,74 @@ def test_other_senders_notices_are_decided_for_every_recipient(
         assert result.dead_letter is None, result.error
         assert len(result.decisions) == len(policy.recipients)
         assert {d.recipient for d in result.decisions if d.outcome == "deliver"} == delivered
+
+
+def _records(result: Any) -> dict[str, dict[str, Any]]:
+    return {r["recipient"]: r for r in (json.loads(m.value) for m in result.audit_records)}
+
+
+def test_the_controller_decision_is_named_in_the_audit_record(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """A delivery under a discretionary basis names the controller's written decision; one
+    under a duty (prf § 10-2) and every deny name none."""
+    doc = notice("recruited")
+    records = _records(_run(ready, doc))
+    salto = records["salto"]  # prl § 27 fourth paragraph
+    assert salto["outcome"] == "deliver"
+    named, given = salto["controller_decision"], doc["controller_decision"]
+    assert {k: named[k] for k in ("reference", "role", "decided_by")} == {
+        k: given[k] for k in ("reference", "role", "decided_by")
+    }
+    assert datetime.fromisoformat(named["decided_at"]) == datetime.fromisoformat(
+        given["decided_at"]
+    )
+    assert records["child-welfare"]["rule_id"] == "incident-child-welfare-investigation"
+    assert records["child-welfare"].get("controller_decision") is None
+    assert records["school"]["outcome"] == "deny"
+    assert records["school"].get("controller_decision") is None
+
+
+def test_a_notice_without_the_decision_is_denied_with_its_own_reason(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """Without the controller's decision SaLTo gets nothing, and the record says why."""
+    records = _records(_run(ready, notice("recruited", controller_decision=None)))
+    assert records["salto"]["outcome"] == "deny"
+    assert any(
+        r.startswith("controller-decision-missing: rule incident-salto-cooperation under prl-27-4")
+        for r in records["salto"]["reasons"]
+    )
+
+
+def test_imposed_confidentiality_is_carried_to_municipal_recipients(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """The police impose confidentiality: every municipal recipient's copy carries the duty
+    under prl § 35 second paragraph with the notice's reason, and its audit record marks it."""
+    doc = notice("threat")
+    result = _run(ready, doc)
+    copies = [ready.open(m) for m in result.deliveries]
+    assert {c["recipient"] for c in copies} == {"school", "child-welfare", "salto"}
+    for copy in copies:
+        duty = copy["confidentiality"]
+        assert duty["basis"]["id"] == "prl-35-2"
+        assert duty["basis"]["citation"] == "§ 35 second paragraph"
+        assert doc["confidentiality_imposed"]["reason"] in duty["text"]
+    records = _records(result)
+    assert {r for r, rec in records.items() if rec["confidentiality_imposed"]} == {
+        "school",
+        "child-welfare",
+        "salto",
+    }
+    # the reason is the police's text for the recipient, not for the audit log
+    assert doc["confidentiality_imposed"]["reason"] not in json.dumps(list(records.values()))
+
+
+def test_no_duty_without_the_police_imposing_it(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+) -> None:
+    """A notice that imposes nothing: no copy carries a duty, no record marks one."""
+    result = _run(ready, notice("threat", confidentiality_imposed=None))
+    assert all(ready.open(m).get("confidentiality") is None for m in result.deliveries)
+    assert not any(rec["confidentiality_imposed"] for rec in _records(result).values())

@@ -28,7 +28,7 @@ def notices(draw: st.DrawFn) -> dict[str, Any]:
     doc = gen.notice()
     if doc["notice_type"] in ("incident", "risk", "concern-report"):
         doc["danger_to_life_or_health"] = draw(st.booleans())
-    for optional in ("necessity", "consent"):
+    for optional in ("necessity", "consent", "controller_decision"):
         if optional in doc and draw(st.booleans()):
             del doc[optional]
     child = doc["child"]

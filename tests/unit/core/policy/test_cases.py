@@ -17,7 +17,7 @@ cases:
   - name: the child welfare service gets the recruited child
     notice: recruited
     recipient: child-welfare
-    expect: {decision: deliver, rule: incident-child-welfare-duty}
+    expect: {decision: deliver, rule: incident-child-welfare-investigation}
   - name: a case on a notice that could not be read
     notice: gone
     recipient: school

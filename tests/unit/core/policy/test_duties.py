@@ -34,12 +34,13 @@ def test_the_shipped_catalogue_holds_the_duties_of_issue_13(policy: PolicySet) -
 def test_a_police_disclosure_under_a_listed_basis_opens_the_duty_to_inform(
     policy: PolicySet,
 ) -> None:
-    """prl-prevent to a school opens it; the school's own report under bvl-13-2 does not (the
-    duty is the police's); a police report to child welfare opens the feedback duties too."""
+    """prl § 27 second paragraph to a school opens it; the school's own report under opl § 24-3
+    does not (the duty is the police's); a police notification to child welfare under prf § 10-2
+    opens the feedback duties too."""
     assert opened(
         policy.duties,
         sender="police",
-        basis="prl-prevent",
+        basis="prl-27-2-1",
         notice_type="incident",
         recipient="school",
         status=None,
@@ -47,7 +48,7 @@ def test_a_police_disclosure_under_a_listed_basis_opens_the_duty_to_inform(
     assert opened(
         policy.duties,
         sender="school",
-        basis="bvl-13-2",
+        basis="opl-24-3",
         notice_type="concern-report",
         recipient="child-welfare",
         status=None,
@@ -55,7 +56,7 @@ def test_a_police_disclosure_under_a_listed_basis_opens_the_duty_to_inform(
     assert opened(
         policy.duties,
         sender="police",
-        basis="bvl-13-2",
+        basis="prf-10-2",
         notice_type="incident",
         recipient="child-welfare",
         status=None,
@@ -85,12 +86,12 @@ def _edit(copy: Path, old: str, new: str) -> None:
 
 def test_an_unknown_basis_is_refused_naming_the_duty(policy_copy: Path) -> None:
     """A basis renamed in legal-bases.yaml but not here would open nothing: refused."""
-    _edit(policy_copy, "- prl-recipient", "- prl-27-2-1")
+    _edit(policy_copy, "- prl-30", "- prl-recipient")
     with pytest.raises(PolicyError) as exc:
         load_policy(policy_copy)
     assert exc.value.file.endswith("duties.yaml")
     assert exc.value.problems == [
-        "inform-data-subject: opens.0.bases: unknown legal basis 'prl-27-2-1'"
+        "inform-data-subject: opens.0.bases: unknown legal basis 'prl-recipient'"
     ]
 
 

@@ -87,13 +87,13 @@ def test_first_applicable_allow_decides_not_a_union(
     sender: police
     notice_type: risk
     recipient: school
-    legal_basis: prl-prevent
+    legal_basis: prl-27-2-1
     purpose: test
     fields: {child.national_id: keep, guardians: keep}
 """,
     )
     v = _verdict(policy, notice("threat"), "school")
-    assert v.rule.id == "risk-school-prevent"
+    assert v.rule.id == "risk-school-staff-threat"
     assert "child.national_id" in v.redacted.withheld
     assert "guardians" not in v.redacted.copy
 
@@ -144,11 +144,11 @@ def test_urgent_notice_uses_urgent_rule_first_and_requires_review(
 ) -> None:
     """Flagged as danger to life: the urgent rule decides before the ordinary one, for review."""
     v = _verdict(policy, notice("threat", danger_to_life_or_health=True), "school")
-    assert v.rule.id == "risk-school-urgent"
-    assert v.legal_basis.id == "strl-196"
+    assert v.rule.id == "risk-school-urgent-danger"
+    assert v.legal_basis.id == "prl-28"
     assert v.review_required is True
     ordinary = _verdict(policy, notice("threat"), "school")
-    assert ordinary.rule.id == "risk-school-prevent"
+    assert ordinary.rule.id == "risk-school-staff-threat"
     assert ordinary.review_required is False
 
 
@@ -290,10 +290,10 @@ def test_report_names_recipients_laws_and_operators(policy: PolicySet) -> None:
     md = markdown(policy)
     for recipient in policy.recipients.values():
         assert f"({recipient.id})" in md
-    assert "Straffeloven (LOV-2005-05-20-28) § 196" in md
-    assert "| child.birth_date | as an age band (0-5, 6-9, 10-12, 13-14, 15-17, 18+) |" in md
+    assert "Politiregisterloven (LOV-2010-05-28-16) § 27 first paragraph" in md
+    assert "| notice_id | as a pseudonym under the recipient's own key |" in md
     assert "youth-club" in md
-    assert "receives nothing" in md
+    assert "risk-youth-club-prevent" in md  # the youth club is a public body (item 2.7)
     page = html_report(policy)
     assert page.startswith("<!doctype html>")
     assert "<table>" in page
@@ -304,7 +304,7 @@ def test_report_names_recipients_laws_and_operators(policy: PolicySet) -> None:
 
 
 def test_simulation_reports_more_and_less(policy_copy: Path, policy: PolicySet) -> None:
-    """A proposal giving the school birth years and SaLTo no age band shows as more and less."""
+    """A proposal giving the school birth years and SaLTo no notice id shows as more and less."""
     rules = policy_copy / "rules.yaml"
     text = rules.read_text(encoding="utf-8")
     text = text.replace(
@@ -313,17 +313,17 @@ def test_simulation_reports_more_and_less(policy_copy: Path, policy: PolicySet) 
         "      child.school: keep\n      risk.level: keep\n",
         1,
     )
-    text = text.replace("      child.birth_date: generalise:age-band\n", "", 1)
+    text = text.replace("      notice_id: pseudonymise\n", "      notice_id: drop\n", 1)
     rules.write_text(text, encoding="utf-8")
     proposed = load_policy(policy_copy)
     sim = Simulator(policy, proposed)
     sim.add_all(generate(2000, seed=3))
     result = report(sim.tally, policy, proposed)
     changes = {(c.recipient, c.field): c for c in result.changes}
-    assert set(changes) == {("school", "child.birth_date"), ("salto", "child.birth_date")}
+    assert set(changes) == {("school", "child.birth_date"), ("salto", "notice_id")}
     assert changes[("school", "child.birth_date")].more > 0
     assert changes[("school", "child.birth_date")].less == 0
-    assert changes[("salto", "child.birth_date")].less > 0
+    assert changes[("salto", "notice_id")].less > 0
     assert result.notices == 2000
 
 

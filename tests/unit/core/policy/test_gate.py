@@ -56,7 +56,7 @@ def _wrong_expectation(directory: Path) -> None:
     _edit(
         directory / "tests" / "police.yaml",
         "rule: risk-school-prevent\n",
-        "rule: risk-school-urgent\n",
+        "rule: risk-school-urgent-danger\n",
     )
 
 
@@ -67,8 +67,9 @@ def test_shipped_bases_say_which_permit_disclosure() -> None:
     """Duties of confidentiality and to cooperate do not permit disclosure; the exceptions do."""
     bases = load_policy(POLICIES).legal_bases
     closed = {b.id for b in bases.values() if not b.permits_disclosure}
-    assert closed == {"prl-23", "fvl-13", "fvl2025-30", "bvl-15-8", "gdpr"}
-    assert {"prl-24-1", "prl-prevent", "prl-recipient", "bvl-13-2", "strl-196"} <= set(bases)
+    assert closed == {"prl-23", "prl-35-2", "fvl-13", "fvl2025-30", "bvl-15-8", "gdpr"}
+    cited = {"prl-24-1", "prl-27-1", "prl-27-2-1", "prl-27-4", "prl-28", "prl-30", "prf-10-2"}
+    assert cited | {"opl-24-3", "fvl-13a-1", "bvl-13-2", "strl-196"} <= set(bases)
 
 
 def test_allow_rule_under_a_confidentiality_duty_fails_check(policy_copy: Path) -> None:
@@ -141,7 +142,7 @@ def test_gate_names_a_failing_case(policy_copy: Path) -> None:
     failed = [str(p) for p in problems if p.check == "test"]
     assert len(failed) == 1, problems
     assert failed[0].startswith("tests/police.yaml: case '")
-    assert "rule: expected risk-school-urgent, got risk-school-prevent" in failed[0]
+    assert "rule: expected risk-school-urgent-danger, got risk-school-prevent" in failed[0]
     # the case was the only one deciding by that rule: it is now untested, too
     assert [(p.subject, p.reason) for p in problems if p.check != "test"] == [
         ("risk-school-prevent", "untested: no policy test case")
@@ -151,7 +152,7 @@ def test_gate_names_a_failing_case(policy_copy: Path) -> None:
     assert exc.value.problems == [str(p) for p in problems]
     result = _broker("policy", "check", "--strict", "--policies", str(policy_copy))
     assert result.returncode == 1
-    assert "expected risk-school-urgent" in result.stderr
+    assert "expected risk-school-urgent-danger" in result.stderr
     assert "gate closed: 2 problem(s)" in result.stderr
 
 
@@ -221,5 +222,5 @@ def test_worker_refuses_a_failing_policy_test_case(policy_copy: Path) -> None:
     assert result.returncode != 0
     assert "policy invalid, worker not started" in result.stderr
     assert "tests/police.yaml: case '" in result.stderr
-    assert "expected risk-school-urgent" in result.stderr
+    assert "expected risk-school-urgent-danger" in result.stderr
     assert "Traceback" not in result.stderr

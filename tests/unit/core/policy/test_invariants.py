@@ -15,7 +15,7 @@ from broker.adapters.policy_files import load_policy, require
 from broker.core.errors import PolicyError
 from broker.core.policy.invariants import Violation, check
 from broker.core.policy.load import policy_version
-from broker.core.policy.model import PolicySet
+from broker.core.policy.model import PolicySet, Requirement
 from tests.conftest import ROOT, run_broker
 
 POLICIES = ROOT / "policies"
@@ -44,10 +44,8 @@ def _found(directory: Path) -> set[tuple[str, str, str]]:
     return {(v.invariant, v.rule, v.field) for v in check(load_policy(directory))}
 
 
-KEEP_CHILD = (
-    "child.birth_date: generalise:age-band",
-    "child: keep\n      child.birth_date: generalise:age-band",
-)
+KEEP_CHILD = ("      child.name: keep\n", "      child: keep\n")
+SALTO_RULES = ("risk-salto-cooperation", "incident-salto-cooperation")  # one field set
 
 
 # --- the shipped policies ------------------------------------------------------------------
@@ -56,32 +54,35 @@ KEEP_CHILD = (
 def test_every_shipped_invariant_holds(policy: PolicySet) -> None:
     assert check(policy) == []
     assert {inv.id: inv.check.kind for inv in policy.invariants} == {
-        "salto-no-direct-identifier": "never-receives",
+        "salto-never-identity-numbers": "never-receives",
+        "salto-name-only-with-consent-or-decision": "never-receives",
         "salto-copies-cannot-be-joined": "never-receives",
         "intelligence-stays-with-the-police": "never-leaves",
         "co-involved-stay-with-the-police": "never-leaves",
         "case-notes-stay-with-child-welfare": "never-leaves",
         "no-disclosure-under-a-duty-of-confidentiality": "basis-permits-disclosure",
+        "discretionary-disclosure-needs-a-decision": "discretionary-requires-decision",
     }
 
 
 def test_policy_check_says_the_invariants_hold() -> None:
     result = run_broker("policy", "check", "--no-lint")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "invariants hold: 6" in result.stdout
+    assert "invariants hold: 8" in result.stdout
 
 
 # --- never-receives ------------------------------------------------------------------------
 
 
 def test_a_kept_object_releases_every_identifier_beneath_it(policy_copy: Path) -> None:
-    """`child: keep` for SaLTo releases the national id, name and address; the birth date,
-    under its own more specific age band, is tolerated (generalise)."""
-    _edit_rule(policy_copy, "risk-salto-anonymised", *KEEP_CHILD)
+    """`child: keep` for SaLTo releases the national id, birth date and address, under any
+    basis; the name is the stated exception under a basis requiring the controller's
+    decision (prl-27-4)."""
+    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     assert _found(policy_copy) == {
-        ("salto-no-direct-identifier", "risk-salto-anonymised", "child.national_id"),
-        ("salto-no-direct-identifier", "risk-salto-anonymised", "child.name"),
-        ("salto-no-direct-identifier", "risk-salto-anonymised", "child.address"),
+        ("salto-never-identity-numbers", rule, field)
+        for rule in SALTO_RULES
+        for field in ("child.national_id", "child.birth_date", "child.address")
     }
 
 
@@ -89,60 +90,81 @@ def test_a_kept_list_releases_every_element_path(policy_copy: Path) -> None:
     """`guardians: keep` covers guardians[].name, phone, address and relation."""
     _edit_rule(
         policy_copy,
-        "incident-salto-anonymised",
-        "      child.district: keep",
-        ("      child.district: keep\n      guardians: keep"),
+        "incident-salto-cooperation",
+        "      incident.category: keep",
+        ("      incident.category: keep\n      guardians: keep"),
     )
     assert _found(policy_copy) == {
-        ("salto-no-direct-identifier", "incident-salto-anonymised", f"guardians[].{leaf}")
+        ("salto-never-identity-numbers", "incident-salto-cooperation", f"guardians[].{leaf}")
         for leaf in ("name", "relation", "phone", "address")
     }
 
 
 def test_an_operator_counts_unless_the_invariant_tolerates_it(policy_copy: Path) -> None:
-    """A pseudonym of the notice id is tolerated; the id in clear, or a birth date
-    pseudonymised rather than banded, is not."""
-    _edit_rule(policy_copy, "risk-salto-anonymised", "notice_id: pseudonymise", "notice_id: keep")
+    """A pseudonym of the notice id and an age band are tolerated; the id in clear, or a
+    birth date pseudonymised rather than banded, is not."""
     _edit_rule(
         policy_copy,
-        "incident-salto-anonymised",
-        "birth_date: generalise:age-band",
-        "birth_date: pseudonymise",
+        "risk-salto-cooperation",
+        "notice_id: pseudonymise",
+        "notice_id: keep\n      child.birth_date: generalise:age-band",
+    )
+    _edit_rule(
+        policy_copy,
+        "incident-salto-cooperation",
+        "      incident.category: keep",
+        "      incident.category: keep\n      child.birth_date: pseudonymise",
     )
     found = check(load_policy(policy_copy))
     assert [str(v) for v in found] == [
-        "invariant salto-no-direct-identifier: rule incident-salto-anonymised: "
+        "invariant salto-never-identity-numbers: rule incident-salto-cooperation: "
         "'child.birth_date': released to salto (pseudonymise)",
-        "invariant salto-copies-cannot-be-joined: rule risk-salto-anonymised: "
+        "invariant salto-copies-cannot-be-joined: rule risk-salto-cooperation: "
+        "'notice_id': released to salto (keep)",
+        "invariant salto-copies-cannot-be-joined: rule incident-salto-cooperation: "
         "'notice_id': released to salto (keep)",
     ]
 
 
 def test_the_consent_exception_is_the_basis_requiring_consent(policy_copy: Path) -> None:
     """risk-salto-consent names the child under prl-24-1 (requires consent); the same rule
-    under prl-24-2, which does not, breaks the invariant."""
+    under prl-24-2, which does not, breaks the invariants."""
     _edit_rule(policy_copy, "risk-salto-consent", "legal_basis: prl-24-1", "legal_basis: prl-24-2")
     assert _found(policy_copy) == {
-        ("salto-no-direct-identifier", "risk-salto-consent", "child.name"),
+        ("salto-name-only-with-consent-or-decision", "risk-salto-consent", "child.name"),
         ("salto-copies-cannot-be-joined", "risk-salto-consent", "notice_id"),
     }
+
+
+def test_salto_per_child_under_prl_24_2_fails_naming_the_rule(policy_copy: Path) -> None:
+    """The old mistake (shared/legal-bases.md point 1): a per-child copy to SaLTo under
+    prl § 24 nr. 2 names the child without consent or a controller decision."""
+    _edit_rule(
+        policy_copy, "risk-salto-cooperation", "legal_basis: prl-27-4", "legal_basis: prl-24-2"
+    )
+    assert _found(policy_copy) == {
+        ("salto-name-only-with-consent-or-decision", "risk-salto-cooperation", "child.name")
+    }
+    result = run_broker("policy", "check", "--no-lint", "--policies", str(policy_copy))
+    assert result.returncode == 2
+    assert "rule risk-salto-cooperation: 'child.name'" in " ".join(result.stderr.split())
 
 
 # --- never-leaves ----------------------------------------------------------------------------
 
 
 def test_intelligence_released_by_a_shared_field_set_names_every_rule(policy_copy: Path) -> None:
-    """The child-welfare field set is shared by five rules (a YAML anchor): each is named."""
+    """The child-welfare field set is shared by four rules (a YAML anchor): each is named."""
     _edit_rule(
         policy_copy,
-        "incident-child-welfare-duty",
+        "incident-child-welfare-investigation",
         "      risk: keep",
         ("      risk: keep\n      intelligence: keep"),
     )
     found = _found(policy_copy)
     rules = {rule for _, rule, _ in found}
     assert rules == {
-        "incident-child-welfare-duty",
+        "incident-child-welfare-investigation",
         "incident-child-welfare-recipient-task",
         "incident-barnevernvakta-acute",
         "incident-barnevernvakta-urgent",
@@ -155,16 +177,29 @@ def test_even_a_pseudonym_of_the_co_involved_leaves(policy_copy: Path) -> None:
     """Nothing tolerated: a pseudonymised name of a co-suspect still counts."""
     _edit_rule(
         policy_copy,
-        "incident-school-urgent",
+        "incident-school-urgent-offence",
         "      incident.category: keep",
         ("      incident.category: keep\n      incident.co_involved[].name: pseudonymise"),
     )
     assert _found(policy_copy) == {
         (
             "co-involved-stay-with-the-police",
-            "incident-school-urgent",
+            "incident-school-urgent-offence",
             "incident.co_involved[].name",
         )
+    }
+
+
+def test_others_involved_in_a_risk_stay_with_the_police(policy_copy: Path) -> None:
+    """risk.co_involved is held like incident.co_involved: `risk: keep` without its drop
+    releases it, in every rule sharing the field set."""
+    _edit_rule(
+        policy_copy, "risk-child-welfare-recipient-task", "risk.co_involved: drop", "purpose: keep"
+    )
+    assert _found(policy_copy) == {
+        ("co-involved-stay-with-the-police", rule, f"risk.co_involved[].{leaf}")
+        for rule in ("risk-child-welfare-recipient-task", "risk-barnevernvakta-acute")
+        for leaf in ("name", "role", "age")
     }
 
 
@@ -182,6 +217,42 @@ def test_an_allow_rule_under_prl_23_is_named_per_field(policy: PolicySet) -> Non
     assert {v.rule for v in found} == {"concern-feedback-police"}
     assert {v.field for v in found} == set(rule.fields)
     assert "under prl-23 (Politiregisterloven § 23), which does not permit" in found[0].reason
+
+
+# --- discretionary-requires-decision ---------------------------------------------------------
+
+
+def test_a_discretionary_basis_without_the_decision_is_named_per_rule(policy: PolicySet) -> None:
+    """Built without the loader (which refuses it first), prl-30 requiring only necessity
+    breaks the invariant for every rule citing it, each named with the basis."""
+    basis = policy.legal_bases["prl-30"]
+    wrong = basis.model_copy(update={"requires": [Requirement.necessity]})
+    found = check(dataclasses.replace(policy, legal_bases={**policy.legal_bases, "prl-30": wrong}))
+    assert {v.invariant for v in found} == {"discretionary-disclosure-needs-a-decision"}
+    assert {v.rule for v in found} == {r.id for r in policy.rules if r.legal_basis == "prl-30"}
+    assert "cites prl-30 (Politiregisterloven § 30), discretionary" in found[0].reason
+
+
+def test_loading_refuses_a_discretionary_basis_without_the_decision(policy_copy: Path) -> None:
+    """The old mistake (shared/legal-bases.md point 5): `requires: [necessity]` alone. Loading
+    names the basis and the rules citing it; `policy check` and the worker stop on it."""
+    path = policy_copy / "legal-bases.yaml"
+    text = path.read_text(encoding="utf-8")
+    at = text.index("  - id: prl-27-4")
+    old = "    requires: [necessity, controller-decision]\n"
+    path.write_text(
+        text[:at] + text[at:].replace(old, "    requires: [necessity]\n", 1), encoding="utf-8"
+    )
+    with pytest.raises(PolicyError) as exc:
+        load_policy(policy_copy)
+    assert exc.value.file.endswith("legal-bases.yaml")
+    assert exc.value.problems == [
+        "prl-27-4: requires: a discretionary basis must require controller-decision (rules "
+        "citing it: risk-salto-cooperation, incident-salto-cooperation)"
+    ]
+    result = run_broker("policy", "check", "--policies", str(policy_copy))
+    assert result.returncode != 0
+    assert "incident-salto-cooperation" in " ".join(result.stderr.split())
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -230,39 +301,39 @@ def test_invariants_count_toward_the_version(policy_copy: Path, policy: PolicySe
 
 
 def test_policy_check_exits_2_naming_invariant_rule_and_field(policy_copy: Path) -> None:
-    _edit_rule(policy_copy, "risk-salto-anonymised", *KEEP_CHILD)
+    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     for args in (("--no-lint",), ("--samples", "200"), ("--strict", "--samples", "200")):
         result = run_broker("policy", "check", "--policies", str(policy_copy), *args)
         assert result.returncode == 2, (args, result.stdout + result.stderr)
         stderr = " ".join(result.stderr.split())
         assert (
-            "invariant salto-no-direct-identifier: rule risk-salto-anonymised: "
+            "invariant salto-never-identity-numbers: rule risk-salto-cooperation: "
             "'child.national_id': released to salto (keep)" in stderr
         )
-        assert "invariants fail: 3 violation(s)" in stderr
+        assert "invariants fail: 6 violation(s)" in stderr
 
 
 def test_the_gate_is_closed_by_a_failing_invariant(policy_copy: Path) -> None:
-    _edit_rule(policy_copy, "risk-salto-anonymised", *KEEP_CHILD)
+    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     with pytest.raises(PolicyError) as exc:
         require(policy_copy, samples=200)
     assert (
-        "risk-salto-anonymised: invariant salto-no-direct-identifier: 'child.name' released "
-        "to salto (keep) (policy check)" in exc.value.problems
+        "risk-salto-cooperation: invariant salto-never-identity-numbers: 'child.address' "
+        "released to salto (keep) (policy check)" in exc.value.problems
     )
 
 
 def test_the_worker_refuses_to_start_when_an_invariant_fails(policy_copy: Path) -> None:
     """Before it connects (the port is closed): it returns only because it refused."""
-    _edit_rule(policy_copy, "risk-salto-anonymised", *KEEP_CHILD)
+    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     result: subprocess.CompletedProcess[str] = run_broker(
         "worker", env={"BROKER_POLICY_DIR": str(policy_copy), "BROKER_BOOTSTRAP": "127.0.0.1:1"}
     )
     stderr = " ".join(result.stderr.split())
     assert result.returncode != 0
     assert "policy invalid, worker not started" in stderr
-    assert "invariant salto-no-direct-identifier" in stderr
-    assert "risk-salto-anonymised" in stderr
+    assert "invariant salto-never-identity-numbers" in stderr
+    assert "risk-salto-cooperation" in stderr
     assert "'child.national_id'" in stderr
     assert "Traceback" not in stderr
 

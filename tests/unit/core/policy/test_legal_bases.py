@@ -275,27 +275,30 @@ def test_once_the_successor_has_a_date_the_rule_is_a_warning(policy_copy: Path) 
 # --- open questions --------------------------------------------------------------------------
 
 
-def test_the_three_open_questions_are_loaded(policy: PolicySet) -> None:
+def test_the_open_questions_are_loaded(policy: PolicySet) -> None:
     questions = {q.id: q for q in policy.open_questions}
     assert set(questions) == {
         "consent-for-a-minor",
+        "school-consent-successor",
+        "school-staff-threat-basis",
+        "danger-not-an-offence",
         "salto-processing-basis",
         "expert-group-report",
     }
     assert all(q.status.value == "open" for q in questions.values())
-    assert questions["consent-for-a-minor"].bases == ["prl-24-1"]
+    assert questions["consent-for-a-minor"].bases == ["prl-24-1", "fvl-13a-1"]
 
 
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [
         (
-            "bases: [prl-24-1]",
-            "bases: [prl-24-9]",
+            "bases: [prl-24-1, fvl-13a-1]",
+            "bases: [prl-24-9, fvl-13a-1]",
             "consent-for-a-minor: bases: unknown legal basis 'prl-24-9'",
         ),
         (
-            "rules: [risk-salto-consent]\n",
+            "rules: [risk-salto-consent, concern-report-child-welfare-consent]\n",
             "rules: [no-such-rule]\n",
             "consent-for-a-minor: rules: unknown rule 'no-such-rule'",
         ),

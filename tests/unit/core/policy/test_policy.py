@@ -41,7 +41,7 @@ def test_school_receives_only_its_fields(
     """The school gets identity and measures, not the national id, family or intelligence."""
     v = _decide(policy, notice("threat"), "school")
     assert v.outcome is Outcome.deliver
-    assert v.legal_basis.id == "prl-prevent"
+    assert v.legal_basis.id == "prl-27-2-1"
     copy = v.redacted.copy
     assert copy["child"] == {
         "name": notice("threat")["child"]["name"],
@@ -56,11 +56,13 @@ def test_school_receives_only_its_fields(
 def test_child_welfare_receives_more_than_school(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
-    """Child welfare (bvl-13-2) gets identity and guardians that the school does not."""
+    """Child welfare (prl-30) gets identity and guardians that the school does not; the school
+    alone learns who is threatened and by whom."""
     cw = _decide(policy, notice("threat"), "child-welfare")
     school = _decide(policy, notice("threat"), "school")
-    assert cw.legal_basis.id == "bvl-13-2"
-    assert set(school.redacted.kept) < set(cw.redacted.kept)
+    assert cw.legal_basis.id == "prl-30"
+    threatened = {p for p in school.redacted.kept if p.startswith("risk.threatened")}
+    assert set(school.redacted.kept) - threatened < set(cw.redacted.kept)
     assert "child.national_id" in cw.redacted.kept
     assert "guardians[].name" in cw.redacted.kept
     assert "intelligence.sources[]" in cw.redacted.withheld
@@ -88,31 +90,34 @@ def test_unknown_recipient_is_denied(
 def test_discretionary_basis_needs_necessity(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
-    """Without the necessity assessment, prl-prevent cannot release anything to the school."""
+    """Without the necessity assessment, prl-27-2-1 cannot release anything to the school."""
     v = _decide(policy, notice("threat", necessity=None), "school")
     assert v.outcome is Outcome.deny
     assert any(r.startswith("necessity-missing: rule risk-school-prevent") for r in v.reasons)
 
 
-def test_salto_is_anonymised_without_consent(
+def test_salto_at_child_level_without_consent(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
-    """SaLTo falls through the consent rule to the anonymised one: no name, no birth date, and
-    the notice id only as a pseudonym (SaLTo cannot join its copy with another recipient's)."""
+    """SaLTo falls through the consent rule to the cooperation rule (prl § 27 fourth
+    paragraph): the name, district and school, never the national id, birth date, address or
+    guardians, and the notice id only as a pseudonym (its copy cannot be joined with another
+    recipient's)."""
     doc = notice("threat")
     v = _decide(policy, doc, "salto")
-    assert v.rule.id == "risk-salto-anonymised"
+    assert v.rule.id == "risk-salto-cooperation"
     assert any(r.startswith("consent-missing: rule risk-salto-consent") for r in v.reasons)
-    assert "child.name" in v.redacted.withheld
     assert v.redacted.copy["notice_id"] != doc["notice_id"]
     assert v.redacted.copy["notice_id"].startswith("ps:")
     assert v.redacted.copy["child"] == {
-        "birth_date": "15-17",
+        "name": doc["child"]["name"],
         "district": "Frogner",
-    }  # 15 when the notice was issued
+        "school": doc["child"]["school"],
+    }
     text = str(v.redacted.copy)
-    for value in (doc["notice_id"], doc["child"]["birth_date"], doc["child"]["name"]):
+    for value in (doc["notice_id"], doc["child"]["birth_date"], doc["child"]["national_id"]):
         assert value not in text
+    assert "guardians" not in v.redacted.copy
 
 
 def test_salto_identified_with_consent(
@@ -129,7 +134,10 @@ def test_condition_false_denies(policy: PolicySet, notice: Callable[..., dict[st
     """A robbery with no threat to the school gives the school nothing."""
     v = _decide(policy, notice("robbery"), "school")
     assert v.outcome is Outcome.deny
-    assert v.reasons == ("condition-false: rule incident-school-prevent",)
+    assert v.reasons == (
+        "condition-false: rule incident-school-prevent",
+        "condition-false: rule incident-school-safety-plan",
+    )
 
 
 # --- bad policy files ------------------------------------------------------------------------
@@ -159,7 +167,7 @@ def _break(path: Path, old: str, new: str) -> None:
         ),
         (
             "rules.yaml",
-            "legal_basis: bvl-13-2",
+            "legal_basis: opl-24-3",
             "legal_basis: bvl-99",
             "unknown legal basis 'bvl-99'",
         ),

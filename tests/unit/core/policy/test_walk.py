@@ -30,7 +30,7 @@ def test_a_deny_rule_decides_and_the_allow_rules_are_not_tried(policy: PolicySet
     )
     assert [(r.id, why) for r, why in choice.steps] == [
         ("incident-salto-deny-witness", "applies: denies"),
-        ("incident-salto-anonymised", "not tried: rule incident-salto-deny-witness decided"),
+        ("incident-salto-cooperation", "not tried: rule incident-salto-deny-witness decided"),
     ]
 
 
@@ -39,13 +39,13 @@ def test_earlier_rules_say_why_they_did_not_apply(policy: PolicySet) -> None:
     an urgent rule is not tried for a notice not flagged urgent."""
     choice = _choice(policy, example("threat"), "salto")
     assert choice.rule is not None
-    assert choice.rule.id == "risk-salto-anonymised"
+    assert choice.rule.id == "risk-salto-cooperation"
     steps = {r.id: why for r, why in choice.steps}
     assert steps["risk-salto-consent"].startswith("consent-missing")
-    assert steps["risk-salto-anonymised"] == "applies"
-    assert choice.reasons[-1] == "allowed: rule risk-salto-anonymised"
+    assert steps["risk-salto-cooperation"] == "applies"
+    assert choice.reasons[-1] == "allowed: rule risk-salto-cooperation"
     school = _choice(policy, example("threat"), "school")
-    assert {r.id: why for r, why in school.steps}["risk-school-urgent"] == (
+    assert {r.id: why for r, why in school.steps}["risk-school-urgent-offence"] == (
         "not tried: urgent rule, notice not flagged"
     )
 

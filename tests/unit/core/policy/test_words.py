@@ -26,6 +26,14 @@ from broker.core.policy.words import in_words
         ("size(notice.concern.duty_grounds) == 0", "concern › duty grounds is empty"),
         ("size(notice.guardians) >= 2", "the number of guardians ≥ 2"),
         ('notice.incident.category == "threat"', "incident › category is threat"),
+        (
+            "notice.risk.threatened.exists(p, p.role == 'staff')",
+            "risk › threatened has an entry where role is staff",
+        ),
+        (
+            "notice.guardians.all(g, has(g.phone))",
+            "every entry of guardians is such that phone is given",
+        ),
     ],
 )
 def test_each_construct_in_words(cel: str, words: str) -> None:
@@ -54,6 +62,8 @@ def test_a_different_connective_inside_another_is_bracketed() -> None:
         "[notice.a] == [1]",  # a list of fields
         "notice.a == 'x' notice.b",  # trailing tokens
         "not(x)",  # an unknown function
+        "notice.a.exists(p, notice.b == 1)",  # a path outside the macro's variable
+        "notice.a.map(p, p.x)",  # a macro outside the subset
     ],
 )
 def test_anything_outside_the_subset_is_not_paraphrased(cel: str) -> None:
