@@ -48,6 +48,10 @@ _STATUS = {
 _REQUIRED = {
     Requirement.necessity: "the police's necessity and proportionality assessment",
     Requirement.consent: "a reference to recorded consent (who consented, when)",
+    Requirement.controller_decision: (
+        "the controller's written decision (who decided, in which role, when, its reference), "
+        "dated no later than the notice"
+    ),
 }
 _HOW = {
     "keep": "as it is",
@@ -90,6 +94,7 @@ def blocks(policy: PolicySet) -> list[Block]:
             "How far each citation is established: " + "; ".join(_STATUS.values()) + ".",
         ),
         _overview(policy),
+        *_before_any_rule(policy),
     ]
     for recipient in sorted(policy.recipients.values(), key=lambda r: r.id):
         out += _recipient_blocks(policy, recipient, violations)
@@ -101,6 +106,32 @@ def blocks(policy: PolicySet) -> list[Block]:
     out.append(_invariants_table(policy, policy.invariants, violations))
     out.append(Block("h2", "Open legal questions"))
     out += _questions_table(policy)
+    return out
+
+
+def _before_any_rule(policy: PolicySet) -> list[Block]:
+    """What holds for every notice before, and beside, the rules."""
+    exempt = ", ".join(policy.subjects.adults_decided_for) or "none"
+    out = [
+        Block("h2", "Before any rule"),
+        Block(
+            "p",
+            "A notice whose subject is 18 or older on the day it was issued is refused for every "
+            f"recipient (not-a-child) before any rule is tried; notice types exempt: {exempt}.",
+        ),
+    ]
+    imposed = policy.imposed_confidentiality
+    if imposed is not None:
+        basis = policy.legal_bases[imposed.legal_basis]
+        municipal = sorted(r.id for r in policy.recipients.values() if r.municipal)
+        out.append(
+            Block(
+                "p",
+                f"Imposed confidentiality ({_cite(basis)}): when a police notice imposes it, the "
+                f"copies for the municipal recipients ({', '.join(municipal)}) carry the duty and "
+                f'this text: "{imposed.text}"',
+            )
+        )
     return out
 
 

@@ -110,3 +110,42 @@ def test_html_links_the_sources_and_escapes_the_rest(policy: PolicySet) -> None:
     assert f'<td><a href="{href}">{href}</a></td>' in page
     assert "&amp;&amp;" in page  # CEL's && is escaped, not markup
     assert "<td>&&" not in page
+
+
+def test_a_discretionary_rule_asks_for_the_controller_decision_and_names_its_duties(
+    policy: PolicySet,
+) -> None:
+    """A rule under a basis that needs the controller's decision says so, and lists the duty to
+    inform that its disclosures open (policies/duties.yaml)."""
+    md = markdown(policy)
+    inform = next(d for d in policy.duties if d.id == "inform-data-subject")
+    bases = {b for o in inform.opens for b in o.bases}
+    rule = next(
+        r
+        for r in policy.rules
+        if r.effect.value == "allow"
+        and r.sender == "police"
+        and r.legal_basis in bases
+        and "controller-decision" in policy.legal_bases[r.legal_basis].requires
+    )
+    text = _rule(md, rule.id)
+    assert "the controller's written decision (who decided, in which role, when" in text
+    duties = next(x for x in text.splitlines() if x.startswith("| duties a disclosure triggers"))
+    assert "inform-data-subject: The police inform the child and the guardians" in duties
+    consent = next(r for r in policy.rules if r.legal_basis == "prl-24-1")
+    duties = next(
+        x for x in _rule(md, consent.id).splitlines() if x.startswith("| duties a disclosure")
+    )
+    assert "inform-data-subject" not in duties  # who consented knows already
+
+
+def test_the_catalogue_of_duties_and_what_holds_before_any_rule(policy: PolicySet) -> None:
+    md = markdown(policy)
+    duties = _section(md, "\n## Duties that come with a disclosure\n")
+    for duty in policy.duties:
+        assert f"| {duty.id} | {duty.kind.value} |" in duties
+    assert "due within 21 days" in duties
+    before = _section(md, "\n## Before any rule\n")
+    assert "refused for every recipient (not-a-child)" in before
+    assert "exempt: concern-feedback" in before
+    assert "politiregisterloven § 35 annet ledd" in before
