@@ -138,7 +138,8 @@ def run_case(policy: PolicySet, case: Case, doc: dict[str, Any], file: str) -> C
         problems.append(f"rule: expected {e.rule}, got {rule}")
     basis = v.legal_basis.id if v.legal_basis else None
     if e.legal_basis is not None and basis != e.legal_basis:
-        problems.append(f"legal_basis: expected {e.legal_basis}, got {basis}")
+        under = f" (rule {rule})" if rule else ""
+        problems.append(f"legal_basis: expected {e.legal_basis}, got {basis}{under}")
     kept = set(v.redacted.kept) if v.redacted else set()
     transformed = v.redacted.transformed if v.redacted else {}
     problems += [f"kept: '{p}' was not released" for p in e.kept if p not in kept]
