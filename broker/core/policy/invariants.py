@@ -18,6 +18,7 @@ from functools import cache
 from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_paths
 from broker.core.policy.model import (
+    BasisCoversFields,
     BasisPermitsDisclosure,
     DiscretionaryRequiresDecision,
     Effect,
@@ -61,6 +62,12 @@ def _leaves(notice_type: str, field: str) -> tuple[str, ...]:
     paths = _paths(notice_type)
     under = [p for p in paths if p == field or _beneath(field, p)]
     return tuple(sorted(p for p in under if not any(_beneath(p, q) for q in paths)))
+
+
+@cache
+def _all_leaves(notice_type: str) -> tuple[str, ...]:
+    paths = _paths(notice_type)
+    return tuple(sorted(p for p in paths if not any(_beneath(p, q) for q in paths)))
 
 
 def known_paths() -> frozenset[str]:
@@ -142,6 +149,28 @@ def _decision_required(policy: PolicySet, inv: Invariant) -> list[Violation]:
     return out
 
 
+def _beyond_cover(policy: PolicySet, inv: Invariant) -> list[Violation]:
+    """Every leaf a rule releases lies at or beneath a path its basis covers, for the bases
+    whose content the law limits (``covers``); in any form, since a masked or generalised
+    value is still a disclosure of that field."""
+    out = []
+    for rule in _allows(policy):
+        basis = policy.legal_bases[rule.legal_basis]
+        if basis.covers is None:
+            continue
+        covered = basis.covers
+        for path in _all_leaves(rule.notice_type):
+            op = rule.plan.op_for(path)
+            if op is None or path in covered or any(_beneath(c, path) for c in covered):
+                continue
+            reason = (
+                f"released to {rule.recipient} ({op}) under {basis.id} ({basis.statute.name} "
+                f"{basis.citation}), which covers only {', '.join(covered)}"
+            )
+            out.append(Violation(inv.id, rule.id, path, reason))
+    return out
+
+
 def _allows(policy: PolicySet) -> list[Rule]:
     return [r for r in policy.rules if r.effect is Effect.allow]
 
@@ -159,4 +188,6 @@ def check(policy: PolicySet) -> list[Violation]:
             out += _basis_permits(policy, inv)
         elif isinstance(form, DiscretionaryRequiresDecision):
             out += _decision_required(policy, inv)
+        elif isinstance(form, BasisCoversFields):
+            out += _beyond_cover(policy, inv)
     return out

@@ -215,6 +215,19 @@ def _check_questions(
         raise PolicyError(where, problems)
 
 
+def _check_covers(where: str, bases: list[LegalBasis]) -> None:
+    """Every path a basis covers exists: a typo would make the basis cover nothing."""
+    known = known_paths()
+    problems = [
+        f"{b.id}: covers: '{path}' is not a field of any notice type"
+        for b in bases
+        for path in b.covers or []
+        if path not in known
+    ]
+    if problems:
+        raise PolicyError(where, problems)
+
+
 def _check_invariants(
     where: str, invariants: list[Invariant], recipients: Mapping[str, Recipient]
 ) -> None:
@@ -327,6 +340,7 @@ def parse_policy(files: Mapping[str, bytes], directory: str) -> PolicySet:
     recipients_by_id = {r.id: r for r in recipients}
     _check_successors(bases_file, bases_by_id)
     _check_discretionary(bases_file, bases_by_id, rules)
+    _check_covers(bases_file, bases)
     programs = _check_rules(rules_file, rules, bases_by_id, recipients_by_id)
     subjects, imposed = _settings(files, rules_file, bases_by_id)
     _check_questions(questions_file, questions, bases_by_id, rules)

@@ -89,6 +89,9 @@ class LegalBasis(_Policy):
     valid_to: date | None = None
     commencement: Commencement | None = None
     successor: str | None = None  # the basis that replaces this one (a basis id)
+    # the fields a disclosure under this basis may hold, where the law limits its content
+    # (bvl § 13-3: the status, not the case); None: the catalogue sets no limit
+    covers: list[str] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> LegalBasis:
@@ -211,8 +214,18 @@ class DiscretionaryRequiresDecision(_Policy):
     kind: Literal["discretionary-requires-decision"]
 
 
+class BasisCoversFields(_Policy):
+    """No allow rule releases a field outside what its basis covers (bases with ``covers``)."""
+
+    kind: Literal["basis-covers-fields"]
+
+
 InvariantCheck = Annotated[
-    NeverReceives | NeverLeaves | BasisPermitsDisclosure | DiscretionaryRequiresDecision,
+    NeverReceives
+    | NeverLeaves
+    | BasisPermitsDisclosure
+    | DiscretionaryRequiresDecision
+    | BasisCoversFields,
     Field(discriminator="kind"),
 ]
 

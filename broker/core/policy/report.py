@@ -209,6 +209,8 @@ def _rule_blocks(policy: PolicySet, rule: Rule) -> list[Block]:
     ]
     if basis.conditions:
         rows.append(("conditions of the basis", basis.conditions))
+    if basis.covers is not None:
+        rows.append(("the basis covers only", ", ".join(basis.covers) or "no field of a notice"))
     if rule.effect is Effect.allow:
         required = [_REQUIRED.get(r, r.value) for r in basis.requires]
         rows.append(("the notice must carry", "; ".join(required) or "nothing beyond the rule"))

@@ -171,7 +171,7 @@ def test_gate_names_lint_warnings(policy_copy: Path) -> None:
     sender: police
     notice_type: risk
     recipient: salto
-    legal_basis: prl-24-2
+    legal_basis: prl-24-1
     purpose: test
     urgent: true
     condition: child_age < 18

@@ -40,8 +40,14 @@ def _edit_rule(directory: Path, rule_id: str, old: str, new: str) -> None:
     path.write_text(text[:start] + entry.replace(old, new, 1) + text[end:], encoding="utf-8")
 
 
+COVERS = "no-field-beyond-what-the-basis-covers"
+
+
 def _found(directory: Path) -> set[tuple[str, str, str]]:
-    return {(v.invariant, v.rule, v.field) for v in check(load_policy(directory))}
+    """The violations, leaving out the covers invariant (under prl-24-2 every field breaks
+    it: tested on its own below)."""
+    found = {(v.invariant, v.rule, v.field) for v in check(load_policy(directory))}
+    return {f for f in found if f[0] != COVERS}
 
 
 KEEP_CHILD = ("      child.name: keep\n", "      child: keep\n")
@@ -62,13 +68,14 @@ def test_every_shipped_invariant_holds(policy: PolicySet) -> None:
         "case-notes-stay-with-child-welfare": "never-leaves",
         "no-disclosure-under-a-duty-of-confidentiality": "basis-permits-disclosure",
         "discretionary-disclosure-needs-a-decision": "discretionary-requires-decision",
+        COVERS: "basis-covers-fields",
     }
 
 
 def test_policy_check_says_the_invariants_hold() -> None:
     result = run_broker("policy", "check", "--no-lint")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "invariants hold: 8" in result.stdout
+    assert "invariants hold: 9" in result.stdout
 
 
 # --- never-receives ------------------------------------------------------------------------
@@ -341,3 +348,40 @@ def test_the_worker_refuses_to_start_when_an_invariant_fails(policy_copy: Path) 
 def test_a_violation_reads_as_one_line() -> None:
     v = Violation("inv", "rule-a", "child.name", "released to salto (keep)")
     assert str(v) == "invariant inv: rule rule-a: 'child.name': released to salto (keep)"
+
+
+def test_a_field_beyond_what_the_basis_covers_is_named(policy_copy: Path) -> None:
+    """Child welfare's feedback is the status, never the case (bvl § 13-3): releasing the
+    child's name under it, even masked, breaks basis-covers-fields naming rule and field."""
+    _edit_rule(
+        policy_copy,
+        "concern-feedback-police",
+        "      child.national_id: mask:2",
+        "      child.national_id: mask:2\n      child.name: mask:2",
+    )
+    found = [v for v in check(load_policy(policy_copy)) if v.invariant == COVERS]
+    assert [(v.rule, v.field) for v in found] == [("concern-feedback-police", "child.name")]
+    assert "covers only" in found[0].reason
+
+
+def test_a_per_notice_copy_under_prl_24_2_covers_nothing(policy_copy: Path) -> None:
+    """prl § 24 nr. 2 fits statistics: a copy of one notice under it fails for every field."""
+    _edit_rule(
+        policy_copy, "risk-salto-cooperation", "legal_basis: prl-27-4", "legal_basis: prl-24-2"
+    )
+    found = {
+        v.field
+        for v in check(load_policy(policy_copy))
+        if v.invariant == COVERS and v.rule == "risk-salto-cooperation"
+    }
+    assert {"risk.level", "child.district", "notice_type"} <= found
+
+
+def test_a_covered_path_that_is_no_field_is_refused(policy_copy: Path) -> None:
+    path = policy_copy / "legal-bases.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "covers: []" in text
+    path.write_text(text.replace("covers: []", "covers: [risk.levl]", 1), encoding="utf-8")
+    with pytest.raises(PolicyError) as exc:
+        load_policy(policy_copy)
+    assert exc.value.problems == ["prl-24-2: covers: 'risk.levl' is not a field of any notice type"]
