@@ -349,13 +349,14 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     pipeline = build_pipeline(settings, policy, guard)  # and missing keys, before Kafka
     progress = ProgressLog(settings)
     specs = topic_plan(settings.topics, pipeline.directory)
-    partitions = asyncio.run(prepare(settings, specs, progress, pipeline.worker_state))
+    partitions = asyncio.run(prepare(settings, specs, progress, guard, pipeline.worker_state))
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
 
     async def take_over(partition: int) -> None:
-        """The routed partition is this worker's now: its replay claims into the guard."""
-        loaded = await progress.load_claims(guard, partition)
+        """The routed partition is this worker's now (its previous owner fenced): the claims
+        committed there until now into the guard."""
+        loaded = await progress.load_claims(guard, [partition])
         log.info("worker.replay_guard_loaded", partition=partition, notices=loaded)
         with contextlib.suppress(KafkaError):
             await progress.audit_corrupt_progress(pipeline.worker_state)
@@ -377,25 +378,30 @@ async def prepare(
     settings: Settings,
     specs: Iterable[TopicSpec],
     progress: ProgressLog,
+    guard: signing.MemoryReplayGuard,
     worker_state: Callable[[str, str], OutMessage],
 ) -> int:
     """Before the first input: Kafka answers, the topics exist, each notices and routed
-    partition has its progress partition, and the progress records skipped are audited.
-    Returns how many routed partitions there are. (Each routed partition's replay claims are
-    loaded when the worker takes it over: another worker may have owned it until then.)"""
+    partition has its progress partition, the replay guard (which the pipeline already holds)
+    has every claim committed so far, and the progress records skipped are audited. Returns
+    how many routed partitions there are. (Each routed partition's claims are read again when
+    the worker takes it over: another worker may have accepted notices there since.)"""
     who = Principals().worker
     await wait_for_kafka(settings.bootstrap, timeout=None, principal=who)
     created = await ensure_topics(settings.bootstrap, specs, principal=who)
     if created:
         log.info("topics.created", topics=created)
-    partitions = await _check_partitions(settings)
+    partitions, progress_partitions = await _check_partitions(settings)
+    loaded = await progress.load_claims(guard, list(range(progress_partitions)))
+    log.info("worker.replay_guard_loaded", notices=loaded)
     await progress.audit_corrupt_progress(worker_state)
     return partitions
 
 
-async def _check_partitions(settings: Settings) -> int:
+async def _check_partitions(settings: Settings) -> tuple[int, int]:
     """Each notices and each routed partition needs a progress partition of the same number;
-    returns the routed topic's partition count (the routing's modulus)."""
+    returns the routed topic's partition count (the routing's modulus) and the progress
+    topic's."""
     topics = settings.topics
     count = await partition_counts(
         Connection.of(settings, Principals().worker),
@@ -408,4 +414,4 @@ async def _check_partitions(settings: Settings) -> int:
                 f"topic {topics.progress} has {progress} partitions; "
                 f"it needs one per partition of {name} ({count.get(name, 0)})"
             )
-    return count[topics.routed]
+    return count[topics.routed], progress

@@ -121,8 +121,9 @@ def test_a_replay_on_other_partitions_is_refused_whichever_worker_sees_it(
         _publish(s, [forged], WHO.admin)
         after = _audit_until(
             s,
-            lambda out: len(_refused(out, "notice-replayed")) >= 2
-            and _refused(out, "routing-key-mismatch"),
+            lambda out: (
+                len(_refused(out, "notice-replayed")) >= 2 and _refused(out, "routing-key-mismatch")
+            ),
         )
     finally:
         codes = [w.stop() for w in workers]

@@ -81,16 +81,16 @@ class ProgressLog:
                 return best
             tail *= 8
 
-    async def load_claims(self, guard: signing.MemoryReplayGuard, partition: int) -> int:
+    async def load_claims(self, guard: signing.MemoryReplayGuard, partitions: list[int]) -> int:
         """Fill the replay guard with the claims of the last ``notice_max_age`` on the progress
-        partition of routed partition ``partition``, when the worker takes it over (after its
-        producer fenced the previous owner, so nothing there is still open): they commit in
-        the same transactions as the offsets, so the guard knows exactly the notices accepted
-        on that partition, and where, whichever worker accepted them."""
+        ``partitions``. They commit in the same transactions as the offsets, so the guard
+        knows exactly the notices accepted there, and where, whichever worker accepted them.
+        A claim is true wherever it is read: loading more partitions than the worker owns
+        never refuses a notice wrongly."""
         now = datetime.now(UTC)
         n = 0
         since = now - self.settings.notice_max_age - CLOCK_SKEW
-        async for record in self._read([partition], since=since):
+        async for record in self._read(partitions, since=since):
             parsed = self._parse(record)
             if isinstance(parsed, ReplayClaim) and parsed.forget_after > now:
                 guard.claim(parsed.notice_id, parsed.position, parsed.forget_after)
