@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from broker.core import dead_letters, decisions, envelope
 from broker.core.audit import writers
@@ -35,6 +36,9 @@ from broker.core.records import (
 )
 from broker.core.redaction import pseudonym_key
 from broker.core.retention import DEAD_LETTER_KIND, DataKeyStore
+
+if TYPE_CHECKING:
+    from broker.core.repartition import Route
 
 AUDIT_TYPE = "no.oslo.broker.audit-record.v1"
 DELIVERY_TYPE = "no.oslo.broker.delivery.v1"
@@ -118,13 +122,19 @@ class Pipeline:
         self.pseudonym_keys = {o: pseudonym_key(subject_key, o) for o in owners}
 
     def process(
-        self, value: bytes | None, headers: envelope.RawHeaders | None, source: Source
+        self,
+        value: bytes | None,
+        headers: envelope.RawHeaders | None,
+        source: Source,
+        route: Route | None = None,
     ) -> Result:
-        """Decide one input. Never raises."""
+        """Decide one input read at ``source``. ``route``: how it reached this worker's routed
+        partition (broker.core.repartition), which owns its id; None for an input decided
+        where it was read (stage 1's dead letters, tests, `policy explain`). Never raises."""
         raw = tuple(headers or ())
         data = value if value is not None else b""
         try:
-            result = self._process(value, raw, source)
+            result = self._process(value, raw, source, route)
         except Exception as exc:  # a bug must cost this input only, not its batch
             error = NoticeError("internal-error", [FieldProblem("(worker)", type(exc).__name__)])
             return self._reference(data, source, error)
@@ -141,7 +151,11 @@ class Pipeline:
         return result
 
     def _process(
-        self, value: bytes | None, raw: tuple[tuple[str, bytes | None], ...], source: Source
+        self,
+        value: bytes | None,
+        raw: tuple[tuple[str, bytes | None], ...],
+        source: Source,
+        route: Route | None,
     ) -> Result:
         now = self.clock()
         data = value if value is not None else b""
@@ -159,8 +173,11 @@ class Pipeline:
                 )
             plain = self._open(hmap, value)
             # authenticate before reading: signature, key, time window, replay
-            verified = self.verifier.verify(hmap, plain, position=str(source), now=now)
-            claim = self._claim(verified, source)
+            verified = self.verifier.verify(
+                hmap, plain, position=str(source), now=now, routed=route.check if route else None
+            )
+            # the guard's memory of the id: on the progress partition of the partition owning it
+            claim = self._claim(verified, source, route.partition if route else source.partition)
             notice = envelope.decode_notice(hmap, plain, now=now)
             signing.check_issuer(verified, notice.issuer.unit_id)
             signing.check_sender(verified, notice.notice_type)
@@ -189,14 +206,14 @@ class Pipeline:
         except sealing.DecryptionError as exc:
             raise NoticeError(exc.code, [FieldProblem("value", str(exc))]) from None
 
-    def _claim(self, verified: signing.Verified, source: Source) -> OutMessage:
+    def _claim(self, verified: signing.Verified, source: Source, partition: int) -> OutMessage:
         """The replay guard's entry for a verified notice, for the worker's progress topic: it
         is the guard's memory across restarts, written in the input's own transaction."""
         forget_after = verified.time + self.verifier.max_age + self.verifier.max_skew
         claim = ReplayClaim(
             notice_id=verified.message_id, position=str(source), forget_after=forget_after
         )
-        return progress_message(self.topics, source.partition, claim)
+        return progress_message(self.topics, partition, claim)
 
     # --- valid notices: decide, build the delivery, seal it, record it, per recipient ----
 
@@ -354,8 +371,11 @@ def progress_message(
     topics: TopicNames, partition: int, record: PartitionFloor | ReplayClaim
 ) -> OutMessage:
     """A record of the worker's own progress, on the progress partition of its input
-    partition (compacted: the key keeps the latest)."""
-    key = b"floor" if isinstance(record, PartitionFloor) else f"claim:{record.notice_id}".encode()
+    partition (compacted: the key keeps the latest; a partition's floor per input topic)."""
+    if isinstance(record, PartitionFloor):
+        key = f"floor:{record.topic}".encode()
+    else:
+        key = f"claim:{record.notice_id}".encode()
     return OutMessage(
         topics.progress,
         key,

@@ -1,14 +1,21 @@
-"""The Faust worker, a composition root: settings → keys, policy, pipeline, committer; then a
-Faust agent that decodes a batch, calls the core and commits what it returns.
+"""The Faust worker, a composition root: settings → keys, policy, pipeline, committers; then a
+Faust app of two agents, each of which decodes a batch, calls the core and commits what it
+returns (broker.services.stages).
 
+One partition owns each notice id (broker.core.repartition): the route agent forwards every
+input of the notices topic to the worker-only routed topic, on the partition of the id it
+claims, and the decide agent decides what it reads there, so the replay guard of that one
+partition sees every copy of a notice, whichever input partition and worker it came through.
 Kept thin: every decision is made in broker.core.pipeline, every commit in
 broker.adapters.kafka.transactions (one Kafka transaction per batch and input partition, with
 the input offset: all of it or none), the worker's restart state (each partition's floor, the
-replay guard) in broker.adapters.kafka.progress. Faust supplies the consumer group, the
-partition assignment and the stream; it commits no offsets of its own. No input stops the
-worker: the pipeline never raises, a record the client cannot parse is a placeholder
-(broker.adapters.kafka.records), Kafka refusing an output dead-letters that input alone, and
-SIGTERM ends the process within ``STOP_DEADLINE`` seconds whatever it is doing.
+replay claims of each routed partition, loaded when the worker takes it over) in
+broker.adapters.kafka.progress. Faust supplies the consumer group, the partition assignment and
+the streams; it commits no offsets of its own, and reads committed only (the routed topic is
+written in transactions). No input stops the worker: the pipeline never raises, a record the
+client cannot parse is a placeholder (broker.adapters.kafka.records), Kafka refusing an output
+dead-letters that input alone, and SIGTERM ends the process within ``STOP_DEADLINE`` seconds
+whatever it is doing.
 """
 
 from __future__ import annotations
@@ -20,10 +27,10 @@ import os
 import signal
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import faust
 import structlog
@@ -38,7 +45,6 @@ from broker.adapters.kafka.progress import ProgressLog
 from broker.adapters.kafka.transactions import (
     CommitImpossible,
     Committer,
-    OutputRefused,
     WorkerStopping,
 )
 from broker.adapters.policy_files import load_directory
@@ -54,98 +60,15 @@ from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import TopicSpec, topic_plan
 from broker.core.directory import Directory
 from broker.core.errors import ConfigError
-from broker.core.pipeline import OutMessage, Pipeline, Result, Source
+from broker.core.pipeline import OutMessage, Pipeline
 from broker.core.policy import PolicySet
+from broker.services import stages as stages_
 
 log = structlog.get_logger(__name__)
 BATCH = 500  # inputs per transaction at most
 BATCH_WINDOW = 0.01  # seconds to wait for a batch to fill: latency vs. throughput
 STOP_DEADLINE = 8.0  # seconds from SIGTERM to exit, whatever the worker is doing
 PRUNE_EVERY = 60.0  # seconds between replay-guard prunes
-
-
-class Commits(Protocol):
-    """What deciding needs of the committer (broker.adapters.kafka.transactions.Committer)."""
-
-    async def commit(
-        self, tp: TopicPartition, messages: list[OutMessage], first: int, next_offset: int
-    ) -> bool: ...
-
-
-async def decide_batch(committer: Committer, pipeline: Pipeline, msgs: list[Any]) -> None:
-    """Decide and commit a batch of Faust messages, partition by partition; inputs below a
-    partition's floor are committed already and skipped."""
-    started = time.monotonic()
-    by_tp: dict[TopicPartition, list[Any]] = defaultdict(list)
-    for msg in msgs:
-        by_tp[TopicPartition(msg.topic, msg.partition)].append(msg)
-    for tp, batch in by_tp.items():
-        floor = await committer.floor(tp)
-        fresh = [m for m in batch if m.offset >= floor]
-        if fresh:
-            await decide_and_commit(committer, pipeline, tp, fresh, started)
-
-
-async def decide_and_commit(
-    committer: Commits, pipeline: Pipeline, tp: TopicPartition, msgs: list[Any], started: float
-) -> None:
-    """Decide a batch of one partition's inputs and commit it. If Kafka refuses an output,
-    commit the inputs one by one, and an input whose own outputs are refused becomes a dead
-    letter by reference: it never holds back the others, and nothing is committed past an
-    input without its audit record."""
-    sources = [Source(m.topic, m.partition, m.offset) for m in msgs]
-    results = [pipeline.process(m.value, m.headers, s) for m, s in zip(msgs, sources, strict=True)]
-    out = [x for r in results for x in r.messages()]
-    try:
-        if await committer.commit(tp, out, msgs[0].offset, msgs[-1].offset + 1):
-            _observe_all(sources, results, started)
-        return
-    except OutputRefused:
-        log.warning("worker.batch_refused", partition=tp.partition, inputs=len(msgs))
-    for m, src, decided in zip(msgs, sources, results, strict=True):
-        result = decided
-        try:
-            ok = await committer.commit(tp, result.messages(), m.offset, m.offset + 1)
-        except OutputRefused as refused:
-            result = pipeline.refused(m.value, src, refused.error_class)
-            try:
-                ok = await committer.commit(tp, result.messages(), m.offset, m.offset + 1)
-            except OutputRefused as again:  # even the reference and its audit record
-                raise CommitImpossible(again.error_class) from None
-        if not ok:
-            return
-        _observe_all([src], [result], started)
-
-
-def _observe_all(sources: list[Source], results: list[Result], started: float) -> None:
-    for src, r in zip(sources, results, strict=True):
-        _observe(r, src, started)
-    metrics.RECEIVED.inc(len(results))
-
-
-def _observe(result: Result, source: Source, started: float) -> None:
-    """Metrics and one log line per input: ids, recipients, codes; never a field value."""
-    if result.error:
-        metrics.DEAD_LETTERED.labels(code=result.error.code).inc()
-        log.warning(
-            "notice.dead_lettered",
-            code=result.error.code,
-            source=str(source),
-            fields=[p.field for p in result.error.problems],
-        )
-        return
-    for d in result.decisions:
-        metrics.DECISIONS.labels(recipient=d.recipient, outcome=d.outcome.value).inc()
-    metrics.LATENCY.observe(time.monotonic() - started)
-    first = result.decisions[0]
-    log.info(
-        "notice.decided",
-        notice_id=str(first.notice_id),
-        notice_type=first.notice_type,
-        policy_version=first.policy_version[:19],
-        decisions={d.recipient: d.outcome.value for d in result.decisions},
-        rules={d.recipient: d.rule_id for d in result.decisions if d.rule_id},
-    )
 
 
 def security(
@@ -251,44 +174,88 @@ def _faust_app(settings: Settings) -> faust.App:
     )
 
 
-def create_app(
-    settings: Settings, pipeline: Pipeline, committer: Committer, housekeeping: Housekeeping
-) -> faust.App:
-    """The Faust app: one agent on the notices topic, and the committer told of revocations
-    and shutdown."""
-    app = _faust_app(settings)
-    notices = app.topic(
-        settings.topics.notices,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+@dataclass
+class Stages:
+    """The worker's two committers: one per stage, each with its own transactional ids."""
 
-    @app.agent(notices)
-    async def process(stream: Any) -> None:
+    route: Committer
+    decide: Committer
+
+    @property
+    def both(self) -> tuple[Committer, Committer]:
+        return (self.route, self.decide)
+
+    def stop_at_once(self) -> None:
+        for c in self.both:
+            c.stopping.set()
+
+
+def create_app(
+    settings: Settings,
+    pipeline: Pipeline,
+    stages: Stages,
+    housekeeping: Housekeeping,
+    partitions: int,
+) -> faust.App:
+    """The Faust app: the route agent on the notices topic, the decide agent on the routed
+    topic (``partitions`` partitions), and the committers told of revocations and shutdown."""
+    app = _faust_app(settings)
+
+    def raw(name: str) -> Any:
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+
+    notices, routed = raw(settings.topics.notices), raw(settings.topics.routed)
+
+    async def route_stage(tp: TopicPartition, msgs: list[Any], started: float) -> None:
+        await stages_.route_and_commit(
+            stages.route,
+            pipeline,
+            tp,
+            msgs,
+            started,
+            topic=settings.topics.routed,
+            partitions=partitions,
+        )
+
+    async def decide_stage(tp: TopicPartition, msgs: list[Any], started: float) -> None:
+        inputs = [stages_.Input.routed(m, partitions) for m in msgs]
+        await stages_.decide_and_commit(stages.decide, pipeline, tp, inputs, started)
+
+    async def each_batch(committer: Committer, stage: Any, stream: Any) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_WINDOW):
             if committer.stopping.is_set():
-                continue  # uncommitted: the next owner of these partitions decides them
+                continue  # uncommitted: the next owner of these partitions does them
             try:
-                await decide_batch(committer, pipeline, [event.message for event in events])
+                await stages_.by_partition(committer, [e.message for e in events], stage)
                 await housekeeping()
             except WorkerStopping:
                 continue
             except CommitImpossible as exc:
-                _stop_loudly(committer, exc)
+                _stop_loudly(stages, exc)
+
+    @app.agent(notices)
+    async def route(stream: Any) -> None:
+        await each_batch(stages.route, route_stage, stream)
+
+    @app.agent(routed)
+    async def decide(stream: Any) -> None:
+        await each_batch(stages.decide, decide_stage, stream)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode wants keyword signal
     async def on_revoked(sender: Any, *args: Any, **kwargs: Any) -> None:
         revoked: set[Any] = args[0] if args else set()
-        # another worker may own these now: its producer will fence ours anyway
-        await committer.revoke(
-            {tp.partition for tp in revoked if tp.topic == settings.topics.notices}
-        )
+        # another worker may own these now: its producers will fence ours anyway
+        await stages.route.revoke({tp.partition for tp in revoked if tp.topic == notices_topic})
+        await stages.decide.revoke({tp.partition for tp in revoked if tp.topic == routed_topic})
+
+    notices_topic, routed_topic = settings.topics.notices, settings.topics.routed
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
-        await committer.stop()
+        for c in stages.both:
+            await c.stop()
         log.info("worker.stopped")
 
     @app.task
@@ -297,6 +264,7 @@ def create_app(
             "worker.ready",
             policy_version=pipeline.policy.version,
             notices=settings.topics.notices,
+            routed=settings.topics.routed,
             recipients=len(pipeline.policy.recipients),
             guarantee="kafka-transactions",
         )
@@ -304,10 +272,10 @@ def create_app(
     return app
 
 
-def _stop_loudly(committer: Committer, exc: CommitImpossible) -> None:
+def _stop_loudly(stages: Stages, exc: CommitImpossible) -> None:
     hint = "the worker may not write its outputs: check its ACLs"
     log.error("worker.cannot_commit", error=str(exc), hint=hint)
-    committer.stopping.set()
+    stages.stop_at_once()
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -316,10 +284,10 @@ class _Worker(faust.Worker):
     watchdog ends the process after STOP_DEADLINE seconds if a graceful stop hangs (safe: an
     uncommitted transaction is aborted by the next owner, and its inputs decided again)."""
 
-    committer: Committer
+    stages: Stages
 
     def _deadline(self) -> None:
-        self.committer.stopping.set()
+        self.stages.stop_at_once()
 
         def force() -> None:
             log.error("worker.stop_forced", after_s=STOP_DEADLINE)
@@ -352,25 +320,55 @@ def _faust_commits_no_offsets() -> None:
     driver.AIOKafkaConsumerThread._commit = commit_nothing  # type: ignore[method-assign]
 
 
+def _faust_reads_committed() -> None:
+    """The decide agent must never see a routed input of a transaction that was aborted (a
+    route batch redone after a crash would be decided twice): Faust's consumer reads
+    read_committed only in Faust's own exactly-once mode, which the worker does not use
+    (broker.adapters.kafka.transactions), so its consumer is made read_committed here. For
+    the notices topic nothing changes: publishers write no transactions."""
+    from faust.transport.drivers import aiokafka as driver  # noqa: PLC0415
+
+    create = driver.AIOKafkaConsumerThread._create_worker_consumer
+
+    def committed_only(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        consumer._isolation_level = "read_committed"  # what start() gives its fetcher
+        return consumer
+
+    driver.AIOKafkaConsumerThread._create_worker_consumer = committed_only  # type: ignore[method-assign]
+
+
 def run(settings: Settings, loglevel: str = "info") -> None:
     """Wait for Kafka, ensure topics exist, then run the Faust worker until SIGTERM/SIGINT."""
     kafka_records.install()  # a record the client cannot parse must not stop the worker
     _faust_commits_no_offsets()
+    _faust_reads_committed()
     # a bad policy file, a lint warning or a failing policy test case stops start-up here
     policy = gated_policy(settings.policy_dir)
     guard = signing.MemoryReplayGuard()
     pipeline = build_pipeline(settings, policy, guard)  # and missing keys, before Kafka
     progress = ProgressLog(settings)
     specs = topic_plan(settings.topics, pipeline.directory)
-    asyncio.run(prepare(settings, specs, progress, guard, pipeline.worker_state))
+    partitions = asyncio.run(prepare(settings, specs, progress, guard, pipeline.worker_state))
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    committer = Committer(settings, settings.app_id, progress)
-    housekeeping = Housekeeping(guard, progress, pipeline.worker_state)
-    worker = _Worker(
-        create_app(settings, pipeline, committer, housekeeping), loglevel=loglevel, quiet=True
+
+    async def take_over(partition: int) -> None:
+        """The routed partition is this worker's now (its previous owner fenced): the claims
+        committed there until now into the guard."""
+        loaded = await progress.load_claims(guard, [partition])
+        log.info("worker.replay_guard_loaded", partition=partition, notices=loaded)
+        with contextlib.suppress(KafkaError):
+            await progress.audit_corrupt_progress(pipeline.worker_state)
+
+    stages = Stages(
+        route=Committer(settings, settings.app_id, progress, "route"),
+        decide=Committer(settings, settings.app_id, progress, "decide", acquired=take_over),
     )
-    worker.committer = committer
+    housekeeping = Housekeeping(guard, progress, pipeline.worker_state)
+    app = create_app(settings, pipeline, stages, housekeeping, partitions)
+    worker = _Worker(app, loglevel=loglevel, quiet=True)
+    worker.stages = stages
     logging.getLogger("faust").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker.execute_from_commandline()
@@ -382,31 +380,38 @@ async def prepare(
     progress: ProgressLog,
     guard: signing.MemoryReplayGuard,
     worker_state: Callable[[str, str], OutMessage],
-) -> None:
-    """Before the first input: Kafka answers, the topics exist, each notices partition has its
-    progress partition, the replay guard (which the pipeline already holds) has the claims of
-    the notices accepted, and the progress records skipped reading them are audited."""
+) -> int:
+    """Before the first input: Kafka answers, the topics exist, each notices and routed
+    partition has its progress partition, the replay guard (which the pipeline already holds)
+    has every claim committed so far, and the progress records skipped are audited. Returns
+    how many routed partitions there are. (Each routed partition's claims are read again when
+    the worker takes it over: another worker may have accepted notices there since.)"""
     who = Principals().worker
     await wait_for_kafka(settings.bootstrap, timeout=None, principal=who)
     created = await ensure_topics(settings.bootstrap, specs, principal=who)
     if created:
         log.info("topics.created", topics=created)
-    partitions = await _check_partitions(settings)
-    loaded = await progress.preload_replay_guard(guard, partitions)
+    partitions, progress_partitions = await _check_partitions(settings)
+    loaded = await progress.load_claims(guard, list(range(progress_partitions)))
     log.info("worker.replay_guard_loaded", notices=loaded)
     await progress.audit_corrupt_progress(worker_state)
+    return partitions
 
 
-async def _check_partitions(settings: Settings) -> int:
-    """Each notices partition needs a progress partition of the same number."""
+async def _check_partitions(settings: Settings) -> tuple[int, int]:
+    """Each notices and each routed partition needs a progress partition of the same number;
+    returns the routed topic's partition count (the routing's modulus) and the progress
+    topic's."""
     topics = settings.topics
     count = await partition_counts(
-        Connection.of(settings, Principals().worker), [topics.notices, topics.progress]
+        Connection.of(settings, Principals().worker),
+        [topics.notices, topics.routed, topics.progress],
     )
-    notices, progress = count.get(topics.notices, 0), count.get(topics.progress, 0)
-    if not notices or progress < notices:
-        raise ConfigError(
-            f"topic {topics.progress} has {progress} partitions; "
-            f"it needs one per partition of {topics.notices} ({notices})"
-        )
-    return progress
+    progress = count.get(topics.progress, 0)
+    for name in (topics.notices, topics.routed):
+        if not count.get(name, 0) or progress < count[name]:
+            raise ConfigError(
+                f"topic {topics.progress} has {progress} partitions; "
+                f"it needs one per partition of {name} ({count.get(name, 0)})"
+            )
+    return count[topics.routed], progress

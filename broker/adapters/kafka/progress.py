@@ -1,8 +1,10 @@
 """The worker's own state: its progress topic, read back as typed models.
 
-Every worker transaction ends with its partition's floor record (``PartitionFloor``) on the
-progress partition of the same number, and holds a claim (``ReplayClaim``) per accepted notice,
-so the progress topic says, committed with the offsets, what the worker has decided. Only the
+Every worker transaction ends with its partition's floor record (``PartitionFloor``, one per
+input topic: the notices the route stage reads, the routed inputs the decide stage reads) on the
+progress partition of the same number, and a decide transaction holds a claim (``ReplayClaim``)
+per accepted notice on the progress partition of its routed partition, so the progress topic
+says, committed with the offsets, what the worker has decided. Only the
 worker principal may read or write it. A record on it that the worker could not have written
 (wrong shape, or a key or partition that does not match its content) is skipped, logged, and
 audited once at the next chance: an insider's write or a fault, visible to auditors, never a
@@ -35,18 +37,19 @@ FLOOR_TAIL = 2000  # records read back first for a floor: a few of the largest t
 _PROGRESS: TypeAdapter[PartitionFloor | ReplayClaim] = TypeAdapter(ProgressRecord)
 
 
-def parse_progress(record: Any, notices_topic: str) -> PartitionFloor | ReplayClaim | None:
+def parse_progress(record: Any, inputs: tuple[str, ...]) -> PartitionFloor | ReplayClaim | None:
     """A progress record as its model, or None if it is not one the worker could have written:
-    wrong shape, or a key or partition that does not match its content."""
+    wrong shape, a floor of a topic not among the worker's ``inputs``, or a key or partition
+    that does not match its content."""
     try:
         parsed = _PROGRESS.validate_json(record.value or b"")
     except ValidationError:
         return None
     if isinstance(parsed, PartitionFloor):
         ok = (
-            record.key == b"floor"
+            record.key == f"floor:{parsed.topic}".encode()
             and parsed.partition == record.partition
-            and parsed.topic == notices_topic
+            and parsed.topic in inputs
         )
     else:
         ok = record.key == f"claim:{parsed.notice_id}".encode()
@@ -60,6 +63,8 @@ class ProgressLog:
         self.settings = settings
         self.conn = Connection.of(settings, Principals().worker)
         self.corrupt: list[str] = []  # positions of records skipped, not audited yet
+        self.skipped: set[str] = set()  # every position skipped so far
+        self.inputs = (settings.topics.notices, settings.topics.routed)  # what floors are of
 
     async def read_floor(self, tp: TopicPartition) -> int:
         """The latest committed floor of ``tp`` on its progress partition: every transaction
@@ -69,22 +74,24 @@ class ProgressLog:
             best, seen = -1, 0
             async for record in self._read([tp.partition], tail=tail):
                 seen += 1
-                parsed = self._parse(record, tp.topic)
-                if isinstance(parsed, PartitionFloor):
+                parsed = self._parse(record)
+                if isinstance(parsed, PartitionFloor) and parsed.topic == tp.topic:
                     best = max(best, parsed.next_offset)
             if best >= 0 or seen < tail:
                 return best
             tail *= 8
 
-    async def preload_replay_guard(self, guard: signing.MemoryReplayGuard, partitions: int) -> int:
-        """Fill the replay guard from the progress topic's claims of the last
-        ``notice_max_age``: they commit in the same transactions as the offsets, so after a
-        restart the guard knows exactly the notices that were accepted, and where."""
+    async def load_claims(self, guard: signing.MemoryReplayGuard, partitions: list[int]) -> int:
+        """Fill the replay guard with the claims of the last ``notice_max_age`` on the progress
+        ``partitions``. They commit in the same transactions as the offsets, so the guard
+        knows exactly the notices accepted there, and where, whichever worker accepted them.
+        A claim is true wherever it is read: loading more partitions than the worker owns
+        never refuses a notice wrongly."""
         now = datetime.now(UTC)
         n = 0
         since = now - self.settings.notice_max_age - CLOCK_SKEW
-        async for record in self._read(list(range(partitions)), since=since):
-            parsed = self._parse(record, self.settings.topics.notices)
+        async for record in self._read(partitions, since=since):
+            parsed = self._parse(record)
             if isinstance(parsed, ReplayClaim) and parsed.forget_after > now:
                 guard.claim(parsed.notice_id, parsed.position, parsed.forget_after)
                 n += 1
@@ -104,11 +111,14 @@ class ProgressLog:
         finally:
             await producer.stop()
 
-    def _parse(self, record: Any, notices_topic: str) -> PartitionFloor | ReplayClaim | None:
-        parsed = parse_progress(record, notices_topic)
-        if parsed is None:
+    def _parse(self, record: Any) -> PartitionFloor | ReplayClaim | None:
+        parsed = parse_progress(record, self.inputs)
+        position = f"{record.topic}/{record.partition}/{record.offset}"
+        # a partition is read again whenever the worker takes it over: audit each record once
+        if parsed is None and position not in self.skipped:
             log.warning("worker.progress_corrupt", partition=record.partition, offset=record.offset)
-            self.corrupt.append(f"{record.topic}/{record.partition}/{record.offset}")
+            self.skipped.add(position)
+            self.corrupt.append(position)
         return parsed
 
     async def _read(

@@ -4,10 +4,11 @@ batch.
 Faust's own exactly-once mode routes each output to the transaction of the *output* partition,
 not of the input whose offset it commits (faust-streaming/transport/consumer.py,
 TransactionManager.send), so outputs and offsets could commit apart. Instead, each input
-partition has its own transactional producer (transactional id ``<app>-notices-<partition>``,
-which fences a zombie owner of that partition) and one Kafka transaction per batch holds the
-deliveries, the audit records, the dead letters, the worker's progress records and the input
-offset: all of them or none.
+partition of each stage has its own transactional producer (transactional id
+``<app>-<stage>-<partition>``, which fences a zombie owner of that partition) and one Kafka
+transaction per batch holds its outputs (for the route stage the routed inputs, for the decide
+stage the deliveries, the audit records, the dead letters), the worker's progress records and
+the input offset: all of them or none.
 
 ``Committer.commit`` is the sequence: check the partition's floor (someone else may have
 committed these inputs), begin, send every output and the new floor, send the input offset,
@@ -97,10 +98,22 @@ class Committer:
 
     RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds of back-off, doubling
 
-    def __init__(self, settings: Settings, group_id: str, progress: ProgressLog) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        group_id: str,
+        progress: ProgressLog,
+        stage: str,
+        acquired: Callable[[int], Awaitable[object]] | None = None,
+    ) -> None:
+        """``stage`` names the transactional ids; ``acquired(partition)`` runs each time this
+        worker's producer has taken a partition over (fenced the previous owner), before its
+        first input is decided: the decide stage loads that partition's replay claims."""
         self.settings = settings
         self.group_id = group_id
         self.progress = progress
+        self.stage = stage
+        self.acquired = acquired
         self.conn = Connection.of(settings, Principals().worker)
         self.producers: dict[int, AIOKafkaProducer] = {}
         self.floors: dict[int, int] = {}
@@ -149,6 +162,8 @@ class Committer:
             committed = found.get(tp)
             from_group = committed.offset if committed is not None else -1
             from_progress = await self.progress.read_floor(tp)
+            if self.acquired is not None:
+                await self.acquired(tp.partition)
             self.floors[tp.partition] = max(from_group, from_progress)
             if from_progress > from_group:
                 log.warning(
@@ -164,7 +179,7 @@ class Committer:
         if producer is None:
             producer = new_producer(
                 self.conn,
-                transactional_id=f"{self.settings.app_id}-notices-{partition}",
+                transactional_id=f"{self.settings.app_id}-{self.stage}-{partition}",
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=2,

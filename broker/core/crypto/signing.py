@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -256,8 +256,16 @@ class NoticeVerifier:
     max_skew: timedelta = CLOCK_SKEW
 
     def verify(
-        self, headers: Mapping[str, bytes], value: bytes, *, position: str, now: datetime
+        self,
+        headers: Mapping[str, bytes],
+        value: bytes,
+        *,
+        position: str,
+        now: datetime,
+        routed: Callable[[str], None] | None = None,
     ) -> Verified:
+        """``routed``: a check of the verified id against the way the input was routed to
+        this worker (broker.core.repartition.Route.check), run before the id is claimed."""
         verified = verify(
             headers,
             value,
@@ -268,6 +276,8 @@ class NoticeVerifier:
             max_age=self.max_age,
             max_skew=self.max_skew,
         )
+        if routed is not None:  # a misrouted notice claims no id in a guard that does not own it
+            routed(verified.message_id)
         # claimed only once everything else holds: forged messages cannot burn a real id
         forget_after = verified.time + self.max_age + self.max_skew
         if not self.guard.claim(verified.message_id, position, forget_after):

@@ -212,6 +212,9 @@ def bindings(
     # its own restart state: no other principal may read or write it (only the worker steers
     # the worker; the audit log's other writers cannot)
     allow(worker, topic, names.progress, lit, R, W, D)
+    # and its routed inputs: another principal writing there could steer a replay past the
+    # guard that owns its id
+    allow(worker, topic, names.routed, lit, R, W, D)
     for delivery_topic in sorted(set(deliveries.values())):
         allow(worker, topic, names.delivery(delivery_topic), lit, W, D)
     allow(worker, group, app_id, lit, R, D)

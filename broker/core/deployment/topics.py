@@ -58,6 +58,12 @@ class TopicNames:
         return f"{self.prefix}audit"
 
     @property
+    def routed(self) -> str:
+        """Every input again, keyed by the notice id it claims: one partition owns each id
+        (broker.core.repartition); only the worker may read or write it."""
+        return f"{self.prefix}notices.by-id"
+
+    @property
     def progress(self) -> str:
         """The worker's own restart state; only the worker may read or write it."""
         return f"{self.prefix}worker.progress"
@@ -89,7 +95,15 @@ def topic_specs(names: TopicNames, deliveries: Mapping[str, str] | None = None) 
         ),
         # One partition: the order of the audit topic is the order of the audit log.
         TopicSpec(names.audit, 1, dict(FOREVER), "one audit record per decision or dead letter"),
-        # one partition per notices partition: a partition's new owner reads only its own
+        # as long-lived as the notices it holds again (sealed to the broker, as they came)
+        TopicSpec(
+            names.routed,
+            NOTICE_PARTITIONS,
+            dict(SHORT_LIVED),
+            "every input again, keyed by the notice id it claims (worker only)",
+        ),
+        # one partition per notices and per routed partition: a partition's new owner reads
+        # only its own
         TopicSpec(
             names.progress,
             NOTICE_PARTITIONS,

@@ -14,7 +14,7 @@ from aiokafka.structs import TopicPartition
 
 from broker.adapters.kafka.transactions import CommitImpossible, OutputRefused
 from broker.core.pipeline import OutMessage, Source
-from broker.services.worker import decide_and_commit
+from broker.services.stages import Input, decide_and_commit
 from broker.testing.fakes import ReadyPipeline
 
 TP = TopicPartition("t.notices", 0)
@@ -61,7 +61,9 @@ def test_a_batch_commits_in_one_transaction(ready: ReadyPipeline, notice: Any) -
     """Nothing refused: one commit covers the whole batch's offsets."""
     committer = RefusingCommitter(limit=10**9)
     msgs = _inputs(ready, notice)
-    asyncio.run(decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))
+    asyncio.run(
+        decide_and_commit(committer, ready.pipeline, TP, [Input.read(m) for m in msgs], 0.0)
+    )
     assert [(a, b) for a, b, _ in committer.commits] == [(0, 3)]
 
 
@@ -84,7 +86,9 @@ def test_an_input_whose_outputs_kafka_refuses_is_dead_lettered_alone(
     limit = sorted(sizes)[1]  # the input with the largest output is refused
     refused = sizes.index(max(sizes))
     committer = RefusingCommitter(limit=limit)
-    asyncio.run(decide_and_commit(committer, ready.pipeline, TP, msgs, 0.0))
+    asyncio.run(
+        decide_and_commit(committer, ready.pipeline, TP, [Input.read(m) for m in msgs], 0.0)
+    )
     assert [(a, b) for a, b, _ in committer.commits] == [(0, 1), (1, 2), (2, 3)]
     first, _, out = committer.commits[refused]
     audits = [json.loads(m.value) for m in out if m.topic == "t.audit"]
@@ -100,5 +104,9 @@ def test_when_even_the_reference_is_refused_the_worker_stops_loudly(
     input: CommitImpossible, which stops the worker."""
     committer = RefusingCommitter(limit=10)
     with pytest.raises(CommitImpossible):
-        asyncio.run(decide_and_commit(committer, ready.pipeline, TP, _inputs(ready, notice), 0.0))
+        asyncio.run(
+            decide_and_commit(
+                committer, ready.pipeline, TP, [Input.read(m) for m in _inputs(ready, notice)], 0.0
+            )
+        )
     assert committer.commits == []

@@ -66,7 +66,7 @@ class FakeProducer:
 
 
 def _committer(producer: FakeProducer, floor: int = -1) -> Committer:
-    committer = Committer(SETTINGS, SETTINGS.app_id, ProgressLog(SETTINGS))
+    committer = Committer(SETTINGS, SETTINGS.app_id, ProgressLog(SETTINGS), "decide")
     committer.producers[TP.partition] = producer
     committer.floors[TP.partition] = floor
     committer.RETRY_FIRST = 0.001

@@ -47,7 +47,7 @@ def acls() -> list[AclBinding]:
 
 def every_topic() -> list[str]:
     reg = registry()
-    topics = [NAMES.notices, NAMES.audit, NAMES.dead_letter, NAMES.progress]
+    topics = [NAMES.notices, NAMES.audit, NAMES.dead_letter, NAMES.progress, NAMES.routed]
     topics += [NAMES.delivery(t) for t in reg.values()]
     topics += [NAMES.receipts(r) for r in reg]
     return topics
@@ -140,13 +140,13 @@ def test_recipient_principals_cannot_be_fixed_principals() -> None:
 
 
 def test_worker_has_what_the_pipeline_needs(acls: list[AclBinding]) -> None:
-    """The worker reads notices and its own progress (not the audit log, which others may
-    write), and writes every delivery, the audit, dead letters and its progress."""
+    """The worker reads notices, its routed inputs and its own progress (not the audit log,
+    which others may write), and writes every delivery, the audit, dead letters, its routed
+    inputs and its progress."""
     reg = registry()
-    assert granted(acls, P.worker, R) == {"t.notices", "t.worker.progress"}
-    assert granted(acls, P.worker, W) == (
-        {"t.audit", "t.notices.dead-letter", "t.worker.progress"} | {f"t.{t}" for t in reg.values()}
-    )
+    assert granted(acls, P.worker, R) == {"t.notices", "t.notices.by-id", "t.worker.progress"}
+    own = {"t.audit", "t.notices.dead-letter", "t.notices.by-id", "t.worker.progress"}
+    assert granted(acls, P.worker, W) == own | {f"t.{t}" for t in reg.values()}
     assert allows(acls, P.worker, GROUP, APP, R)
     assert allows(acls, P.worker, TOPIC, f"{APP}-table-changelog", Operation.CREATE)
     assert allows(acls, P.worker, ResourceType.TRANSACTIONAL_ID, f"{APP}-0", W)
@@ -154,13 +154,18 @@ def test_worker_has_what_the_pipeline_needs(acls: list[AclBinding]) -> None:
     assert not allows(acls, P.worker, TOPIC, "t.other-app-changelog", Operation.CREATE)
 
 
-def test_only_the_worker_may_touch_its_progress(acls: list[AclBinding]) -> None:
-    """No principal but the worker may read or write the worker's restart state."""
+@pytest.mark.parametrize("topic", [NAMES.progress, NAMES.routed])
+def test_only_the_worker_may_touch_its_progress_and_routed_inputs(
+    acls: list[AclBinding], topic: str
+) -> None:
+    """No principal but the worker may read or write the worker's restart state, or the
+    routed inputs (a publisher writing there could put a replay on a partition that does not
+    own its id)."""
     others = [p for p in P.clients(registry()) if p not in (P.worker, P.admin)]
     assert others
     for who in others:
         for op in (R, W, Operation.DESCRIBE, Operation.DELETE):
-            assert not allows(acls, who, TOPIC, NAMES.progress, op), (who, op)
+            assert not allows(acls, who, TOPIC, topic, op), (who, op)
 
 
 def test_worker_without_transactions_gets_no_transactional_ids() -> None:

@@ -11,6 +11,7 @@ def test_short_lived_topics_are_gone_before_any_retention_period_ends() -> None:
     short = [s for s in specs if s.config.get("retention.ms") not in (None, "-1")]
     assert {s.name for s in short} == {
         "t.notices",
+        "t.notices.by-id",
         "t.deliveries.school.skole-1",
         "t.receipts.skole-1",
         "t.worker.progress",

@@ -1,0 +1,131 @@
+"""One partition owns each notice id: the worker routes every input through an internal topic
+keyed by the id the input claims, so a replay of a notice reaches the same partition (and so
+the same worker, and the same replay guard) as the notice itself, whichever input partition
+it was published to.
+
+Stage 1 (route) reads an input and forwards its value and headers unchanged to the routed
+topic, on the partition of its claimed id (``routing_key``: the ``ce_id`` header, which is
+readable before the notice is unsealed; the value's hash if there is no single readable one),
+with a header naming where the input was read (``ORIGIN_HEADER``: audit records name that
+position, not the routed one). Stage 2 (decide) opens and verifies the notice and, before its
+id is claimed, checks that it was routed by that very id to that very partition
+(``Route.check``): a notice whose claimed id was changed to reach another partition fails its
+signature, and one written to the routed topic by anyone but stage 1 fails here,
+``routing-key-mismatch``. Pure: the partition is a hash of the key, not Kafka's partitioner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from broker.core.envelope import MAX_INPUT_BYTES, RawHeaders, parse_headers
+from broker.core.errors import FieldProblem, NoticeError
+from broker.core.pipeline import OutMessage, Source
+
+ORIGIN_HEADER = "broker-origin"  # topic/partition/offset of the input, written by stage 1
+ID_HEADER = "ce_id"
+MAX_ID_BYTES = 256  # a notice id is a UUID; a longer claim is keyed by the value's hash
+HASHED = b"sha256:"  # the key of an input with no single readable id
+
+
+def routing_key(value: bytes | None, headers: RawHeaders | None) -> bytes:
+    """The id an input claims (its one ``ce_id`` header, if readable), else the hash of its
+    value: every input is routed, a valid notice always by its own id."""
+    ids = [v for k, v in headers or () if k == ID_HEADER]
+    if len(ids) == 1 and ids[0] and len(ids[0]) <= MAX_ID_BYTES:
+        try:
+            ids[0].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return ids[0]
+    return HASHED + hashlib.sha256(value or b"").hexdigest().encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The routed partition that owns ``key``."""
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % partitions
+
+
+def forward(
+    value: bytes | None, headers: RawHeaders | None, source: Source, topic: str, partitions: int
+) -> OutMessage | None:
+    """Stage 1: the input as it came, on the routed partition of its claimed id, with its
+    position; None for an input the pipeline refuses on sight (no value, too large, headers
+    unreadable, null, twice or too many): stage 1 decides it where it was read, as the dead
+    letter it is, and nothing is forwarded that cannot be a notice. A header
+    of the origin's name that the input brought is not forwarded (it is not signed, and only
+    stage 1 says where an input was read)."""
+    if value is None or len(value) > MAX_INPUT_BYTES:
+        return None
+    try:
+        parse_headers(headers)
+    except NoticeError:
+        return None
+    key = routing_key(value, headers)
+    kept = tuple((k, v) for k, v in headers or () if k != ORIGIN_HEADER and v is not None)
+    return OutMessage(
+        topic,
+        key,
+        value,
+        (*kept, (ORIGIN_HEADER, str(source).encode())),
+        partition=partition_of(key, partitions),
+    )
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a routed record reached its partition: its key, the partition and how many there
+    are, and whether it named a readable origin."""
+
+    key: bytes | None
+    partition: int
+    partitions: int
+    origin_named: bool = True
+
+    def check(self, message_id: str) -> None:
+        """Stage 2, once the notice is verified and before its id is claimed: it was routed by
+        its own id to the partition that owns it, by stage 1. Else ``routing-key-mismatch``."""
+        if not self.origin_named:
+            problem = FieldProblem(ORIGIN_HEADER, "missing or unreadable: not routed by the worker")
+        elif self.key != message_id.encode():
+            problem = FieldProblem("ce_id", "is not the id the notice was routed by")
+        elif partition_of(self.key, self.partitions) != self.partition:
+            problem = FieldProblem("(routing)", "on another partition than its id's")
+        else:
+            return
+        raise NoticeError("routing-key-mismatch", [problem])
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A record of the routed topic as stage 2 decides it: where the input was first read, its
+    route, and the input's own headers."""
+
+    source: Source
+    route: Route
+    headers: tuple[tuple[str, bytes | None], ...]
+
+
+def receive(
+    position: Source, key: bytes | None, headers: RawHeaders | None, partitions: int
+) -> Routed:
+    """Stage 2: a record read at ``position`` on the routed topic. Without exactly one readable
+    origin header (a record stage 1 did not write) its source is the routed position itself,
+    and ``Route.check`` refuses it once it verifies."""
+    items = tuple(headers or ())
+    origins = [v for k, v in items if k == ORIGIN_HEADER]
+    rest = tuple((k, v) for k, v in items if k != ORIGIN_HEADER)
+    source = _origin(origins[0]) if len(origins) == 1 else None
+    route = Route(key, position.partition, partitions, origin_named=source is not None)
+    return Routed(source or position, route, rest)
+
+
+def _origin(raw: bytes | None) -> Source | None:
+    try:
+        topic, partition, offset = (raw or b"").decode("ascii").rsplit("/", 2)
+        found = Source(topic, int(partition), int(offset))
+    except ValueError:  # UnicodeDecodeError too
+        return None
+    return found if topic and found.partition >= 0 and found.offset >= 0 else None
