@@ -11,14 +11,18 @@ position, not the routed one). Stage 2 (decide) opens and verifies the notice an
 id is claimed, checks that it was routed by that very id to that very partition
 (``Route.check``): a notice whose claimed id was changed to reach another partition fails its
 signature, and one written to the routed topic by anyone but stage 1 fails here,
-``routing-key-mismatch``. Pure: the partition is a hash of the key, not Kafka's partitioner.
+``routing-key-mismatch``. Only an input sealed to the broker is forwarded: one in clear is
+decided where it was read (a dead letter by reference), so no personal data is copied. Pure:
+the partition is a hash of the key, not Kafka's partitioner.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from broker.core.crypto.sealing import SEALED_HEADER, DecryptionError, parse_sealed
 from broker.core.envelope import MAX_INPUT_BYTES, RawHeaders, parse_headers
 from broker.core.errors import FieldProblem, NoticeError
 from broker.core.pipeline import OutMessage, Source
@@ -60,8 +64,14 @@ def forward(
     if value is None or len(value) > MAX_INPUT_BYTES:
         return None
     try:
-        parse_headers(headers)
+        parsed = parse_headers(headers)
     except NoticeError:
+        return None
+    # Only what is sealed to the broker travels on: a notice sent in clear is personal data,
+    # and copying it to another topic would spread it (the pipeline dead-letters it by
+    # reference, where it was read). The header alone can lie, so the value must be an
+    # envelope too.
+    if not _sealed(parsed, value):
         return None
     key = routing_key(value, headers)
     kept = tuple((k, v) for k, v in headers or () if k != ORIGIN_HEADER and v is not None)
@@ -72,6 +82,16 @@ def forward(
         (*kept, (ORIGIN_HEADER, str(source).encode())),
         partition=partition_of(key, partitions),
     )
+
+
+def _sealed(headers: Mapping[str, bytes], value: bytes) -> bool:
+    if headers.get(SEALED_HEADER) != b"1":
+        return False
+    try:
+        parse_sealed(value)
+    except DecryptionError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

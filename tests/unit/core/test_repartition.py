@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from broker.core import repartition
+from broker.core.crypto.sealing import SealedDelivery
 from broker.core.envelope import MAX_INPUT_BYTES, UNREADABLE_HEADER
 from broker.core.errors import NoticeError
 from broker.core.pipeline import Result, Source
@@ -71,14 +72,48 @@ def test_a_key_always_has_the_same_partition_and_keys_spread() -> None:
 # --- stage 1: forward ------------------------------------------------------------------------
 
 
+# an envelope's shape (not a real one: stage 1 opens nothing, it only checks the shape)
+ENVELOPE = (
+    SealedDelivery(
+        recipient_key_id="x25519-0123456789abcdef", wrapped_key="AA", nonce="AA", ciphertext="AA"
+    )
+    .model_dump_json()
+    .encode()
+)
+
+
 def test_a_forward_keeps_value_and_headers_and_adds_the_origin() -> None:
-    headers = [("ce_id", b"n-1"), ("ce_type", b"t"), (ORIGIN_HEADER, b"forged/0/1")]
-    out = forward(b"sealed", headers, Source("t.notices", 2, 41), ROUTED, N)
+    headers = [
+        ("ce_id", b"n-1"),
+        ("ce_type", b"t"),
+        ("ce_sealed", b"1"),
+        (ORIGIN_HEADER, b"forged/0/1"),
+    ]
+    out = forward(ENVELOPE, headers, Source("t.notices", 2, 41), ROUTED, N)
     assert out is not None
-    assert (out.topic, out.key, out.value) == (ROUTED, b"n-1", b"sealed")
+    assert (out.topic, out.key, out.value) == (ROUTED, b"n-1", ENVELOPE)
     assert out.partition == partition_of(b"n-1", N)
     # the input's own origin header is not forwarded: only stage 1 says where it was read
-    assert out.headers == (("ce_id", b"n-1"), ("ce_type", b"t"), (ORIGIN_HEADER, b"t.notices/2/41"))
+    assert out.headers == (
+        ("ce_id", b"n-1"),
+        ("ce_type", b"t"),
+        ("ce_sealed", b"1"),
+        (ORIGIN_HEADER, b"t.notices/2/41"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "headers"),
+    [
+        (b'{"child": {"name": "Ola"}}', [("ce_id", b"n-1")]),  # in clear
+        (b'{"child": {"name": "Ola"}}', [("ce_id", b"n-1"), ("ce_sealed", b"1")]),  # a lie
+        (ENVELOPE, [("ce_id", b"n-1")]),  # an envelope not marked sealed
+    ],
+)
+def test_only_what_is_sealed_to_the_broker_travels_on(value: bytes, headers: Any) -> None:
+    """A notice in clear is personal data: copying it to the routed topic would spread it, so
+    stage 1 decides it where it was read (a dead letter by reference)."""
+    assert forward(value, headers, Source("t.notices", 0, 1), ROUTED, N) is None
 
 
 @pytest.mark.parametrize(
