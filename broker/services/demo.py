@@ -27,7 +27,7 @@ from rich.table import Table
 
 from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, fetch_partition_zero, producer, send_all
-from broker.adapters.kafka.local import LocalKafka, free_port_pair
+from broker.adapters.kafka.local import LocalKafka, free_ports
 from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
@@ -52,7 +52,7 @@ def _secure_kafka(settings: Settings) -> LocalKafka:
     return LocalKafka(
         lib_dir=settings.kafka_lib_dir or settings.state_dir / "kafka" / "lib",
         data_dir=settings.state_dir / "demo-kafka",
-        port=free_port_pair(),
+        port=free_ports(),
         policy_dir=settings.policy_dir,
         profile=Profile.secure,
     )

@@ -48,9 +48,12 @@ cluster_storage_id() {
 }
 
 # terminate_nodes SIGNAL N:PID... : signal every node at once (a controlled shutdown needs the
-# quorum, so none waits for another to be gone), wait up to STOP_TIMEOUT, then SIGKILL.
+# quorum, so none waits for another to be gone), wait up to STOP_TIMEOUT, then SIGKILL. A node
+# left without a quorum (a majority of the nodes gone) can never finish its controlled
+# shutdown: it gets SIGKILL after 2 s of that (what it wrote is in the OS's page cache; the
+# next start recovers its log).
 terminate_nodes() {
-  local sig=$1 entry deadline left pid t0
+  local sig=$1 entry deadline left pid t0 alive lost_at=0
   shift
   t0=$(now_ms)
   deadline=$((t0 + STOP_TIMEOUT * 1000))
@@ -59,12 +62,21 @@ terminate_nodes() {
     left=0
     for entry in "$@"; do pid_alive "${entry#*:}" && left=1; done
     ((left)) || break
+    read -r -a alive <<<"$(running_nodes)"
+    if ((${#alive[@]} * 2 <= NODES)); then
+      ((lost_at)) || lost_at=$(now_ms)
+      (($(now_ms) - lost_at < 2000)) || break
+    fi
     sleep 0.2
   done
   for entry in "$@"; do
     pid=${entry#*:}
     if pid_alive "$pid"; then
-      echo "kafka.sh: node ${entry%%:*} (pid $pid) still running after ${STOP_TIMEOUT} s; sending SIGKILL" >&2
+      if ((lost_at)); then
+        echo "kafka.sh: node ${entry%%:*} (pid $pid) has no quorum left to shut down with; sending SIGKILL" >&2
+      else
+        echo "kafka.sh: node ${entry%%:*} (pid $pid) still running after ${STOP_TIMEOUT} s; sending SIGKILL" >&2
+      fi
       kill -KILL "$pid" 2>/dev/null || true
       while pid_alive "$pid"; do sleep 0.1; done
     fi

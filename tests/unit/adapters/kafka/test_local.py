@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from broker.adapters.kafka.local import SCRIPT, LocalKafka, free_port_pair
+from broker.adapters.kafka.local import SCRIPT, LocalKafka, free_ports
 from broker.adapters.kafka.tls.contexts import Profile
 from tests.conftest import POLICIES, ROOT
 
@@ -67,6 +67,6 @@ def test_a_local_kafka_spells_out_its_places(tmp_path: Path) -> None:
     assert kafka.security().profile is Profile.secure
 
 
-def test_a_free_port_pair_is_two_free_ports() -> None:
-    port = free_port_pair()
+def test_a_free_ports_is_two_free_ports() -> None:
+    port = free_ports()
     assert 0 < port < 65000
