@@ -35,6 +35,7 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
+from broker.core.deployment.topics import SINGLE_NODE
 from broker.core.directory import Directory
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
@@ -77,6 +78,7 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
         app_id=f"{prefix}broker",
         bootstrap=kafka.bootstrap,
         kafka=kafka.security(),
+        replication=SINGLE_NODE,  # the demo's Kafka is one node, whatever the caller's is
     )
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None

@@ -28,6 +28,7 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import signing
 from broker.core.crypto.registry import KeyKind
+from broker.core.deployment.topics import SINGLE_NODE
 from broker.core.envelope import binary_headers
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
@@ -158,6 +159,7 @@ def _own_plaintext_kafka(tmp_path: Path, tag: str) -> tuple[dict[str, str], Sett
         bootstrap=f"127.0.0.1:{port}",
         state_dir=tmp_path / "state",
         kafka=KafkaSecurity(Profile.plaintext, tmp_path / "credentials"),
+        replication=SINGLE_NODE,  # one node of its own, whether or not the session's is a cluster
     )
     return env, fresh_settings(base, tag=tag)
 
