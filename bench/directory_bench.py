@@ -49,7 +49,7 @@ from rich.table import Table
 
 from broker.adapters.kafka.admin import Applied, apply, in_effect
 from broker.adapters.kafka.clients import Connection, new_admin
-from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.kafka.local import free_ports
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import APP_NAME
@@ -280,7 +280,7 @@ def kafka_section(policy: PolicySet, size: int) -> None:
     base = Path(tempfile.mkdtemp(prefix="directory-bench-"))
     shutil.copytree(ROOT / "policies", base / "policies")
     (base / "policies" / DIRECTORY_FILE).write_bytes(data)
-    port = free_port_pair()
+    port = free_ports()
     creds = base / "credentials"
     env = {
         **os.environ,

@@ -34,7 +34,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from broker.adapters.kafka.clients import producer, send_all
-from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.kafka.local import free_ports
 from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.services.local import WorkerProcess, create_topics
@@ -130,7 +130,7 @@ def main() -> None:
         return
 
     state = Path(tempfile.mkdtemp(prefix="bench-"))
-    port = free_port_pair()
+    port = free_ports()
     kafka_env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_DATA_DIR": str(state / "kafka")}
     console.print(f"starting a Kafka of its own (plaintext profile) on 127.0.0.1:{port}")
     subprocess.run(

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.adapters.kafka.clients import producer
-from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.kafka.local import free_ports
 from broker.adapters.settings import Settings
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.processes import encode, fresh_settings, synthetic_notices
@@ -96,7 +96,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="bench-guard-"))
-    port, metrics_port = free_port_pair(), free_port_pair()
+    port, metrics_port = free_ports(), free_ports()
     kafka_env = {
         **os.environ,
         "KAFKA_PORT": str(port),

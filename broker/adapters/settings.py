@@ -19,7 +19,7 @@ import platformdirs
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.stores import keyfiles
 from broker.adapters.stores.keyfiles import KeyPaths
-from broker.core.deployment.topics import TopicNames
+from broker.core.deployment.topics import SINGLE_NODE, Replication, TopicNames
 from broker.core.errors import ConfigError
 
 APP_NAME = "oslo-share-broker"
@@ -64,6 +64,9 @@ class Settings:
     audit_store: str | None = None
     # where kafka.sh keeps Kafka's jars for the demo (KAFKA_LIB_DIR); None: <state>/kafka/lib
     kafka_lib_dir: Path | None = None
+    # the topics' replication: BROKER_KAFKA_REPLICATION_FACTOR (1; 3 on the three-node
+    # cluster) and BROKER_KAFKA_MIN_INSYNC_REPLICAS (default: all copies but one, at least 1)
+    replication: Replication = SINGLE_NODE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -84,6 +87,7 @@ class Settings:
             audit_witness=_path(env, "BROKER_AUDIT_WITNESS"),
             audit_store=env.get("BROKER_AUDIT_STORE") or None,
             kafka_lib_dir=_path(env, "KAFKA_LIB_DIR"),
+            replication=_replication(env),
         )
 
     @property
@@ -110,6 +114,8 @@ class Settings:
             "BROKER_STATE_DIR": str(self.state_dir),
             "BROKER_KAFKA_PROFILE": self.kafka.profile.value,
             "BROKER_KAFKA_CREDENTIALS_DIR": str(self.kafka.credentials_dir),
+            "BROKER_KAFKA_REPLICATION_FACTOR": str(self.replication.factor),
+            "BROKER_KAFKA_MIN_INSYNC_REPLICAS": str(self.replication.min_insync),
         }
         if self.kafka.principal is not None:
             overrides["BROKER_KAFKA_PRINCIPAL"] = self.kafka.principal
@@ -153,6 +159,32 @@ class Settings:
         if len(key) < 32:
             raise ConfigError(f"subject key file {path} holds fewer than 32 bytes")
         return key
+
+
+def _count(env: Mapping[str, str], name: str) -> int | None:
+    """A whole number setting, None when unset; a ConfigError naming it otherwise."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ConfigError(f"{name}: '{value}' is not a whole number")
+    return int(value)
+
+
+def _replication(env: Mapping[str, str]) -> Replication:
+    """BROKER_KAFKA_REPLICATION_FACTOR and BROKER_KAFKA_MIN_INSYNC_REPLICAS (1/1 when unset; a
+    factor alone needs all copies but one: 3 -> 2)."""
+    given = _count(env, "BROKER_KAFKA_REPLICATION_FACTOR")
+    factor = 1 if given is None else given
+    min_insync = _count(env, "BROKER_KAFKA_MIN_INSYNC_REPLICAS")
+    try:
+        if min_insync is None:
+            return Replication.for_factor(factor)
+        return Replication(factor, min_insync)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"BROKER_KAFKA_REPLICATION_FACTOR / BROKER_KAFKA_MIN_INSYNC_REPLICAS: {exc}"
+        ) from None
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

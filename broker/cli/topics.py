@@ -20,14 +20,15 @@ def create() -> None:
     from broker.core.deployment.topics import topic_plan
 
     s = settings()
-    specs = topic_plan(s.topics, load_directory(load_policy(s.policy_dir)))
+    specs = topic_plan(s.topics, load_directory(load_policy(s.policy_dir)), s.replication)
     created = asyncio.run(ensure_topics(s.bootstrap, specs))
-    table = Table("topic", "partitions", "config", "status")
+    table = Table("topic", "partitions", "replicas", "config", "status")
     for spec in specs:
         table.add_row(
             spec.name,
             str(spec.partitions),
-            ", ".join(f"{k}={v}" for k, v in spec.config.items()),
+            str(spec.replication.factor),
+            ", ".join(f"{k}={v}" for k, v in spec.kafka_config.items()),
             "created" if spec.name in created else "exists",
         )
     out.print(table)

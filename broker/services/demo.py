@@ -27,7 +27,7 @@ from rich.table import Table
 
 from broker.adapters import examples
 from broker.adapters.kafka.clients import consume, fetch_partition_zero, producer, send_all
-from broker.adapters.kafka.local import LocalKafka, free_port_pair
+from broker.adapters.kafka.local import LocalKafka, free_ports
 from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
@@ -35,6 +35,7 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
+from broker.core.deployment.topics import SINGLE_NODE
 from broker.core.directory import Directory
 from broker.core.envelope import header_map
 from broker.core.pipeline import AUDIT_TYPE
@@ -52,7 +53,7 @@ def _secure_kafka(settings: Settings) -> LocalKafka:
     return LocalKafka(
         lib_dir=settings.kafka_lib_dir or settings.state_dir / "kafka" / "lib",
         data_dir=settings.state_dir / "demo-kafka",
-        port=free_port_pair(),
+        port=free_ports(),
         policy_dir=settings.policy_dir,
         profile=Profile.secure,
     )
@@ -77,6 +78,7 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
         app_id=f"{prefix}broker",
         bootstrap=kafka.bootstrap,
         kafka=kafka.security(),
+        replication=SINGLE_NODE,  # the demo's Kafka is one node, whatever the caller's is
     )
     worker = WorkerProcess(settings, settings.state_dir / f"{prefix}worker.log")
     sealer: subprocess.Popen[bytes] | None = None

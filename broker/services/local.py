@@ -33,7 +33,8 @@ def create_topics(settings: Settings) -> Path | None:
             apply(settings.bootstrap, settings.kafka, acls, specs, prefix=settings.topic_prefix)
         )
         return moved
-    specs = topic_plan(settings.topics, load_directory(load_policy(settings.policy_dir)))
+    directory = load_directory(load_policy(settings.policy_dir))
+    specs = topic_plan(settings.topics, directory, settings.replication)
     asyncio.run(
         ensure_topics(settings.bootstrap, specs, options=settings.kafka.options(Principals().admin))
     )

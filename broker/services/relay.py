@@ -76,7 +76,7 @@ class Relay:
 
     async def _relay(self, idle_timeout: float | None) -> int:
         s, relay, n = self.settings, Principals().relay, 0
-        specs = [TopicSpec(t, 1, dict(SHORT_LIVED)) for t in self.topics]
+        specs = [TopicSpec(t, 1, dict(SHORT_LIVED), replication=s.replication) for t in self.topics]
         await ensure_topics(s.bootstrap, specs, principal=relay)
         group = f"{s.app_id}-receipts-relay"
         async with (

@@ -85,7 +85,8 @@ class Service:
     async def _follow(self) -> None:
         s, who, stop = self.settings, Principals().sealer, asyncio.Event()
         await wait_for_kafka(s.bootstrap, timeout=300, principal=who)
-        specs = [t for t in topic_specs(s.topics) if t.name == s.topics.audit]
+        specs = topic_specs(s.topics, replication=s.replication)
+        specs = [t for t in specs if t.name == s.topics.audit]
         await ensure_topics(s.bootstrap, specs, principal=who)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

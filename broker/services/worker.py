@@ -156,7 +156,9 @@ def _faust_app(settings: Settings) -> faust.App:
     ssl_context = settings.kafka.ssl_context(Principals().worker)
     return faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap}",
+        # every bootstrap server its own URL (Faust reads "kafka://a;kafka://b")
+        broker=";".join(f"kafka://{h.strip()}" for h in settings.bootstrap.split(",")),
+        producer_acks=-1,  # acks=all: written once min.insync.replicas copies hold it
         broker_credentials=faust.SSLCredentials(ssl_context) if ssl_context else None,
         datadir=str(settings.state_dir / "faust"),
         web_enabled=False,  # no Faust web listener at all (never on 0.0.0.0)
@@ -348,7 +350,7 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     guard = signing.MemoryReplayGuard()
     pipeline = build_pipeline(settings, policy, guard)  # and missing keys, before Kafka
     progress = ProgressLog(settings)
-    specs = topic_plan(settings.topics, pipeline.directory)
+    specs = topic_plan(settings.topics, pipeline.directory, settings.replication)
     partitions = asyncio.run(prepare(settings, specs, progress, guard, pipeline.worker_state))
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)

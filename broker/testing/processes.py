@@ -14,7 +14,7 @@ import dataclasses
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -63,13 +63,23 @@ def fresh_settings(base: Settings | None = None, tag: str = "t") -> Settings:
 # --- fault drill -----------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class BrokerEvent:
+    """Something done to Kafka during a drill: at ``at`` (a fraction of the publishing time),
+    ``action`` (restart the node, kill -9 one node of a cluster, …), announced as ``says``."""
+
+    at: float
+    says: str
+    action: Callable[[], object]
+
+
 @dataclasses.dataclass
 class DrillReport:
     published: int = 0
     notices_on_topic: int = 0
     duplicate_inputs: int = 0
     kills: int = 0
-    broker_restarts: int = 0
+    broker_events: int = 0
     recipients: int = 0
     decisions: int = 0
     duplicate_decisions: int = 0
@@ -137,13 +147,13 @@ async def fault_drill(
     notices: int,
     rate: float,
     kills: int,
-    restart_broker: Any = None,
+    broker_events: Sequence[BrokerEvent] = (),
     seed: int = 3,
     settle_timeout: float = 60,
     say: Any = print,
 ) -> DrillReport:
     """Publish ``notices`` at ``rate``/s while kill -9'ing the worker ``kills`` times at random
-    moments (restarting it each time) and, if given, restarting the broker once midway; then
+    moments (restarting it each time) and doing the ``broker_events`` to Kafka; then
     check that every notice has exactly one decision per recipient and every delivery is on
     its topic exactly once (read committed), with nothing missing."""
     rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not secrets
@@ -151,25 +161,26 @@ async def fault_drill(
     docs = list(synthetic_notices(notices, seed=seed))
     messages = [encode(d, settings) for d in docs]
     duration = notices / rate
-    events = [(rng.uniform(0.05, 1.0) * duration, "kill") for _ in range(kills)]
-    if restart_broker:
-        events.append((duration * 0.5, "broker"))
+    events: list[tuple[float, BrokerEvent | None]] = [
+        (rng.uniform(0.05, 1.0) * duration, None) for _ in range(kills)
+    ]
+    events += [(e.at * duration, e) for e in broker_events]
     started = time.monotonic()
 
     async def publish() -> None:
         report.published = await _publish_at_rate(settings, messages, rate, started)
 
     async def chaos() -> None:
-        for at, what in sorted(events):
+        for at, event in sorted(events, key=lambda e: e[0]):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
-            if what == "kill":
+            if event is None:
                 await asyncio.to_thread(worker.kill)
                 say(f"  {time.monotonic() - started:6.1f} s  kill -9 worker; restarting")
                 await asyncio.to_thread(worker.start)
             else:
-                say(f"  {time.monotonic() - started:6.1f} s  restarting the Kafka broker")
-                await asyncio.to_thread(restart_broker)
-                report.broker_restarts += 1
+                say(f"  {time.monotonic() - started:6.1f} s  {event.says}")
+                await asyncio.to_thread(event.action)
+                report.broker_events += 1
 
     await asyncio.gather(publish(), chaos())
     say(f"  {time.monotonic() - started:6.1f} s  published {report.published}; settling")

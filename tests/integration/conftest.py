@@ -12,13 +12,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.kafka.local import free_ports
 from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import sealing
 from broker.core.policy import PolicySet
 from broker.services.local import WorkerProcess, create_topics
+from broker.testing.cluster import Cluster
 from broker.testing.directories import EXAMPLES_REACH, policy_dir_with
 from broker.testing.processes import fresh_settings
 from tests.conftest import POLICIES, ROOT
@@ -26,50 +27,55 @@ from tests.conftest import POLICIES, ROOT
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
 
 
+def kafka_nodes() -> int:
+    """BROKER_TEST_KAFKA_NODES: 1 (default) or 3, the three-node cluster for the whole suite."""
+    value = os.environ.get("BROKER_TEST_KAFKA_NODES", "1")
+    if value not in ("1", "3"):
+        raise pytest.UsageError(f"BROKER_TEST_KAFKA_NODES: 1 or 3, got '{value}'")
+    return int(value)
+
+
 @pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The test session's own Apache Kafka in the secure profile: mutual TLS on every
     listener, no plaintext, ACLs enforced (deploy/kafka.sh, KAFKA_PROFILE=secure), on free
-    ports beside any Kafka a developer runs. Every `broker` process and client in the session
-    connects through it as its own principal (BROKER_KAFKA_PROFILE=secure)."""
+    ports beside any Kafka a developer runs. One node, or with BROKER_TEST_KAFKA_NODES=3 the
+    three-node cluster (three voters, RF 3, min ISR 2; bootstrap: all three). Every `broker`
+    process and client in the session connects through it as its own principal
+    (BROKER_KAFKA_PROFILE=secure) and creates topics replicated as it needs
+    (BROKER_KAFKA_REPLICATION_FACTOR)."""
     base = tmp_path_factory.mktemp("kafka")
-    port = free_port_pair()
-    credentials = base / "credentials"
+    nodes = kafka_nodes()
     # The organisations the examples reach, not the shipped 59: every stack creates each one's
     # topics and ACLs under its own prefix, and a broker holding thousands of ACLs applies new
     # ones slowly (the directory benchmark times 200 organisations on a broker of their own).
     policies = policy_dir_with(POLICIES, base / "policies", EXAMPLES_REACH)
-    env = {
-        **os.environ,
-        "BROKER_POLICY_DIR": str(policies),
-        "KAFKA_PROFILE": "secure",
-        "KAFKA_PORT": str(port),
-        "KAFKA_DATA_DIR": str(base / "data"),
-        "KAFKA_CREDENTIALS_DIR": str(credentials),
-        "KAFKA_START_TIMEOUT": "90",
-    }
-    started = subprocess.run(
-        ["bash", str(KAFKA_SH), "start"], env=env, capture_output=True, text=True, check=False
+    cluster = Cluster(
+        base / "data",
+        free_ports(2 * nodes),
+        policies,
+        nodes=nodes,
+        credentials_dir=base / "credentials",
+        script=KAFKA_SH,
     )
-    assert started.returncode == 0, f"Kafka did not start:\n{started.stdout}{started.stderr}"
-    bootstrap = f"127.0.0.1:{port}"
-    session_env = {
-        "BROKER_KAFKA_PROFILE": "secure",
-        "BROKER_KAFKA_CREDENTIALS_DIR": str(credentials),
-        "BROKER_BOOTSTRAP": bootstrap,
-        "BROKER_POLICY_DIR": str(policies),
-    }
-    saved = {k: os.environ.get(k) for k in session_env}
-    os.environ.update(session_env)
+    cluster.start()
+    saved = {k: os.environ.get(k) for k in cluster.client_env()}
+    os.environ.update(cluster.client_env())
     try:
-        yield bootstrap
+        yield cluster
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=env, capture_output=True, check=False)
+        cluster.run("stop", check=False)
+
+
+@pytest.fixture(scope="session")
+def kafka(kafka_cluster: Cluster) -> str:
+    """The session's Kafka (see kafka_cluster): its bootstrap servers."""
+    return kafka_cluster.bootstrap
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,8 @@ from aiokafka.errors import (
 
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.clients import fetch_partition_zero
-from broker.adapters.kafka.local import free_port_pair
-from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
+from broker.adapters.kafka.local import free_ports
+from broker.adapters.kafka.tls.contexts import KafkaSecurity
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import (
@@ -49,8 +49,10 @@ from broker.core.deployment.acl import (
 from broker.core.deployment.certificates import issue, make_ca
 from broker.core.directory import Directory
 from broker.core.notices import NOTICE_SENDERS
+from broker.testing.cluster import Cluster
 from broker.testing.directories import TWO_SCHOOLS_TWO_DISTRICTS, policy_dir_with
 from tests.conftest import POLICIES, ROOT
+from tests.integration.conftest import kafka_nodes
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +69,7 @@ class Secure:
     acls: list[AclBinding]
     topics: list[str]
     principals: list[str]  # every client principal except the admin (a super user)
+    cluster: Cluster
 
     def options(self, principal: str) -> dict[str, Any]:
         return self.security.options(principal)
@@ -96,33 +99,31 @@ async def _seed(secure: Secure) -> None:
 
 @pytest.fixture(scope="session")
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
-    """A secure-profile broker of its own, with the ACLs applied; stopped afterwards."""
+    """A secure-profile Kafka of its own (one node, or three with BROKER_TEST_KAFKA_NODES=3),
+    with the ACLs applied; stopped afterwards."""
     base = tmp_path_factory.mktemp("kafka-secure")
-    port = free_port_pair()
+    nodes = kafka_nodes()
     # two schools and two districts (and one organisation for each other role): each its own
-    # principal, certificate, delivery and receipts topic
+    # principal, certificate, delivery and receipts topic (kafka.sh makes a certificate for each)
     policy_dir = policy_dir_with(POLICIES, base / "policies", TWO_SCHOOLS_TWO_DISTRICTS)
-    env = {
-        **os.environ,
-        "BROKER_POLICY_DIR": str(policy_dir),  # kafka.sh makes a certificate for each
-        "KAFKA_PROFILE": "secure",
-        "KAFKA_PORT": str(port),
-        "KAFKA_DATA_DIR": str(base / "data"),
-        "KAFKA_CREDENTIALS_DIR": str(base / "credentials"),
-        "KAFKA_START_TIMEOUT": "60",
-    }
-    started = _kafka("start", env)
-    assert started.returncode == 0, f"secure Kafka did not start:\n{started.stdout}{started.stderr}"
+    cluster = Cluster(
+        base / "data",
+        free_ports(2 * nodes),
+        policy_dir,
+        nodes=nodes,
+        credentials_dir=base / "credentials",
+        script=KAFKA_SH,
+    )
+    cluster.start()
     try:
         prefix = f"acl-{uuid.uuid4().hex[:8]}."
         settings = dataclasses.replace(
-            Settings.from_env(),
-            bootstrap=f"127.0.0.1:{port}",
+            cluster.settings(Settings.from_env()),
             topic_prefix=prefix,
             app_id=f"{prefix}broker",
             policies=policy_dir,
         )
-        security = KafkaSecurity(Profile.secure, base / "credentials")
+        security = cluster.security()
         acls, specs = planned(settings)
         asyncio.run(apply(settings.bootstrap, security, acls, specs, prefix=prefix))
         organisations = _directory(settings).organisations
@@ -133,12 +134,12 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
             acls,
             [s.name for s in specs],
             [p for p in PRINCIPALS.clients(organisations) if p != PRINCIPALS.admin],
+            cluster,
         )
         asyncio.run(_seed(secure))
         yield secure
     finally:
-        stopped = _kafka("stop", env)
-        assert stopped.returncode == 0, stopped.stderr
+        cluster.stop()
 
 
 def _directory(settings: Settings) -> Directory:
@@ -391,9 +392,8 @@ async def test_unauthenticated_connections_fail(secure_kafka: Secure, tmp_path: 
 def test_kafka_sh_status_reports_the_secure_profile(secure_kafka: Secure) -> None:
     """`kafka.sh status` finds the running secure broker and checks it with the admin's
     certificate (its readiness probe)."""
-    port = secure_kafka.bootstrap.rsplit(":", 1)[1]
-    data = secure_kafka.security.credentials_dir.parent / "data"
-    env = {**os.environ, "KAFKA_PORT": port, "KAFKA_DATA_DIR": str(data)}
+    cluster = secure_kafka.cluster
+    env = {**os.environ, "KAFKA_PORT": str(cluster.port), "KAFKA_DATA_DIR": str(cluster.data_dir)}
     result = _kafka("status", env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "secure profile" in result.stdout

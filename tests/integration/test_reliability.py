@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from broker.adapters.kafka.clients import client_options, consume, producer, send_all
-from broker.adapters.kafka.local import free_port_pair
+from broker.adapters.kafka.local import free_ports
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.policy_files import load_policy
 from broker.adapters.publisher import notice_message, sealed_for_broker
@@ -28,6 +28,7 @@ from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
 from broker.core.crypto import signing
 from broker.core.crypto.registry import KeyKind
+from broker.core.deployment.topics import SINGLE_NODE
 from broker.core.envelope import binary_headers
 from broker.core.notices import NOTICE_MODELS
 from broker.core.pipeline import AUDIT_TYPE, OutMessage
@@ -146,7 +147,7 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_worker_goes_on(stack: 
 def _own_plaintext_kafka(tmp_path: Path, tag: str) -> tuple[dict[str, str], Settings]:
     """The environment for deploy/kafka.sh to run a plaintext Kafka of the test's own on a
     free port, and settings that point a worker at it."""
-    port = free_port_pair()
+    port = free_ports()
     env = {
         **os.environ,
         "KAFKA_PORT": str(port),
@@ -158,6 +159,7 @@ def _own_plaintext_kafka(tmp_path: Path, tag: str) -> tuple[dict[str, str], Sett
         bootstrap=f"127.0.0.1:{port}",
         state_dir=tmp_path / "state",
         kafka=KafkaSecurity(Profile.plaintext, tmp_path / "credentials"),
+        replication=SINGLE_NODE,  # one node of its own, whether or not the session's is a cluster
     )
     return env, fresh_settings(base, tag=tag)
 
@@ -165,7 +167,7 @@ def _own_plaintext_kafka(tmp_path: Path, tag: str) -> tuple[dict[str, str], Sett
 def test_worker_waits_for_kafka_then_works_and_stops_cleanly(tmp_path: Path) -> None:
     """Started before Kafka exists, the worker warns and waits; once Kafka is up it decides
     notices and serves metrics on 127.0.0.1; SIGTERM stops it cleanly (exit 0)."""
-    metrics_port = free_port_pair()
+    metrics_port = free_ports()
     shutil_env, s = _own_plaintext_kafka(tmp_path, "avail")
     worker = WorkerProcess(
         s,

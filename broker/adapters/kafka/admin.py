@@ -52,7 +52,7 @@ def planned(s: Settings, *, transactions: bool = True) -> tuple[list[AclBinding]
     organisation of the directory its own principal, delivery topic and receipts topic."""
     directory = load_directory(load_policy(s.policy_dir))
     acls = bindings(directory.topics, s.topics, s.app_id, transactions=transactions)
-    return acls, topic_plan(s.topics, directory)
+    return acls, topic_plan(s.topics, directory, s.replication)
 
 
 def unplanned(s: Settings) -> list[str]:

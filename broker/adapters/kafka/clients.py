@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
@@ -79,7 +79,7 @@ async def create_topics(
     so one it may not see may well exist, and is not its to create."""
     existing = set(await admin.list_topics())
     new = [
-        NewTopic(s.name, s.partitions, 1, topic_configs=s.config)
+        NewTopic(s.name, s.partitions, s.replication.factor, topic_configs=s.kafka_config)
         for s in specs
         if s.name not in existing
     ]
@@ -243,7 +243,13 @@ async def fetch_partition_zero(
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
     await client.bootstrap()
     try:
-        node = next(iter(client.cluster.brokers())).nodeId
+        # the partition's leader if the client may see it (a cluster's other brokers answer
+        # NOT_LEADER), else any broker: the authoriser refuses before leadership matters
+        metadata = await client.fetch_all_metadata()
+        leader = metadata.leader_for_partition(TopicPartition(topic, 0))
+        node = leader if leader is not None and leader >= 0 else None
+        if node is None:
+            node = next(iter(client.cluster.brokers())).nodeId
         resp = await client.send(node, FetchRequest(0, 1, 1 << 20, 1, [(topic, [(0, 0, 1 << 20)])]))
         [(name, [partition])] = resp.topics
         assert name == topic

@@ -27,7 +27,7 @@ from broker.core.deployment.acl import (
     ResourceType,
     user,
 )
-from broker.core.deployment.topics import TopicSpec
+from broker.core.deployment.topics import THREE_NODES, Replication, TopicSpec
 from broker.core.errors import ConfigError
 
 Manifest = dict[str, Any]
@@ -66,8 +66,7 @@ class ClusterSettings:
     name: str = "broker-kafka"
     kafka_version: str = "4.2.1"  # of those Strimzi 1.2 runs, the nearest to the local 4.1.1
     nodes: int = 3  # KRaft voters and brokers (dual role)
-    replication_factor: int = 3
-    min_insync_replicas: int = 2  # one node down: producers with acks=all still write
+    replication: Replication = THREE_NODES  # one node down: producers with acks=all still write
     storage: str = "100Gi"
     port: int = 9093  # the TLS listener
 
@@ -112,7 +111,7 @@ def broker_config(cluster: ClusterSettings) -> dict[str, Any]:
     """The Kafka settings of server.properties that a deployment keeps, with replication for
     ``cluster.nodes`` nodes. Listeners, TLS stores, principal mapping and the authorizer are
     Strimzi's to set (spec.kafka.listeners and authorization)."""
-    rf, isr = cluster.replication_factor, cluster.min_insync_replicas
+    rf, isr = cluster.replication.factor, cluster.replication.min_insync
     return {
         "default.replication.factor": rf,
         "min.insync.replicas": isr,
@@ -130,10 +129,10 @@ def broker_config(cluster: ClusterSettings) -> dict[str, Any]:
 
 def kafka(cluster: ClusterSettings, principals: Principals = PRINCIPALS) -> list[Manifest]:
     """The Kafka resource and its node pool: KRaft, mutual TLS only, deny by default."""
-    if cluster.min_insync_replicas >= cluster.replication_factor:
-        raise ConfigError("min_insync_replicas: must be below the replication factor")
-    if cluster.replication_factor > cluster.nodes:
-        raise ConfigError("replication_factor: more replicas than nodes")
+    if cluster.replication.min_insync >= cluster.replication.factor:
+        raise ConfigError("min.insync.replicas: must be below the replication factor")
+    if cluster.replication.factor > cluster.nodes:
+        raise ConfigError("replication factor: more replicas than nodes")
     pool = {
         "apiVersion": STRIMZI_API,
         "kind": "KafkaNodePool",
@@ -200,7 +199,7 @@ def kafka_topics(specs: Iterable[TopicSpec], cluster: ClusterSettings) -> list[M
             "spec": {
                 "topicName": spec.name,
                 "partitions": spec.partitions,
-                "replicas": cluster.replication_factor,
+                "replicas": cluster.replication.factor,
                 "config": dict(spec.config),
             },
         }

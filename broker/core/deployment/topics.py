@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from broker.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from broker.core.directory import Directory
@@ -32,11 +35,46 @@ PROGRESS = {
 
 
 @dataclass(frozen=True)
+class Replication:
+    """How many copies Kafka keeps of each partition (``factor``) and how many must hold a write
+    before a producer with acks=all is told it is written (``min_insync``, Kafka's
+    ``min.insync.replicas``). One node: 1/1. Three nodes: 3/2, so one node may be down and
+    producers still write, and no acknowledged write is on one disk only."""
+
+    factor: int = 1
+    min_insync: int = 1
+
+    def __post_init__(self) -> None:
+        if self.factor < 1:
+            raise ConfigError(f"replication factor: must be at least 1, got {self.factor}")
+        if not 1 <= self.min_insync <= self.factor:
+            raise ConfigError(
+                f"min.insync.replicas: must be from 1 to the replication factor ({self.factor}), "
+                f"got {self.min_insync}"
+            )
+
+    @classmethod
+    def for_factor(cls, factor: int) -> Replication:
+        """``factor`` copies, all but one needed for a write (1/1, 2/1, 3/2, …)."""
+        return cls(factor, max(1, factor - 1))
+
+
+SINGLE_NODE = Replication(1, 1)
+THREE_NODES = Replication(3, 2)
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    replication: Replication = SINGLE_NODE
+
+    @property
+    def kafka_config(self) -> dict[str, str]:
+        """The topic's settings as created: its own and its min.insync.replicas."""
+        return {**self.config, "min.insync.replicas": str(self.replication.min_insync)}
 
 
 @dataclass(frozen=True)
@@ -77,9 +115,18 @@ class TopicNames:
         return f"{self.prefix}receipts.{organisation}"
 
 
-def topic_specs(names: TopicNames, deliveries: Mapping[str, str] | None = None) -> list[TopicSpec]:
+def topic_specs(
+    names: TopicNames,
+    deliveries: Mapping[str, str] | None = None,
+    replication: Replication = SINGLE_NODE,
+) -> list[TopicSpec]:
     """The broker's own topics and, for each organisation in ``deliveries`` (organisation id →
-    its delivery topic before the prefix), its delivery and receipts topics."""
+    its delivery topic before the prefix), its delivery and receipts topics, each replicated as
+    ``replication`` says."""
+    return [dataclasses.replace(s, replication=replication) for s in _specs(names, deliveries)]
+
+
+def _specs(names: TopicNames, deliveries: Mapping[str, str] | None) -> list[TopicSpec]:
     specs = [
         TopicSpec(
             names.notices,
@@ -135,7 +182,10 @@ def topic_specs(names: TopicNames, deliveries: Mapping[str, str] | None = None) 
     return specs
 
 
-def topic_plan(names: TopicNames, directory: Directory) -> list[TopicSpec]:
+def topic_plan(
+    names: TopicNames, directory: Directory, replication: Replication = SINGLE_NODE
+) -> list[TopicSpec]:
     """Every topic a deployment needs: notices, audit, dead letters, the worker's progress, and
-    each organisation's deliveries and receipts (the directory's)."""
-    return topic_specs(names, directory.topics)
+    each organisation's deliveries and receipts (the directory's), replicated as
+    ``replication`` says."""
+    return topic_specs(names, directory.topics, replication)

@@ -13,6 +13,7 @@ import pytest
 
 from broker.adapters.kafka.tls.contexts import Profile
 from broker.adapters.settings import Settings
+from broker.core.deployment.topics import SINGLE_NODE, THREE_NODES, Replication
 from broker.core.errors import ConfigError
 from tests.conftest import POLICIES, ROOT
 
@@ -94,13 +95,62 @@ def test_a_child_process_environment_gives_back_the_same_settings(
         state_dir=tmp_path / "state",
         topic_prefix="p.",
         app_id="p.app",
-        bootstrap="127.0.0.1:1",
+        bootstrap="127.0.0.1:1,127.0.0.1:3",
         kafka=security,
+        replication=THREE_NODES,
     )
     monkeypatch.chdir(tmp_path)
     for name, value in settings.process_env().items():
         monkeypatch.setenv(name, value)
     assert Settings.from_env() == settings
+
+
+def test_replication_is_one_copy_unless_set(bare_env: Path) -> None:
+    """A single node's 1/1 without settings."""
+    assert Settings.from_env().replication == SINGLE_NODE
+
+
+@pytest.mark.parametrize(
+    ("factor", "min_insync", "expected"),
+    [("3", None, THREE_NODES), ("3", "3", Replication(3, 3)), ("2", None, Replication(2, 1))],
+)
+def test_replication_comes_from_the_environment(
+    bare_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    factor: str,
+    min_insync: str | None,
+    expected: Replication,
+) -> None:
+    """A factor alone needs all copies but one in sync (3 -> 2, the cluster's)."""
+    monkeypatch.setenv("BROKER_KAFKA_REPLICATION_FACTOR", factor)
+    if min_insync is not None:
+        monkeypatch.setenv("BROKER_KAFKA_MIN_INSYNC_REPLICAS", min_insync)
+    assert Settings.from_env().replication == expected
+
+
+@pytest.mark.parametrize(
+    ("factor", "min_insync", "reason"),
+    [
+        ("three", None, "BROKER_KAFKA_REPLICATION_FACTOR: 'three' is not a whole number"),
+        ("0", None, "replication factor: must be at least 1, got 0"),
+        ("3", "4", r"min\.insync\.replicas: must be from 1 to the replication factor \(3\)"),
+        ("3", "0", "got 0"),
+        ("1", "-1", "BROKER_KAFKA_MIN_INSYNC_REPLICAS: '-1' is not a whole number"),
+    ],
+)
+def test_replication_that_cannot_work_is_refused_naming_the_setting(
+    bare_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    factor: str,
+    min_insync: str | None,
+    reason: str,
+) -> None:
+    monkeypatch.setenv("BROKER_KAFKA_REPLICATION_FACTOR", factor)
+    if min_insync is not None:
+        monkeypatch.setenv("BROKER_KAFKA_MIN_INSYNC_REPLICAS", min_insync)
+    with pytest.raises(ConfigError, match=reason) as raised:
+        Settings.from_env()
+    assert "BROKER_KAFKA_" in str(raised.value)
 
 
 def test_the_auditor_files_come_from_the_environment(

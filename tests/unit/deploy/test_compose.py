@@ -157,8 +157,20 @@ def test_kubernetes_keeps_the_local_brokers_settings_replicated() -> None:
     for key, value in broker_config(cluster).items():
         assert key in local, f"{key}: not a setting of the local broker"
         if key.endswith("replication.factor"):
-            assert (local[key], value) == ("1", cluster.replication_factor), key
+            assert (local[key], value) == ("1", cluster.replication.factor), key
         elif key.endswith(("min.isr", "min.insync.replicas")):
-            assert (local[key], value) == ("1", cluster.min_insync_replicas), key
+            assert (local[key], value) == ("1", cluster.replication.min_insync), key
         else:
             assert str(value).lower() == local[key].lower(), key
+
+
+def test_the_local_cluster_replicates_as_the_kubernetes_one() -> None:
+    """cluster.properties (KAFKA_NODES=3 deploy/kafka.sh start) sets exactly the replication
+    settings of the Kafka resource: 3 replicas, 2 in sync, the internal topics too."""
+    replication = {
+        k: str(v)
+        for k, v in broker_config(ClusterSettings()).items()
+        if k.endswith(("replication.factor", "min.isr", "min.insync.replicas"))
+    }
+    assert properties(LOCAL / "cluster.properties") == replication
+    assert replication["transaction.state.log.min.isr"] == "2"

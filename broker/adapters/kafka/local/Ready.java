@@ -6,20 +6,25 @@
 // Commands:
 //   ready                      (default) wait until the broker answers admin requests
 //   list-topics                print topic names, one a line (internal topics left out)
-//   create-topic NAME [PARTITIONS]   create a topic, replication factor 1 (default 1 partition)
+//   create-topic NAME [PARTITIONS]   create a topic (default 1 partition), --replication-factor
 //   delete-topic NAME          delete a topic
 // Options:
 //   --bootstrap HOST:PORT      default 127.0.0.1:9092
 //   --timeout SECONDS          how long "ready" keeps trying (default 90; other commands: 15)
-//   --pid PID                  "ready" gives up as soon as this process has exited
+//   --pid PID                  "ready" gives up as soon as this process has exited (repeatable:
+//                              a cluster's nodes; any one exiting)
+//   --brokers N                "ready" needs N brokers and N voters caught up (default 1)
+//   --in-sync                  "ready" also waits until no partition is under-replicated
+//   --replication-factor R     create-topic's and the readiness probe's (default: --brokers)
 //   --cluster-id ID            "ready" also requires the broker to report this cluster id
 //   --command-config FILE      client properties (security.protocol, ssl.*), as Kafka's tools
 //                              take them; the secure profile passes the admin's
 //
-// "ready" means: DescribeCluster returns the broker (and the expected cluster id), a
-// Metadata request (listTopics) succeeds, and the controller accepts a validate-only
-// CreateTopics with replication factor 1 (so at least one broker is registered and
-// unfenced). An open port alone is not enough.
+// "ready" means: DescribeCluster returns N brokers (and the expected cluster id), a
+// Metadata request (listTopics) succeeds, the controller accepts a validate-only
+// CreateTopics with replication factor N (so N brokers are registered and unfenced), and,
+// for N > 1, DescribeMetadataQuorum shows a leader with N voters caught up. An open port
+// alone is not enough.
 //
 // Exit codes: 0 ok, 1 failed or timed out, 2 usage, 3 the --pid process exited.
 
@@ -30,7 +35,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.Optional;
+import java.util.Map;
 import java.util.Properties;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
@@ -41,6 +46,11 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.DescribeMetadataQuorumOptions;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.QuorumInfo;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.Node;
@@ -49,7 +59,10 @@ import org.apache.kafka.common.errors.TopicExistsException;
 public class Ready {
     static String bootstrap = "127.0.0.1:9092";
     static Double timeoutSeconds = null;
-    static Long pid = null;
+    static List<Long> pids = new ArrayList<>();
+    static int brokers = 1;
+    static boolean inSync = false;
+    static Short replicationFactor = null;
     static String expectedClusterId = null;
     static Properties clientProps = new Properties();
 
@@ -60,7 +73,10 @@ public class Ready {
                 switch (argv[i]) {
                     case "--bootstrap": bootstrap = argv[++i]; break;
                     case "--timeout": timeoutSeconds = Double.parseDouble(argv[++i]); break;
-                    case "--pid": pid = Long.parseLong(argv[++i]); break;
+                    case "--pid": pids.add(Long.parseLong(argv[++i])); break;
+                    case "--brokers": brokers = Integer.parseInt(argv[++i]); break;
+                    case "--in-sync": inSync = true; break;
+                    case "--replication-factor": replicationFactor = Short.parseShort(argv[++i]); break;
                     case "--cluster-id": expectedClusterId = argv[++i]; break;
                     case "--command-config": loadClientProps(argv[++i]); break;
                     case "-h": case "--help": usage(null); return;
@@ -91,9 +107,10 @@ public class Ready {
                     int partitions = rest.size() == 3 ? Integer.parseInt(rest.get(2)) : 1;
                     code = withAdmin(admin -> {
                         try {
-                            admin.createTopics(List.of(new NewTopic(name, partitions, (short) 1)))
+                            admin.createTopics(List.of(new NewTopic(name, partitions, replication())))
                                 .all().get(opTimeoutMs(), TimeUnit.MILLISECONDS);
-                            System.out.println("created " + name + " (" + partitions + " partitions)");
+                            System.out.println("created " + name + " (" + partitions + " partitions, "
+                                + replication() + " replicas)");
                         } catch (ExecutionException e) {
                             if (!(e.getCause() instanceof TopicExistsException)) throw e;
                             System.out.println("exists " + name);
@@ -136,6 +153,18 @@ public class Ready {
         }
     }
 
+    static short replication() {
+        return replicationFactor == null ? (short) brokers : replicationFactor;
+    }
+
+    /** The first --pid process that has exited, or null while all run. */
+    static Long exited() {
+        for (Long p : pids) {
+            if (ProcessHandle.of(p).map(h -> !h.isAlive()).orElse(true)) return p;
+        }
+        return null;
+    }
+
     static long opTimeoutMs() {
         return (long) ((timeoutSeconds == null ? 15 : timeoutSeconds) * 1000);
     }
@@ -164,9 +193,8 @@ public class Ready {
 
     static int ready(double seconds) {
         long deadline = System.nanoTime() + (long) (seconds * 1e9);
-        Optional<ProcessHandle> process = pid == null ? Optional.empty() : ProcessHandle.of(pid);
-        if (pid != null && process.map(h -> !h.isAlive()).orElse(true)) {
-            System.err.println("Ready: process " + pid + " is not running");
+        if (exited() != null) {
+            System.err.println("Ready: process " + exited() + " is not running");
             return 3;
         }
         String lastError = "no attempt made";
@@ -185,8 +213,9 @@ public class Ready {
                 } catch (Exception e) {
                     lastError = describe(e);
                 }
-                if (process.isPresent() && !process.get().isAlive()) {
-                    System.err.println("Ready: process " + pid + " exited (last error: " + lastError + ")");
+                Long gone = exited();
+                if (gone != null) {
+                    System.err.println("Ready: process " + gone + " exited (last error: " + lastError + ")");
                     return 3;
                 }
                 sleep(Math.min(200, Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
@@ -202,6 +231,7 @@ public class Ready {
         Collection<Node> nodes = cluster.nodes().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
         String clusterId = cluster.clusterId().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
         if (nodes.isEmpty()) return "no broker in DescribeCluster response";
+        if (nodes.size() < brokers) return nodes.size() + " of " + brokers + " brokers registered";
         if (expectedClusterId != null && !expectedClusterId.equals(clusterId)) {
             return "cluster id is " + clusterId + ", expected " + expectedClusterId
                 + " (another broker on " + bootstrap + "?)";
@@ -209,13 +239,55 @@ public class Ready {
         admin.listTopics(new ListTopicsOptions().timeoutMs(timeoutMs).listInternal(true))
             .names().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
         // Goes to the controller; fails while no broker is registered and unfenced.
-        admin.createTopics(List.of(new NewTopic("kafka-sh-readiness-probe", 1, (short) 1)),
+        admin.createTopics(List.of(new NewTopic("kafka-sh-readiness-probe", 1, replication())),
                 new CreateTopicsOptions().validateOnly(true).timeoutMs(timeoutMs))
             .all().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
+        if (brokers > 1) {
+            String quorum = quorum(admin, timeoutMs);
+            if (quorum != null) return quorum;
+        }
+        if (inSync) {
+            String lagging = underReplicated(admin, timeoutMs);
+            if (lagging != null) return lagging;
+        }
         StringBuilder ids = new StringBuilder();
         for (Node n : nodes) ids.append(ids.length() == 0 ? "" : ",").append(n.id());
         System.out.println("ready: cluster " + clusterId + ", broker(s) " + ids + " at " + bootstrap);
         return null;
+    }
+
+    /** null when the metadata quorum has a leader and every voter has caught up lately. */
+    static String quorum(Admin admin, int timeoutMs) throws Exception {
+        QuorumInfo q = admin.describeMetadataQuorum(new DescribeMetadataQuorumOptions().timeoutMs(timeoutMs))
+            .quorumInfo().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
+        if (q.leaderId() < 0) return "no quorum leader";
+        long now = System.currentTimeMillis();
+        int caughtUp = 0;
+        for (QuorumInfo.ReplicaState v : q.voters()) {
+            boolean leader = v.replicaId() == q.leaderId();
+            if (leader || v.lastCaughtUpTimestamp().orElse(0L) > now - 5000) caughtUp++;
+        }
+        if (q.voters().size() < brokers || caughtUp < brokers) {
+            return caughtUp + " of " + q.voters().size() + " voters caught up (leader " + q.leaderId() + ")";
+        }
+        return null;
+    }
+
+    /** null when every partition has all its replicas in sync. */
+    static String underReplicated(Admin admin, int timeoutMs) throws Exception {
+        Collection<String> names = admin.listTopics(new ListTopicsOptions().timeoutMs(timeoutMs).listInternal(true))
+            .names().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
+        if (names.isEmpty()) return null;
+        Map<String, TopicDescription> topics = admin.describeTopics(names,
+                new DescribeTopicsOptions().timeoutMs(timeoutMs))
+            .allTopicNames().get(timeoutMs + 500L, TimeUnit.MILLISECONDS);
+        int lagging = 0;
+        for (TopicDescription t : topics.values()) {
+            for (TopicPartitionInfo p : t.partitions()) {
+                if (p.isr().size() < p.replicas().size()) lagging++;
+            }
+        }
+        return lagging == 0 ? null : lagging + " partition(s) under-replicated";
     }
 
     static String describe(Throwable e) {
@@ -236,8 +308,8 @@ public class Ready {
 
     static void usage(String error) {
         System.err.println((error == null ? "" : "Ready: " + error + "\n")
-            + "usage: java -cp 'lib/*' Ready.java [--bootstrap HOST:PORT] [--timeout S] [--pid PID]"
-            + " [--cluster-id ID] [--command-config FILE] [ready | list-topics | create-topic NAME [PARTITIONS] | delete-topic NAME]");
+            + "usage: java -cp 'lib/*' Ready.java [--bootstrap HOST:PORT] [--timeout S] [--pid PID]..."
+            + " [--brokers N] [--in-sync] [--replication-factor R] [--cluster-id ID] [--command-config FILE] [ready | list-topics | create-topic NAME [PARTITIONS] | delete-topic NAME]");
         Runtime.getRuntime().halt(error == null ? 0 : 2);
     }
 }

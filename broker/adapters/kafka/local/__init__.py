@@ -17,21 +17,27 @@ from broker.adapters.settings import environment
 SCRIPT = Path(__file__).resolve().with_name("kafka.sh")
 
 
-def free_port_pair() -> int:
-    """A port P on 127.0.0.1 with P and P+1 free (a broker's client and controller ports)."""
-    for _ in range(50):
+def free_ports(count: int = 2) -> int:
+    """A port P on 127.0.0.1 with P to P+count-1 free: by default a broker's client and
+    controller ports; 6 for a three-node cluster's."""
+    for _ in range(100):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port >= 65000:
+        if port + count > 65000:
             continue
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports on 127.0.0.1")
+        if all(_free(port + i) for i in range(1, count)):
+            return port
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Single-node Apache Kafka 4.x (KRaft) on 127.0.0.1, assembled from Maven Central jars. Shipped
-# in the package with its config files beside it; the caller says where the jars and the data
-# go (the checkout's deploy/kafka.sh: deploy/kafka/; `broker demo`: its state dir).
+# Apache Kafka 4.x (KRaft) on 127.0.0.1, assembled from Maven Central jars: one node (the
+# default) or a three-node cluster (KAFKA_NODES=3). Shipped in the package with its config files
+# beside it; the caller says where the jars and the data go (the checkout's deploy/kafka.sh:
+# deploy/kafka/; `broker demo`: its state dir).
 #
 #   kafka.sh fetch    copy the broker's jars into KAFKA_LIB_DIR (only when missing/outdated)
 #   kafka.sh start    fetch if needed, format storage once, start, wait until ready
@@ -10,10 +11,21 @@
 #   kafka.sh reset    stop and delete the data dir (next start makes a fresh cluster)
 #   kafka.sh topics [list | create NAME [PARTITIONS] | delete NAME]   small admin helper
 #   kafka.sh credentials   secure profile: create the CA and missing certificates
+#   kafka.sh bootstrap     print the bootstrap servers (a cluster: all three, comma-separated)
+#   kafka.sh node N stop|kill|start|status   one node of the cluster: stop (SIGTERM), kill
+#                     (SIGKILL, as a crash), start (and wait until it is back in the cluster
+#                     and no partition is under-replicated), status
+#
+# The cluster: KAFKA_NODES=3 kafka.sh start. Three JVMs, each broker and controller (three
+# voters), node.id 1-3, client ports KAFKA_PORT, +2, +4 (controllers one above each), storage
+# and logs in KAFKA_DATA_DIR/node-N/; replication factor 3, min.insync.replicas 2
+# (cluster.properties beside this script). The data dir remembers it is a cluster
+# (cluster.env): stop, status, topics, reset and node need no KAFKA_NODES or KAFKA_PORT.
 #
 # Environment:
 #   KAFKA_LIB_DIR          required: Kafka's jars (fetched with Maven; never inside the package)
 #   KAFKA_DATA_DIR         required: storage, generated config, kafka.log, pid
+#   KAFKA_NODES            1 (default) or 3: a three-node cluster
 #   KAFKA_PROFILE          plaintext (default) or secure: mutual TLS on both listeners, no
 #                          plaintext listener, StandardAuthorizer denying what no ACL allows
 #                          (secure.properties beside this script; ACLs: `broker acl apply`)
@@ -22,10 +34,11 @@
 #   BROKER_POLICY_DIR      secure profile: the recipients to make certificates for, default ./policies
 #   KAFKA_PYTHON           Python with the broker package (secure profile), default python3
 #   KAFKA_PORT             client port, default 9092; the controller uses KAFKA_PORT+1
-#   KAFKA_CONTROLLER_PORT  override the controller port
+#                          (a cluster: node N on KAFKA_PORT+2(N-1), its controller one above)
+#   KAFKA_CONTROLLER_PORT  override the controller port (one node only)
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness, default 90
 #   KAFKA_STOP_TIMEOUT     seconds to wait for a clean exit before SIGKILL, default 30
-#   KAFKA_HEAP_OPTS        default -Xmx512m
+#   KAFKA_HEAP_OPTS        default -Xmx512m (each node)
 #   KAFKA_JVM_OPTS         extra JVM options for the broker
 #   JAVA_HOME              Java 17+; otherwise `java` from PATH
 set -euo pipefail
@@ -36,6 +49,7 @@ TEMPLATE="$KAFKA_HOME/server.properties"
 LOG4J_CONF="$KAFKA_HOME/log4j2.properties"
 READY_SRC="$KAFKA_HOME/Ready.java"
 SECURE_TEMPLATE="$KAFKA_HOME/secure.properties"
+CLUSTER_TEMPLATE="$KAFKA_HOME/cluster.properties"
 
 HOST=127.0.0.1
 PORT="${KAFKA_PORT:-9092}"
@@ -49,6 +63,7 @@ read -r -a EXTRA_JVM_OPTS <<<"${KAFKA_JVM_OPTS:-}"
 if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then JAVA="$JAVA_HOME/bin/java"; else JAVA=java; fi
 PROFILE="${KAFKA_PROFILE:-plaintext}"
 PYTHON="${KAFKA_PYTHON:-python3}"
+NODES_ASKED="${KAFKA_NODES:-}"
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 say() { echo "kafka.sh: $*"; }
@@ -61,6 +76,7 @@ is_port_number "$CONTROLLER_PORT" || die "controller port must be a port number,
 [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be whole seconds"
 [[ "$STOP_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_STOP_TIMEOUT must be whole seconds"
 [[ "$PROFILE" == plaintext || "$PROFILE" == secure ]] || die "KAFKA_PROFILE must be plaintext or secure, got '$PROFILE'"
+[[ -z "$NODES_ASKED" || "$NODES_ASKED" == 1 || "$NODES_ASKED" == 3 ]] || die "KAFKA_NODES must be 1 or 3, got '$NODES_ASKED'"
 case "${1:-}" in -h | --help | help | "") ;; *)
   [[ -n "$LIB_DIR" && -n "$DATA_DIR" ]] \
     || die "set KAFKA_LIB_DIR (Kafka's jars) and KAFKA_DATA_DIR (its data); the checkout's deploy/kafka.sh sets both"
@@ -77,12 +93,58 @@ CREDS_DIR="${KAFKA_CREDENTIALS_DIR:-$DATA_DIR/credentials}"
 [[ "$CREDS_DIR" == /* ]] || CREDS_DIR="$PWD/$CREDS_DIR"
 CREDS_DIR="${CREDS_DIR%/}"
 [[ "$CREDS_DIR" =~ ^[A-Za-z0-9/._-]+$ ]] || die "KAFKA_CREDENTIALS_DIR may hold only letters, digits, '/', '.', '_' and '-'"
-CONF="$DATA_DIR/server.properties"
-STORAGE_DIR="$DATA_DIR/kraft-logs"
-PID_FILE="$DATA_DIR/kafka.pid"
-LOG_FILE="$DATA_DIR/kafka.log"
-OUT_FILE="$DATA_DIR/kafka.out"
 LOCK_FILE="$DATA_DIR/kafka.lock"
+CLUSTER_FILE="$DATA_DIR/cluster.env"
+
+# How many nodes: a data dir that holds a cluster says so (cluster.env: nodes, first port).
+NODES=${NODES_ASKED:-1}
+if [[ -f "$CLUSTER_FILE" ]]; then
+  recorded=$(sed -n 's/^nodes=//p' "$CLUSTER_FILE" | head -n1)
+  [[ -z "$NODES_ASKED" || "$NODES_ASKED" == "$recorded" ]] \
+    || die "$DATA_DIR holds a $recorded-node cluster, not KAFKA_NODES=$NODES_ASKED; use another KAFKA_DATA_DIR or reset it"
+  NODES=$recorded
+  [[ -n "${KAFKA_PORT:-}" ]] || PORT=$(sed -n 's/^port=//p' "$CLUSTER_FILE" | head -n1)
+  is_port_number "$PORT" || die "$CLUSTER_FILE names no port"
+  CONTROLLER_PORT=$((PORT + 1))
+fi
+if ((NODES > 1)); then
+  [[ -z "${KAFKA_CONTROLLER_PORT:-}" ]] || die "KAFKA_CONTROLLER_PORT is for one node; a cluster's controllers listen one above each client port"
+  ((PORT + 2 * NODES - 1 < 65536)) || die "KAFKA_PORT $PORT leaves no room for $NODES nodes' ports"
+fi
+
+# use_node N : the node whose files and ports the functions below act on. One node keeps its
+# files in the data dir itself (as before clusters existed); a cluster's node N in node-N/.
+use_node() {
+  NODE_ID=$1
+  if ((NODES == 1)); then
+    NODE_DIR=$DATA_DIR
+    NODE_PORT=$PORT
+    NODE_CONTROLLER_PORT=$CONTROLLER_PORT
+  else
+    NODE_DIR="$DATA_DIR/node-$NODE_ID"
+    NODE_PORT=$((PORT + 2 * (NODE_ID - 1)))
+    NODE_CONTROLLER_PORT=$((NODE_PORT + 1))
+  fi
+  CONF="$NODE_DIR/server.properties"
+  STORAGE_DIR="$NODE_DIR/kraft-logs"
+  PID_FILE="$NODE_DIR/kafka.pid"
+  LOG_FILE="$NODE_DIR/kafka.log"
+  OUT_FILE="$NODE_DIR/kafka.out"
+}
+use_node 1
+
+# Every node's client address (the bootstrap servers) and the controller quorum's voters.
+bootstrap_list() {
+  local i out=""
+  for ((i = 1; i <= NODES; i++)); do out+="${out:+,}$HOST:$((PORT + 2 * (i - 1)))"; done
+  echo "$out"
+}
+voters() {
+  local i out=""
+  ((NODES > 1)) || { echo "1@$HOST:$CONTROLLER_PORT"; return; }
+  for ((i = 1; i <= NODES; i++)); do out+="${out:+,}$i@$HOST:$((PORT + 2 * (i - 1) + 1))"; done
+  echo "$out"
+}
 
 now_ms() { date +%s%3N; }
 elapsed() { local ms=$(($(now_ms) - $1)); printf '%d.%01d s' $((ms / 1000)) $((ms % 1000 / 100)); }
@@ -171,16 +233,18 @@ admin_client_args() {
   ADMIN_ARGS=(--command-config "$creds/admin/admin.properties")
 }
 
-# ready_check PORT TIMEOUT [PID [PROFILE CREDS]] : a real admin round trip (see Ready.java).
+# ready_check BOOTSTRAP TIMEOUT PIDS PROFILE CREDS [READY OPTIONS] : a real admin round trip
+# (see Ready.java); PIDS: space-separated, give up when one exits; a cluster needs all nodes.
 ready_check() {
-  local port=$1 timeout=$2 pid=${3:-} profile=${4:-$PROFILE} creds=${5:-$CREDS_DIR} cid args=()
-  args=(--bootstrap "$HOST:$port" --timeout "$timeout")
+  local bootstrap=$1 timeout=$2 pids=$3 profile=$4 creds=$5 cid p args=()
+  shift 5
+  args=(--bootstrap "$bootstrap" --timeout "$timeout" --brokers "$NODES")
   admin_client_args "$profile" "$creds"
   args+=("${ADMIN_ARGS[@]}")
-  [[ -z "$pid" ]] || args+=(--pid "$pid")
+  for p in $pids; do args+=(--pid "$p"); done
   cid=$(cluster_id)
   [[ -z "$cid" ]] || args+=(--cluster-id "$cid")
-  "$JAVA" -Xshare:auto -XX:TieredStopAtLevel=1 -cp "$LIB_DIR/*" "$READY_SRC" "${args[@]}" ready
+  "$JAVA" -Xshare:auto -XX:TieredStopAtLevel=1 -cp "$LIB_DIR/*" "$READY_SRC" "${args[@]}" "$@" ready
 }
 
 with_lock() {
@@ -191,40 +255,47 @@ with_lock() {
   fi
 }
 
-write_config() {
-  if [[ "$PROFILE" == secure ]]; then
-    write_secure_config
-    return
-  fi
-  {
-    grep -v -E '^(controller\.quorum\.voters|listeners|advertised\.listeners|log\.dirs)[[:space:]]*=|^# \[generated\]' "$TEMPLATE"
-    echo
-    echo "############################# Generated by kafka.sh ###################################"
-    echo "controller.quorum.voters=1@$HOST:$CONTROLLER_PORT"
-    echo "listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
-    echo "advertised.listeners=PLAINTEXT://$HOST:$PORT"
-    echo "log.dirs=$STORAGE_DIR"
-  } >"$CONF.tmp"
-  mv -f -- "$CONF.tmp" "$CONF"
+# The keys an overlay file sets, as an extended regular expression's alternatives.
+overlay_keys() {
+  sed -n 's/^\([a-z][a-z0-9._-]*\)[[:space:]]*=.*/\1/p' "$1" | sed 's/\./\\./g' | paste -sd'|' -
 }
 
-# The secure profile: server.properties minus its listener settings, plus secure.properties.
-write_secure_config() {
+# The current node's config: server.properties minus the settings generated here and those the
+# overlays set; the secure profile adds secure.properties (its listeners), a cluster
+# cluster.properties (its replication) and the node's id.
+write_config() {
+  local drop='controller\.quorum\.voters|listeners|advertised\.listeners|log\.dirs' listener=PLAINTEXT
+  if [[ "$PROFILE" == secure ]]; then
+    drop+='|listener\.security\.protocol\.map|inter\.broker\.listener\.name|controller\.listener\.names'
+    listener=CLIENTS
+  fi
+  ((NODES == 1)) || drop+="|node\\.id|$(overlay_keys "$CLUSTER_TEMPLATE")"
+  mkdir -p -- "$NODE_DIR"
   {
-    grep -v -E '^(controller\.quorum\.voters|listeners|advertised\.listeners|log\.dirs|listener\.security\.protocol\.map|inter\.broker\.listener\.name|controller\.listener\.names)[[:space:]]*=|^# \[generated\]' "$TEMPLATE"
-    echo
-    echo "############################# Secure profile (secure.properties) #######################"
-    sed "s|@CREDENTIALS_DIR@|$CREDS_DIR|g" "$SECURE_TEMPLATE"
+    grep -v -E "^($drop)[[:space:]]*=|^# \[generated\]" "$TEMPLATE"
+    if [[ "$PROFILE" == secure ]]; then
+      echo
+      echo "############################# Secure profile (secure.properties) #######################"
+      sed "s|@CREDENTIALS_DIR@|$CREDS_DIR|g" "$SECURE_TEMPLATE"
+    fi
+    if ((NODES > 1)); then
+      echo
+      echo "############################# Cluster (cluster.properties) #############################"
+      cat "$CLUSTER_TEMPLATE"
+    fi
     echo
     echo "############################# Generated by kafka.sh ###################################"
-    echo "# kafka.sh profile=secure"
-    echo "# kafka.sh credentials=$CREDS_DIR"
-    echo "controller.quorum.voters=1@$HOST:$CONTROLLER_PORT"
-    echo "listeners=CLIENTS://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
-    echo "advertised.listeners=CLIENTS://$HOST:$PORT"
+    if [[ "$PROFILE" == secure ]]; then
+      echo "# kafka.sh profile=secure"
+      echo "# kafka.sh credentials=$CREDS_DIR"
+    fi
+    ((NODES == 1)) || echo "node.id=$NODE_ID"
+    echo "controller.quorum.voters=$(voters)"
+    echo "listeners=$listener://$HOST:$NODE_PORT,CONTROLLER://$HOST:$NODE_CONTROLLER_PORT"
+    echo "advertised.listeners=$listener://$HOST:$NODE_PORT"
     echo "log.dirs=$STORAGE_DIR"
   } >"$CONF.tmp"
-  chmod 600 "$CONF.tmp"
+  [[ "$PROFILE" != secure ]] || chmod 600 "$CONF.tmp"
   mv -f -- "$CONF.tmp" "$CONF"
 }
 
@@ -239,15 +310,22 @@ ensure_credentials() {
 
 java_common() {
   echo "-Dlog4j2.configurationFile=$LOG4J_CONF"
-  echo "-Dkafka.logs.dir=$DATA_DIR"
+  echo "-Dkafka.logs.dir=$NODE_DIR"
 }
 
-format_storage() {
-  [[ -f "$STORAGE_DIR/meta.properties" ]] && return 0
-  local cid out jopts=()
+new_cluster_id() {
+  local cid jopts=()
   mapfile -t jopts < <(java_common)
   cid=$("$JAVA" "${jopts[@]}" -cp "$LIB_DIR/*" kafka.tools.StorageTool random-uuid) || die "StorageTool random-uuid failed"
-  cid=$(printf '%s\n' "$cid" | tail -n1)
+  printf '%s\n' "$cid" | tail -n1
+}
+
+# format_storage [CLUSTER_ID] : the current node's storage, once (a cluster's nodes share an id).
+format_storage() {
+  [[ -f "$STORAGE_DIR/meta.properties" ]] && return 0
+  local cid=${1:-} out jopts=()
+  mapfile -t jopts < <(java_common)
+  [[ -n "$cid" ]] || cid=$(new_cluster_id)
   if ! out=$("$JAVA" "${jopts[@]}" -cp "$LIB_DIR/*" kafka.tools.StorageTool format \
       --config "$CONF" --cluster-id "$cid" --ignore-formatted 2>&1); then
     echo "$out" >&2
@@ -285,11 +363,28 @@ terminate() {
   say "stopped (pid $pid) in $(elapsed "$t0")"
 }
 
+# launch : start the current node's JVM in the background; LAUNCHED is its pid.
+LAUNCHED=
+launch() {
+  local jopts=()
+  mapfile -t jopts < <(java_common)
+  : >"$OUT_FILE"
+  (
+    cd -- "$NODE_DIR"
+    exec nohup "$JAVA" "${HEAP_OPTS[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "${jopts[@]}" "${EXTRA_JVM_OPTS[@]}" \
+      -cp "$LIB_DIR/*" kafka.Kafka "$CONF"
+  ) >>"$OUT_FILE" 2>&1 </dev/null 9>&- &
+  LAUNCHED=$!
+  echo "$LAUNCHED" >"$PID_FILE"
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_fetch() { with_lock; do_fetch; }
 
 cmd_start() {
+  if ((NODES > 1)); then cluster_start; return; fi
   with_lock
   do_fetch
   local t0 pid rport rc
@@ -299,7 +394,7 @@ cmd_start() {
     [[ "$rport" == "$PORT" ]] || die "already running (pid $pid) on port $rport, not $PORT; stop it first"
     [[ "$(running_profile)" == "$PROFILE" ]] \
       || die "already running (pid $pid) with the $(running_profile) profile, not $PROFILE; stop it first"
-    if ready_check "$PORT" "$START_TIMEOUT" "$pid" >/dev/null; then
+    if ready_check "$HOST:$PORT" "$START_TIMEOUT" "$pid" "$PROFILE" "$CREDS_DIR" >/dev/null; then
       say "already running (pid $pid) on $HOST:$PORT"
       return 0
     fi
@@ -309,6 +404,7 @@ cmd_start() {
     say "removing stale pid file (pid $(cat "$PID_FILE" 2>/dev/null) is not a running broker)"
     rm -f -- "$PID_FILE"
   fi
+  [[ ! -d "$DATA_DIR/node-1" ]] || die "$DATA_DIR holds a cluster's nodes (node-1/); use another KAFKA_DATA_DIR or reset it"
   for p in "$PORT" "$CONTROLLER_PORT"; do
     ! port_in_use "$p" || die "$HOST:$p is already in use by another process"
   done
@@ -318,21 +414,13 @@ cmd_start() {
   write_config
   format_storage
 
-  local jopts=() log_before=0
-  mapfile -t jopts < <(java_common)
+  local log_before=0
   [[ ! -f "$LOG_FILE" ]] || log_before=$(wc -l <"$LOG_FILE")
-  : >"$OUT_FILE"
-  (
-    cd -- "$DATA_DIR"
-    exec nohup "$JAVA" "${HEAP_OPTS[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "${jopts[@]}" "${EXTRA_JVM_OPTS[@]}" \
-      -cp "$LIB_DIR/*" kafka.Kafka "$CONF"
-  ) >>"$OUT_FILE" 2>&1 </dev/null 9>&- &
-  pid=$!
-  echo "$pid" >"$PID_FILE"
+  launch
+  pid=$LAUNCHED
 
   set +e
-  ready_check "$PORT" "$START_TIMEOUT" "$pid" >/dev/null
+  ready_check "$HOST:$PORT" "$START_TIMEOUT" "$pid" "$PROFILE" "$CREDS_DIR" >/dev/null
   rc=$?
   set -e
   if ((rc != 0)); then
@@ -360,6 +448,7 @@ cmd_stop() {
     say "not running"
     return 0
   fi
+  if ((NODES > 1)); then cluster_stop; return; fi
   with_lock
   if ! pid=$(broker_pid); then
     [[ ! -f "$PID_FILE" ]] || rm -f -- "$PID_FILE"
@@ -371,13 +460,14 @@ cmd_stop() {
 
 cmd_status() {
   local pid rport
+  if ((NODES > 1)); then cluster_status; return; fi
   if ! pid=$(broker_pid); then
     say "not running"
     return 1
   fi
   rport=$(running_port)
   rport=${rport:-$PORT}
-  if ready_check "$rport" 5 "$pid" "$(running_profile)" "$(running_creds_dir)" >/dev/null 2>&1; then
+  if ready_check "$HOST:$rport" 5 "$pid" "$(running_profile)" "$(running_creds_dir)" >/dev/null 2>&1; then
     if [[ "$(running_profile)" == secure ]]; then
       say "running and ready (pid $pid) on $HOST:$rport, cluster $(cluster_id), secure profile"
       return 0
@@ -401,6 +491,7 @@ cmd_reset() {
     name=${entry##*/}
     case "$name" in
       kraft-logs | server.properties | server.properties.tmp | kafka.log | kafka.log.* | kafka.out | kafka.pid | kafka.lock) ;;
+      cluster.env | node-[1-9]) ;;
       *) die "refusing to delete $DATA_DIR: it contains '$name', which kafka.sh did not create" ;;
     esac
   done
@@ -411,7 +502,7 @@ cmd_reset() {
 
 cmd_topics() {
   [[ -f "$STAMP" ]] || die "jars not fetched; run 'start' first"
-  local rport action=${1:-list} profile=$PROFILE creds=$CREDS_DIR
+  local rport action=${1:-list} profile=$PROFILE creds=$CREDS_DIR bootstrap
   rport=$(running_port)
   if [[ -n "$rport" ]] && broker_pid >/dev/null; then
     profile=$(running_profile)
@@ -419,6 +510,8 @@ cmd_topics() {
   else
     rport=$PORT
   fi
+  bootstrap="$HOST:$rport"
+  ((NODES == 1)) || bootstrap=$(bootstrap_list)
   admin_client_args "$profile" "$creds"
   shift || true
   case "$action" in
@@ -427,13 +520,19 @@ cmd_topics() {
     delete) set -- delete-topic "$@" ;;
     *) die "usage: kafka.sh topics [list | create NAME [PARTITIONS] | delete NAME]" ;;
   esac
-  exec "$JAVA" -XX:TieredStopAtLevel=1 -cp "$LIB_DIR/*" "$READY_SRC" --bootstrap "$HOST:$rport" "${ADMIN_ARGS[@]}" "$@"
+  exec "$JAVA" -XX:TieredStopAtLevel=1 -cp "$LIB_DIR/*" "$READY_SRC" --bootstrap "$bootstrap" \
+    --brokers "$NODES" "${ADMIN_ARGS[@]}" "$@"
 }
+
+# The cluster's commands (KAFKA_NODES=3): cluster.sh beside this script.
+# shellcheck source=cluster.sh
+source "$KAFKA_HOME/cluster.sh"
+
 
 cmd_credentials() { ensure_credentials; }
 
 usage() {
-  sed -n '2,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,44s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 case "${1:-}" in
@@ -444,6 +543,8 @@ case "${1:-}" in
   reset) cmd_reset ;;
   topics) shift; cmd_topics "$@" ;;
   credentials) cmd_credentials ;;
+  bootstrap) bootstrap_list ;;
+  node) shift; cmd_node "$@" ;;
   -h | --help | help) usage ;;
   *) usage >&2; exit 2 ;;
 esac

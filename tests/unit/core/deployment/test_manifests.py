@@ -13,7 +13,7 @@ from broker.core.deployment.manifests import (
     kafka_users,
     user_bindings,
 )
-from broker.core.deployment.topics import TopicNames, TopicSpec, topic_specs
+from broker.core.deployment.topics import Replication, TopicNames, TopicSpec, topic_specs
 from broker.core.deployment.workloads import workloads
 from broker.core.errors import ConfigError
 
@@ -43,9 +43,9 @@ def test_a_prefixed_topic_keeps_its_kafka_name() -> None:
 
 def test_replication_settings_that_cannot_work_are_refused() -> None:
     """min ISR must stay below the replication factor, the factor within the nodes."""
-    with pytest.raises(ConfigError, match="min_insync_replicas"):
-        kafka(ClusterSettings(min_insync_replicas=3))
-    with pytest.raises(ConfigError, match="replication_factor"):
+    with pytest.raises(ConfigError, match=r"min\.insync\.replicas"):
+        kafka(ClusterSettings(replication=Replication(3, 3)))
+    with pytest.raises(ConfigError, match="replication factor"):
         kafka(ClusterSettings(nodes=2))
 
 
