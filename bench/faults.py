@@ -24,7 +24,7 @@ from rich.table import Table
 
 from broker.adapters.settings import Settings
 from broker.services.local import WorkerProcess, create_topics
-from broker.testing.processes import BrokerEvent, fault_drill, fresh_settings
+from broker.testing.processes import DrillEvent, fault_drill, fresh_settings
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/kafka.sh, policies/
 console = Console()
@@ -77,9 +77,9 @@ def main() -> None:
                 notices=args.notices,
                 rate=args.rate,
                 kills=args.kills,
-                broker_events=()
+                events=()
                 if args.no_broker_restart
-                else [BrokerEvent(0.5, "restarting the Kafka broker", restart)],
+                else [DrillEvent(0.5, "restarting the Kafka broker", restart)],
                 say=console.print,
             )
         )

@@ -64,9 +64,10 @@ def fresh_settings(base: Settings | None = None, tag: str = "t") -> Settings:
 
 
 @dataclasses.dataclass(frozen=True)
-class BrokerEvent:
-    """Something done to Kafka during a drill: at ``at`` (a fraction of the publishing time),
-    ``action`` (restart the node, kill -9 one node of a cluster, …), announced as ``says``."""
+class DrillEvent:
+    """Something done during a drill, to Kafka or to the workers: at ``at`` (a fraction of the
+    publishing time), ``action`` (restart the node, kill -9 one node of a cluster, start or
+    stop a worker, …), announced as ``says``."""
 
     at: float
     says: str
@@ -79,7 +80,7 @@ class DrillReport:
     notices_on_topic: int = 0
     duplicate_inputs: int = 0
     kills: int = 0
-    broker_events: int = 0
+    events: int = 0  # drill events done (DrillEvent), beside the kills
     recipients: int = 0
     decisions: int = 0
     duplicate_decisions: int = 0
@@ -147,13 +148,13 @@ async def fault_drill(
     notices: int,
     rate: float,
     kills: int,
-    broker_events: Sequence[BrokerEvent] = (),
+    events: Sequence[DrillEvent] = (),
     seed: int = 3,
     settle_timeout: float = 60,
     say: Any = print,
 ) -> DrillReport:
     """Publish ``notices`` at ``rate``/s while kill -9'ing the worker ``kills`` times at random
-    moments (restarting it each time) and doing the ``broker_events`` to Kafka; then
+    moments (restarting it each time) and doing the ``events``; then
     check that every notice has exactly one decision per recipient and every delivery is on
     its topic exactly once (read committed), with nothing missing."""
     rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not secrets
@@ -161,17 +162,17 @@ async def fault_drill(
     docs = list(synthetic_notices(notices, seed=seed))
     messages = [encode(d, settings) for d in docs]
     duration = notices / rate
-    events: list[tuple[float, BrokerEvent | None]] = [
+    schedule: list[tuple[float, DrillEvent | None]] = [
         (rng.uniform(0.05, 1.0) * duration, None) for _ in range(kills)
     ]
-    events += [(e.at * duration, e) for e in broker_events]
+    schedule += [(e.at * duration, e) for e in events]
     started = time.monotonic()
 
     async def publish() -> None:
         report.published = await _publish_at_rate(settings, messages, rate, started)
 
     async def chaos() -> None:
-        for at, event in sorted(events, key=lambda e: e[0]):
+        for at, event in sorted(schedule, key=lambda e: e[0]):
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             if event is None:
                 await asyncio.to_thread(worker.kill)
@@ -180,7 +181,7 @@ async def fault_drill(
             else:
                 say(f"  {time.monotonic() - started:6.1f} s  {event.says}")
                 await asyncio.to_thread(event.action)
-                report.broker_events += 1
+                report.events += 1
 
     await asyncio.gather(publish(), chaos())
     say(f"  {time.monotonic() - started:6.1f} s  published {report.published}; settling")

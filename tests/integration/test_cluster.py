@@ -24,7 +24,7 @@ from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import THREE_NODES, topic_plan
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.cluster import Cluster
-from broker.testing.processes import BrokerEvent, fault_drill, fresh_settings
+from broker.testing.processes import DrillEvent, fault_drill, fresh_settings
 from tests.integration.conftest import KAFKA_SH
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -112,8 +112,8 @@ def test_a_worker_keeps_deciding_while_a_broker_is_killed(cluster: Cluster, tmp_
                 notices=240,
                 rate=30,
                 kills=0,
-                broker_events=[
-                    BrokerEvent(0.33, f"kill -9 Kafka node {victim}", lambda: cluster.kill(victim))
+                events=[
+                    DrillEvent(0.33, f"kill -9 Kafka node {victim}", lambda: cluster.kill(victim))
                 ],
                 settle_timeout=120,
                 say=lambda _m: None,
@@ -123,7 +123,7 @@ def test_a_worker_keeps_deciding_while_a_broker_is_killed(cluster: Cluster, tmp_
     finally:
         worker.stop()
         cluster.restart(victim)
-    assert report.broker_events == 1
+    assert report.events == 1
     assert report.notices_on_topic == 240
     assert report.missing_decisions == 0
     assert report.duplicate_decisions == 0
