@@ -26,27 +26,16 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from broker.adapters.kafka.clients import Connection, new_admin
 from broker.adapters.kafka.local import free_ports
 from broker.adapters.kafka.tls.credentials import Credentials
 from broker.adapters.settings import Settings
 from broker.core.deployment.acl import Principals
 from broker.services.local import WorkerProcess, create_topics
-from broker.testing.cluster import Cluster
+from broker.testing.cluster import Cluster, leader
 from broker.testing.processes import DrillEvent, DrillReport, fault_drill, fresh_settings
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: deploy/kafka.sh, policies/
 console = Console()
-
-
-async def _leader(s: Settings, topic: str) -> int:
-    admin = new_admin(Connection.of(s, Principals().admin))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return int(described["partitions"][0]["leader"])
 
 
 def independent_count(s: Settings) -> Counter[str]:
@@ -123,7 +112,7 @@ def main() -> None:
         )
         settings = fresh_settings(cluster.settings(base), tag="drill")
         create_topics(settings)
-        victim = asyncio.run(_leader(settings, settings.topics.audit))
+        victim = asyncio.run(leader(settings, settings.topics.audit))
         workers = [WorkerProcess(settings, work / f"worker-{n}.log") for n in range(args.workers)]
         for w in workers:
             w.start()

@@ -21,9 +21,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from broker.adapters.kafka.clients import Connection, new_admin
 from broker.adapters.kafka.local import SCRIPT
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
 from broker.adapters.settings import Settings, environment
+from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import SINGLE_NODE, THREE_NODES, Replication
 
 
@@ -166,3 +168,14 @@ class Cluster:
             return int((folder / "kafka.pid").read_text().strip())
         except (OSError, ValueError):
             return None
+
+
+async def leader(settings: Settings, topic: str) -> int:
+    """The node leading partition 0 of ``topic`` (the one a drill kills to hurt the most)."""
+    admin = new_admin(Connection.of(settings, Principals().admin))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return int(described["partitions"][0]["leader"])

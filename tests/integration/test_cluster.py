@@ -23,7 +23,7 @@ from broker.adapters.settings import Settings
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import THREE_NODES, topic_plan
 from broker.services.local import WorkerProcess, create_topics
-from broker.testing.cluster import Cluster
+from broker.testing.cluster import Cluster, leader
 from broker.testing.processes import DrillEvent, fault_drill, fresh_settings
 from tests.integration.conftest import KAFKA_SH
 
@@ -73,16 +73,6 @@ async def _layout(s: Settings, topics: list[str]) -> dict[str, tuple[list[list[i
     }
 
 
-async def _leader(s: Settings, topic: str) -> int:
-    admin = new_admin(Connection.of(s, Principals().admin))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return int(described["partitions"][0]["leader"])
-
-
 def test_a_worker_keeps_deciding_while_a_broker_is_killed(cluster: Cluster, tmp_path: Path) -> None:
     """The plan's topics get 3 replicas and min.insync.replicas 2; 240 notices stream in and
     the node leading the audit topic (every transaction writes there) is killed with SIGKILL
@@ -101,7 +91,7 @@ def test_a_worker_keeps_deciding_while_a_broker_is_killed(cluster: Cluster, tmp_
         assert all(r == [1, 2, 3] for r in replicas), name
         assert min_isr == "2", name
 
-    victim = asyncio.run(_leader(settings, settings.topics.audit))
+    victim = asyncio.run(leader(settings, settings.topics.audit))
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     worker.start()
     try:

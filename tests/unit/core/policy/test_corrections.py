@@ -11,6 +11,7 @@ import pytest
 
 from broker.adapters.policy_files import gate, load_policy
 from broker.core.errors import PolicyError
+from broker.testing.policies import edit_rule
 from tests.conftest import ROOT
 
 
@@ -18,17 +19,6 @@ def _copy(tmp_path: Path) -> Path:
     target = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", target)
     return target
-
-
-def _edit_rule(directory: Path, rule_id: str, old: str, new: str) -> None:
-    path = directory / "rules.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index(f"  - id: {rule_id}\n")
-    end = text.find("\n  - id: ", start + 1)
-    end = len(text) if end < 0 else end
-    entry = text[start:end]
-    assert old in entry, (rule_id, old)
-    path.write_text(text[:start] + entry.replace(old, new, 1) + text[end:], encoding="utf-8")
 
 
 # (correction in shared/legal-bases.md, rule, old text, the mistake reintroduced)
@@ -74,7 +64,7 @@ def test_undoing_a_correction_closes_the_gate_naming_the_rule(
 ) -> None:
     copy = _copy(tmp_path)
     assert gate(copy) == []  # the copy passes before the mistake
-    _edit_rule(copy, rule, old, new)
+    edit_rule(copy, rule, old, new)
     problems = [str(p) for p in gate(copy)]
     assert problems, correction
     assert any(rule in p for p in problems), problems
@@ -86,7 +76,7 @@ def test_the_school_reporting_on_under_18_alone_is_caught(tmp_path: Path) -> Non
     copy = _copy(tmp_path)
     policy = load_policy(copy)
     duty = next(r for r in policy.rules if r.id == "concern-report-child-welfare-duty")
-    _edit_rule(copy, duty.id, duty.condition, "child_age < 18")
+    edit_rule(copy, duty.id, duty.condition, "child_age < 18")
     problems = [str(p) for p in gate(copy)]
     assert any("concern-report-child-welfare" in p for p in problems), problems
 

@@ -16,6 +16,7 @@ from broker.core.errors import PolicyError
 from broker.core.policy.invariants import Violation, check
 from broker.core.policy.load import policy_version
 from broker.core.policy.model import PolicySet, Requirement
+from broker.testing.policies import edit_rule
 from tests.conftest import ROOT, run_broker
 
 POLICIES = ROOT / "policies"
@@ -26,18 +27,6 @@ def policy_copy(tmp_path: Path) -> Path:
     target = tmp_path / "policies"
     shutil.copytree(POLICIES, target)
     return target
-
-
-def _edit_rule(directory: Path, rule_id: str, old: str, new: str) -> None:
-    """Replace ``old`` with ``new`` within one rule's entry of rules.yaml."""
-    path = directory / "rules.yaml"
-    text = path.read_text(encoding="utf-8")
-    start = text.index(f"  - id: {rule_id}\n")
-    end = text.find("\n  - id: ", start + 1)
-    end = len(text) if end < 0 else end
-    entry = text[start:end]
-    assert old in entry, (rule_id, old)
-    path.write_text(text[:start] + entry.replace(old, new, 1) + text[end:], encoding="utf-8")
 
 
 COVERS = "no-field-beyond-what-the-basis-covers"
@@ -85,7 +74,7 @@ def test_a_kept_object_releases_every_identifier_beneath_it(policy_copy: Path) -
     """`child: keep` for SaLTo releases the national id, birth date and address, under any
     basis; the name is the stated exception under a basis requiring the controller's
     decision (prl-27-4)."""
-    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
+    edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     assert _found(policy_copy) == {
         ("salto-never-identity-numbers", rule, field)
         for rule in SALTO_RULES
@@ -95,7 +84,7 @@ def test_a_kept_object_releases_every_identifier_beneath_it(policy_copy: Path) -
 
 def test_a_kept_list_releases_every_element_path(policy_copy: Path) -> None:
     """`guardians: keep` covers guardians[].name, phone, address and relation."""
-    _edit_rule(
+    edit_rule(
         policy_copy,
         "incident-salto-cooperation",
         "      incident.category: keep",
@@ -110,13 +99,13 @@ def test_a_kept_list_releases_every_element_path(policy_copy: Path) -> None:
 def test_an_operator_counts_unless_the_invariant_tolerates_it(policy_copy: Path) -> None:
     """A pseudonym of the notice id and an age band are tolerated; the id in clear, or a
     birth date pseudonymised rather than banded, is not."""
-    _edit_rule(
+    edit_rule(
         policy_copy,
         "risk-salto-cooperation",
         "notice_id: pseudonymise",
         "notice_id: keep\n      child.birth_date: generalise:age-band",
     )
-    _edit_rule(
+    edit_rule(
         policy_copy,
         "incident-salto-cooperation",
         "      incident.category: keep",
@@ -136,7 +125,7 @@ def test_an_operator_counts_unless_the_invariant_tolerates_it(policy_copy: Path)
 def test_the_consent_exception_is_the_basis_requiring_consent(policy_copy: Path) -> None:
     """risk-salto-consent names the child under prl-24-1 (requires consent); the same rule
     under prl-24-2, which does not, breaks the invariants."""
-    _edit_rule(policy_copy, "risk-salto-consent", "legal_basis: prl-24-1", "legal_basis: prl-24-2")
+    edit_rule(policy_copy, "risk-salto-consent", "legal_basis: prl-24-1", "legal_basis: prl-24-2")
     assert _found(policy_copy) == {
         ("salto-name-only-with-consent-or-decision", "risk-salto-consent", "child.name"),
         ("salto-copies-cannot-be-joined", "risk-salto-consent", "notice_id"),
@@ -146,7 +135,7 @@ def test_the_consent_exception_is_the_basis_requiring_consent(policy_copy: Path)
 def test_salto_per_child_under_prl_24_2_fails_naming_the_rule(policy_copy: Path) -> None:
     """The old mistake (shared/legal-bases.md point 1): a per-child copy to SaLTo under
     prl § 24 nr. 2 names the child without consent or a controller decision."""
-    _edit_rule(
+    edit_rule(
         policy_copy, "risk-salto-cooperation", "legal_basis: prl-27-4", "legal_basis: prl-24-2"
     )
     assert _found(policy_copy) == {
@@ -162,7 +151,7 @@ def test_salto_per_child_under_prl_24_2_fails_naming_the_rule(policy_copy: Path)
 
 def test_intelligence_released_by_a_shared_field_set_names_every_rule(policy_copy: Path) -> None:
     """The child-welfare field set is shared by four rules (a YAML anchor): each is named."""
-    _edit_rule(
+    edit_rule(
         policy_copy,
         "incident-child-welfare-investigation",
         "      risk: keep",
@@ -182,7 +171,7 @@ def test_intelligence_released_by_a_shared_field_set_names_every_rule(policy_cop
 
 def test_even_a_pseudonym_of_the_co_involved_leaves(policy_copy: Path) -> None:
     """Nothing tolerated: a pseudonymised name of a co-suspect still counts."""
-    _edit_rule(
+    edit_rule(
         policy_copy,
         "incident-school-urgent-offence",
         "      incident.category: keep",
@@ -200,7 +189,7 @@ def test_even_a_pseudonym_of_the_co_involved_leaves(policy_copy: Path) -> None:
 def test_others_involved_in_a_risk_stay_with_the_police(policy_copy: Path) -> None:
     """risk.co_involved is held like incident.co_involved: `risk: keep` without its drop
     releases it, in every rule sharing the field set."""
-    _edit_rule(
+    edit_rule(
         policy_copy, "risk-child-welfare-recipient-task", "risk.co_involved: drop", "purpose: keep"
     )
     assert _found(policy_copy) == {
@@ -308,7 +297,7 @@ def test_invariants_count_toward_the_version(policy_copy: Path, policy: PolicySe
 
 
 def test_policy_check_exits_2_naming_invariant_rule_and_field(policy_copy: Path) -> None:
-    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
+    edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     for args in (("--no-lint",), ("--samples", "200"), ("--strict", "--samples", "200")):
         result = run_broker("policy", "check", "--policies", str(policy_copy), *args)
         assert result.returncode == 2, (args, result.stdout + result.stderr)
@@ -321,7 +310,7 @@ def test_policy_check_exits_2_naming_invariant_rule_and_field(policy_copy: Path)
 
 
 def test_the_gate_is_closed_by_a_failing_invariant(policy_copy: Path) -> None:
-    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
+    edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     with pytest.raises(PolicyError) as exc:
         require(policy_copy, samples=200)
     assert (
@@ -332,7 +321,7 @@ def test_the_gate_is_closed_by_a_failing_invariant(policy_copy: Path) -> None:
 
 def test_the_worker_refuses_to_start_when_an_invariant_fails(policy_copy: Path) -> None:
     """Before it connects (the port is closed): it returns only because it refused."""
-    _edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
+    edit_rule(policy_copy, "risk-salto-cooperation", *KEEP_CHILD)
     result: subprocess.CompletedProcess[str] = run_broker(
         "worker", env={"BROKER_POLICY_DIR": str(policy_copy), "BROKER_BOOTSTRAP": "127.0.0.1:1"}
     )
@@ -353,7 +342,7 @@ def test_a_violation_reads_as_one_line() -> None:
 def test_a_field_beyond_what_the_basis_covers_is_named(policy_copy: Path) -> None:
     """Child welfare's feedback is the status, never the case (bvl § 13-3): releasing the
     child's name under it, even masked, breaks basis-covers-fields naming rule and field."""
-    _edit_rule(
+    edit_rule(
         policy_copy,
         "concern-feedback-police",
         "      child.national_id: mask:2",
@@ -366,7 +355,7 @@ def test_a_field_beyond_what_the_basis_covers_is_named(policy_copy: Path) -> Non
 
 def test_a_per_notice_copy_under_prl_24_2_covers_nothing(policy_copy: Path) -> None:
     """prl § 24 nr. 2 fits statistics: a copy of one notice under it fails for every field."""
-    _edit_rule(
+    edit_rule(
         policy_copy, "risk-salto-cooperation", "legal_basis: prl-27-4", "legal_basis: prl-24-2"
     )
     found = {

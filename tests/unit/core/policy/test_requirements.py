@@ -18,23 +18,11 @@ from broker.adapters.policy_files import load_policy
 from broker.core import national_id
 from broker.core.errors import PolicyError
 from broker.core.notice_parts import ContactPerson
-from broker.core.notices import NOTICE_SENDERS, RiskNotice, notice_model
-from broker.core.policy import Facts, PolicySet, Verdict, decide
+from broker.core.notices import RiskNotice
+from broker.core.policy import PolicySet
 from broker.core.records import Outcome
+from broker.testing.policies import verdict
 from tests.conftest import ROOT
-
-
-def _decide(policy: PolicySet, doc: dict[str, Any], recipient: str) -> Verdict:
-    notice = notice_model(doc["notice_type"]).model_validate(doc)  # type: ignore[union-attr]
-    data = notice.model_dump(mode="json", exclude_none=True)
-    return decide(
-        policy,
-        sender=NOTICE_SENDERS[notice.notice_type],
-        notice_type=notice.notice_type,
-        recipient=recipient,
-        doc=data,
-        facts=Facts(policy, notice.notice_type, data, notice.child_age()),
-    )
 
 
 def _aged(doc: dict[str, Any], years: int) -> dict[str, Any]:
@@ -55,7 +43,7 @@ def test_the_decision_is_carried_by_a_delivery_under_a_discretionary_basis(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
     doc = notice("threat")
-    v = _decide(policy, doc, "school")
+    v = verdict(policy, doc, "school")
     assert v.outcome is Outcome.deliver
     assert v.controller_decision is not None
     assert v.controller_decision.reference == doc["controller_decision"]["reference"]
@@ -66,7 +54,7 @@ def test_a_duty_carries_no_decision(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """prf § 10-2 is a duty: the delivery names no decision even if the notice has one."""
-    v = _decide(policy, notice("recruited"), "child-welfare")
+    v = verdict(policy, notice("recruited"), "child-welfare")
     assert v.legal_basis is not None
     assert v.legal_basis.id == "prf-10-2"
     assert v.controller_decision is None
@@ -75,7 +63,7 @@ def test_a_duty_carries_no_decision(
 def test_a_missing_decision_has_its_own_reason(
     policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
-    v = _decide(policy, notice("threat", controller_decision=None), "child-welfare")
+    v = verdict(policy, notice("threat", controller_decision=None), "child-welfare")
     assert v.outcome is Outcome.deny
     assert v.reasons == (
         "controller-decision-missing: rule risk-child-welfare-recipient-task under prl-30 "
@@ -89,7 +77,7 @@ def test_a_decision_after_the_notice_does_not_count(
     doc = notice("threat")
     issued = doc["issued_at"]
     doc["controller_decision"]["decided_at"] = issued[:11] + "23:59:00" + issued[19:]
-    v = _decide(policy, doc, "child-welfare")
+    v = verdict(policy, doc, "child-welfare")
     assert v.outcome is Outcome.deny
     assert v.reasons == (
         "controller-decision-missing: rule risk-child-welfare-recipient-task under prl-30: "
@@ -102,7 +90,7 @@ def test_a_decision_at_the_moment_of_issue_counts(
 ) -> None:
     doc = notice("threat")
     doc["controller_decision"]["decided_at"] = doc["issued_at"]
-    assert _decide(policy, doc, "child-welfare").outcome is Outcome.deliver
+    assert verdict(policy, doc, "child-welfare").outcome is Outcome.deliver
 
 
 def test_a_decision_needs_an_aware_time(notice: Callable[..., dict[str, Any]]) -> None:
@@ -121,7 +109,7 @@ def test_an_adult_is_refused_for_every_recipient_before_any_requirement(
 ) -> None:
     """Not a necessity, consent or decision reason: not-a-child alone, and no rule applies."""
     doc = _aged(notice("threat", necessity=None, controller_decision=None), 19)
-    v = _decide(policy, doc, recipient)
+    v = verdict(policy, doc, recipient)
     assert v.outcome is Outcome.deny
     assert v.rule is None
     assert v.reasons == (
@@ -132,7 +120,7 @@ def test_an_adult_is_refused_for_every_recipient_before_any_requirement(
 
 
 def test_seventeen_is_a_child(policy: PolicySet, notice: Callable[..., dict[str, Any]]) -> None:
-    assert _decide(policy, _aged(notice("threat"), 17), "child-welfare").outcome is Outcome.deliver
+    assert verdict(policy, _aged(notice("threat"), 17), "child-welfare").outcome is Outcome.deliver
 
 
 # --- the settings beside the rules -----------------------------------------------------------
@@ -188,9 +176,9 @@ def test_without_the_exemption_feedback_on_an_adult_is_refused(policy_copy: Path
     doc = json.loads((policy_copy / "tests/notices/concern-feedback.json").read_text("utf-8"))
     doc = _aged(doc, 19)
     shipped = load_policy(policy_copy)
-    assert _decide(shipped, doc, "police").outcome is Outcome.deliver
+    assert verdict(shipped, doc, "police").outcome is Outcome.deliver
     _edit(policy_copy / "rules.yaml", "adults_decided_for: [concern-feedback]", "{}")
-    v = _decide(load_policy(policy_copy), doc, "police")
+    v = verdict(load_policy(policy_copy), doc, "police")
     assert v.outcome is Outcome.deny
     assert v.reasons[0].startswith("not-a-child")
 
