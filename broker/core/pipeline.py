@@ -174,7 +174,11 @@ class Pipeline:
             plain = self._open(hmap, value)
             # authenticate before reading: signature, key, time window, replay
             verified = self.verifier.verify(
-                hmap, plain, position=str(source), now=now, routed=route.check if route else None
+                hmap,
+                plain,
+                position=str(source),
+                now=now,
+                routed=(lambda _id: self._check_route(route, hmap, plain, now)) if route else None,
             )
             # the guard's memory of the id: on the progress partition of the partition owning it
             claim = self._claim(verified, source, route.partition if route else source.partition)
@@ -198,6 +202,15 @@ class Pipeline:
         if isinstance(found, Unresolved):
             raise NoticeError(found.code, [FieldProblem("ce_keyid", found.detail)])
         return found
+
+    def _check_route(
+        self, route: Route, hmap: dict[str, bytes], plain: bytes, now: datetime
+    ) -> None:
+        """A verified notice was routed by the key of the child it is about (what its publisher
+        keyed it by). Decoded first: an input that is no notice is dead-lettered with its own
+        reason, not blamed on its route."""
+        notice = envelope.decode_notice(hmap, plain, now=now)
+        route.check(refs.partition_key(self.subject_key, "notices", notice.child.national_id))
 
     def _open(self, headers: dict[str, bytes], value: bytes) -> bytes:
         """The notice in clear: it is sealed to the broker in transit and at rest on Kafka."""

@@ -1,16 +1,16 @@
-"""One partition owns each notice id: the worker routes every input through an internal topic
-keyed by the id the input claims, so a replay of a notice reaches the same partition (and so
-the same worker, and the same replay guard) as the notice itself, whichever input partition
-it was published to.
+"""One partition owns each child, and so each notice id: the worker routes every input through
+an internal topic keyed by the child the input claims, so a replay of a notice reaches the same
+partition (and so the same worker, and the same replay guard) as the notice itself, whichever
+input partition it was published to, and one child's notices stay in the order published.
 
 Stage 1 (route) reads an input and forwards its value and headers unchanged to the routed
-topic, on the partition of its claimed id (``routing_key``: the ``ce_id`` header, which is
-readable before the notice is unsealed; the value's hash if there is no single readable one),
-with a header naming where the input was read (``ORIGIN_HEADER``: audit records name that
-position, not the routed one). Stage 2 (decide) opens and verifies the notice and, before its
-id is claimed, checks that it was routed by that very id to that very partition
-(``Route.check``): a notice whose claimed id was changed to reach another partition fails its
-signature, and one written to the routed topic by anyone but stage 1 fails here,
+topic, on the partition of its claimed key (``routing_key``: the Kafka key the publisher set,
+the child's partition key (broker.core.crypto.refs.partition_key), readable before the notice
+is unsealed; the value's hash if it has none), with a header naming where the input was read
+(``ORIGIN_HEADER``: audit records name that position, not the routed one). Stage 2 (decide)
+opens and verifies the notice and, before its id is claimed, checks that it was routed by its
+own child's key to the partition owning it (``Route.check``): a replay re-keyed to reach
+another partition, and a record written to the routed topic by anyone but stage 1, fail here,
 ``routing-key-mismatch``. Only an input sealed to the broker is forwarded: one in clear is
 decided where it was read (a dead letter by reference), so no personal data is copied. Pure:
 the partition is a hash of the key, not Kafka's partitioner.
@@ -28,22 +28,15 @@ from broker.core.errors import FieldProblem, NoticeError
 from broker.core.pipeline import OutMessage, Source
 
 ORIGIN_HEADER = "broker-origin"  # topic/partition/offset of the input, written by stage 1
-ID_HEADER = "ce_id"
-MAX_ID_BYTES = 256  # a notice id is a UUID; a longer claim is keyed by the value's hash
-HASHED = b"sha256:"  # the key of an input with no single readable id
+MAX_KEY_BYTES = 256  # a child's partition key is 32 bytes; a longer claim is keyed by the hash
+HASHED = b"sha256:"  # the key of an input with no usable key of its own
 
 
-def routing_key(value: bytes | None, headers: RawHeaders | None) -> bytes:
-    """The id an input claims (its one ``ce_id`` header, if readable), else the hash of its
-    value: every input is routed, a valid notice always by its own id."""
-    ids = [v for k, v in headers or () if k == ID_HEADER]
-    if len(ids) == 1 and ids[0] and len(ids[0]) <= MAX_ID_BYTES:
-        try:
-            ids[0].decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            return ids[0]
+def routing_key(value: bytes | None, key: bytes | None) -> bytes:
+    """The key an input claims (the child's partition key its publisher set), else the hash
+    of its value: every input is routed, a valid notice always by its own child's key."""
+    if key and len(key) <= MAX_KEY_BYTES:
+        return key
     return HASHED + hashlib.sha256(value or b"").hexdigest().encode()
 
 
@@ -53,7 +46,13 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 
 def forward(
-    value: bytes | None, headers: RawHeaders | None, source: Source, topic: str, partitions: int
+    value: bytes | None,
+    headers: RawHeaders | None,
+    source: Source,
+    topic: str,
+    partitions: int,
+    *,
+    key: bytes | None,
 ) -> OutMessage | None:
     """Stage 1: the input as it came, on the routed partition of its claimed id, with its
     position; None for an input the pipeline refuses on sight (no value, too large, headers
@@ -73,7 +72,7 @@ def forward(
     # envelope too.
     if not _sealed(parsed, value):
         return None
-    key = routing_key(value, headers)
+    key = routing_key(value, key)
     kept = tuple((k, v) for k, v in headers or () if k != ORIGIN_HEADER and v is not None)
     return OutMessage(
         topic,
@@ -104,15 +103,18 @@ class Route:
     partitions: int
     origin_named: bool = True
 
-    def check(self, message_id: str) -> None:
+    def check(self, child_key: bytes) -> None:
         """Stage 2, once the notice is verified and before its id is claimed: it was routed by
-        its own id to the partition that owns it, by stage 1. Else ``routing-key-mismatch``."""
+        its own child's key to the partition that owns it, by stage 1. Else
+        ``routing-key-mismatch``."""
         if not self.origin_named:
             problem = FieldProblem(ORIGIN_HEADER, "missing or unreadable: not routed by the worker")
-        elif self.key != message_id.encode():
-            problem = FieldProblem("ce_id", "is not the id the notice was routed by")
+        elif self.key is not None and self.key.startswith(HASHED):
+            problem = FieldProblem("(key)", "missing: a notice is keyed by its child's key")
+        elif self.key != child_key:
+            problem = FieldProblem("(key)", "is not the key of the child the notice is about")
         elif partition_of(self.key, self.partitions) != self.partition:
-            problem = FieldProblem("(routing)", "on another partition than its id's")
+            problem = FieldProblem("(routing)", "on another partition than its child's")
         else:
             return
         raise NoticeError("routing-key-mismatch", [problem])

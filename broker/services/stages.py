@@ -52,11 +52,13 @@ class Input:
     source: Source
     offset: int
     route: repartition.Route | None = None
+    key: bytes | None = None  # the Kafka key it was published with (stage 1 routes by it)
 
     @classmethod
     def read(cls, msg: Any) -> Input:
         """A message read where it was published (stage 1, tests)."""
-        return cls(msg.value, msg.headers, Source(msg.topic, msg.partition, msg.offset), msg.offset)
+        source = Source(msg.topic, msg.partition, msg.offset)
+        return cls(msg.value, msg.headers, source, msg.offset, key=msg.key)
 
     @classmethod
     def routed(cls, msg: Any, partitions: int) -> Input:
@@ -99,7 +101,8 @@ async def route_and_commit(
     what can be no notice) and commit it."""
     inputs = [Input.read(m) for m in msgs]
     forwards = [
-        repartition.forward(i.value, i.headers, i.source, topic, partitions) for i in inputs
+        repartition.forward(i.value, i.headers, i.source, topic, partitions, key=i.key)
+        for i in inputs
     ]
     results: dict[int, Result] = {
         n: pipeline.process(i.value, i.headers, i.source)

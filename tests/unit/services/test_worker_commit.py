@@ -29,6 +29,7 @@ class Message:
     offset: int
     topic: str = TP.topic
     partition: int = TP.partition
+    key: bytes | None = None
 
 
 @dataclass
