@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -22,6 +23,28 @@ def fail(message: str, code: int = 2) -> NoReturn:
     # escaped: a message naming a pattern such as [a-z0-9] is not markup
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def write_generated(directory: Path, files: dict[str, str], *, check: bool, command: str) -> None:
+    """Write generated files (name → text) to ``directory``; with ``check``, write nothing and
+    exit 1 naming each file that is missing or differs (``command`` makes them again)."""
+    stale = [n for n, text in files.items() if _read(directory / n) != text]
+    if check:
+        if stale:
+            fail(f"{directory}: {', '.join(stale)} stale or missing (run: {command})", 1)
+        out.print(f"{directory}: up to date ({len(files)} files)")
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    out.print(f"wrote {len(files)} files to {directory} ({len(stale)} changed)")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
 
 
 async def follow(

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from broker.adapters.settings import Settings
-from broker.cli._common import fail, out, settings
+from broker.cli._common import settings, write_generated
 
 app = typer.Typer(no_args_is_help=True, help="Operators: deployment manifests.")
 
@@ -71,20 +71,4 @@ def k8s(
     """Write the Strimzi resources (Kafka, KafkaNodePool, KafkaTopic, KafkaUser) and the
     Deployments of the worker, the sealer and the relay."""
     texts = render(documents(settings(), image))
-    if check:
-        stale = [n for n, t in texts.items() if _read(out_dir / n) != t]
-        if stale:
-            fail(f"{out_dir}: {', '.join(stale)} differ from what policies/ generate", 1)
-        out.print(f"{out_dir}: up to date ({len(texts)} files)")
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in texts.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    out.print(f"wrote {', '.join(texts)} to {out_dir}")
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    write_generated(out_dir, texts, check=check, command="broker deploy k8s")

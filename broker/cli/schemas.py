@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from broker.cli._common import fail, out, settings
+from broker.cli._common import settings, write_generated
 
 app = typer.Typer(no_args_is_help=True, help="Developers: generated schemas/.")
 
@@ -22,17 +22,4 @@ def export(
     from broker.core.schemas import render
 
     files = render(load_policy(settings().policy_dir))
-    stale = [
-        n
-        for n, text in files.items()
-        if not (directory / n).exists() or (directory / n).read_text("utf-8") != text
-    ]
-    if check:
-        if stale:
-            fail(f"schemas/ is stale: {', '.join(stale)} (run: broker schemas export)", 1)
-        out.print(f"schemas/ is up to date ({len(files)} files)")
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    out.print(f"wrote {len(files)} files to {directory}/ ({len(stale)} changed)")
+    write_generated(directory, files, check=check, command="broker schemas export")

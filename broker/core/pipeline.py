@@ -11,6 +11,7 @@ including a bug, becomes that input's dead letter, so the rest of its batch goes
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -171,18 +172,21 @@ class Pipeline:
                     "too-large",
                     [FieldProblem("value", f"larger than {envelope.MAX_INPUT_BYTES} bytes")],
                 )
-            plain = self._open(hmap, value)
+            opened = plain = self._open(hmap, value)
+            # decoded once, when first needed: by the route check (after the signature, before
+            # the id is claimed) or else after verification
+            decode = functools.cache(lambda: envelope.decode_notice(hmap, opened, now=now))
             # authenticate before reading: signature, key, time window, replay
             verified = self.verifier.verify(
                 hmap,
                 plain,
                 position=str(source),
                 now=now,
-                routed=(lambda _id: self._check_route(route, hmap, plain, now)) if route else None,
+                routed=(lambda _id: self._check_route(route, decode())) if route else None,
             )
             # the guard's memory of the id: on the progress partition of the partition owning it
             claim = self._claim(verified, source, route.partition if route else source.partition)
-            notice = envelope.decode_notice(hmap, plain, now=now)
+            notice = decode()
             signing.check_issuer(verified, notice.issuer.unit_id)
             signing.check_sender(verified, notice.notice_type)
             publisher = self._publisher(verified)
@@ -203,13 +207,10 @@ class Pipeline:
             raise NoticeError(found.code, [FieldProblem("ce_keyid", found.detail)])
         return found
 
-    def _check_route(
-        self, route: Route, hmap: dict[str, bytes], plain: bytes, now: datetime
-    ) -> None:
+    def _check_route(self, route: Route, notice: Notice) -> None:
         """A verified notice was routed by the key of the child it is about (what its publisher
         keyed it by). Decoded first: an input that is no notice is dead-lettered with its own
         reason, not blamed on its route."""
-        notice = envelope.decode_notice(hmap, plain, now=now)
         route.check(refs.partition_key(self.subject_key, "notices", notice.child.national_id))
 
     def _open(self, headers: dict[str, bytes], value: bytes) -> bytes:

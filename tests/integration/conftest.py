@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from broker.core.policy import PolicySet
 from broker.services.local import WorkerProcess, create_topics
 from broker.testing.cluster import Cluster
 from broker.testing.directories import EXAMPLES_REACH, policy_dir_with
-from broker.testing.processes import fresh_settings
+from broker.testing.processes import DrillReport, fresh_settings
 from tests.conftest import POLICIES, ROOT
 
 KAFKA_SH = ROOT / "deploy" / "kafka.sh"
@@ -33,6 +34,31 @@ def kafka_nodes() -> int:
     if value not in ("1", "3"):
         raise pytest.UsageError(f"BROKER_TEST_KAFKA_NODES: 1 or 3, got '{value}'")
     return int(value)
+
+
+def secure_cluster(base: Path, policies: Path, nodes: int) -> Cluster:
+    """A secure-profile Kafka under ``base`` (data, credentials) on free ports, for the
+    organisations of ``policies``: not started."""
+    return Cluster(
+        base / "data",
+        free_ports(2 * nodes),
+        policies,
+        nodes=nodes,
+        credentials_dir=base / "credentials",
+        script=KAFKA_SH,
+    )
+
+
+def assert_exactly_once(report: DrillReport, notices: int, log: str = "") -> None:
+    """A fault drill's report: every notice on its topic, one decision per recipient, every
+    delivery once and audited, the audit log verified (``log``: the worker's, on failure)."""
+    assert report.notices_on_topic == notices
+    assert report.missing_decisions == 0
+    assert report.duplicate_decisions == 0
+    assert report.duplicate_deliveries == 0
+    assert report.deliveries == report.audited_deliveries > 0
+    assert report.audit_log_verifies
+    assert report.ok, log[-3000:]
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +76,7 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     # topics and ACLs under its own prefix, and a broker holding thousands of ACLs applies new
     # ones slowly (the directory benchmark times 200 organisations on a broker of their own).
     policies = policy_dir_with(POLICIES, base / "policies", EXAMPLES_REACH)
-    cluster = Cluster(
-        base / "data",
-        free_ports(2 * nodes),
-        policies,
-        nodes=nodes,
-        credentials_dir=base / "credentials",
-        script=KAFKA_SH,
-    )
+    cluster = secure_cluster(base, policies, nodes)
     cluster.start()
     saved = {k: os.environ.get(k) for k in cluster.client_env()}
     os.environ.update(cluster.client_env())

@@ -34,7 +34,6 @@ from aiokafka.errors import (
 
 from broker.adapters.kafka.admin import apply, planned
 from broker.adapters.kafka.clients import fetch_partition_zero
-from broker.adapters.kafka.local import free_ports
 from broker.adapters.kafka.tls.contexts import KafkaSecurity
 from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.settings import Settings
@@ -52,7 +51,7 @@ from broker.core.notices import NOTICE_SENDERS
 from broker.testing.cluster import Cluster
 from broker.testing.directories import TWO_SCHOOLS_TWO_DISTRICTS, policy_dir_with
 from tests.conftest import POLICIES, ROOT
-from tests.integration.conftest import kafka_nodes
+from tests.integration.conftest import kafka_nodes, secure_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -106,14 +105,7 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     # two schools and two districts (and one organisation for each other role): each its own
     # principal, certificate, delivery and receipts topic (kafka.sh makes a certificate for each)
     policy_dir = policy_dir_with(POLICIES, base / "policies", TWO_SCHOOLS_TWO_DISTRICTS)
-    cluster = Cluster(
-        base / "data",
-        free_ports(2 * nodes),
-        policy_dir,
-        nodes=nodes,
-        credentials_dir=base / "credentials",
-        script=KAFKA_SH,
-    )
+    cluster = secure_cluster(base, policy_dir, nodes)
     cluster.start()
     try:
         prefix = f"acl-{uuid.uuid4().hex[:8]}."

@@ -3,8 +3,10 @@ the adapters' file errors reported as the commands always have."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -91,3 +93,22 @@ def trusted(s: Settings, extra: list[Path] | None) -> dict[str, Ed25519PublicKey
             )
         keys = [own.public_key()]
     return trusted_keys(*keys)
+
+
+def publish_reviewer_event(
+    s: Settings, key: SigningKey, event_type: str, event_id: str, value: bytes, now: datetime
+) -> None:
+    """Sign one reviewer event (a review, an informed or an exception) with the reviewer's
+    writer key and publish it to the audit topic as the reviewer principal."""
+    from broker.adapters.kafka.clients import producer, send_all
+    from broker.core.audit import ce_headers, writers
+    from broker.core.deployment.acl import Principals
+    from broker.core.pipeline import OutMessage
+
+    headers = writers.sign(ce_headers(event_type, event_id, now), value, key)
+
+    async def go() -> None:
+        async with producer(s.bootstrap, principal=Principals().reviewer) as p:
+            await send_all(p, [OutMessage(s.topics.audit, None, value, headers)])
+
+    asyncio.run(go())

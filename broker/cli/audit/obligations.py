@@ -4,7 +4,6 @@ broker.core.audit.inform, broker.core.letter)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,7 +12,7 @@ import typer
 from rich.table import Table
 
 from broker.cli._common import err, fail, out, settings
-from broker.cli.audit._shared import StoreOpt, writer_key
+from broker.cli.audit._shared import StoreOpt, publish_reviewer_event, writer_key
 
 if TYPE_CHECKING:
     from broker.core.audit.obligations import Obligation
@@ -144,13 +143,10 @@ def inform(
 ) -> None:
     """Record that the child and the guardians were told of a disclosure (--informed --how
     --at), or that an exception applies (--exception CODE): a signed audit event."""
-    from broker.adapters.kafka.clients import producer, send_all
     from broker.adapters.policy_files import load_policy
-    from broker.core.audit import OBLIGATION_TYPE, ce_headers, writers
+    from broker.core.audit import OBLIGATION_TYPE, writers
     from broker.core.audit.errors import ObligationError
     from broker.core.audit.inform import exception_event, informed_event
-    from broker.core.deployment.acl import Principals
-    from broker.core.pipeline import OutMessage
 
     if (exception is None) == (informed is None):
         fail("give either --informed (with --how and --at) or --exception")
@@ -174,13 +170,7 @@ def inform(
         option = PERSON_OPTION[event] if exc.field == "persons" else FIELD_OPTION.get(exc.field)
         fail(f"{option or exc.field}: {exc.reason}")
     key = writer_key(s, writers.REVIEWER)  # after the checks: a refusal needs no key
-    headers = writers.sign(ce_headers(OBLIGATION_TYPE, rid, now), value, key)
-
-    async def go() -> None:
-        async with producer(s.bootstrap, principal=Principals().reviewer) as p:
-            await send_all(p, [OutMessage(s.topics.audit, None, value, headers)])
-
-    asyncio.run(go())
+    publish_reviewer_event(s, key, OBLIGATION_TYPE, rid, value, now)
     out.print(f"{event} {rid} for record {record} published to {s.topics.audit}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from rich.table import Table
 
 from broker.cli._common import fail, out, settings
 from broker.cli.audit._render import audit_table, stored_records
-from broker.cli.audit._shared import StoreOpt, writer_key
+from broker.cli.audit._shared import StoreOpt, publish_reviewer_event, writer_key
 
 
 def review(
@@ -23,12 +22,9 @@ def review(
     store: StoreOpt = None,
 ) -> None:
     """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
-    from broker.adapters.kafka.clients import producer, send_all
     from broker.adapters.stores.auditfiles import store_target
     from broker.adapters.stores.auditor import AuditStore
-    from broker.core.audit import REVIEW_TYPE, AuditError, ce_headers, review_event, writers
-    from broker.core.deployment.acl import Principals
-    from broker.core.pipeline import OutMessage
+    from broker.core.audit import REVIEW_TYPE, AuditError, review_event, writers
     from broker.core.times import utc_z
 
     s = settings()
@@ -58,11 +54,5 @@ def review(
     except ValueError as exc:
         fail(str(exc))
     assert key is not None  # loaded above whenever --record is given
-    headers = writers.sign(ce_headers(REVIEW_TYPE, rid, now), value, key)
-
-    async def go() -> None:
-        async with producer(s.bootstrap, principal=Principals().reviewer) as p:
-            await send_all(p, [OutMessage(s.topics.audit, None, value, headers)])
-
-    asyncio.run(go())
+    publish_reviewer_event(s, key, REVIEW_TYPE, rid, value, now)
     out.print(f"review {rid} of record {record} published to {s.topics.audit}")

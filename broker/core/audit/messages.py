@@ -51,28 +51,29 @@ class ReviewRecord(Strict):
     note: str
 
 
-class Informed(Strict):
-    """The child or the guardians told of a disclosure (``broker audit inform``)."""
+class _DutyClosed(Strict):
+    """What closes a duty to inform (``broker audit inform``): the decision record whose duty it
+    closes, the duty and the persons it concerns."""
 
     record_id: str
-    event: Literal["informed"]
     recorded_at: datetime
     decision_record_id: str = Field(description="the decision record whose duty it closes")
     duty: str
     persons: list[str] = Field(min_length=1)
+
+
+class Informed(_DutyClosed):
+    """The child or the guardians told of a disclosure (``broker audit inform``)."""
+
+    event: Literal["informed"]
     how: str
     informed_at: datetime
 
 
-class InformException(Strict):
+class InformException(_DutyClosed):
     """An exception to the duty to inform that applies, by its code (``broker audit inform``)."""
 
-    record_id: str
     event: Literal["inform-exception"]
-    recorded_at: datetime
-    decision_record_id: str = Field(description="the decision record whose duty it closes")
-    duty: str
-    persons: list[str] = Field(min_length=1)
     exception: str
 
 
