@@ -11,8 +11,8 @@ stage the deliveries, the audit records, the dead letters), the worker's progres
 the input offset: all of them or none.
 
 ``Committer.commit`` is the sequence: check the partition's floor (someone else may have
-committed these inputs), begin, send every output and the new floor, send the input offset,
-commit. Kafka's errors end it in one of four ways: a transient error is retried after a
+committed these inputs), begin, send every output and the new floor, send the input offset (at
+most once per ``OFFSETS_EVERY`` seconds and partition), commit. Kafka's errors end it in one of four ways: a transient error is retried after a
 back-off; an output Kafka refuses for what it is raises ``OutputRefused`` (never retried); a
 missing permission, after a few tries, ``CommitImpossible``; SIGTERM ``WorkerStopping``. Being
 fenced returns False: another worker owns the partition now.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
@@ -32,6 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
 from aiokafka.structs import TopicPartition
 
+from broker.adapters import metrics
 from broker.adapters.kafka.clients import Connection, new_admin, new_producer
 from broker.adapters.kafka.progress import ProgressLog
 from broker.adapters.settings import Settings
@@ -94,7 +96,16 @@ class Committer:
     once ``init_transactions`` returns nothing on it is still open. The floor is the latest
     committed floor record there (or the committed group offset, if higher); inputs below it
     are skipped: they are committed already.
+
+    So the floor is what keeps every input exactly once, and the group offset only tells a new
+    owner where to start reading. It is added to a transaction at most once per
+    ``offsets_every`` seconds and partition (and in the first after taking a partition over):
+    each time costs two more round trips (AddOffsetsToTxn, TxnOffsetCommit), half of a small
+    transaction's time (bench/breakdown.py). A new owner then reads up to that much input
+    again and skips it below the floor.
     """
+
+    offsets_every = 1.0  # seconds between the input offsets added to a transaction
 
     RETRY_FIRST, RETRY_MAX = 0.5, 10.0  # seconds of back-off, doubling
 
@@ -117,6 +128,8 @@ class Committer:
         self.conn = Connection.of(settings, Principals().worker)
         self.producers: dict[int, AIOKafkaProducer] = {}
         self.floors: dict[int, int] = {}
+        self.offsets_at: dict[int, float] = {}  # when each partition's offset was last sent
+        self.clock = time.monotonic
         self._admin: AIOKafkaAdminClient | None = None
         self.stopping = asyncio.Event()
 
@@ -214,6 +227,7 @@ class Committer:
                 log.warning("worker.batch_taken_over", partition=tp.partition)
                 return False
             producer = await self._producer(tp.partition)
+            clock = _Steps(self.stage)
             async with producer.transaction():
                 futures = [
                     await producer.send(
@@ -221,8 +235,17 @@ class Committer:
                     )
                     for m in [*messages, floor]
                 ]
+                clock.step("send")
                 await asyncio.gather(*futures)
-                await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+                clock.step("acknowledged")
+                offsets = self._offsets_due(tp.partition)
+                if offsets:
+                    await producer.send_offsets_to_transaction({tp: next_offset}, self.group_id)
+                    clock.step("offsets")
+            clock.step("commit")
+            if offsets:
+                self.offsets_at[tp.partition] = self.clock()
+            metrics.BATCH_INPUTS.labels(stage=self.stage).observe(next_offset - first)
             # inputs below a committed offset are never processed again by this worker:
             # after a rebalance Faust may seek back to an offset fetched before this commit
             self.floors[tp.partition] = max(self.floors.get(tp.partition, -1), next_offset)
@@ -235,8 +258,13 @@ class Committer:
             await self._drop(tp.partition)
             return False
 
+    def _offsets_due(self, partition: int) -> bool:
+        last = self.offsets_at.get(partition)
+        return last is None or self.clock() - last >= self.offsets_every
+
     async def _drop(self, partition: int) -> None:
         self.floors.pop(partition, None)
+        self.offsets_at.pop(partition, None)
         producer = self.producers.pop(partition, None)
         if producer is not None:
             with contextlib.suppress(Exception):
@@ -252,3 +280,30 @@ class Committer:
         if self._admin is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._admin.close(), 5)
+
+
+class _Steps:
+    """Times the steps of one transaction into metrics.TRANSACTION_STEP."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.last = time.perf_counter()
+
+    def step(self, name: str) -> None:
+        now = time.perf_counter()
+        metrics.TRANSACTION_STEP.labels(stage=self.stage, step=name).observe(now - self.last)
+        self.last = now
+
+
+CONCURRENT_RETRY = 0.002  # seconds (aiokafka: 0.02)
+
+
+def retry_concurrent_transactions_sooner() -> None:
+    """A partition's next transaction often starts while Kafka still writes the markers of the
+    one just committed: Kafka answers CONCURRENT_TRANSACTIONS and aiokafka retries after a
+    fixed 20 ms (its BACKOFF_OVERRIDE, after KAFKA-5477), a wait every busy batch paid twice
+    (bench/breakdown.py: sends acknowledged p50 38 ms back to back, 10 ms with 2 ms). The
+    markers take a millisecond or two on one machine: retry after CONCURRENT_RETRY."""
+    from aiokafka.producer import sender  # noqa: PLC0415
+
+    sender.BACKOFF_OVERRIDE = CONCURRENT_RETRY

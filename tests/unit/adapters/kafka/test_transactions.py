@@ -91,6 +91,29 @@ def test_a_batch_its_floor_and_its_offset_commit_in_one_transaction() -> None:
     assert committer.floors[TP.partition] == 3
 
 
+def test_the_input_offset_joins_a_transaction_at_most_once_per_interval() -> None:
+    """Every transaction carries the floor; the group offset only the first after taking the
+    partition over and then one per ``offsets_every`` seconds (a clock of the test's own)."""
+    producer = FakeProducer()
+    committer = _committer(producer)
+    now = [100.0]
+    committer.clock = lambda: now[0]
+    asyncio.run(committer.commit(TP, _out(1), 0, 1))
+    now[0] += 0.5
+    asyncio.run(committer.commit(TP, _out(1), 1, 2))
+    now[0] += 0.6
+    asyncio.run(committer.commit(TP, _out(1), 2, 3))
+    assert producer.transactions == 3
+    assert producer.offsets == [{TP: 1}, {TP: 3}]
+    floors = [PartitionFloor.model_validate_json(v) for t, v, _ in producer.sent if "progress" in t]
+    assert [f.next_offset for f in floors] == [1, 2, 3]
+    asyncio.run(committer.revoke([TP.partition]))  # a new producer: its first sends the offset
+    committer.producers[TP.partition] = producer
+    committer.floors[TP.partition] = 3
+    asyncio.run(committer.commit(TP, _out(1), 3, 4))
+    assert producer.offsets[-1] == {TP: 4}
+
+
 def test_inputs_another_owner_committed_are_not_committed_again() -> None:
     """The partition's floor is past the batch: nothing is sent, the commit says no."""
     producer = FakeProducer()
