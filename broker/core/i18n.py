@@ -67,11 +67,11 @@ class Translator:
         text = self.catalogue.messages.get(message) or message
         return text % params if params else text
 
-    def ngettext(self, singular: str, plural: str, n: int, **params: object) -> str:
-        """One of two forms by ``n`` (bokmål and English both: one, other); ``%(n)s`` is n
-        as a number written in this language."""
+    def ngettext(self, singular: str, plural: str, count: int, **params: object) -> str:
+        """One of two forms by ``count`` (bokmål and English both: one, other); ``%(n)s`` is
+        the count written as a number in this language (unless ``n`` is given)."""
         one, other = self.catalogue.plurals.get(singular) or (singular, plural)
-        return (one if n == 1 else other) % {"n": self.number(n), **params}
+        return (one if count == 1 else other) % {"n": self.number(count), **params}
 
     def when(self, moment: datetime) -> str:
         """'1. desember 2026 kl. 14.05' (Oslo time); a naive time is refused."""
