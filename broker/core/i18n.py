@@ -92,6 +92,11 @@ class Translator:
         listed = list(items)
         return format_list(listed, locale=self.lang) if listed else ""
 
+    def either(self, items: Iterable[str]) -> str:
+        """'A, B eller C' / 'A, B, or C'."""
+        listed = list(items)
+        return format_list(listed, style="or", locale=self.lang) if listed else ""
+
 
 def translator(lang: str, catalogues: Mapping[str, Catalogue], zone: tzinfo) -> Translator:
     """The translator for ``lang`` from the catalogues the shell read."""
