@@ -32,13 +32,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import kit  # noqa: E402
-import pipeline_steps  # noqa: E402
+import kit
+import pipeline_steps
 
-from broker.adapters.kafka.local import free_ports  # noqa: E402
-from broker.adapters.policy_files import load_policy  # noqa: E402
-from broker.services.local import WorkerProcess  # noqa: E402
-from broker.testing.processes import encode, synthetic_notices  # noqa: E402
+from broker.adapters.kafka.local import free_ports
+from broker.adapters.policy_files import load_policy
+from broker.services.local import WorkerProcess
+from broker.testing.processes import encode, synthetic_notices
 
 console = Console()
 RATE = 100  # py-spy samples per second
@@ -70,7 +70,7 @@ PARTS = [
 IDLE = ("select", "poll", "epoll", "wait", "acquire", "sleep", "_wait_for_tstate_lock")
 
 
-def classify(frames: list[str]) -> str:
+def classify(frames: list[str]) -> str:  # noqa: PLR0911 - one return per part
     """One py-spy stack (outermost first) → the part its time counts for."""
     if not frames:
         return "other"
@@ -84,10 +84,6 @@ def classify(frames: list[str]) -> str:
             for marker, step in PIPELINE_STEPS:
                 if marker in frame:
                     return f"pipeline: {step}"
-        import os
-        if os.environ.get("BREAKDOWN_DEBUG"):
-            inner = [f for f in frames if "broker/core/" in f]
-            return "pipeline: other: " + inner[-1]
         return "pipeline: other"
     for frame in reversed(frames):
         for marker, part in PARTS:
@@ -191,7 +187,7 @@ def worker_report(args: argparse.Namespace) -> None:
         wall = max(r.timestamp / 1000 for _, r in audit) - t0
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=30)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             metrics_text = r.read().decode()
         worker.stop()
         show_worker(samples(raw), transaction_steps(metrics_text), n, wall, args.profile)

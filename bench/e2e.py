@@ -37,19 +37,19 @@ from rich.progress import Progress
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import kit  # noqa: E402
+import kit
 
-from broker.adapters.kafka.clients import (  # noqa: E402
+from broker.adapters.kafka.clients import (
     Connection,
     new_admin,
     new_consumer,
     new_producer,
     producer,
 )
-from broker.adapters.policy_files import load_policy  # noqa: E402
-from broker.adapters.settings import Settings  # noqa: E402
-from broker.services.local import WorkerProcess  # noqa: E402
-from broker.testing.processes import encode, synthetic_notices  # noqa: E402
+from broker.adapters.policy_files import load_policy
+from broker.adapters.settings import Settings
+from broker.services.local import WorkerProcess
+from broker.testing.processes import encode, synthetic_notices
 
 console = Console()
 
@@ -130,7 +130,8 @@ def _run(args: argparse.Namespace, bench: kit.Bench) -> None:
 
 def _drain(bench: kit.Bench, settings: Settings, workers: int, expected: int) -> tuple[float, int]:
     """Seconds for ``workers`` workers to drain the backlog, and the messages they wrote."""
-    procs = [WorkerProcess(settings, bench.work / f"{settings.app_id}-{w}.log") for w in range(workers)]
+    logs = [bench.work / f"{settings.app_id}-{w}.log" for w in range(workers)]
+    procs = [WorkerProcess(settings, log) for log in logs]
     with Progress(console=console) as progress:
         for p in procs:
             p.start()
@@ -179,7 +180,8 @@ def _latency_run(bench: kit.Bench, rate: int, seconds: int) -> tuple[list[float]
     worker = WorkerProcess(settings, bench.work / "latency-worker.log")
     worker.start()
     try:
-        found = kit.run(_latency(bench.connection(), settings, settings.topics.audit, rate, seconds))
+        audit = settings.topics.audit
+        found = kit.run(_latency(bench.connection(), settings, audit, rate, seconds))
         return found, worker.peak_rss_mib()
     finally:
         worker.stop()
@@ -249,7 +251,7 @@ def _notice_id(record: Any) -> str | None:
     return ce_id.decode() if ce_id else None
 
 
-def _show(
+def _show(  # noqa: PLR0917 - one table from the run's figures
     args: argparse.Namespace,
     n: int,
     drains: dict[int, tuple[float, int]],

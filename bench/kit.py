@@ -155,7 +155,7 @@ async def count(
     label: str,
     timeout: float = 900,
 ) -> list[tuple[float, Any]]:
-    """Read ``topic`` (read committed) until ``expected`` records have arrived: (arrival, record)."""
+    """Read ``topic`` (read committed) until ``expected`` records arrived: (arrival, record)."""
     consumer: AIOKafkaConsumer = new_consumer(
         conn,
         topic,

@@ -21,6 +21,7 @@ from broker.adapters.stores import keyfiles
 from broker.adapters.stores.keyfiles import KeyPaths
 from broker.core.deployment.topics import SINGLE_NODE, Replication, TopicNames
 from broker.core.errors import ConfigError
+from broker.core.i18n import DEFAULT_LANGUAGE, LanguageError, language
 
 APP_NAME = "oslo-share-broker"
 SUBJECT_KEY_NAME = "subject-ref.key"
@@ -67,6 +68,8 @@ class Settings:
     # the topics' replication: BROKER_KAFKA_REPLICATION_FACTOR (1; 3 on the three-node
     # cluster) and BROKER_KAFKA_MIN_INSYNC_REPLICAS (default: all copies but one, at least 1)
     replication: Replication = SINGLE_NODE
+    # BROKER_LANG: the language of what people read (pages, reports, letters): nb or en
+    lang: str = DEFAULT_LANGUAGE
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,6 +91,7 @@ class Settings:
             audit_store=env.get("BROKER_AUDIT_STORE") or None,
             kafka_lib_dir=_path(env, "KAFKA_LIB_DIR"),
             replication=_replication(env),
+            lang=_lang(env),
         )
 
     @property
@@ -116,6 +120,7 @@ class Settings:
             "BROKER_KAFKA_CREDENTIALS_DIR": str(self.kafka.credentials_dir),
             "BROKER_KAFKA_REPLICATION_FACTOR": str(self.replication.factor),
             "BROKER_KAFKA_MIN_INSYNC_REPLICAS": str(self.replication.min_insync),
+            "BROKER_LANG": self.lang,
         }
         if self.kafka.principal is not None:
             overrides["BROKER_KAFKA_PRINCIPAL"] = self.kafka.principal
@@ -185,6 +190,13 @@ def _replication(env: Mapping[str, str]) -> Replication:
         raise ConfigError(
             f"BROKER_KAFKA_REPLICATION_FACTOR / BROKER_KAFKA_MIN_INSYNC_REPLICAS: {exc}"
         ) from None
+
+
+def _lang(env: Mapping[str, str]) -> str:
+    try:
+        return language(env.get("BROKER_LANG") or DEFAULT_LANGUAGE)
+    except LanguageError as exc:
+        raise ConfigError(f"BROKER_LANG: {exc}") from None
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -11,12 +11,26 @@ from rich.markup import escape
 
 from broker.adapters.settings import Settings
 
+if TYPE_CHECKING:
+    from broker.core.i18n import Translator
+
 out = Console()
 err = Console(stderr=True)
 
 
 def settings() -> Settings:
     return Settings.from_env()
+
+
+def translator(lang: str | None) -> Translator:
+    """The translator for ``--lang``, else BROKER_LANG (bokmål by default)."""
+    from broker.adapters.locale import load_translator
+    from broker.core.i18n import LanguageError
+
+    try:
+        return load_translator(lang or settings().lang)
+    except LanguageError as exc:
+        fail(f"--lang: {exc}")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -79,4 +93,7 @@ MaxOpt = Annotated[int | None, typer.Option("--max", help="stop after this many"
 IdleOpt = Annotated[float | None, typer.Option(help="stop after this many idle seconds")]
 BeginOpt = Annotated[
     bool, typer.Option("--from-beginning/--new-only", help="start at the oldest or only show new")
+]
+LangOpt = Annotated[
+    str | None, typer.Option("--lang", help="nb (bokmål) or en [default: BROKER_LANG, else nb]")
 ]

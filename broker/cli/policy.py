@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from broker.adapters.stores import keyfiles
-from broker.cli._common import err, fail, out, settings
+from broker.cli._common import LangOpt, err, fail, out, settings, translator
 from broker.core.errors import PolicyError
 
 app = typer.Typer(
@@ -206,17 +206,20 @@ def policy_report(
     output: Annotated[
         Path | None, typer.Option("--out", help="directory for policy-report.md and .html")
     ] = None,
+    lang: LangOpt = None,
 ) -> None:
-    """A Markdown and HTML report for lawyers: per recipient, what it gets, under which law."""
+    """A Markdown and HTML report for lawyers: per recipient, what it gets, under which law
+    (bokmål, or English with --lang en)."""
     from broker.core.policy.report import html_report, markdown
 
+    t = translator(lang)
     policy = _load(policies)
     if output is None:
-        print(markdown(policy))
+        print(markdown(policy, t))
         return
     output.mkdir(parents=True, exist_ok=True)
-    (output / "policy-report.md").write_text(markdown(policy), encoding="utf-8")
-    (output / "policy-report.html").write_text(html_report(policy), encoding="utf-8")
+    (output / "policy-report.md").write_text(markdown(policy, t), encoding="utf-8")
+    (output / "policy-report.html").write_text(html_report(policy, t), encoding="utf-8")
     out.print(f"wrote {output}/policy-report.md and {output}/policy-report.html")
 
 

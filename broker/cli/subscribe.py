@@ -11,11 +11,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from broker.adapters.stores import keyfiles
-from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, err, fail, follow, out, settings
+from broker.cli._common import (
+    BeginOpt,
+    IdleOpt,
+    LangOpt,
+    MaxOpt,
+    err,
+    fail,
+    follow,
+    out,
+    settings,
+    translator,
+)
 
 if TYPE_CHECKING:
     from broker.adapters.settings import Settings
     from broker.core.crypto.sealing import DeliveryOpener
+    from broker.core.i18n import Translator
     from broker.core.pipeline import OutMessage
 
 
@@ -30,8 +42,10 @@ def subscribe(
     send_receipts: Annotated[
         bool, typer.Option("--receipts/--no-receipts", help="report received and opened")
     ] = True,
+    lang: LangOpt = None,
 ) -> None:
-    """Recipients: verify, decrypt and print this organisation's deliveries as they arrive."""
+    """Recipients: verify, decrypt and print this organisation's deliveries as they arrive
+    (in bokmål or English; --json prints the delivery as it is)."""
     from broker.adapters.kafka.clients import producer, send_all
     from broker.core.crypto import sealing
     from broker.core.deployment.acl import Principals
@@ -39,6 +53,7 @@ def subscribe(
     from broker.core.errors import NoticeError
 
     s = settings()
+    t = translator(lang)
     topic, opener = _opener(s, organisation)
     receipts: list[OutMessage] = []
 
@@ -56,7 +71,7 @@ def subscribe(
         if as_json:
             print(json.dumps(delivery, ensure_ascii=False), flush=True)
         else:
-            _print(delivery)
+            _print(delivery, t)
 
     principal = Principals.recipient(organisation)
     asyncio.run(
@@ -122,23 +137,43 @@ def _receipts(s: Settings, organisation: str, delivery_id: str) -> list[OutMessa
     return messages
 
 
-def _print(delivery: dict[str, Any]) -> None:
+def _print(delivery: dict[str, Any], t: Translator) -> None:
+    """A delivery for a person: the duty first, the rule and the law in words, the notice as
+    sent (its fields are the notice's own), the withheld fields by their labels."""
+    from rich.markup import escape
+
+    from broker.core.citations import law
+    from broker.core.labels import citation_status, field_label, notice_type_label
     from broker.core.records import LegalBasisRef
 
     # a delivery sealed before bases were cited as the law reads names them as it was then
     basis = LegalBasisRef.model_validate(delivery["legal_basis"])
-    out.rule(f"delivery {delivery['delivery_id'][:12]} · {delivery['notice_type']} notice")
-    _print_duty(delivery.get("confidentiality"))
-    out.print(
-        f"rule [bold]{delivery['rule_id']}[/] under [bold]{basis.statute} {basis.citation}[/] "
-        f"({basis.status}, {basis.source or 'no source named'})",
-        highlight=False,
+    out.rule(
+        t.gettext(
+            "delivery %(id)s · %(kind)s",
+            id=delivery["delivery_id"][:12],
+            kind=notice_type_label(delivery["notice_type"], t),
+        )
     )
+    _print_duty(delivery.get("confidentiality"), t)
+    said = t.gettext(
+        "rule %(rule)s under %(law)s (%(status)s, %(source)s)",
+        rule=delivery["rule_id"],
+        law=law(basis.statute, basis.citation, t),
+        status=citation_status(basis.status, t),
+        source=basis.source or t.gettext("no source named"),
+    )
+    out.print(escape(said), highlight=False)
     out.print_json(data=delivery["notice"])
-    out.print(f"[dim]withheld: {', '.join(delivery['fields_withheld']) or 'nothing'}[/]")
+    withheld = [
+        t.gettext("%(label)s (%(path)s)", label=field_label(p, t.lang), path=p)
+        for p in delivery["fields_withheld"]
+    ]
+    text = t.gettext("withheld: %(fields)s", fields=", ".join(withheld) or t.gettext("nothing"))
+    out.print(f"[dim]{escape(text)}[/]", highlight=False)
 
 
-def _print_duty(confidentiality: Any) -> None:
+def _print_duty(confidentiality: Any, t: Translator) -> None:
     """A duty of confidentiality the police imposed (prl § 35 second paragraph) comes first and
     stands out: whoever reads the copy must know before reading on."""
     if not confidentiality:
@@ -146,12 +181,15 @@ def _print_duty(confidentiality: Any) -> None:
     from rich.markup import escape
     from rich.panel import Panel
 
+    from broker.core.citations import law
     from broker.core.records import Confidentiality
 
     duty = Confidentiality.model_validate(confidentiality)
+    cited = law(duty.basis.statute, duty.basis.citation, t)
     out.print(
         Panel(
-            f"[bold]{escape(duty.text)}[/]\n{duty.basis.statute} {duty.basis.citation}",
+            f"[bold]{escape(duty.text)}[/]\n{escape(cited)}",
+            # both languages, always: whoever picks the copy up must see it
             title="TAUSHETSPLIKT PÅLAGT · CONFIDENTIALITY IMPOSED",
             border_style="bold red",
         ),

@@ -336,8 +336,10 @@ def test_subject_report_lists_every_disclosure_about_the_person(audit: Audit) ->
     assert got == expected
     assert nid not in json.dumps(report)
     markdown = audit.run("subject", "--national-id", nid).stdout
-    assert markdown.startswith("# Disclosures about you")
+    assert markdown.startswith("# Utleveringer om deg")  # bokmål unless told otherwise
     assert nid not in markdown
+    english = audit.run("subject", "--national-id", nid, "--lang", "en").stdout
+    assert english.startswith("# Disclosures about you")
 
 
 def test_subject_report_refuses_an_invalid_national_id(audit: Audit) -> None:

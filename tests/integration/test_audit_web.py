@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.adapters.kafka.tls.credentials import Credentials, ensure_credentials
+from broker.adapters.locale import load_translator
 from broker.adapters.settings import Settings
 from broker.adapters.stores import accesslog, keyfiles
 from broker.adapters.stores.auditor import AuditStore
@@ -45,6 +46,7 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 playwright = pytest.importorskip("playwright.sync_api")
 SENT = datetime.now(UTC)  # this module's notices are sent now, on the real clock like the page's
+OSLO_DAY = load_translator("nb").when(SENT).split(" kl. ")[0]  # "1. desember 2026"
 
 
 @dataclasses.dataclass
@@ -231,12 +233,12 @@ def test_the_page_shows_status_search_subject_report_and_chart(
     site: Site, browser: object, tmp_path: Path
 ) -> None:
     """An auditor with their certificate sees a verified chain, finds the school's records, gets
-    a person's report; each is in the access log under the certificate's CN."""
+    a person's report, in bokmål; each is in the access log under the certificate's CN."""
     before = len(accesslog.read(site.access_log)) if site.access_log.exists() else 0
     page = _page(browser, site, "auditor.kari", viewport={"width": 1280, "height": 1100})
     page.goto(site.url)
     page.wait_for_selector("#chain-ok")
-    assert f"{len(site.records)} of {len(site.records)} records sealed" in page.inner_text(
+    assert f"{len(site.records)} av {len(site.records)} poster forseglet" in page.inner_text(
         "#status"
     )
     assert site.witness[-1].root_hash in page.inner_text("#status")
@@ -273,7 +275,13 @@ def test_the_page_shows_status_search_subject_report_and_chart(
 
     page.wait_for_selector("#chart-body svg rect.bar")
     assert "auditor.kari" in page.inner_text("#whoami")
-    shot = _screenshot(page, tmp_path, "auditor-page.png")
+    # what a Norwegian reader sees: labels, the law by name and section, Oslo time
+    assert "barnets navn" in table
+    assert re.search(r"[A-ZÆØÅ][a-zæøå]+loven § [0-9-]+", table)
+    assert OSLO_DAY in table
+    assert "Utleveringer om deg" not in page.content()  # the page's words, not the report's title
+    assert "Hjemmel" in page.inner_text("#search-form")
+    shot = _screenshot(page, tmp_path, "auditor-page-nb.png")
     assert shot.stat().st_size > 10_000
 
     events = accesslog.read(site.access_log)[before:]
@@ -286,6 +294,32 @@ def test_the_page_shows_status_search_subject_report_and_chart(
     assert nid not in site.access_log.read_text()
     assert accesslog.check(site.access_log) is None
     assert site.access_log.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_page_switches_to_english(site: Site, browser: object, tmp_path: Path) -> None:
+    """The language select reloads the page in English: its words, the report's labels and
+    the citation, dates as English readers write them."""
+    page = _page(browser, site, viewport={"width": 1280, "height": 1100})
+    page.goto(site.url)
+    page.wait_for_selector("#chain-ok")
+    page.select_option("#language", "en")
+    page.wait_for_url(re.compile(r"\?lang=en$"))
+    page.wait_for_selector("#chain-ok")
+    assert page.get_attribute("html", "lang") == "en"
+    assert "records sealed" in page.inner_text("#status")
+    assert "who received what" in page.inner_text("h1")
+    nid = example("recruited", SENT)["child"]["national_id"]
+    page.fill("#national-id", nid)
+    page.click("#subject-form button")
+    page.wait_for_selector("#subject-table")
+    table = page.inner_text("#subject-table")
+    assert "child's name" in table
+    assert "barnets navn" not in table
+    assert "paragraph" in table or "§" in table
+    assert load_translator("en").when(SENT).split(",")[0] in table  # "1 December 2026"
+    playwright.expect(page.locator("#result-count")).to_have_text(re.compile(r" records?$"))
+    page.wait_for_selector("#chart-body svg rect.bar")
+    _screenshot(page, tmp_path, "auditor-page-en.png")
 
 
 def test_an_invalid_national_id_is_refused_with_the_reason(site: Site, browser: object) -> None:

@@ -53,8 +53,9 @@ PURE_STDLIB = {
     "unicodedata",
     "uuid",
 }
-# Libraries that compute and never do I/O themselves.
-PURE_LIBRARIES = {"pydantic", "cryptography", "cel", "cloudevents", "rfc8785", "yaml"}
+# Libraries that compute and never do I/O themselves (babel formats dates, numbers and lists
+# from the locale data it ships; the core always passes the time, the locale and the zone).
+PURE_LIBRARIES = {"pydantic", "cryptography", "cel", "cloudevents", "rfc8785", "yaml", "babel"}
 
 MAY_IMPORT = {
     "core": {"core"},

@@ -12,10 +12,11 @@ the input offset: all of them or none.
 
 ``Committer.commit`` is the sequence: check the partition's floor (someone else may have
 committed these inputs), begin, send every output and the new floor, send the input offset (at
-most once per ``OFFSETS_EVERY`` seconds and partition), commit. Kafka's errors end it in one of four ways: a transient error is retried after a
-back-off; an output Kafka refuses for what it is raises ``OutputRefused`` (never retried); a
-missing permission, after a few tries, ``CommitImpossible``; SIGTERM ``WorkerStopping``. Being
-fenced returns False: another worker owns the partition now.
+most once per ``Committer.offsets_every`` seconds and partition), commit. Kafka's errors end it
+in one of four ways: a transient error is retried after a back-off; an output Kafka refuses for
+what it is raises ``OutputRefused`` (never retried); a missing permission, after a few tries,
+``CommitImpossible``; SIGTERM ``WorkerStopping``. Being fenced returns False: another worker
+owns the partition now.
 """
 
 from __future__ import annotations

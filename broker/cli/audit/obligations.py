@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from broker.cli._common import err, fail, out, settings
+from broker.cli._common import LangOpt, err, fail, out, settings, translator
 from broker.cli.audit._shared import StoreOpt, publish_reviewer_event, writer_key
 
 if TYPE_CHECKING:
@@ -181,11 +181,10 @@ def letter(
         Path | None, typer.Option("--out", help="write the letter here [default: stdout]")
     ] = None,
     store: StoreOpt = None,
+    lang: LangOpt = None,
 ) -> None:
-    """The letter to the guardians, in bokmål (Markdown): what was shared, with whom, when and
-    under which law, from the audit record and the notice."""
-    from zoneinfo import ZoneInfo
-
+    """The letter to the guardians, in bokmål or English (Markdown): what was shared, with
+    whom, when and under which law, from the audit record and the notice."""
     from broker.adapters.policy_files import load_directory, load_policy
     from broker.adapters.publisher import load_notice
     from broker.core.audit.errors import NotAnAuditMessage
@@ -210,9 +209,9 @@ def letter(
     directory = load_directory(load_policy(settings().policy_dir))
     org = directory.organisations.get(decided.organisation or "")
     name = org.name if org is not None else (decided.organisation or "-")
-    oslo = ZoneInfo(OSLO)
+    t = translator(lang)
     try:
-        text = render(Letter(decided, parsed, name), oslo, datetime.now(oslo).date())
+        text = render(Letter(decided, parsed, name), t, datetime.now(t.zone).date())
     except LetterError as exc:
         fail(str(exc))
     if out_file is None:

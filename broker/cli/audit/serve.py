@@ -125,4 +125,5 @@ def _config(
         hosts=frozenset(hosts),
         access=log.record,
         registry=lambda: registry_of(s),
+        lang=s.lang,  # BROKER_LANG; the page switches with ?lang=
     )

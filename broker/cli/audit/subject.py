@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from broker.cli._common import err, fail, settings
+from broker.cli._common import LangOpt, err, fail, settings, translator
 from broker.cli.audit._render import fail_columns
 from broker.cli.audit._shared import StoreOpt
 
@@ -19,8 +19,10 @@ def subject(
     fmt: Annotated[str, typer.Option("--format", help="markdown, html or json")] = "markdown",
     output: Annotated[Path | None, typer.Option(help="write to this file")] = None,
     store: StoreOpt = None,
+    lang: LangOpt = None,
 ) -> None:
-    """The data-subject access report: every disclosure about one person."""
+    """The data-subject access report: every disclosure about one person (Markdown and HTML in
+    bokmål or English; JSON in the records' codes)."""
     from broker.adapters.stores.auditfiles import store_target
     from broker.adapters.stores.auditor import AuditStore, Filters
     from broker.core import national_id as nid
@@ -29,6 +31,7 @@ def subject(
 
     if fmt not in ("markdown", "html", "json"):
         fail("--format: must be markdown, html or json")
+    t = translator(lang)
     try:
         number = nid.validate(national_id.strip())
     except ValueError as exc:
@@ -43,7 +46,7 @@ def subject(
     if fmt == "json":
         text = report.to_json() + "\n"
     else:
-        text = (to_markdown if fmt == "markdown" else to_html)(report)
+        text = (to_markdown if fmt == "markdown" else to_html)(report, t)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {len(report.disclosures)} disclosure(s) to {output}")

@@ -2,7 +2,9 @@
 
 Built from audit records only (field names, recipients, legal bases; never values). The person
 is found by the keyed reference the shell computes from the national id number, which appears
-nowhere in the report.
+nowhere in the report. The JSON keeps the records' codes and UTC times; Markdown, HTML and the
+auditor page say it in the reader's language (``shown``): Oslo time, fields by their labels
+with the path beside them, the law by its Norwegian name and section.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
+
+from broker.core.citations import law
+from broker.core.i18n import Translator
+from broker.core.labels import citation_status, field_label, notice_type_label
 
 
 @dataclass(frozen=True)
@@ -81,51 +87,108 @@ def subject_report(documents: Iterable[Mapping[str, Any]], now: datetime) -> Sub
     return SubjectReport(now.isoformat(timespec="seconds"), disclosures, denied, dead)
 
 
-def to_markdown(report: SubjectReport) -> str:
-    lines = [
-        "# Disclosures about you",
-        "",
-        f"Generated {report.generated_at} from the broker's audit log.",
-        "",
-        f"{len(report.disclosures)} disclosure(s); {report.not_shared} decision(s) not to share; "
-        f"{report.rejected_inputs} rejected input(s).",
-        "",
+def moment(text: str, t: Translator) -> str:
+    """A record's UTC time as the reader writes it in Oslo time; text that is no time, as is."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return t.when(when) if when.tzinfo is not None else text
+
+
+def shown(d: Disclosure, t: Translator) -> dict[str, Any]:
+    """One disclosure as a person reads it (the page's rows, the Markdown's and HTML's)."""
+    return {
+        "when": moment(d.when, t),
+        "recipient": d.recipient,
+        "notice": t.gettext(
+            "%(kind)s %(ref)s", kind=notice_type_label(d.notice_type, t), ref=d.notice_id[:8]
+        ),
+        "law": law(d.statute, d.citation, t),
+        "basis": t.gettext(
+            "%(id)s, %(status)s", id=d.legal_basis, status=citation_status(d.status, t)
+        ),
+        "urgent": t.gettext("urgent, reviewed afterwards") if d.review_required else "",
+        "fields": [{"path": f, "label": field_label(f, t.lang)} for f in d.fields],
+    }
+
+
+def summary(report: SubjectReport, t: Translator) -> dict[str, str]:
+    """The report's title, when it was made, and its counts, as sentences."""
+    return {
+        "title": t.gettext("Disclosures about you"),
+        "generated": t.gettext(
+            "Made %(when)s from the broker's audit log.", when=moment(report.generated_at, t)
+        ),
+        "counts": t.gettext(
+            "%(disclosures)s; %(denied)s; %(rejected)s.",
+            disclosures=t.ngettext(
+                "%(n)s disclosure", "%(n)s disclosures", len(report.disclosures)
+            ),
+            denied=t.ngettext(
+                "%(n)s decision not to share", "%(n)s decisions not to share", report.not_shared
+            ),
+            rejected=t.ngettext(
+                "%(n)s rejected input", "%(n)s rejected inputs", report.rejected_inputs
+            ),
+        ),
+    }
+
+
+def _headers(t: Translator) -> list[str]:
+    return [
+        t.gettext("when (Oslo time)"),
+        t.gettext("to whom"),
+        t.gettext("notice"),
+        t.gettext("legal basis"),
+        t.gettext("fields disclosed"),
     ]
+
+
+def to_markdown(report: SubjectReport, t: Translator) -> str:
+    head = summary(report, t)
+    lines = [f"# {head['title']}", "", head["generated"], "", head["counts"], ""]
     if report.disclosures:
-        lines += [
-            "| when | to whom | notice | legal basis | fields disclosed |",
-            "|---|---|---|---|---|",
-        ]
+        headers = _headers(t)
+        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for d in report.disclosures:
-            urgent = " (urgent, reviewed afterwards)" if d.review_required else ""
-            lines.append(
-                f"| {d.when} | {d.recipient} | {d.notice_type} {d.notice_id[:8]} | "
-                f"{d.statute} {d.citation} ({d.legal_basis}, {d.status}){urgent} | "
-                f"{', '.join(d.fields)} |"
-            )
+            row = shown(d, t)
+            urgent = f" ({row['urgent']})" if row["urgent"] else ""
+            fields = ", ".join(f"{f['label']} (`{f['path']}`)" for f in row["fields"])
+            cells = [
+                row["when"],
+                row["recipient"],
+                row["notice"],
+                f"{row['law']} ({row['basis']}){urgent}",
+                fields,
+            ]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def to_html(report: SubjectReport) -> str:
+def to_html(report: SubjectReport, t: Translator) -> str:
     e = html.escape
-    rows = "".join(
-        "<tr>"
-        f"<td>{e(d.when)}</td><td>{e(d.recipient)}</td>"
-        f"<td>{e(d.notice_type)} <code>{e(d.notice_id[:8])}</code></td>"
-        f"<td>{e(d.statute)} {e(d.citation)} <small>({e(d.legal_basis)}, {e(d.status)})</small>"
-        f"{' <strong>urgent</strong>' if d.review_required else ''}</td>"
-        f"<td>{e(', '.join(d.fields))}</td>"
-        "</tr>"
-        for d in report.disclosures
-    )
+    head = summary(report, t)
+    rows = []
+    for d in report.disclosures:
+        row = shown(d, t)
+        urgent = f" <strong>{e(row['urgent'])}</strong>" if row["urgent"] else ""
+        fields = ", ".join(
+            f'<span title="{e(f["path"])}">{e(f["label"])}</span> <code>{e(f["path"])}</code>'
+            for f in row["fields"]
+        )
+        rows.append(
+            f"<tr><td>{e(row['when'])}</td><td>{e(row['recipient'])}</td>"
+            f"<td>{e(row['notice'])}</td>"
+            f"<td>{e(row['law'])} <small>({e(row['basis'])})</small>{urgent}</td>"
+            f"<td>{fields}</td></tr>"
+        )
+    header = "".join(f"<th>{e(h)}</th>" for h in _headers(t))
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<title>Disclosures about you</title></head><body>"
-        "<h1>Disclosures about you</h1>"
-        f"<p>Generated {e(report.generated_at)} from the broker's audit log.</p>"
-        f"<p>{len(report.disclosures)} disclosure(s); {report.not_shared} decision(s) not to "
-        f"share; {report.rejected_inputs} rejected input(s).</p>"
-        '<table id="disclosures"><thead><tr><th>when</th><th>to whom</th><th>notice</th>'
-        "<th>legal basis</th><th>fields disclosed</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table></body></html>\n"
+        f'<!doctype html><html lang="{t.lang}"><head><meta charset="utf-8">'
+        f"<title>{e(head['title'])}</title></head><body>"
+        f"<h1>{e(head['title'])}</h1>"
+        f"<p>{e(head['generated'])}</p><p>{e(head['counts'])}</p>"
+        f'<table id="disclosures"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
     )

@@ -1,17 +1,23 @@
 """A rule's CEL condition in words, for the lawyers' report.
 
-Lawyers review the rules without reading CEL, so the report says "the child is under 18 and the
-risk level is high or critical" where rules.yaml says ``child_age < 18 && notice.risk.level in
+Lawyers review the rules without reading CEL, so the report says "barnet er under 18 og
+risikonivå er en av (high, critical)" (in English "the child is under 18 and risk level is one
+of (high, critical)") where rules.yaml says ``child_age < 18 && notice.risk.level in
 ['high', 'critical']``. This reads the subset of CEL the policies use (``&&``, ``||``, ``!``,
 comparisons, ``in``, ``has()``, ``size()``, field paths, string, number, boolean and list
 literals, parentheses). Anything else returns None and the report shows the expression as
-written: a condition is never paraphrased into something it does not say.
+written: a condition is never paraphrased into something it does not say. Fields are named by
+their labels (broker.core.labels), the sentences come from the message catalogue; values are
+the codes the notice carries.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from broker.core.i18n import Translator
+from broker.core.labels import field_labels
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -227,93 +233,141 @@ def _relative(node: Node, var: str) -> Node:
     return node
 
 
-def _field(path: Path) -> str:
-    """``notice.risk.at_risk`` -> ``risk › at risk``; the notice itself is implied."""
+def _field(path: Path, t: Translator) -> str:
+    """``notice.risk.at_risk`` by its label ("hvem som er utsatt"); a path no model labels
+    (a macro's relative path) as words: ``risk › at risk``. The notice itself is implied."""
     text = path.name.removeprefix("notice.")
+    known = field_labels().get(text)
+    if known is not None and t.lang in known.labels:
+        return known.labels[t.lang]
     return " › ".join(part.replace("_", " ") for part in text.split("."))
 
 
-def _value(value: object) -> str:
+def _value(value: object, t: Translator) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return t.gettext("true") if value else t.gettext("false")
     return str(value)
 
 
-def _alternatives(values: tuple[object, ...]) -> str:
+def _alternatives(values: tuple[object, ...], t: Translator) -> str:
     # "one of (a, b)" rather than "a or b": an "or" here would read as the connective
-    words = [_value(v) for v in values]
-    return words[0] if len(words) == 1 else "one of (" + ", ".join(words) + ")"
+    words = [_value(v, t) for v in values]
+    if len(words) == 1:
+        return words[0]
+    return t.gettext("one of (%(values)s)", values=", ".join(words))
 
 
-_SAID = {"==": "is", "!=": "is not", "<": "<", "<=": "≤", ">": ">", ">=": "≥"}
-_AGE = {"<": "under {n}", "<=": "{n} or younger", ">": "over {n}", ">=": "{n} or older"}
-
-
-def _words(node: Node) -> str:  # noqa: PLR0911 - one return per kind of node reads best
+def _words(node: Node, t: Translator) -> str:  # noqa: PLR0911 - one return per kind of node
     match node:
-        case Binary(op, left, right) if op in ("and", "or"):
-            return f" {op} ".join([_part(left, op), _part(right, op)])
+        case Binary("and", left, right):
+            return t.gettext(
+                "%(left)s and %(right)s", left=_part(left, "and", t), right=_part(right, "and", t)
+            )
+        case Binary("or", left, right):
+            return t.gettext(
+                "%(left)s or %(right)s", left=_part(left, "or", t), right=_part(right, "or", t)
+            )
         case Binary("in", item, collection):
-            return _membership(item, collection)
+            return _membership(item, collection, t)
         case Binary(op, left, right):
-            return _comparison(op, left, right)
+            return _comparison(op, left, right, t)
         case Not(Call("has", path)):
-            return f"{_field(path)} is not given"
+            return t.gettext("%(field)s is not given", field=_field(path, t))
         case Not(inner):
-            return f"not ({_words(inner)})"
+            return t.gettext("not (%(words)s)", words=_words(inner, t))
         case Call("has", path):
-            return f"{_field(path)} is given"
+            return t.gettext("%(field)s is given", field=_field(path, t))
         case Path():
-            return f"{_field(node)} is true"
+            return t.gettext("%(field)s is true", field=_field(node, t))
         case Macro("exists", path, body):
-            return f"{_field(path)} has an entry where {_words(body)}"
+            return t.gettext(
+                "%(field)s has an entry where %(body)s", field=_field(path, t), body=_words(body, t)
+            )
         case Macro("all", path, body):
-            return f"every entry of {_field(path)} is such that {_words(body)}"
+            return t.gettext(
+                "every entry of %(field)s is such that %(body)s",
+                field=_field(path, t),
+                body=_words(body, t),
+            )
         case Lit(True):
-            return "always"
+            return t.gettext("always")
         case Lit(False):
-            return "never"
+            return t.gettext("never")
     raise _Unreadable(type(node).__name__)
 
 
-def _part(node: Node, within: str) -> str:
-    text = _words(node)
+def _part(node: Node, within: str, t: Translator) -> str:
+    text = _words(node, t)
     # a different connective inside another is bracketed, so "a and (b or c)" stays exact
     nested = isinstance(node, Binary) and node.op in ("and", "or") and node.op != within
     return f"({text})" if nested else text
 
 
-def _membership(item: Node, collection: Node) -> str:
+def _membership(item: Node, collection: Node, t: Translator) -> str:
     if isinstance(item, Path) and isinstance(collection, ListLit):
-        return f"{_field(item)} is {_alternatives(collection.values)}"
+        return t.gettext(
+            "%(field)s is %(value)s",
+            field=_field(item, t),
+            value=_alternatives(collection.values, t),
+        )
     if isinstance(item, Lit) and isinstance(collection, Path):
-        return f"{_field(collection)} includes {_value(item.value)}"
+        return t.gettext(
+            "%(field)s includes %(value)s", field=_field(collection, t), value=_value(item.value, t)
+        )
     raise _Unreadable("in")
 
 
-def _comparison(op: str, left: Node, right: Node) -> str:
+def _age(op: str, n: str, t: Translator) -> str | None:
+    if op == "<":
+        return t.gettext("the child is under %(n)s", n=n)
+    if op == "<=":
+        return t.gettext("the child is %(n)s or younger", n=n)
+    if op == ">":
+        return t.gettext("the child is over %(n)s", n=n)
+    if op == ">=":
+        return t.gettext("the child is %(n)s or older", n=n)
+    return None
+
+
+def _compare(op: str, field: str, value: str, t: Translator) -> str:
+    if op == "==":
+        return t.gettext("%(field)s is %(value)s", field=field, value=value)
+    if op == "!=":
+        return t.gettext("%(field)s is not %(value)s", field=field, value=value)
+    return t.gettext("%(field)s %(op)s %(value)s", field=field, op=_SIGN[op], value=value)
+
+
+_SIGN = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+
+
+def _comparison(op: str, left: Node, right: Node, t: Translator) -> str:
     if not isinstance(right, Lit):
         raise _Unreadable(op)
-    if isinstance(left, Path) and left.name == "child_age" and op in _AGE:
-        return "the child is " + _AGE[op].format(n=_value(right.value))
+    value = _value(right.value, t)
+    if isinstance(left, Path) and left.name == "child_age":
+        said = _age(op, value, t)
+        if said is not None:
+            return said
     if isinstance(left, Call) and left.function == "size" and right.value == 0:
         if op in (">", "!="):
-            return f"{_field(left.path)} is not empty"
+            return t.gettext("%(field)s is not empty", field=_field(left.path, t))
         if op == "==":
-            return f"{_field(left.path)} is empty"
+            return t.gettext("%(field)s is empty", field=_field(left.path, t))
     if isinstance(left, Path):
-        return f"{_field(left)} {_SAID[op]} {_value(right.value)}"
+        return _compare(op, _field(left, t), value, t)
     if isinstance(left, Call) and left.function == "size":
-        return f"the number of {_field(left.path)} {_SAID[op]} {_value(right.value)}"
+        number = t.gettext("the number of %(field)s", field=_field(left.path, t))
+        return _compare(op, number, value, t)
     raise _Unreadable(op)
 
 
-def in_words(condition: str) -> str | None:
-    """The condition as an English sentence fragment, or None when it cannot be said exactly."""
+def in_words(condition: str, t: Translator) -> str | None:
+    """The condition as a sentence fragment in ``t``'s language, or None when it cannot be
+    said exactly."""
     node = parse(condition)
     if node is None:
         return None
     try:
-        return _words(node)
+        return _words(node, t)
     except _Unreadable:
         return None

@@ -22,6 +22,11 @@ It is for auditors only (docs/threat-model.md, "Auditor page"):
 * Every page view, search, subject lookup, status check and refusal is an access event
   (``Config.access``, broker/web/accesslog.py), recorded before the answer is sent.
 
+The page is in the auditor's language: ``?lang=nb`` or ``?lang=en`` (a select on the page),
+else the service's (``Config.lang``); the API answers carry the codes and UTC times of the
+records, and beside them (``shown``) what the page shows: Oslo time, field labels, the law in
+words (broker.services.web.strings has the page's own words).
+
 The national id for the subject report is POSTed (never in a URL, so never in an access log)
 and used only to compute the keyed reference; it is neither stored nor echoed back.
 """
@@ -30,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,14 +46,17 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from broker.adapters.locale import load_translator
 from broker.adapters.stores.auditor import AuditStore, Filters
 from broker.core import national_id
 from broker.core.audit.checkpoint import Checkpoint
-from broker.core.audit.report import subject_report
+from broker.core.audit.report import moment, shown, subject_report, summary
 from broker.core.audit.verify import verify_log
 from broker.core.crypto.registry import Registry
 from broker.core.deployment.acl import is_auditor
+from broker.core.i18n import DEFAULT_LANGUAGE, LanguageError, Translator
 from broker.core.times import utc_z
+from broker.services.web import strings
 
 DECISIONS = ("deliver", "deny", "dead-letter", "review")
 MAX_LIMIT = 1000
@@ -102,6 +109,8 @@ class Config:
     # the key registry, to check who wrote each message (None: not checked, e.g. unit tests of
     # the page that build unsigned stores)
     registry: Callable[[], Registry] | None = None
+    lang: str = DEFAULT_LANGUAGE  # the page's language without ?lang= (BROKER_LANG)
+    translate: Callable[[str], Translator] = load_translator
     secret: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     @property
@@ -147,7 +156,16 @@ def _time(q: Mapping[str, str], name: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _row(d: Mapping[str, Any]) -> dict[str, Any]:
+def _translator(request: web.Request) -> Translator:
+    """The translator for ?lang=, else the service's language; 400 naming lang otherwise."""
+    cfg = request.app[CONFIG]
+    try:
+        return cfg.translate(request.query.get("lang") or cfg.lang)
+    except LanguageError as exc:
+        raise _bad("lang", str(exc)) from None
+
+
+def _row(d: Mapping[str, Any], t: Translator) -> dict[str, Any]:
     basis = d.get("legal_basis") or {}
     return {
         "recorded_at": d.get("recorded_at"),
@@ -164,6 +182,7 @@ def _row(d: Mapping[str, Any]) -> dict[str, Any]:
         "review_required": bool(d.get("review_required")),
         "record_id": d.get("record_id"),
         "offset": d.get("_offset"),
+        "shown": strings.record_shown(d, t),
     }
 
 
@@ -174,8 +193,9 @@ def _forbidden(reason: str) -> web.HTTPForbidden:
 async def index(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     auditor = request[AUDITOR]
+    t = _translator(request)
     page = resources.files("broker.services.web").joinpath("page.html").read_text(encoding="utf-8")
-    page = page.replace("{{csrf}}", cfg.token(auditor)).replace("{{auditor}}", html.escape(auditor))
+    page = strings.fill(page, t, cfg.token(auditor), auditor)
     _access(request, "auditor-page-view")
     return web.Response(text=page, content_type="text/html")
 
@@ -201,6 +221,7 @@ def _limit(q: Mapping[str, str]) -> int:
 
 async def api_query(request: web.Request) -> web.Response:
     q = request.query
+    t = _translator(request)
     decision = q.get("decision") or None
     if decision is not None and decision not in DECISIONS:
         raise _bad("decision", f"must be one of {', '.join(DECISIONS)}")
@@ -220,12 +241,13 @@ async def api_query(request: web.Request) -> web.Response:
     asked = {k: q[k][:200] for k in QUERY_FIELDS if q.get(k)}
     _access(request, "auditor-query", query=asked, results=len(docs), tampered=len(docs.tampered))
     return web.json_response(
-        {"records": [_row(d) for d in docs], "tampered": [t.where() for t in docs.tampered]}
+        {"records": [_row(d, t) for d in docs], "tampered": [x.where() for x in docs.tampered]}
     )
 
 
 async def api_subject(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
+    t = _translator(request)
     try:
         body = await request.json()
     except ValueError:
@@ -247,14 +269,18 @@ async def api_subject(request: web.Request) -> web.Response:
         results=len(docs),
         tampered=len(docs.tampered),
     )
-    report = json.loads(subject_report(docs, cfg.clock()).to_json())
-    report["tampered"] = [t.where() for t in docs.tampered]
+    made = subject_report(docs, cfg.clock())
+    report = json.loads(made.to_json())
+    report["tampered"] = [x.where() for x in docs.tampered]
+    report["shown"] = [shown(d, t) for d in made.disclosures]
+    report["summary"] = summary(made, t)
     return web.json_response(report)
 
 
 async def api_status(request: web.Request) -> web.Response:
     """Verify the store against its checkpoints and the witness, and its columns, now."""
     cfg = request.app[CONFIG]
+    t = _translator(request)
     with AuditStore.open(cfg.store) as st:
         # the unsealed tail is shown as such, never counted as verified; callables, so that a
         # fault the first pass cannot place gets a second pass that names its record
@@ -303,6 +329,7 @@ async def api_status(request: web.Request) -> web.Response:
             "checkpoints": report.checkpoints,
             "witnessed": report.witnessed,
             "latest": None if latest is None else latest.summary(),
+            "latest_time": None if latest is None else moment(latest.time, t),
         }
     )
 

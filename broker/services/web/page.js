@@ -1,17 +1,27 @@
 "use strict";
 // Served from the page's own origin (the CSP allows no inline script). Every API request carries
 // the per-auditor CSRF token from the page; the server also checks Host, Origin and Fetch Metadata.
+// The words come from the server in the page's language (a JSON script element, not code);
+// "%(name)s" placeholders are filled here, a count picks [one, other].
 const TOKEN = document.querySelector('meta[name="csrf-token"]').content;
+const LANG = document.documentElement.lang;
+const S = JSON.parse(document.getElementById("strings").textContent);
+const tr = (key, params = {}) => S[key].replace(/%\((\w+)\)s/g, (_, name) => String(params[name] ?? ""));
+const count = (key, n) => S[key][n === 1 ? 0 : 1].replace("%(n)s", new Intl.NumberFormat(LANG).format(n));
 const api = (path, init = {}) =>
-  fetch(path, {...init, credentials: "same-origin", headers: {...(init.headers || {}), "X-CSRF-Token": TOKEN}});
+  fetch(path + (path.includes("?") ? "&" : "?") + "lang=" + LANG,
+    {...init, credentials: "same-origin", headers: {...(init.headers || {}), "X-CSRF-Token": TOKEN}});
 const tamperedNote = (list) => el("p", {class: "bad tampered"},
-  `${list.length} row(s) of the store disagree with their record bytes and are left out: ${list.join("; ")}`);
+  tr("tampered", {count: count("rows", list.length), where: list.join("; ")}));
 const el = (tag, attrs = {}, ...children) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
   return e;
 };
+// a field by its label, its path beside it for those who want it
+const fieldList = (fields) => el("span", {}, ...(fields || []).flatMap((f, i) => [
+  ...(i ? [", "] : []), el("span", {title: f.path}, f.label), " ", el("span", {class: "path"}, `(${f.path})`)]));
 const table = (head, rows) => el("table", {},
   el("thead", {}, el("tr", {}, ...head.map(h => el("th", {}, h)))),
   el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(c => c instanceof Node ? el("td", {}, c) : el("td", {}, c))))));
@@ -21,17 +31,16 @@ async function status() {
   const s = await (await api("/api/status")).json();
   box.className = "";
   const head = s.ok
-    ? el("p", {class: "ok", id: "chain-ok"}, `Verified: ${s.verified} of ${s.records} records sealed` +
-         (s.writers_checked ? " and signed by their entitled writer" : ""))
-    : el("p", {class: "bad", id: "chain-bad"}, `Does not verify — ${s.fault.kind}: ${s.fault.where}`);
+    ? el("p", {class: "ok", id: "chain-ok"}, tr(s.writers_checked ? "verified_signed" : "verified", s))
+    : el("p", {class: "bad", id: "chain-bad"}, tr("broken", s.fault));
   box.replaceChildren(head);
   if (!s.ok) box.append(el("p", {}, s.fault.detail));
-  if (s.latest) box.append(table(["latest checkpoint", ""], [
-    ["tree size", s.latest.tree_size], ["root hash", el("code", {}, s.latest.root_hash)],
-    ["signed at", s.latest.time], ["key id", el("code", {}, s.latest.key_id)],
-    ["checkpoints / witness copies", `${s.checkpoints} / ${s.witnessed}`],
-    ["unsealed records", s.unsealed],
-    ["messages no entitled writer signed", s.unattributed]]));
+  if (s.latest) box.append(table([tr("latest"), ""], [
+    [tr("tree_size"), s.latest.tree_size], [tr("root_hash"), el("code", {}, s.latest.root_hash)],
+    [tr("signed_at"), s.latest_time], [tr("key_id"), el("code", {}, s.latest.key_id)],
+    [tr("checkpoints"), `${s.checkpoints} / ${s.witnessed}`],
+    [tr("unsealed"), s.unsealed],
+    [tr("unattributed"), s.unattributed]]));
 }
 
 async function search(ev) {
@@ -42,11 +51,13 @@ async function search(ev) {
   const r = await api("/api/query?" + params);
   const data = await r.json();
   if (!r.ok) { box.replaceChildren(el("p", {class: "bad"}, `${data.field}: ${data.reason}`)); return; }
-  box.replaceChildren(el("p", {class: "muted", id: "result-count"}, `${data.records.length} record(s)`),
-    table(["recorded", "notice", "recipient", "organisation", "decision", "rule", "legal basis", "fields disclosed", "record id"],
-      data.records.map(x => [x.recorded_at, `${x.notice_type ?? "-"} ${(x.notice_id ?? "-").slice(0, 8)}`,
-        x.recipient ?? "-", x.organisation ?? "-", el("span", {class: x.decision}, x.decision + (x.review_required ? " (review)" : "")),
-        x.rule_id ?? "-", x.legal_basis ?? "-", (x.fields_kept || []).join(", "), el("code", {}, (x.record_id ?? "").slice(0, 12))])));
+  box.replaceChildren(el("p", {class: "muted", id: "result-count"}, count("records", data.records.length)),
+    table([tr("recorded"), tr("notice"), tr("recipient"), tr("organisation"), tr("decision"), tr("rule"), tr("legal_basis"), tr("fields"), tr("record_id")],
+      data.records.map(x => [el("span", {title: x.recorded_at ?? ""}, x.shown.recorded), x.shown.notice,
+        x.recipient ?? "-", x.organisation ?? "-",
+        el("span", {class: x.decision, title: x.decision ?? ""}, x.shown.decision + (x.review_required ? " " + tr("review_required") : "")),
+        x.rule_id ?? "-", el("span", {title: x.legal_basis ?? ""}, x.shown.law || "-"), fieldList(x.shown.fields),
+        el("code", {}, (x.record_id ?? "").slice(0, 12))])));
   box.querySelector("table").id = "results";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
 }
@@ -62,9 +73,9 @@ async function subject(ev) {
   if (!r.ok) { box.replaceChildren(el("p", {class: "bad"}, `${data.field}: ${data.reason}`)); return; }
   box.className = "";
   box.replaceChildren(
-    el("p", {id: "subject-summary"}, `${data.disclosures.length} disclosure(s); ${data.not_shared} decision(s) not to share; ${data.rejected_inputs} rejected input(s).`),
-    table(["when", "to whom", "legal basis", "fields disclosed"], data.disclosures.map(d =>
-      [d.when, d.recipient, `${d.statute} ${d.citation} (${d.legal_basis}, ${d.status})${d.review_required ? " — urgent" : ""}`, d.fields.join(", ")])));
+    el("p", {id: "subject-summary"}, data.summary.counts),
+    table([tr("when"), tr("to_whom"), tr("notice"), tr("legal_basis"), tr("fields")], data.shown.map(d =>
+      [d.when, d.recipient, d.notice, `${d.law} (${d.basis})${d.urgent ? " — " + d.urgent : ""}`, fieldList(d.fields)])));
   box.querySelector("table").id = "subject-table";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
 }
@@ -75,7 +86,7 @@ const COLOURS = ["#0b3d66", "#2e8b57", "#d98e04", "#8e44ad", "#c0392b", "#16a085
 async function chart() {
   const box = document.getElementById("chart-body");
   const {series} = await (await api("/api/chart")).json();
-  if (!series.length) { box.textContent = "No disclosures yet."; return; }
+  if (!series.length) { box.textContent = tr("no_disclosures"); return; }
   const days = [...new Set(series.map(s => s.day))];
   const keys = [...new Set(series.map(s => `${s.recipient} · ${s.legal_basis}`))];
   const count = new Map(series.map(s => [`${s.day}|${s.recipient} · ${s.legal_basis}`, s.count]));
@@ -85,7 +96,7 @@ async function chart() {
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", `0 0 ${W} ${H + 30}`);
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "stacked bars: disclosures per day by recipient and legal basis");
+  svg.setAttribute("aria-label", tr("chart_label"));
   days.forEach((d, i) => {
     let y = H;
     keys.forEach((k, j) => {
@@ -111,6 +122,11 @@ async function chart() {
   box.replaceChildren(svg, legend);
 }
 
+document.getElementById("language").addEventListener("change", (ev) => {
+  const url = new URL(location.href);
+  url.searchParams.set("lang", ev.target.value);
+  location.assign(url);
+});
 document.getElementById("search-form").addEventListener("submit", search);
 document.getElementById("subject-form").addEventListener("submit", subject);
 status(); search(); chart();

@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
+from broker.adapters.locale import load_translator
 from broker.cli import subscribe
+
+NB = load_translator("nb")
+EN = load_translator("en")
 
 BASIS = {
     "id": "prl-27-2-1",
@@ -38,7 +42,7 @@ def _delivery(**extra: Any) -> dict[str, Any]:
 
 
 def test_an_imposed_duty_is_shown_before_the_copy(capsys: pytest.CaptureFixture[str]) -> None:
-    subscribe._print(_delivery(confidentiality=DUTY))
+    subscribe._print(_delivery(confidentiality=DUTY), EN)
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the panel's border
     assert "CONFIDENTIALITY IMPOSED" in text
     assert "Share it only with those who protect the teacher." in text
@@ -49,7 +53,18 @@ def test_an_imposed_duty_is_shown_before_the_copy(capsys: pytest.CaptureFixture[
 def test_no_duty_no_banner_and_a_contact_without_a_phone_prints(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    subscribe._print(_delivery())
+    subscribe._print(_delivery(), EN)
     text = capsys.readouterr().out
     assert "CONFIDENTIALITY" not in text
     assert "Lise Moe" in text
+
+
+def test_a_delivery_reads_in_bokmal(capsys: pytest.CaptureFixture[str]) -> None:
+    """The rule and the law in bokmål, withheld fields by their labels with the path."""
+    subscribe._print(_delivery(confidentiality=DUTY), NB)
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "TAUSHETSPLIKT PÅLAGT" in text
+    assert "Politiregisterloven § 35 andre ledd" in text
+    assert "regel risk-school-staff-threat etter Politiregisterloven § 27 andre ledd nr. 1" in text
+    assert "risikomelding" in text
+    assert "holdt tilbake: barnets fødselsnummer (child.national_id)" in text

@@ -221,3 +221,38 @@ def test_the_access_log_is_private_append_only_and_chained(tmp_path: Path) -> No
     lines[1] = lines[1].replace('"n":1', '"n":7')
     path.write_text("\n".join(lines) + "\n")
     assert accesslog.check(path) == 3
+
+
+async def test_the_page_is_in_bokmal_and_switches_to_english(page: Page) -> None:
+    """No ?lang: the service's language (bokmål); ?lang=en: English; the words of page.js come
+    with the page, in the same language."""
+    nb = await (await page.client.get("/", headers=page.headers())).text()
+    assert '<html lang="nb">' in nb
+    assert "Revisjonslogg — hvem fikk hva, når, og med hvilken hjemmel" in nb
+    assert '"verified": "Kontrollert: %(verified)s av %(records)s poster forseglet"' in nb
+    assert '<option value="nb" selected>Norsk bokmål</option>' in nb
+    en = await (await page.client.get("/?lang=en", headers=page.headers())).text()
+    assert '<html lang="en">' in en
+    assert "Audit log — who received what, when, and under which law" in en
+    assert "{{" not in nb + en  # every placeholder filled
+
+
+async def test_an_unknown_language_is_400_naming_lang(page: Page) -> None:
+    r = await page.client.get("/api/chart?lang=sv", headers=page.headers())
+    assert r.status == 200  # the chart has no words of its own
+    r = await page.client.get("/api/query?lang=sv", headers=page.headers())
+    assert r.status == 400
+    assert (await r.json())["field"] == "lang"
+
+
+async def test_records_come_with_what_the_page_shows(page: Page) -> None:
+    """Beside the codes and UTC times: Oslo time, the decision in words, field labels."""
+    r = await page.client.get("/api/query?limit=1&lang=nb", headers=page.headers())
+    [row] = (await r.json())["records"]
+    assert row["recorded_at"].endswith("Z")
+    assert " kl. " in row["shown"]["recorded"]
+    assert row["shown"]["decision"] == "utlevert"
+    assert {"path": "child.name", "label": "barnets navn"} in row["shown"]["fields"]
+    r = await page.client.get("/api/query?limit=1&lang=en", headers=page.headers())
+    [row] = (await r.json())["records"]
+    assert row["shown"]["decision"] == "delivered"

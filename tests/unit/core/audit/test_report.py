@@ -6,7 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from broker.adapters.locale import load_translator
 from broker.core.audit.report import subject_report, to_html, to_markdown
+
+NB = load_translator("nb")
+EN = load_translator("en")
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BASIS = {
@@ -58,16 +62,16 @@ def test_only_deliveries_are_disclosures_and_the_rest_is_counted() -> None:
 def test_markdown_html_and_json_name_recipient_law_and_fields() -> None:
     """Every format says when, to whom, under which law, and which fields."""
     report = subject_report([_record("a", "2026-11-25T10:00:00Z", review_required=True)], NOW)
-    md = to_markdown(report)
-    assert "| 2026-11-25T10:00:00Z | child-welfare |" in md
+    md = to_markdown(report, EN)
+    assert "| 25 November 2026, 11:00 | child-welfare |" in md  # 10:00 UTC is 11:00 in Oslo
     assert (
         "Barnevernsloven § 13-2 first paragraph (bvl-13-2, confirmed) (urgent, reviewed afterwards)"
         in md
     )
-    assert "child.name, incident.summary" in md
-    page = to_html(report)
+    assert "child's name (`child.name`), account of the incident (`incident.summary`)" in md
+    page = to_html(report, EN)
     assert "<td>child-welfare</td>" in page
-    assert "<strong>urgent</strong>" in page
+    assert "<strong>urgent, reviewed afterwards</strong>" in page
     data = json.loads(report.to_json())
     assert data["disclosures"][0]["fields"] == ["child.name", "incident.summary"]
     assert data["disclosures"][0]["withheld"] == ["intelligence"]
@@ -76,6 +80,31 @@ def test_markdown_html_and_json_name_recipient_law_and_fields() -> None:
 def test_html_escapes_what_it_shows() -> None:
     """A recipient id with markup cannot inject into the report page."""
     report = subject_report([_record("a", "t", recipient="<script>x</script>")], NOW)
-    page = to_html(report)
+    page = to_html(report, NB)
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_the_report_reads_in_bokmal_by_default() -> None:
+    """Oslo time as Norwegians write it, the law in Norwegian, fields by their labels with the
+    path beside them, the counts as sentences."""
+    report = subject_report(
+        [
+            _record("a", "2026-12-01T13:05:00Z", review_required=True),
+            {"record_id": "d", "event": "dead-letter"},
+        ],
+        NOW,
+    )
+    md = to_markdown(report, NB)
+    assert md.startswith("# Utleveringer om deg\n")
+    assert "Laget 26. november 2026 kl. 13.00 fra delingstjenestens revisjonslogg." in md
+    assert "1 utlevering; 0 beslutninger om ikke å dele; 1 avvist melding." in md
+    assert "| 1. desember 2026 kl. 14.05 | child-welfare | hendelsesmelding 3f2a0b1c |" in md
+    assert (
+        "Barnevernsloven § 13-2 første ledd (bvl-13-2, bekreftet) "
+        "(haster, kontrolleres i etterkant)" in md
+    )
+    assert "barnets navn (`child.name`)" in md
+    page = to_html(report, NB)
+    assert '<html lang="nb">' in page
+    assert '<span title="child.name">barnets navn</span>' in page

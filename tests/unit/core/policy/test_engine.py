@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from broker.adapters.locale import load_translator
 from broker.adapters.policy_files import CaseFolder, load_policy
 from broker.core.policy import Facts, PolicySet
 from broker.core.policy.cases import run
@@ -24,6 +25,8 @@ from broker.testing.policies import verdict
 from tests.conftest import ROOT
 
 POLICIES = ROOT / "policies"
+
+EN = load_translator("en")  # the report tests here read the English report
 
 
 def _verdict(policy: PolicySet, doc: dict[str, Any], recipient: str) -> Any:
@@ -279,14 +282,14 @@ def test_lint_finds_unreachable_uncited_and_unconfirmed(policy_copy: Path) -> No
 
 def test_report_names_recipients_laws_and_operators(policy: PolicySet) -> None:
     """The lawyers' report lists each recipient, the statute per rule and the operators."""
-    md = markdown(policy)
+    md = markdown(policy, EN)
     for recipient in policy.recipients.values():
         assert f"({recipient.id})" in md
-    assert "Politiregisterloven (LOV-2010-05-28-16) § 27 first paragraph" in md
+    assert "Politiregisterloven § 27 first paragraph (LOV-2010-05-28-16)" in md
     assert "| notice_id | as a pseudonym under the recipient's own key |" in md
     assert "youth-club" in md
     assert "risk-youth-club-prevent" in md  # the youth club is a public body (item 2.7)
-    page = html_report(policy)
+    page = html_report(policy, EN)
     assert page.startswith("<!doctype html>")
     assert "<table>" in page
     assert "&lt;" not in md

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from broker.adapters.locale import load_translator
 from broker.adapters.policy_files import load_policy
 from broker.core.errors import PolicyError
 from broker.core.pipeline import Source
@@ -24,6 +25,8 @@ from broker.core.records import Outcome
 from broker.testing.fakes import ready_pipeline
 from broker.testing.policies import verdict
 from tests.conftest import ROOT, SUBJECT_KEY, redate
+
+EN = load_translator("en")  # these tests read the English report
 
 POLICIES = ROOT / "policies"
 CONCERN = POLICIES / "tests" / "notices" / "concern-report.json"
@@ -313,7 +316,7 @@ def test_open_questions_count_toward_the_version(policy_copy: Path, policy: Poli
 
 
 def test_the_report_lists_the_open_questions_and_each_basis_source(policy: PolicySet) -> None:
-    md = markdown(policy)
+    md = markdown(policy, EN)
     section = md[md.index("## Open legal questions") :]
     assert "| consent-for-a-minor | Who may consent for a minor" in section
     assert "| expert-group-report |" in section

@@ -7,10 +7,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from broker.adapters.locale import load_translator
 from broker.adapters.policy_files import load_policy
 from broker.core.policy.model import PolicySet
 from broker.core.policy.report import html_report, markdown
 from tests.conftest import ROOT
+
+EN = load_translator("en")  # these tests read the English report
 
 # A rule that breaks the intelligence invariant, appended to a copy of the shipped rules.
 LEAK = """
@@ -40,7 +43,7 @@ def _rule(md: str, rule_id: str) -> str:
 
 
 def test_a_rule_reads_in_words_with_its_basis_status_and_source(policy: PolicySet) -> None:
-    md = markdown(policy)
+    md = markdown(policy, EN)
     rule = next(r for r in policy.rules if r.recipient == "salto" and r.legal_basis == "prl-24-1")
     text = _rule(md, rule.id)
     assert f"| purpose | {rule.purpose} |" in text
@@ -58,7 +61,7 @@ def test_a_rule_reads_in_words_with_its_basis_status_and_source(policy: PolicySe
 
 def test_an_urgent_rule_says_so_and_names_its_review() -> None:
     policy = load_policy(ROOT / "policies")
-    md = markdown(policy)
+    md = markdown(policy, EN)
     urgent = next(r for r in policy.rules if r.urgent)
     text = _rule(md, urgent.id)
     assert "urgent: only for a notice flagged as danger to life or health" in text
@@ -66,7 +69,7 @@ def test_an_urgent_rule_says_so_and_names_its_review() -> None:
 
 
 def test_the_invariants_hold_per_recipient_and_overall(policy: PolicySet) -> None:
-    md = markdown(policy)
+    md = markdown(policy, EN)
     salto = _section(md, "## SaLTo coordinator (salto)")
     assert "### Invariants for this recipient" in salto
     ids = {i.id for i in policy.invariants}
@@ -83,7 +86,7 @@ def test_a_broken_invariant_shows_in_the_report_naming_rule_and_field(tmp_path: 
     shutil.copytree(ROOT / "policies", copy)
     with (copy / "rules.yaml").open("a", encoding="utf-8") as f:
         f.write(LEAK)
-    md = markdown(load_policy(copy))
+    md = markdown(load_policy(copy), EN)
     salto = _section(md, "## SaLTo coordinator (salto)")
     line = next(
         x for x in salto.splitlines() if x.startswith("| intelligence-stays-with-the-police")
@@ -94,7 +97,7 @@ def test_a_broken_invariant_shows_in_the_report_naming_rule_and_field(tmp_path: 
 
 
 def test_a_recipient_without_rules_receives_nothing(policy: PolicySet) -> None:
-    md = markdown(policy)
+    md = markdown(policy, EN)
     ruleless = [r for r in policy.recipients if not any(x.recipient == r for x in policy.rules)]
     for rid in ruleless:
         assert "No rule: this recipient receives nothing." in _section(md, f"({rid})\n")
@@ -104,7 +107,7 @@ def test_a_recipient_without_rules_receives_nothing(policy: PolicySet) -> None:
 
 
 def test_html_links_the_sources_and_escapes_the_rest(policy: PolicySet) -> None:
-    page = html_report(policy)
+    page = html_report(policy, EN)
     assert page.startswith("<!doctype html>")
     href = "https://lovdata.no/dokument/NL/lov/2010-05-28-16"
     assert f'<td><a href="{href}">{href}</a></td>' in page
@@ -117,7 +120,7 @@ def test_a_discretionary_rule_asks_for_the_controller_decision_and_names_its_dut
 ) -> None:
     """A rule under a basis that needs the controller's decision says so, and lists the duty to
     inform that its disclosures open (policies/duties.yaml)."""
-    md = markdown(policy)
+    md = markdown(policy, EN)
     inform = next(d for d in policy.duties if d.id == "inform-data-subject")
     bases = {b for o in inform.opens for b in o.bases}
     rule = next(
@@ -140,7 +143,7 @@ def test_a_discretionary_rule_asks_for_the_controller_decision_and_names_its_dut
 
 
 def test_the_catalogue_of_duties_and_what_holds_before_any_rule(policy: PolicySet) -> None:
-    md = markdown(policy)
+    md = markdown(policy, EN)
     duties = _section(md, "\n## Duties that come with a disclosure\n")
     for duty in policy.duties:
         assert f"| {duty.id} | {duty.kind.value} |" in duties
@@ -149,3 +152,17 @@ def test_the_catalogue_of_duties_and_what_holds_before_any_rule(policy: PolicySe
     assert "refused for every recipient (not-a-child)" in before
     assert "exempt: concern-feedback" in before
     assert "politiregisterloven § 35 annet ledd" in before
+
+
+def test_the_report_reads_in_bokmal_by_default(policy: PolicySet) -> None:
+    """The report's words in bokmål, the law with Norwegian sections, conditions in bokmål,
+    fields by their labels with the path beside them; the policy's own texts as written."""
+    md = markdown(policy, load_translator("nb"))
+    assert md.startswith("# Regler for informasjonsdeling\n")
+    assert "## Hjemler" in md
+    assert "Politiregisterloven § 27 første ledd" in md
+    rule = next(r for r in policy.rules if r.recipient == "salto" and r.legal_basis == "prl-24-1")
+    text = md[md.index(f"### Regel {rule.id}\n") :]
+    assert "| når | barnet er under 18" in text
+    assert "| barnets navn | child.name | som den er |" in text
+    assert "| hvor sikker henvisningen er | bekreftet (lest i lovteksten) |" in text
