@@ -70,21 +70,15 @@ def own_kafka(profile: str, say: Any) -> Iterator[Bench]:
     )
     say(f"starting a Kafka of its own ({profile} profile) on {cluster.bootstrap}")
     cluster.start()
-    saved = {k: os.environ.get(k) for k in cluster.client_env()}
-    os.environ.update(cluster.client_env())  # `broker` children and client_options() use it
     try:
-        base = dataclasses.replace(
-            cluster.settings(Settings.from_env()),
-            state_dir=work / "state",
-            policies=work / "policies",
-        )
-        yield Bench(cluster, base, work)
+        with cluster.in_environment():
+            base = dataclasses.replace(
+                cluster.settings(Settings.from_env()),
+                state_dir=work / "state",
+                policies=work / "policies",
+            )
+            yield Bench(cluster, base, work)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 

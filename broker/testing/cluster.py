@@ -16,9 +16,12 @@ types.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from broker.adapters.kafka.clients import Connection, new_admin
@@ -91,6 +94,21 @@ class Cluster:
             "BROKER_KAFKA_MIN_INSYNC_REPLICAS": str(self.replication.min_insync),
             "BROKER_POLICY_DIR": str(self.policy_dir),
         }
+
+    @contextlib.contextmanager
+    def in_environment(self) -> Iterator[None]:
+        """os.environ with client_env() while the block runs (`broker` children and
+        client_options() then use this Kafka), as it was afterwards."""
+        saved = {k: os.environ.get(k) for k in self.client_env()}
+        os.environ.update(self.client_env())
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def env(self) -> dict[str, str]:
         """kafka.sh's environment for this Kafka."""

@@ -78,16 +78,10 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     policies = policy_dir_with(POLICIES, base / "policies", EXAMPLES_REACH)
     cluster = secure_cluster(base, policies, nodes)
     cluster.start()
-    saved = {k: os.environ.get(k) for k in cluster.client_env()}
-    os.environ.update(cluster.client_env())
     try:
-        yield cluster
+        with cluster.in_environment():
+            yield cluster
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         cluster.run("stop", check=False)
 
 
