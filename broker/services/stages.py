@@ -1,8 +1,9 @@
 """What the worker's two agents do with a batch of one partition's inputs, and how it commits.
 
 Route (stage 1): each input of the notices topic is forwarded to the routed topic on the
-partition of the id it claims (broker.core.repartition.forward), or, if it can be no notice at
-all (unreadable, no value, bad headers), decided where it was read, as its dead letter. Decide
+partition of the child's key it claims (broker.core.repartition.forward), or, if it can be no
+notice at all (unreadable, no value, bad headers), decided where it was read, as its dead
+letter. Decide
 (stage 2): each routed input is decided by the pipeline with its route, so the replay guard of
 the one partition that owns its id claims it. Every commit is the committer's (one Kafka
 transaction per batch and input partition, with the input offset); if Kafka refuses an output,

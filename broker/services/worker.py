@@ -2,10 +2,11 @@
 Faust app of two agents, each of which decodes a batch, calls the core and commits what it
 returns (broker.services.stages).
 
-One partition owns each notice id (broker.core.repartition): the route agent forwards every
-input of the notices topic to the worker-only routed topic, on the partition of the id it
-claims, and the decide agent decides what it reads there, so the replay guard of that one
-partition sees every copy of a notice, whichever input partition and worker it came through.
+One partition owns each child, and so each notice id (broker.core.repartition): the route agent
+forwards every input of the notices topic to the worker-only routed topic, on the partition of
+the child's key it claims, and the decide agent decides what it reads there, so the replay guard
+of that one partition sees every copy of a notice, whichever input partition and worker it came
+through.
 Kept thin: every decision is made in broker.core.pipeline, every commit in
 broker.adapters.kafka.transactions (one Kafka transaction per batch and input partition, with
 the input offset: all of it or none), the worker's restart state (each partition's floor, the

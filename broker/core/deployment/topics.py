@@ -97,8 +97,8 @@ class TopicNames:
 
     @property
     def routed(self) -> str:
-        """Every input again, keyed by the notice id it claims: one partition owns each id
-        (broker.core.repartition); only the worker may read or write it."""
+        """Every input again, keyed by the child it claims: one partition owns each child and so
+        each notice id (broker.core.repartition); only the worker may read or write it."""
         return f"{self.prefix}notices.by-id"
 
     @property
@@ -147,7 +147,7 @@ def _specs(names: TopicNames, deliveries: Mapping[str, str] | None) -> list[Topi
             names.routed,
             NOTICE_PARTITIONS,
             dict(SHORT_LIVED),
-            "every input again, keyed by the notice id it claims (worker only)",
+            "every input again, keyed by the child it claims (worker only)",
         ),
         # one partition per notices and per routed partition: a partition's new owner reads
         # only its own
