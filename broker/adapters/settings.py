@@ -7,9 +7,10 @@ files) lives in BROKER_STATE_DIR, by default the user's data directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +43,22 @@ def _plaintext() -> KafkaSecurity:
 def environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """This process's environment with ``overrides``: for a child process (kafka.sh, `broker …`)."""
     return {**os.environ, **overrides}
+
+
+@contextlib.contextmanager
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with ``values`` while the block runs, as it was afterwards
+    (a test session's or a benchmark's Kafka, for the `broker` children and clients it starts)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from broker.adapters.kafka.clients import Connection, new_admin
 from broker.adapters.kafka.local import SCRIPT
 from broker.adapters.kafka.tls.contexts import KafkaSecurity, Profile
-from broker.adapters.settings import Settings, environment
+from broker.adapters.settings import Settings, environment, environment_set
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import SINGLE_NODE, THREE_NODES, Replication
 
@@ -95,20 +93,10 @@ class Cluster:
             "BROKER_POLICY_DIR": str(self.policy_dir),
         }
 
-    @contextlib.contextmanager
-    def in_environment(self) -> Iterator[None]:
+    def in_environment(self) -> contextlib.AbstractContextManager[None]:
         """os.environ with client_env() while the block runs (`broker` children and
         client_options() then use this Kafka), as it was afterwards."""
-        saved = {k: os.environ.get(k) for k in self.client_env()}
-        os.environ.update(self.client_env())
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        return environment_set(self.client_env())
 
     def env(self) -> dict[str, str]:
         """kafka.sh's environment for this Kafka."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from broker.adapters.kafka.tls.contexts import Profile
-from broker.adapters.settings import Settings
+from broker.adapters.settings import Settings, environment_set
 from broker.core.deployment.topics import SINGLE_NODE, THREE_NODES, Replication
 from broker.core.errors import ConfigError
 from tests.conftest import POLICIES, ROOT
@@ -205,3 +205,17 @@ def test_the_environment_check_sees_every_spelling(tmp_path: Path) -> None:
         "def f():\n    return os.environ.get('C')\n"
     )
     assert _environment_readers(module) == [2, 3, 4, 6]
+
+
+def test_environment_set_restores_what_was_there_and_removes_what_was_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside the block the values hold; afterwards a variable that was set has its old value
+    again and one that was not set is gone."""
+    monkeypatch.setenv("BROKER_T_SET", "before")
+    monkeypatch.delenv("BROKER_T_UNSET", raising=False)
+    with environment_set({"BROKER_T_SET": "inside", "BROKER_T_UNSET": "inside"}):
+        assert os.environ["BROKER_T_SET"] == "inside"
+        assert os.environ["BROKER_T_UNSET"] == "inside"
+    assert os.environ["BROKER_T_SET"] == "before"
+    assert "BROKER_T_UNSET" not in os.environ
