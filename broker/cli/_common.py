@@ -13,6 +13,7 @@ from broker.adapters.settings import Settings
 
 if TYPE_CHECKING:
     from broker.core.i18n import Translator
+    from broker.core.names import Names
 
 out = Console()
 err = Console(stderr=True)
@@ -31,6 +32,21 @@ def translator(lang: str | None) -> Translator:
         return load_translator(lang or settings().lang)
     except LanguageError as exc:
         fail(f"--lang: {exc}")
+
+
+def names(s: Settings) -> Names:
+    """Recipients' and organisations' names from the policies and the directory, for pages and
+    reports that show them; if those do not load, the ids alone (and a warning)."""
+    from broker.adapters.policy_files import load_directory, load_policy
+    from broker.core.errors import BrokerError
+    from broker.core.names import Names
+
+    try:
+        policy = load_policy(s.policy_dir)
+        return Names.of(policy, load_directory(policy))
+    except BrokerError as exc:
+        err.print(f"[yellow]names not loaded, ids shown instead:[/] {escape(str(exc))}")
+        return Names()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

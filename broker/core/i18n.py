@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time
 from babel.lists import format_list
 from babel.numbers import format_decimal
 
@@ -28,6 +28,7 @@ LANGUAGE_NAMES = {"nb": "Norsk bokmål", "en": "English"}
 # CLDR patterns; Babel's locale data gives the month names
 _DATETIME = {"nb": "d. MMMM y 'kl.' HH.mm", "en": "d MMMM y, HH:mm"}
 _DATE = {"nb": "d. MMMM y", "en": "d MMMM y"}
+_CLOCK = {"nb": "HH.mm.ss", "en": "HH:mm:ss"}
 # Norwegian order: æ, ø, å after z (and ä, ö, as Norwegians file them, with æ and ø)
 _AFTER_Z = str.maketrans({"æ": "{", "ä": "{", "ø": "|", "ö": "|", "å": "}"})
 
@@ -78,6 +79,13 @@ class Translator:
         if moment.tzinfo is None:
             raise ValueError("time must carry a time zone")
         return format_datetime(moment.astimezone(self.zone), _DATETIME[self.lang], locale=self.lang)
+
+    def clock(self, moment: datetime) -> str:
+        """The time of day in Oslo time, to the second: '14.05.09' / '14:05:09' (a table's
+        column, where the day is the same for every row or given elsewhere)."""
+        if moment.tzinfo is None:
+            raise ValueError("time must carry a time zone")
+        return format_time(moment.astimezone(self.zone), _CLOCK[self.lang], locale=self.lang)
 
     def day(self, day: date) -> str:
         """'1. desember 2026'."""

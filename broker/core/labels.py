@@ -10,7 +10,7 @@ too, through the message catalogue.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -108,3 +108,26 @@ def decision_label(decision: str, t: Translator) -> str:
     """An audit record's decision code ('deliver') in words ('utlevert')."""
     known = _DECISIONS.get(decision)
     return t.gettext(known) if known else decision
+
+
+_ABOUT_THE_NOTICE = N_("about the notice")
+
+
+def field_groups(paths: Iterable[str], t: Translator) -> list[dict[str, Any]]:
+    """A long list of fields as people scan it: grouped by the part of the notice they belong
+    to (the child, the guardians, the incident, …), in the order the parts first appear; a
+    top-level field (the notice's reference, its purpose) under "about the notice". Each field
+    by its label, with its path."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for path in paths:
+        parts = path.replace("[]", "").split(".")
+        key = parts[0] if len(parts) > 1 else ""
+        groups.setdefault(key, []).append({"path": path, "label": field_label(path, t.lang)})
+    return [
+        {
+            "label": field_label(key, t.lang) if key else t.gettext(_ABOUT_THE_NOTICE),
+            "path": key,
+            "fields": fields,
+        }
+        for key, fields in groups.items()
+    ]

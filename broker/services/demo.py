@@ -33,11 +33,14 @@ from broker.adapters.policy_files import load_directory, load_policy
 from broker.adapters.publisher import by_sender, load_notice, notice_message, raw_message
 from broker.adapters.settings import Settings
 from broker.adapters.stores import keyfiles
+from broker.core.citations import law
 from broker.core.crypto import sealing
 from broker.core.deployment.acl import Principals
 from broker.core.deployment.topics import SINGLE_NODE
 from broker.core.directory import Directory
 from broker.core.envelope import header_map
+from broker.core.i18n import Translator
+from broker.core.labels import field_label
 from broker.core.pipeline import AUDIT_TYPE
 from broker.core.policy import PolicySet
 from broker.services import demo_duties
@@ -59,16 +62,30 @@ def _secure_kafka(settings: Settings) -> LocalKafka:
     )
 
 
-def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -> int:
+def _step(n: str, text: str) -> str:
+    return f"[bold]{n}.[/] {text}"
+
+
+def run(
+    console: Console, audit_table: AuditTable, t: Translator, keep_running: bool = False
+) -> int:
+    """The demo, its words in ``t``'s language; 0 if every step held."""
     t0 = time.monotonic()
     base = Settings.from_env()
     kafka = _secure_kafka(base)
     console.print(
-        f"[bold]1.[/] starting Apache Kafka (KRaft, {kafka.bootstrap}) in the secure profile: "
-        "mutual TLS, ACLs …"
+        _step(
+            "1",
+            t.gettext(
+                "starting Apache Kafka (KRaft, %(bootstrap)s) in the secure profile: mutual "
+                "TLS, ACLs …",
+                bootstrap=kafka.bootstrap,
+            ),
+        )
     )
     if kafka.run("start") != 0:
-        console.print(f"[red]Kafka did not start; see {kafka.data_dir}/kafka.log[/]")
+        text = t.gettext("Kafka did not start; see %(log)s", log=f"{kafka.data_dir}/kafka.log")
+        console.print(f"[red]{text}[/]")
         return 1
     # every process below connects as its own principal with its own client certificate
     prefix = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}."
@@ -85,14 +102,22 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
     try:
         moved = create_topics(settings)  # topics, ACLs, and keys: units, broker, organisations
         if moved is not None:
-            console.print(
-                f"[yellow]local keys from before publishers were bound to organisations moved "
-                f"to {moved}; new ones made[/]",
-                highlight=False,
+            text = t.gettext(
+                "local keys from before publishers were bound to organisations moved to "
+                "%(moved)s; new ones made",
+                moved=moved,
             )
+            console.print(f"[yellow]{text}[/]", highlight=False)
         console.print(
-            f"[bold]2.[/] topics and ACLs under the prefix '{prefix}', keys in "
-            f"{settings.key_paths().root}; starting the worker and the audit sealer …"
+            _step(
+                "2",
+                t.gettext(
+                    "topics and ACLs under the prefix '%(prefix)s', keys in %(keys)s; starting "
+                    "the worker and the audit sealer …",
+                    prefix=prefix,
+                    keys=settings.key_paths().root,
+                ),
+            )
         )
         worker.start()
         with (settings.state_dir / f"{prefix}sealer.log").open("wb") as log:
@@ -102,64 +127,84 @@ def run(console: Console, audit_table: AuditTable, keep_running: bool = False) -
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        code = asyncio.run(_flow(console, settings, worker, audit_table))
-        return code or _verify(console, settings, sealer)
+        code = asyncio.run(_flow(console, settings, worker, audit_table, t))
+        return code or _verify(console, settings, sealer, t)
     finally:
         if sealer is not None and sealer.poll() is None:
             sealer.send_signal(signal.SIGTERM)
             sealer.wait(timeout=30)
-        console.print("[bold]8.[/] stopping the worker (SIGTERM) …")
+        console.print(_step("8", t.gettext("stopping the worker (SIGTERM) …")))
         worker.stop()
         if keep_running:
             console.print(
-                f"Kafka keeps running on {settings.bootstrap} (secure profile); stop it with "
-                f"{kafka.stop_command()}",
+                t.gettext(
+                    "Kafka keeps running on %(bootstrap)s (secure profile); stop it with "
+                    "%(command)s",
+                    bootstrap=settings.bootstrap,
+                    command=kafka.stop_command(),
+                ),
                 highlight=False,
             )
         else:
-            console.print("[bold]9.[/] stopping Kafka …")
+            console.print(_step("9", t.gettext("stopping Kafka …")))
             kafka.run("stop")
-        console.print(f"demo finished in {time.monotonic() - t0:.1f} s")
+        took = t.number(round(time.monotonic() - t0, 1))
+        console.print(t.gettext("demo finished in %(seconds)s s", seconds=took))
 
 
-def _verify(console: Console, settings: Settings, sealer: subprocess.Popen[bytes]) -> int:
+def _verify(
+    console: Console, settings: Settings, sealer: subprocess.Popen[bytes], t: Translator
+) -> int:
     """Seal what is pending, then verify the audit log as an auditor would."""
     sealer.send_signal(signal.SIGTERM)
     sealer.wait(timeout=30)
     broker_command(settings, "audit", "seal", "--once")
     result = broker_command(settings, "audit", "verify")
     console.print(
-        "[bold]7.[/] [bold]broker audit verify[/] (Merkle tree, signed checkpoints, witness file):"
+        _step(
+            "7",
+            t.gettext(
+                "%(command)s (Merkle tree, signed checkpoints, witness file):",
+                command="[bold]broker audit verify[/]",
+            ),
+        )
     )
     console.print(result.stdout.strip() or result.stderr.strip(), highlight=False)
     return result.returncode
 
 
 async def _flow(
-    console: Console, settings: Settings, worker: WorkerProcess, audit_table: AuditTable
+    console: Console,
+    settings: Settings,
+    worker: WorkerProcess,
+    audit_table: AuditTable,
+    t: Translator,
 ) -> int:
     policy = load_policy(settings.policy_dir)
-    inputs = await _publish(console, settings)
+    inputs = await _publish(console, settings, t)
     expected = inputs.valid * len(policy.recipients) + inputs.invalid
-    audit = await _await_audit(console, settings, worker, expected)
+    audit = await _await_audit(console, settings, worker, expected, t)
     if len(audit) < expected:
-        console.print(
-            f"[red]only {len(audit)} of {expected} audit records arrived; worker log: "
-            f"{worker.log_path}[/]"
+        text = t.gettext(
+            "only %(arrived)s of %(expected)s audit records arrived; worker log: %(log)s",
+            arrived=len(audit),
+            expected=expected,
+            log=worker.log_path,
         )
+        console.print(f"[red]{text}[/]")
         return 1
     directory = load_directory(policy)
     received, raw, dead = await _read_back(settings, directory)
-    _show_received(console, policy, directory, received)
-    console.print(await _isolation(settings, directory, raw))
+    _show_received(console, policy, directory, received, t)
+    console.print(await _isolation(settings, directory, raw, t))
     console.print(audit_table(audit))
     for record in dead:
-        error = dict(record.headers).get("broker_error", b"{}").decode()
-        console.print(
-            f"[red]dead letter[/] {record.topic}/{record.partition}/{record.offset}: {error}"
-        )
-    balanced = _show_balance(console, policy, inputs, audit=audit, received=received, dead=dead)
-    return balanced or demo_duties.show(console, settings, audit)
+        error = dict(record.headers).get("broker_error", b"{}").decode()  # codes, in English
+        where = f"{record.topic}/{record.partition}/{record.offset}"
+        text = t.gettext("dead letter %(where)s: %(error)s", where=where, error=error)
+        console.print(f"[red]{text}[/]")
+    balanced = _show_balance(console, policy, inputs, t, audit=audit, received=received, dead=dead)
+    return balanced or demo_duties.show(console, settings, audit, t)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +216,7 @@ class _Inputs:
     invalid: int
 
 
-async def _publish(console: Console, settings: Settings) -> _Inputs:
+async def _publish(console: Console, settings: Settings, t: Translator) -> _Inputs:
     """Step 3: the signed examples and the invalid ones, each sender class as its principal."""
     valid, invalid = examples.valid(), examples.invalid()
     messages = [notice_message(load_notice(p), settings) for p in valid]
@@ -181,20 +226,27 @@ async def _publish(console: Console, settings: Settings) -> _Inputs:
         async with producer(settings.bootstrap, options=options) as p:
             await send_all(p, batch)
     console.print(
-        f"[bold]3.[/] published {len(valid)} signed notices (police, a school, child "
-        f"welfare) and {len(invalid)} invalid one(s) from the examples"
+        _step(
+            "3",
+            t.gettext(
+                "published %(valid)s signed notices (police, a school, child welfare) and "
+                "%(invalid)s invalid from the examples",
+                valid=len(valid),
+                invalid=len(invalid),
+            ),
+        )
     )
     return _Inputs(len(messages), len(valid), len(invalid))
 
 
 async def _await_audit(
-    console: Console, settings: Settings, worker: WorkerProcess, expected: int
+    console: Console, settings: Settings, worker: WorkerProcess, expected: int, t: Translator
 ) -> list[dict[str, Any]]:
     """Step 4: read audit records (as the auditor) until ``expected`` have arrived, the worker
     has exited, or the log is idle for two minutes."""
     audit: list[dict[str, Any]] = []
     columns = (
-        TextColumn("[bold]4.[/] audit records"),
+        TextColumn(_step("4", t.gettext("audit records"))),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
@@ -252,19 +304,20 @@ async def _read_back(
 
 
 async def _isolation(
-    settings: Settings, directory: Directory, raw: dict[str, list[Any]]
+    settings: Settings, directory: Directory, raw: dict[str, list[Any]], t: Translator
 ) -> RenderableType:
     """Step 5b: for a school and a district's service that received copies, another of the
     same role (in another district) tries to read its topic as itself — Kafka refuses — and,
     given the bytes anyway (as a Kafka operator holds them), to decrypt them with its own key."""
     table = Table(
-        "who tries",
-        "whose copies",
-        "Kafka read as itself",
-        "decrypt the bytes with its own key",
-        title="[bold]5b.[/] another school or district cannot read or decrypt them",
+        t.gettext("who tries"),
+        t.gettext("whose copies"),
+        t.gettext("read from Kafka as itself"),
+        t.gettext("decrypt the bytes with its own key"),
+        title=_step("5b", t.gettext("another school or district cannot read or decrypt them")),
         title_justify="left",
     )
+    refused_as, opened = t.gettext("refused"), t.gettext("OPENED")
     paths = settings.key_paths()
     registry = keyfiles.load_registry(paths.registry)
     for role in ("school", "child-welfare"):
@@ -278,7 +331,11 @@ async def _isolation(
         options = settings.kafka.options(Principals.recipient(other.id))
         topic = settings.topics.delivery(directory.topics[owner.id])
         code, _ = await fetch_partition_zero(settings.bootstrap, options, topic)
-        read = "[green]refused[/] (TOPIC_AUTHORIZATION_FAILED)" if code == 29 else f"[red]{code}[/]"
+        read = (
+            f"[green]{refused_as}[/] (TOPIC_AUTHORIZATION_FAILED)"
+            if code == 29
+            else f"[red]{code}[/]"
+        )
         opener = sealing.DeliveryOpener(
             registry, other.id, keyfiles.decryption_keys(paths, registry, other.id)
         )
@@ -286,9 +343,9 @@ async def _isolation(
         for record in raw[owner.id]:
             try:
                 opener.open(header_map(record.headers), record.value)
-                refused.append("[red]OPENED[/]")
+                refused.append(f"[red]{opened}[/]")
             except sealing.DecryptionError as exc:
-                refused.append(f"[green]refused[/] ({exc.code})")
+                refused.append(f"[green]{refused_as}[/] ({exc.code})")
         table.add_row(
             f"{other.name} ({other.id})",
             f"{owner.name} ({owner.id}): {len(raw[owner.id])}",
@@ -302,6 +359,7 @@ def _show_balance(
     console: Console,
     policy: PolicySet,
     inputs: _Inputs,
+    t: Translator,
     *,
     audit: list[dict[str, Any]],
     received: dict[str, list[dict[str, Any]]],
@@ -311,26 +369,30 @@ def _show_balance(
     outcomes = Counter(r.get("outcome") or r["event"] for r in audit)
     delivered = sum(len(v) for v in received.values())
     table = Table(
-        "published",
-        "decisions",
-        "delivered",
-        "denied",
-        "dead-lettered",
-        "balanced",
-        title="[bold]6.[/] every input accounted for",
+        t.gettext("published"),
+        t.gettext("decisions"),
+        t.gettext("delivered"),
+        t.gettext("not shared"),
+        t.gettext("dead-lettered"),
+        t.gettext("balanced"),
+        title=_step("6", t.gettext("every input accounted for")),
     )
     ok = (
         outcomes["deliver"] == delivered
         and len(dead) == outcomes["dead-letter"] == inputs.invalid
         and outcomes["deliver"] + outcomes["deny"] == inputs.valid * len(policy.recipients)
     )
+    yes, no = t.gettext("yes"), t.gettext("NO")
+    counts = (
+        inputs.messages,
+        outcomes["deliver"] + outcomes["deny"],
+        delivered,
+        outcomes["deny"],
+        len(dead),
+    )
     table.add_row(
-        str(inputs.messages),
-        str(outcomes["deliver"] + outcomes["deny"]),
-        str(delivered),
-        str(outcomes["deny"]),
-        str(len(dead)),
-        "[green]yes[/]" if ok else "[red]NO[/]",
+        *(t.number(n) for n in counts),
+        f"[green]{yes}[/]" if ok else f"[red]{no}[/]",
     )
     console.print(table)
     return 0 if ok else 1
@@ -341,43 +403,62 @@ def _show_received(
     policy: PolicySet,
     directory: Directory,
     received: dict[str, list[dict[str, Any]]],
+    t: Translator,
 ) -> None:
     console.print(
-        "[bold]5.[/] what each organisation received (decrypted with its own key; on Kafka the "
-        "deliveries are ciphertext, each organisation on its own topic)"
+        _step(
+            "5",
+            t.gettext(
+                "what each organisation received (decrypted with its own key; on Kafka the "
+                "deliveries are ciphertext, each organisation on its own topic)"
+            ),
+        )
     )
     for recipient in policy.recipients.values():
         orgs = sorted(directory.of_kind(recipient.id), key=lambda o: o.id)
         got = [o for o in orgs if received[o.id]]
         table = Table(
-            "organisation",
-            "notice",
-            "rule",
-            "legal basis",
-            "fields received",
-            "withheld",
-            title=f"{recipient.id}: {recipient.name}",
+            t.gettext("organisation"),
+            t.gettext("notice"),
+            t.gettext("rule"),
+            t.gettext("legal basis"),
+            t.gettext("fields received"),
+            t.gettext("withheld"),
+            title=f"{recipient.name.of(t.lang)} ({recipient.id})",
             title_justify="left",
         )
         for o in got:
             for d in received[o.id]:
                 basis = d["legal_basis"]
-                fields = sorted(_top_fields(d["notice"]))
-                law = f"{basis['id']} — {basis['statute'].split(' (')[0]} {basis['citation']}"
+                fields = [field_label(f, t.lang) for f in _top_fields(d["notice"])]
+                cited = f"{law(basis['statute'], basis['citation'], t)} ({basis['id']})"
                 if duty := d.get("confidentiality"):  # imposed by the police: shown with the law
-                    law += f"\n[bold red]confidentiality imposed ({duty['basis']['id']})[/]"
+                    imposed = t.gettext(
+                        "confidentiality imposed (%(basis)s)", basis=duty["basis"]["id"]
+                    )
+                    cited += f"\n[bold red]{imposed}[/]"
                 table.add_row(
                     f"{o.name} ({o.id})",
-                    d["notice"].get("notice_id", "(anon.)")[:8],
+                    str(d["notice"].get("notice_id") or "")[:8] or t.gettext("anonymous"),
                     d["rule_id"],
-                    law,
+                    cited,
                     ", ".join(fields),
-                    str(len(d["fields_withheld"])),
+                    t.number(len(d["fields_withheld"])),
                 )
         others = len(orgs) - len(got)
         if others:
-            what = "nothing" if not got else "nothing for the others"
-            table.add_row(f"[yellow]{others} other organisation(s): {what}[/]", *["-"] * 5)
+            what = (
+                t.ngettext(
+                    "%(n)s other organisation: nothing",
+                    "%(n)s other organisations: nothing",
+                    others,
+                )
+                if got
+                else t.ngettext(
+                    "%(n)s organisation: nothing", "%(n)s organisations: nothing", others
+                )
+            )
+            table.add_row(f"[yellow]{what}[/]", *["-"] * 5)
         console.print(table)
 
 

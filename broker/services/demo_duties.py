@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from broker.adapters.settings import Settings
+from broker.core.i18n import Translator
 
 INFORM = "inform-data-subject"
 
@@ -41,11 +42,13 @@ def _row(output: str, record_id: str) -> str | None:
     return next((line for line in output.splitlines() if record_id[:16] in line), None)
 
 
-def show(console: Console, settings: Settings, audit: list[dict[str, Any]]) -> int:
-    """Open, inform, closed: 0 if the chosen delivery's duty to inform shows closed after."""
+def show(console: Console, settings: Settings, audit: list[dict[str, Any]], t: Translator) -> int:
+    """Open, inform, closed: 0 if the chosen delivery's duty to inform shows closed after.
+    The obligations table is the command's own (its state column a code: open, closed)."""
     record = first_to_inform(audit)
     if record is None:
-        console.print("[red]6b. no delivery opened a duty to inform[/]")
+        none = t.gettext("no delivery opened a duty to inform")
+        console.print(f"[red]6b. {none}[/]")
         return 1
     rid = str(record["record_id"])
     store = str(settings.state_dir / "audit" / f"{settings.topic_prefix}audit.sqlite")
@@ -73,22 +76,36 @@ def show(console: Console, settings: Settings, audit: list[dict[str, Any]]) -> i
         result = _broker(settings, *args)
         steps.append(result)
         if result.returncode != 0:
-            console.print(f"[red]broker {' '.join(args[:2])} failed:[/]", highlight=False)
+            failed = t.gettext("%(command)s failed:", command=f"broker {' '.join(args[:2])}")
+            console.print(f"[red]{failed}[/]", highlight=False)
             console.print(result.stderr.strip() or result.stdout.strip(), highlight=False)
             return 1
-    console.print(
-        "[bold]6b.[/] the duties disclosures opened ([bold]broker audit obligations[/]), "
-        "from the auditor store:"
+    heading = t.gettext(
+        "the duties disclosures opened (%(command)s), from the auditor store:",
+        command="[bold]broker audit obligations[/]",
     )
+    console.print(f"[bold]6b.[/] {heading}")
     console.print(steps[1].stdout.rstrip(), highlight=False)
     console.print(
-        f"the child and guardians of record {rid[:16]} ({record.get('organisation')}) "
-        "told by letter ([bold]broker audit inform[/], signed by the reviewer):"
+        t.gettext(
+            "the child and guardians of record %(record)s (%(organisation)s) told by letter "
+            "(%(command)s, signed by the reviewer):",
+            record=rid[:16],
+            organisation=record.get("organisation"),
+            command="[bold]broker audit inform[/]",
+        )
     )
     console.print(steps[2].stdout.strip(), highlight=False)
     before, after = _row(steps[1].stdout, rid), _row(steps[4].stdout, rid)
-    console.print(f"before: {before}\nafter:  {after}", highlight=False)
+    # the two lines tests and readers look for: "before:" and "after:" are the same in both
+    console.print(
+        t.gettext("before: %(before)s", before=before)
+        + "\n"
+        + t.gettext("after:  %(after)s", after=after),
+        highlight=False,
+    )
     if before is None or "open" not in before or after is None or "closed" not in after:
-        console.print("[red]the duty to inform did not go from open to closed[/]")
+        stuck = t.gettext("the duty to inform did not go from open to closed")
+        console.print(f"[red]{stuck}[/]")
         return 1
     return 0

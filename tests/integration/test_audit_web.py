@@ -230,10 +230,12 @@ def _screenshot(page: Any, tmp_path: Path, name: str) -> Path:
 
 
 def test_the_page_shows_status_search_subject_report_and_chart(
-    site: Site, browser: object, tmp_path: Path
+    site: Site, browser: object, tmp_path: Path, policy: PolicySet
 ) -> None:
     """An auditor with their certificate sees a verified chain, finds the school's records, gets
-    a person's report, in bokmål; each is in the access log under the certificate's CN."""
+    a person's report, in bokmål: to whom by name, the law by name and section, the fields by
+    label under the part of the notice they belong to (folded; opened by a click). Each view is
+    in the access log under the certificate's CN."""
     before = len(accesslog.read(site.access_log)) if site.access_log.exists() else 0
     page = _page(browser, site, "auditor.kari", viewport={"width": 1280, "height": 1100})
     page.goto(site.url)
@@ -253,7 +255,8 @@ def test_the_page_shows_status_search_subject_report_and_chart(
     playwright.expect(page.locator("#result-count")).to_have_text(re.compile(rf"^{expected} "))
     rows = page.locator("#results tbody tr")
     assert rows.count() >= 1
-    assert all("school" in rows.nth(i).inner_text() for i in range(rows.count()))
+    school = policy.recipients["school"].name.nb
+    assert all(school in rows.nth(i).inner_text() for i in range(rows.count()))
 
     nid = example("recruited", SENT)["child"]["national_id"]
     page.fill("#national-id", nid)
@@ -269,8 +272,12 @@ def test_the_page_shows_status_search_subject_report_and_chart(
         for r in site.records
         if r.get("subject_ref") == ref and r.get("outcome") == "deliver"
     }
+    folded = page.inner_text("#subject-table")
+    assert "barnets navn" not in folded  # the long lists are folded: how many, from which parts
+    assert "opplysninger om barnet" in folded
+    page.locator("#subject-table details summary").first.click()
     table = page.inner_text("#subject-table")
-    assert all(str(r) in table for r in delivered)
+    assert all(policy.recipients[r].name.nb in table for r in delivered)
     assert nid not in page.content()  # the input is cleared and the number never echoed
 
     page.wait_for_selector("#chart-body svg rect.bar")
@@ -312,6 +319,7 @@ def test_the_page_switches_to_english(site: Site, browser: object, tmp_path: Pat
     page.fill("#national-id", nid)
     page.click("#subject-form button")
     page.wait_for_selector("#subject-table")
+    page.locator("#subject-table details summary").first.click()
     table = page.inner_text("#subject-table")
     assert "child's name" in table
     assert "barnets navn" not in table

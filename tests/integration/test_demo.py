@@ -1,5 +1,5 @@
 """`broker demo` end to end on its own secure Kafka: it balances, verifies, and shows one
-disclosure's duty to inform going from open to closed (step 6b)."""
+disclosure's duty to inform going from open to closed (step 6b), in bokmål (the default)."""
 
 from __future__ import annotations
 
@@ -38,10 +38,13 @@ def test_the_demo_opens_and_closes_a_duty_to_inform(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     lines = run.stdout.splitlines()
-    before = next(line for line in lines if line.startswith("before:"))
-    after = next(line for line in lines if line.startswith("after:"))
+    before = next(line for line in lines if line.startswith("før:"))
+    after = next(line for line in lines if line.startswith("etter:"))
     assert "inform-data-subject" in before
-    assert "open" in before
+    assert "open" in before  # the obligation's state, a code
     assert "closed" in after
     assert "attributed: an entitled writer signed every message" in run.stdout
-    assert "balanced" in run.stdout
+    balance = run.stdout[run.stdout.index("alle inndata gjort rede for") :]
+    assert "går opp" in balance
+    assert any(" ja " in line for line in balance.splitlines()[:8])  # balanced: yes
+    assert "hva hver virksomhet mottok" in run.stdout

@@ -21,21 +21,27 @@ from broker.core.audit.messages import (
     ReviewRecord,
     read_stored_record,
 )
+from broker.core.i18n import N_, Translator
+from broker.core.labels import decision_label, notice_type_label
 from broker.core.records import AuditRecord
 
 if TYPE_CHECKING:
     from broker.core.audit import Report
 
 AUDIT_COLUMNS = (
-    "recorded",
-    "notice",
-    "type",
-    "recipient (organisation)",
-    "decision",
-    "rule or reason",
-    "legal basis",
-    "kept/withheld",
+    N_("recorded (Oslo time)"),
+    N_("notice"),
+    N_("type"),
+    N_("recipient (organisation)"),
+    N_("decision"),
+    N_("rule or reason"),
+    N_("legal basis"),
+    N_("kept/withheld"),
 )
+
+
+def audit_columns(t: Translator) -> list[str]:
+    return [t.gettext(c) for c in AUDIT_COLUMNS]
 
 
 def _reason(record: AuditRecord | ReceiptRejected) -> str:
@@ -53,19 +59,29 @@ def _whom(recipient: str | None, organisation: str | None) -> str:
     return f"{recipient or '-'} ({organisation})" if organisation else recipient or "-"
 
 
-def audit_row(m: Record) -> list[str]:
-    """One row of the audit table: what was decided for whom, under which rule and basis."""
-    at = m.recorded_at.strftime("%H:%M:%S")
+def audit_row(m: Record, t: Translator) -> list[str]:
+    """One row of the audit table: what was decided for whom, under which rule and basis, in
+    the reader's words; ids, rule ids and reason codes as the record has them."""
+    at = t.clock(m.recorded_at)
     if isinstance(m, ReviewRecord):
-        reviewed = f"of {m.reviewed_record_id[:12]} by {m.reviewer}"
-        return [at, "-", "-", "-", "[cyan]review[/]", reviewed, "-", "-"]
+        reviewed = t.gettext(
+            "of %(record)s by %(reviewer)s", record=m.reviewed_record_id[:12], reviewer=m.reviewer
+        )
+        label = decision_label("review", t)
+        return [at, "-", "-", "-", f"[cyan]{label}[/]", reviewed, "-", "-"]
     if isinstance(m, Informed | InformException):
         what = m.how if isinstance(m, Informed) else m.exception
-        closes = f"{m.duty} of {m.decision_record_id[:12]}: {', '.join(m.persons)}"
+        closes = t.gettext(
+            "%(duty)s of %(record)s: %(persons)s",
+            duty=m.duty,
+            record=m.decision_record_id[:12],
+            persons=", ".join(m.persons),
+        )
         return [at, "-", "-", "-", f"[cyan]{m.event}[/]", closes, what, "-"]
     if isinstance(m, OrganisationRetired):
-        unread = f"{len(m.unread)} copies unread"
-        return [at, "-", "-", m.organisation, "[magenta]retired[/]", unread, "-", "-"]
+        unread = t.ngettext("%(n)s copy unread", "%(n)s copies unread", len(m.unread))
+        retired = t.gettext("retired")
+        return [at, "-", "-", m.organisation, f"[magenta]{retired}[/]", unread, "-", "-"]
     if isinstance(m, ReceiptRecord):
         whom = _whom(m.recipient, m.organisation)
         return [at, "-", "-", whom, f"[red]{m.event}[/]", "-", "-", "0/0"]
@@ -77,21 +93,20 @@ def audit_row(m: Record) -> list[str]:
     return [
         at,
         (m.notice_id or "-")[:8],
-        m.notice_type or "-",
+        notice_type_label(m.notice_type, t) if m.notice_type else "-",
         _whom(m.recipient, m.organisation),
-        f"[{style}]{decision}[/]",
+        f"[{style}]{decision_label(decision, t)}[/]",
         _reason(m),
         m.legal_basis.id if m.legal_basis else "-",
         f"{len(m.fields_kept)}/{len(m.fields_withheld)}",
     ]
 
 
-def audit_table(
-    records: Iterable[Record], title: str | None = "audit records", show_header: bool = True
-) -> Table:
-    table = Table(*AUDIT_COLUMNS, title=title, show_header=show_header)
+def audit_table(records: Iterable[Record], t: Translator, title: str | None = None) -> Table:
+    """The audit records as a table in ``t``'s language (title: 'audit records')."""
+    table = Table(*audit_columns(t), title=t.gettext("audit records") if title is None else title)
     for r in records:
-        table.add_row(*audit_row(r))
+        table.add_row(*audit_row(r, t))
     return table
 
 

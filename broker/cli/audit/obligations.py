@@ -13,9 +13,11 @@ from rich.table import Table
 
 from broker.cli._common import LangOpt, err, fail, out, settings, translator
 from broker.cli.audit._shared import StoreOpt, publish_reviewer_event, writer_key
+from broker.core.i18n import N_
 
 if TYPE_CHECKING:
     from broker.core.audit.obligations import Obligation
+    from broker.core.i18n import Translator
     from broker.core.policy.duties import Duty
 
 OSLO = "Europe/Oslo"
@@ -39,24 +41,36 @@ def _instant(text: str, option: str) -> datetime:
     return when
 
 
-def _stamp(when: datetime | None) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if when else "-"
+_STATES = {"open": N_("open"), "overdue": N_("overdue"), "closed": N_("closed")}
+_STYLE = {"open": "yellow", "overdue": "red", "closed": "green"}
 
 
-def obligations_table(rows: list[Obligation], title: str) -> Table:
-    t = Table("duty", "record", "organisation", "opened", "due", "state", title=title)
-    style = {"open": "yellow", "overdue": "red", "closed": "green"}
+def obligations_table(rows: list[Obligation], title: str, t: Translator) -> Table:
+    """The obligations in the reader's words: dates in Oslo time, the state in words with its
+    code beside it (``open``, ``overdue``, ``closed``: what scripts and the demo look for)."""
+    table = Table(
+        t.gettext("duty"),
+        t.gettext("record"),
+        t.gettext("organisation"),
+        t.gettext("opened (Oslo time)"),
+        t.gettext("due (Oslo time)"),
+        t.gettext("state"),
+        title=title,
+    )
+    late = t.gettext("(late)")
     for o in rows:
-        state = f"[{style[o.state]}]{o.state}[/]" + (" (late)" if o.late else "")
-        t.add_row(
+        words = t.gettext(_STATES[o.state])
+        shown = words if words == o.state else f"{words} ({o.state})"
+        state = f"[{_STYLE[o.state]}]{shown}[/]" + (f" {late}" if o.late else "")
+        table.add_row(
             o.duty,
             o.record_id[:16],
             o.organisation or "-",
-            _stamp(o.opened_at),
-            _stamp(o.due_at),
+            t.when(o.opened_at) if o.opened_at else "-",
+            t.when(o.due_at) if o.due_at else "-",
             state,
         )
-    return t
+    return table
 
 
 def obligations(
@@ -71,6 +85,7 @@ def obligations(
     ] = False,
     now: NowOpt = None,
     store: StoreOpt = None,
+    lang: LangOpt = None,
 ) -> None:
     """The obligations disclosures opened (duty to inform, child welfare's feedback deadlines):
     open and overdue ones, from the auditor store (run `broker audit sync` first)."""
@@ -91,8 +106,14 @@ def obligations(
         and (not overdue or o.state is State.overdue)
         and organisation in (None, o.organisation)
     ]
-    title = f"{len(rows)} obligation(s) as of {_stamp(at)} UTC"
-    out.print(obligations_table(rows, title))
+    t = translator(lang)
+    title = t.ngettext(
+        "%(n)s obligation as of %(when)s",
+        "%(n)s obligations as of %(when)s",
+        len(rows),
+        when=t.when(at),
+    )
+    out.print(obligations_table(rows, title, t))
     for problem in found.problems:
         err.print(f"[yellow]problem[/] {problem}", highlight=False)
 

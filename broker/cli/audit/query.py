@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from broker.cli._common import fail, out, settings
+from broker.cli._common import LangOpt, fail, out, settings, translator
 from broker.cli.audit._render import audit_table, stored_records, warn_tampered
 from broker.cli.audit._shared import StoreOpt
 from broker.core.audit.messages import ReviewRecord
@@ -43,6 +43,7 @@ def query(
     limit: Annotated[int, typer.Option(help="at most this many")] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
     store: StoreOpt = None,
+    lang: LangOpt = None,
 ) -> None:
     """Search the auditor store (run `broker audit sync` first)."""
     from broker.adapters.stores.auditfiles import store_target
@@ -68,10 +69,12 @@ def query(
         for d in docs:
             print(json.dumps(d, ensure_ascii=False))
     else:
+        t = translator(lang)
         out.print(
             audit_table(
                 [r for r in stored_records(docs) if not isinstance(r, ReviewRecord)],
-                f"{len(docs)} record(s)",
+                t,
+                t.ngettext("%(n)s record", "%(n)s records", len(docs)),
             )
         )
     if docs.tampered:

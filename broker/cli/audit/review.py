@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from broker.cli._common import fail, out, settings
+from broker.cli._common import LangOpt, fail, out, settings, translator
 from broker.cli.audit._render import audit_table, stored_records
 from broker.cli.audit._shared import StoreOpt, publish_reviewer_event, writer_key
 
@@ -20,6 +20,7 @@ def review(
         str | None, typer.Option(help="the review's conclusion (no personal data)")
     ] = None,
     store: StoreOpt = None,
+    lang: LangOpt = None,
 ) -> None:
     """List urgent disclosures awaiting review; with --record, record a review in the audit log."""
     from broker.adapters.stores.auditfiles import store_target
@@ -32,11 +33,17 @@ def review(
     with AuditStore.open(store or store_target(s)) as st:
         if record is None:
             pending = stored_records(st.pending_reviews())
-            out.print(audit_table(pending, f"{len(pending)} urgent disclosure(s) awaiting review"))
-            t = Table("record id", "recorded")
+            words = translator(lang)
+            title = words.ngettext(
+                "%(n)s urgent disclosure awaiting review",
+                "%(n)s urgent disclosures awaiting review",
+                len(pending),
+            )
+            out.print(audit_table(pending, words, title))
+            ids = Table(words.gettext("record id"), words.gettext("recorded (UTC)"))
             for r in pending:
-                t.add_row(r.record_id, utc_z(r.recorded_at, "auto"))
-            out.print(t)
+                ids.add_row(r.record_id, utc_z(r.recorded_at, "auto"))
+            out.print(ids)
             return
         try:
             reviewed = st.record(record)

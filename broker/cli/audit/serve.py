@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from broker.cli._common import err, fail, settings
+from broker.cli._common import err, fail, names, settings
 from broker.cli.audit._shared import (
     StoreOpt,
     TrustOpt,
@@ -126,4 +126,5 @@ def _config(
         access=log.record,
         registry=lambda: registry_of(s),
         lang=s.lang,  # BROKER_LANG; the page switches with ?lang=
+        names=names(s),
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from broker.cli._common import LangOpt, err, fail, settings, translator
+from broker.cli._common import LangOpt, err, fail, names, settings, translator
 from broker.cli.audit._render import fail_columns
 from broker.cli.audit._shared import StoreOpt
 
@@ -46,7 +46,7 @@ def subject(
     if fmt == "json":
         text = report.to_json() + "\n"
     else:
-        text = (to_markdown if fmt == "markdown" else to_html)(report, t)
+        text = (to_markdown if fmt == "markdown" else to_html)(report, t, names(s))
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {len(report.disclosures)} disclosure(s) to {output}")

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from broker.cli._common import BeginOpt, IdleOpt, MaxOpt, follow, out, settings
-from broker.cli.audit._render import AUDIT_COLUMNS, audit_row
+from broker.cli._common import BeginOpt, IdleOpt, LangOpt, MaxOpt, follow, out, settings, translator
+from broker.cli.audit._render import audit_columns, audit_row
 
 WIDTHS = (8, 8, 8, 14, 11, 44, 13, 13)
 
@@ -19,6 +19,7 @@ def tail(
     idle_timeout: IdleOpt = None,
     from_beginning: BeginOpt = True,
     as_json: Annotated[bool, typer.Option("--json", help="raw JSON lines")] = False,
+    lang: LangOpt = None,
 ) -> None:
     """Print audit records as they arrive (field names and keyed references, never values)."""
     from broker.adapters.kafka.auditlog import entry_of
@@ -28,8 +29,9 @@ def tail(
     from broker.core.deployment.acl import Principals
 
     s = settings()
+    t = translator(lang)
     if not as_json:
-        out.print(_line(AUDIT_COLUMNS), style="bold", highlight=False)
+        out.print(_line(audit_columns(t)), style="bold", highlight=False)
 
     def show(record: Any) -> None:
         if as_json:
@@ -39,16 +41,23 @@ def tail(
         try:
             m = read_audit_message(entry.ce_type, entry.value)
         except NotAnAuditMessage as exc:
-            out.print(f"[red]offset {entry.offset}: not an audit message ({exc})[/]")
+            text = t.gettext(
+                "offset %(offset)s: not an audit message (%(reason)s)",
+                offset=entry.offset,
+                reason=exc,
+            )
+            out.print(f"[red]{text}[/]")
             return
         if isinstance(m, Checkpoint):
-            out.print(
-                f"[dim]checkpoint: {m.tree_size} records sealed, root "
-                f"{m.root_hash[:16]}…, key {m.key_id}[/]",
-                highlight=False,
+            text = t.gettext(
+                "checkpoint: %(size)s records sealed, root %(root)s…, key %(key)s",
+                size=m.tree_size,
+                root=m.root_hash[:16],
+                key=m.key_id,
             )
+            out.print(f"[dim]{text}[/]", highlight=False)
             return
-        cells = audit_row(m)
+        cells = audit_row(m, t)
         plain = [c.split("]", 1)[-1].removesuffix("[/]") if c.startswith("[") else c for c in cells]
         out.print(_line(plain), highlight=False)
 

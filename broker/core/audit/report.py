@@ -18,7 +18,8 @@ from typing import Any
 
 from broker.core.citations import law
 from broker.core.i18n import Translator
-from broker.core.labels import citation_status, field_label, notice_type_label
+from broker.core.labels import citation_status, field_groups, field_label, notice_type_label
+from broker.core.names import Names
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Disclosure:
     withheld: list[str]
     review_required: bool
     record_id: str
+    organisation: str | None = None  # the organisation that filled the role (newer records)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def subject_report(documents: Iterable[Mapping[str, Any]], now: datetime) -> Sub
                     withheld=[str(f) for f in d.get("fields_withheld", [])],
                     review_required=bool(d.get("review_required", False)),
                     record_id=rid,
+                    organisation=str(d["organisation"]) if d.get("organisation") else None,
                 )
             )
     disclosures.sort(key=lambda x: x.when)
@@ -96,11 +99,12 @@ def moment(text: str, t: Translator) -> str:
     return t.when(when) if when.tzinfo is not None else text
 
 
-def shown(d: Disclosure, t: Translator) -> dict[str, Any]:
-    """One disclosure as a person reads it (the page's rows, the Markdown's and HTML's)."""
+def shown(d: Disclosure, t: Translator, names: Names | None = None) -> dict[str, Any]:
+    """One disclosure as a person reads it (the page's rows, the Markdown's and HTML's): to
+    whom by name (the organisation and its role, ``names``; without them, the codes)."""
     return {
         "when": moment(d.when, t),
-        "recipient": d.recipient,
+        "recipient": (names or Names()).whom(d.recipient, d.organisation, t),
         "notice": t.gettext(
             "%(kind)s %(ref)s", kind=notice_type_label(d.notice_type, t), ref=d.notice_id[:8]
         ),
@@ -110,6 +114,7 @@ def shown(d: Disclosure, t: Translator) -> dict[str, Any]:
         ),
         "urgent": t.gettext("urgent, reviewed afterwards") if d.review_required else "",
         "fields": [{"path": f, "label": field_label(f, t.lang)} for f in d.fields],
+        "groups": field_groups(d.fields, t),
     }
 
 
@@ -145,14 +150,14 @@ def _headers(t: Translator) -> list[str]:
     ]
 
 
-def to_markdown(report: SubjectReport, t: Translator) -> str:
+def to_markdown(report: SubjectReport, t: Translator, names: Names | None = None) -> str:
     head = summary(report, t)
     lines = [f"# {head['title']}", "", head["generated"], "", head["counts"], ""]
     if report.disclosures:
         headers = _headers(t)
         lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         for d in report.disclosures:
-            row = shown(d, t)
+            row = shown(d, t, names)
             urgent = f" ({row['urgent']})" if row["urgent"] else ""
             fields = ", ".join(f"{f['label']} (`{f['path']}`)" for f in row["fields"])
             cells = [
@@ -166,12 +171,12 @@ def to_markdown(report: SubjectReport, t: Translator) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(report: SubjectReport, t: Translator) -> str:
+def to_html(report: SubjectReport, t: Translator, names: Names | None = None) -> str:
     e = html.escape
     head = summary(report, t)
     rows = []
     for d in report.disclosures:
-        row = shown(d, t)
+        row = shown(d, t, names)
         urgent = f" <strong>{e(row['urgent'])}</strong>" if row["urgent"] else ""
         fields = ", ".join(
             f'<span title="{e(f["path"])}">{e(f["label"])}</span> <code>{e(f["path"])}</code>'

@@ -244,11 +244,11 @@ def _linked(text: str) -> str:
 
 def to_html(blocks: list[Block], t: Translator) -> str:
     e = html.escape
+    title = t.gettext("Information-sharing policy")
     parts = [
         "<!doctype html>",
         f'<html lang="{t.lang}"><head><meta charset="utf-8">',
-        f"<title>{e(t.gettext('Information-sharing policy'))}</title>"
-        f"<style>{_CSS}</style></head><body>",
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
     ]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3", "p"):

@@ -55,6 +55,7 @@ from broker.core.audit.verify import verify_log
 from broker.core.crypto.registry import Registry
 from broker.core.deployment.acl import is_auditor
 from broker.core.i18n import DEFAULT_LANGUAGE, LanguageError, Translator
+from broker.core.names import Names
 from broker.core.times import utc_z
 from broker.services.web import strings
 
@@ -111,6 +112,7 @@ class Config:
     registry: Callable[[], Registry] | None = None
     lang: str = DEFAULT_LANGUAGE  # the page's language without ?lang= (BROKER_LANG)
     translate: Callable[[str], Translator] = load_translator
+    names: Names = field(default_factory=Names)  # recipients' and organisations' names
     secret: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     @property
@@ -165,7 +167,7 @@ def _translator(request: web.Request) -> Translator:
         raise _bad("lang", str(exc)) from None
 
 
-def _row(d: Mapping[str, Any], t: Translator) -> dict[str, Any]:
+def _row(d: Mapping[str, Any], t: Translator, names: Names) -> dict[str, Any]:
     basis = d.get("legal_basis") or {}
     return {
         "recorded_at": d.get("recorded_at"),
@@ -182,7 +184,7 @@ def _row(d: Mapping[str, Any], t: Translator) -> dict[str, Any]:
         "review_required": bool(d.get("review_required")),
         "record_id": d.get("record_id"),
         "offset": d.get("_offset"),
-        "shown": strings.record_shown(d, t),
+        "shown": strings.record_shown(d, t, names),
     }
 
 
@@ -241,7 +243,10 @@ async def api_query(request: web.Request) -> web.Response:
     asked = {k: q[k][:200] for k in QUERY_FIELDS if q.get(k)}
     _access(request, "auditor-query", query=asked, results=len(docs), tampered=len(docs.tampered))
     return web.json_response(
-        {"records": [_row(d, t) for d in docs], "tampered": [x.where() for x in docs.tampered]}
+        {
+            "records": [_row(d, t, request.app[CONFIG].names) for d in docs],
+            "tampered": [x.where() for x in docs.tampered],
+        }
     )
 
 
@@ -272,7 +277,7 @@ async def api_subject(request: web.Request) -> web.Response:
     made = subject_report(docs, cfg.clock())
     report = json.loads(made.to_json())
     report["tampered"] = [x.where() for x in docs.tampered]
-    report["shown"] = [shown(d, t) for d in made.disclosures]
+    report["shown"] = [shown(d, t, request.app[CONFIG].names) for d in made.disclosures]
     report["summary"] = summary(made, t)
     return web.json_response(report)
 
@@ -335,16 +340,21 @@ async def api_status(request: web.Request) -> web.Response:
 
 
 async def api_chart(request: web.Request) -> web.Response:
-    with AuditStore.open(request.app[CONFIG].store) as st:
+    cfg, t = request.app[CONFIG], _translator(request)
+    with AuditStore.open(cfg.store) as st:
         rows = st.disclosures_by_day()
     _access(request, "auditor-chart", results=len(rows))
-    return web.json_response(
+    series = [
         {
-            "series": [
-                {"day": d, "recipient": r, "legal_basis": b, "count": n} for d, r, b, n in rows
-            ]
+            "day": d,
+            "recipient": r,
+            "recipient_name": cfg.names.recipient(r, t.lang),
+            "legal_basis": b,
+            "count": n,
         }
-    )
+        for d, r, b, n in rows
+    ]
+    return web.json_response({"series": series})
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -19,9 +19,17 @@ const el = (tag, attrs = {}, ...children) => {
   for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
   return e;
 };
-// a field by its label, its path beside it for those who want it
+// a field by its label, its path beside it for those who want it ("show field paths")
 const fieldList = (fields) => el("span", {}, ...(fields || []).flatMap((f, i) => [
-  ...(i ? [", "] : []), el("span", {title: f.path}, f.label), " ", el("span", {class: "path"}, `(${f.path})`)]));
+  ...(i ? [", "] : []), el("span", {title: f.path}, f.label), el("span", {class: "path"}, ` (${f.path})`)]));
+// a long list folded: how many, and the parts of the notice they come from; opened, by part
+const fieldGroups = (groups) => {
+  const n = (groups || []).reduce((t, g) => t + g.fields.length, 0);
+  if (!n) return "-";
+  return el("details", {class: "fields"},
+    el("summary", {}, `${count("field_count", n)}: ${groups.map(g => g.label).join(", ")}`),
+    el("dl", {}, ...groups.flatMap(g => [el("dt", {title: g.path}, g.label), el("dd", {}, fieldList(g.fields))])));
+};
 const table = (head, rows) => el("table", {},
   el("thead", {}, el("tr", {}, ...head.map(h => el("th", {}, h)))),
   el("tbody", {}, ...rows.map(r => el("tr", {}, ...r.map(c => c instanceof Node ? el("td", {}, c) : el("td", {}, c))))));
@@ -54,9 +62,10 @@ async function search(ev) {
   box.replaceChildren(el("p", {class: "muted", id: "result-count"}, count("records", data.records.length)),
     table([tr("recorded"), tr("notice"), tr("recipient"), tr("organisation"), tr("decision"), tr("rule"), tr("legal_basis"), tr("fields"), tr("record_id")],
       data.records.map(x => [el("span", {title: x.recorded_at ?? ""}, x.shown.recorded), x.shown.notice,
-        x.recipient ?? "-", x.organisation ?? "-",
+        el("span", {title: x.recipient ?? ""}, x.shown.recipient),
+        el("span", {title: x.organisation ?? ""}, x.shown.organisation || "-"),
         el("span", {class: x.decision, title: x.decision ?? ""}, x.shown.decision + (x.review_required ? " " + tr("review_required") : "")),
-        x.rule_id ?? "-", el("span", {title: x.legal_basis ?? ""}, x.shown.law || "-"), fieldList(x.shown.fields),
+        x.rule_id ?? "-", el("span", {title: x.legal_basis ?? ""}, x.shown.law || "-"), fieldGroups(x.shown.groups),
         el("code", {}, (x.record_id ?? "").slice(0, 12))])));
   box.querySelector("table").id = "results";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
@@ -75,7 +84,7 @@ async function subject(ev) {
   box.replaceChildren(
     el("p", {id: "subject-summary"}, data.summary.counts),
     table([tr("when"), tr("to_whom"), tr("notice"), tr("legal_basis"), tr("fields")], data.shown.map(d =>
-      [d.when, d.recipient, d.notice, `${d.law} (${d.basis})${d.urgent ? " — " + d.urgent : ""}`, fieldList(d.fields)])));
+      [d.when, d.recipient, d.notice, `${d.law} (${d.basis})${d.urgent ? " — " + d.urgent : ""}`, fieldGroups(d.groups)])));
   box.querySelector("table").id = "subject-table";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
 }
@@ -88,8 +97,8 @@ async function chart() {
   const {series} = await (await api("/api/chart")).json();
   if (!series.length) { box.textContent = tr("no_disclosures"); return; }
   const days = [...new Set(series.map(s => s.day))];
-  const keys = [...new Set(series.map(s => `${s.recipient} · ${s.legal_basis}`))];
-  const count = new Map(series.map(s => [`${s.day}|${s.recipient} · ${s.legal_basis}`, s.count]));
+  const keys = [...new Set(series.map(s => `${s.recipient_name} · ${s.legal_basis}`))];
+  const count = new Map(series.map(s => [`${s.day}|${s.recipient_name} · ${s.legal_basis}`, s.count]));
   const totals = days.map(d => keys.reduce((t, k) => t + (count.get(`${d}|${k}`) || 0), 0));
   const max = Math.max(...totals), W = 800, H = 220, pad = 30, bw = Math.min(60, Math.max(8, (W - pad) / days.length - 6));
   const ns = "http://www.w3.org/2000/svg";
@@ -126,6 +135,9 @@ document.getElementById("language").addEventListener("change", (ev) => {
   const url = new URL(location.href);
   url.searchParams.set("lang", ev.target.value);
   location.assign(url);
+});
+document.getElementById("show-paths").addEventListener("change", (ev) => {
+  document.body.classList.toggle("paths", ev.target.checked);
 });
 document.getElementById("search-form").addEventListener("submit", search);
 document.getElementById("subject-form").addEventListener("submit", subject);

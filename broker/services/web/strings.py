@@ -16,7 +16,8 @@ from typing import Any
 from broker.core.audit.report import moment
 from broker.core.citations import law
 from broker.core.i18n import LANGUAGE_NAMES, LANGUAGES, Translator
-from broker.core.labels import decision_label, field_label, notice_type_label
+from broker.core.labels import decision_label, field_groups, field_label, notice_type_label
+from broker.core.names import Names
 
 
 def _page(t: Translator) -> dict[str, str]:
@@ -49,6 +50,7 @@ def _page(t: Translator) -> dict[str, str]:
         "chart": t.gettext("Disclosures per recipient and legal basis over time"),
         "loading": t.gettext("loading…"),
         "language": t.gettext("Language"),
+        "show_paths": t.gettext("show field paths"),
     }
 
 
@@ -95,6 +97,10 @@ def _script(t: Translator) -> dict[str, str | list[str]]:
         "to_whom": t.gettext("to whom"),
         "no_disclosures": t.gettext("No disclosures yet."),
         "chart_label": t.gettext("stacked bars: disclosures per day by recipient and legal basis"),
+        "field_count": [
+            t.ngettext("%(n)s field", "%(n)s fields", 1, n=n),
+            t.ngettext("%(n)s field", "%(n)s fields", 2, n=n),
+        ],
     }
 
 
@@ -121,8 +127,9 @@ def fill(page: str, t: Translator, csrf: str, auditor: str) -> str:
     return page
 
 
-def record_shown(d: Mapping[str, Any], t: Translator) -> dict[str, Any]:
-    """What the page shows of a record, beside its codes."""
+def record_shown(d: Mapping[str, Any], t: Translator, names: Names) -> dict[str, Any]:
+    """What the page shows of a record, beside its codes: the recipient and organisation by
+    name, the fields by label and grouped by the part of the notice they belong to."""
     basis = d.get("legal_basis") or {}
     cited = isinstance(basis, dict) and basis.get("statute")
     decision = str(d.get("outcome") or d.get("event") or "")
@@ -135,7 +142,10 @@ def record_shown(d: Mapping[str, Any], t: Translator) -> dict[str, Any]:
         ),
         "decision": decision_label(decision, t),
         "law": law(str(basis["statute"]), str(basis.get("citation", "")), t) if cited else "",
+        "recipient": names.recipient(str(d.get("recipient") or "-"), t.lang),
+        "organisation": names.organisation(str(d["organisation"])) if d.get("organisation") else "",
         "fields": [
             {"path": str(f), "label": field_label(str(f), t.lang)} for f in d.get("fields_kept", [])
         ],
+        "groups": field_groups([str(f) for f in d.get("fields_kept", [])], t),
     }

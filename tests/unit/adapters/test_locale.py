@@ -3,6 +3,7 @@ translation is in both, bokmål has none empty or fuzzy, and placeholders match.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,34 @@ def test_the_shell_gives_a_translator_in_oslo_time() -> None:
     assert (t.lang, str(t.zone)) == ("nb", "Europe/Oslo")
     assert t.gettext("## Questions") == "## Spørsmål"
     assert load_translator("en").gettext("## Questions") == "## Questions"
+
+
+def _gettext_in_fstrings(tree: ast.AST) -> list[int]:
+    """Lines where gettext or ngettext is called inside an f-string: Babel's extractor does not
+    look there, so such a message would never reach the catalogues (and show in English)."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            for inner in ast.walk(node):
+                if (
+                    isinstance(inner, ast.Call)
+                    and isinstance(inner.func, ast.Attribute | ast.Name)
+                    and (getattr(inner.func, "attr", None) or getattr(inner.func, "id", None))
+                    in ("gettext", "ngettext", "N_")
+                ):
+                    lines.append(inner.lineno)
+    return lines
+
+
+def test_no_message_is_marked_inside_an_f_string() -> None:
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := _gettext_in_fstrings(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}
+
+
+def test_the_f_string_check_finds_a_message_there() -> None:
+    assert _gettext_in_fstrings(ast.parse("x = f\"[red]{t.gettext('no')}[/]\"")) == [1]
+    assert _gettext_in_fstrings(ast.parse('x = t.gettext("no")')) == []

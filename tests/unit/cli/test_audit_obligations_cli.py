@@ -63,8 +63,13 @@ def test_obligations_lists_the_open_duties_and_an_informed_event_closes_one(
     rows = [line for line in listed.stdout.splitlines() if school.record_id[:16] in line]
     assert len(rows) == 1
     assert "inform-data-subject" in rows[0]
-    assert "open" in rows[0]
+    assert "åpen (open)" in rows[0]  # bokmål by default, the code beside the word
     assert "skole-9002" in rows[0]
+    english = _invoke("obligations", "--store", store, "--now", now, "--lang", "en")
+    (row,) = [line for line in english.stdout.splitlines() if school.record_id[:16] in line]
+    assert "open" in row
+    assert "åpen" not in row
+    assert "5 obligations as of" in english.stdout
     duty = next(d for d in policy.duties if d.id == "inform-data-subject")
     at = school.recorded_at + timedelta(hours=2)
     _, event = informed_event(
@@ -78,12 +83,12 @@ def test_obligations_lists_the_open_duties_and_an_informed_event_closes_one(
     store = _store(tmp_path / "b.sqlite", [*values, event])
     after = _invoke("obligations", "--store", store, "--now", now, "--all")
     (row,) = [line for line in after.stdout.splitlines() if school.record_id[:16] in line]
-    assert "closed" in row
+    assert "lukket (closed)" in row
     still_open = _invoke("obligations", "--store", store, "--now", now)
     assert school.record_id[:16] not in still_open.stdout
     # another school received nothing about this pupil, so owes nothing
     other = _invoke("obligations", "--store", store, "--now", now, "--organisation", "skole-9001")
-    assert "0 obligation(s)" in other.stdout
+    assert "0 plikter per " in other.stdout
 
 
 def test_overdue_lists_only_what_is_past_its_date(tmp_path: Path, decided: Any) -> None:
@@ -95,7 +100,7 @@ def test_overdue_lists_only_what_is_past_its_date(tmp_path: Path, decided: Any) 
     assert overdue.exit_code == 0, overdue.stderr
     assert "concern-review" in overdue.stdout
     assert "inform-data-subject" not in overdue.stdout
-    assert "1 obligation(s)" in overdue.stdout
+    assert "1 plikt per " in overdue.stdout
 
 
 def test_inform_refuses_a_record_that_opened_no_duty_and_bad_options(

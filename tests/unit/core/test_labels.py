@@ -3,7 +3,8 @@ release, has a bokmål and an English label and a one-line description."""
 
 from __future__ import annotations
 
-from broker.core.labels import field_label, field_labels
+from broker.adapters.locale import load_translator
+from broker.core.labels import field_groups, field_label, field_labels
 from broker.core.notices import NOTICE_MODELS
 from broker.core.paths import schema_kinds
 from broker.core.policy.model import PolicySet
@@ -60,3 +61,21 @@ def test_the_json_schemas_carry_the_labels() -> None:
     assert child["x-label"] == {"nb": "barnets fødselsnummer", "en": "child's national id number"}
     assert child["x-personal-data"] == "identifier"  # the type's own metadata is kept
     assert child["description"]
+
+
+def test_a_long_field_list_is_grouped_by_the_part_of_the_notice() -> None:
+    """The child's fields under the child, the guardians' under the guardians, top-level fields
+    under "about the notice"; in the order the parts first appear, each field by its label."""
+    paths = ["child.name", "notice_id", "guardians[].name", "child.school.name", "purpose"]
+    nb = field_groups(paths, load_translator("nb"))
+    assert [(g["label"], g["path"]) for g in nb] == [
+        ("opplysninger om barnet", "child"),
+        ("om meldingen", ""),
+        ("de foresatte", "guardians"),
+    ]
+    assert [f["path"] for f in nb[0]["fields"]] == ["child.name", "child.school.name"]
+    assert nb[0]["fields"][0]["label"] == "barnets navn"
+    assert [f["path"] for f in nb[1]["fields"]] == ["notice_id", "purpose"]
+    en = field_groups(paths, load_translator("en"))
+    assert [g["label"] for g in en] == ["about the child", "about the notice", "guardians"]
+    assert field_groups([], load_translator("nb")) == []

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 
+from broker.adapters.locale import load_translator
 from broker.adapters.policy_files import load_policy
 from broker.services.demo import _Inputs, _show_balance
 from tests.conftest import ROOT
@@ -28,14 +29,23 @@ def _outcomes(delivered: int) -> tuple[list[dict[str, Any]], dict[str, list[dict
 
 
 def test_a_balanced_run_passes() -> None:
-    """Decisions, deliveries and dead letters add up: exit 0, 'yes'."""
-    console = Console(record=True, width=200)
-    audit, received = _outcomes(delivered=2)
-    code = _show_balance(
-        console, POLICY, _Inputs(2, 1, 1), audit=audit, received=received, dead=[object()]
-    )
-    assert code == 0
-    assert "yes" in console.export_text()
+    """Decisions, deliveries and dead letters add up: exit 0, 'ja' (bokmål) or 'yes'."""
+    for lang, heading, yes in (("nb", "alle inndata gjort rede for", "ja"), ("en", "every", "yes")):
+        console = Console(record=True, width=200)
+        audit, received = _outcomes(delivered=2)
+        code = _show_balance(
+            console,
+            POLICY,
+            _Inputs(2, 1, 1),
+            load_translator(lang),
+            audit=audit,
+            received=received,
+            dead=[object()],
+        )
+        assert code == 0
+        text = console.export_text()
+        assert heading in text
+        assert yes in text.split()
 
 
 def test_a_lost_delivery_fails_the_demo() -> None:
@@ -44,7 +54,13 @@ def test_a_lost_delivery_fails_the_demo() -> None:
     audit, received = _outcomes(delivered=2)
     received[sorted(POLICY.recipients)[0]].clear()
     code = _show_balance(
-        console, POLICY, _Inputs(2, 1, 1), audit=audit, received=received, dead=[object()]
+        console,
+        POLICY,
+        _Inputs(2, 1, 1),
+        load_translator("nb"),
+        audit=audit,
+        received=received,
+        dead=[object()],
     )
     assert code == 1
-    assert "NO" in console.export_text()
+    assert "NEI" in console.export_text()

@@ -19,6 +19,7 @@ from broker.adapters.stores import accesslog
 from broker.adapters.stores.auditor import AuditStore
 from broker.core import national_id
 from broker.core.audit.checkpoint import trusted_keys
+from broker.core.names import Names
 from broker.services.web.app import Config, create_app
 from broker.testing import audit as drill
 
@@ -68,6 +69,10 @@ async def page(tmp_path: Path) -> AsyncIterator[Page]:
         access=access.record,
         clock=lambda: CLOCK,
         identify=_cn,
+        names=Names(
+            recipients={"school": {"nb": "elevens skole", "en": "the pupil's school"}},
+            organisations={"skole-9002": "Eksempelskolen"},
+        ),
     )
     client: TestClient[Any, Any] = TestClient(TestServer(create_app(config)))
     await client.start_server()
@@ -238,21 +243,35 @@ async def test_the_page_is_in_bokmal_and_switches_to_english(page: Page) -> None
 
 
 async def test_an_unknown_language_is_400_naming_lang(page: Page) -> None:
-    r = await page.client.get("/api/chart?lang=sv", headers=page.headers())
-    assert r.status == 200  # the chart has no words of its own
-    r = await page.client.get("/api/query?lang=sv", headers=page.headers())
-    assert r.status == 400
-    assert (await r.json())["field"] == "lang"
+    for api in ("chart", "query"):
+        r = await page.client.get(f"/api/{api}?lang=sv", headers=page.headers())
+        assert r.status == 400
+        assert (await r.json())["field"] == "lang"
 
 
 async def test_records_come_with_what_the_page_shows(page: Page) -> None:
     """Beside the codes and UTC times: Oslo time, the decision in words, field labels."""
-    r = await page.client.get("/api/query?limit=1&lang=nb", headers=page.headers())
+    r = await page.client.get(
+        "/api/query?limit=1&lang=nb&organisation=skole-9002", headers=page.headers()
+    )
     [row] = (await r.json())["records"]
     assert row["recorded_at"].endswith("Z")
     assert " kl. " in row["shown"]["recorded"]
     assert row["shown"]["decision"] == "utlevert"
     assert {"path": "child.name", "label": "barnets navn"} in row["shown"]["fields"]
-    r = await page.client.get("/api/query?limit=1&lang=en", headers=page.headers())
+    assert row["shown"]["recipient"] == "elevens skole"
+    assert row["shown"]["organisation"] == "Eksempelskolen"
+    child = next(g for g in row["shown"]["groups"] if g["path"] == "child")
+    assert child["label"] == "opplysninger om barnet"
+    assert {"path": "child.name", "label": "barnets navn"} in child["fields"]
+    r = await page.client.get(
+        "/api/query?limit=1&lang=en&organisation=skole-9003", headers=page.headers()
+    )
     [row] = (await r.json())["records"]
     assert row["shown"]["decision"] == "delivered"
+    assert row["shown"]["organisation"] == "skole-9003"  # not in the names: its id
+    assert row["shown"]["recipient"] == "the pupil's school"
+    r = await page.client.get("/api/chart?lang=nb", headers=page.headers())
+    series = (await r.json())["series"]
+    assert series
+    assert {(s["recipient"], s["recipient_name"]) for s in series} == {("school", "elevens skole")}

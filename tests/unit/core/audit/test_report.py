@@ -8,6 +8,7 @@ from typing import Any
 
 from broker.adapters.locale import load_translator
 from broker.core.audit.report import subject_report, to_html, to_markdown
+from broker.core.names import Names
 
 NB = load_translator("nb")
 EN = load_translator("en")
@@ -108,3 +109,22 @@ def test_the_report_reads_in_bokmal_by_default() -> None:
     page = to_html(report, NB)
     assert '<html lang="nb">' in page
     assert '<span title="child.name">barnets navn</span>' in page
+
+
+def test_the_report_names_the_organisation_and_its_role() -> None:
+    """To whom, as the person reads it: the organisation by name and the role it filled, in
+    the reader's language; without the names (or for an unknown id), the codes."""
+    names = Names(
+        recipients={"child-welfare": {"nb": "barneverntjenesten i bydelen", "en": "district CWS"}},
+        organisations={"bydel-alna-barnevern": "Bydel Alna, barneverntjenesten"},
+    )
+    record = _record("a", "2026-11-25T10:00:00Z", organisation="bydel-alna-barnevern")
+    report = subject_report([record], NOW)
+    assert report.disclosures[0].organisation == "bydel-alna-barnevern"
+    md = to_markdown(report, NB, names)
+    assert "| Bydel Alna, barneverntjenesten (barneverntjenesten i bydelen) |" in md
+    assert "<td>Bydel Alna, barneverntjenesten (district CWS)</td>" in to_html(report, EN, names)
+    assert "| bydel-alna-barnevern (child-welfare) |" in to_markdown(report, NB)
+    assert json.loads(report.to_json())["disclosures"][0]["organisation"] == (
+        "bydel-alna-barnevern"
+    )
