@@ -356,7 +356,7 @@ def _show_received(
             "legal basis",
             "fields received",
             "withheld",
-            title=f"{recipient.id}: {recipient.name}",
+            title=f"{recipient.id}: {recipient.name.en}",
             title_justify="left",
         )
         for o in got:
