@@ -129,6 +129,11 @@ class Delivery(Strict):
     rule_id: str
     legal_basis: LegalBasisRef
     purpose: str
+    purpose_nb: str | None = Field(
+        default=None,
+        description="the purpose in bokmål, for the people who read the copy; purpose is the "
+        "English the audit records use",
+    )
     policy_version: str
     fields_withheld: list[str]
     notice: dict[str, object] = Field(description="the redacted copy: released fields only")

@@ -28,6 +28,7 @@ from broker.core.crypto.registry import BROKER_OWNER, KeyKind, KeyStatus, Regist
 from broker.core.deployment.topics import MAX_LIFETIME_DAYS
 from broker.core.errors import FieldProblem, NoticeError, PolicyError
 from broker.core.notices import NOTICE_MODELS
+from broker.core.policy.model import PolicyText, said
 
 # Dead letters' sealed copies have data keys too, kept under this kind (not a notice type).
 DEAD_LETTER_KIND = "dead-letter"
@@ -52,7 +53,7 @@ class RetentionRule(BaseModel):
     days: int = Field(
         ge=DELIVERY_TOPIC_DAYS, le=3650, description="days after receipt until the key is destroyed"
     )
-    reason: str = Field(min_length=1, description="why this long: the law or need it serves")
+    reason: PolicyText = Field(description="why this long: the law or need it serves")
     status: Literal["confirmed", "guidance", "inferred"]  # as in legal-bases.yaml
 
 
@@ -87,7 +88,7 @@ def parse_retention(text: str, source: str) -> RetentionPolicy:
             rule = RetentionRule.model_validate(item)
         except ValidationError as exc:
             problems += [
-                f"{label}: {'.'.join(map(str, e['loc'])) or '(entry)'}: {e['msg']}"
+                f"{label}: {'.'.join(map(str, e['loc'])) or '(entry)'}: {said(e)}"
                 for e in exc.errors(include_url=False, include_input=False)
             ]
             continue

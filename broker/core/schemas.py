@@ -123,7 +123,7 @@ def _channels_and_operations(
         operations[f"receive-{r.id}"] = {
             "action": "receive",
             "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": f"{r.name}: each organisation receives its own redacted copies.",
+            "summary": f"{r.name.en}: each organisation receives its own redacted copies.",
         }
     return channels, operations
 

@@ -41,7 +41,7 @@ def test_workers_move_to_a_new_policy_one_restart_at_a_time(kafka: str, tmp_path
     s = fresh_settings(base, tag="rollout")
     create_topics(s)
     old_dir = s.policy_dir
-    purpose = "purpose: The police's duty"
+    purpose = "en: The police's duty"
     new_dir = _edited(
         old_dir, tmp_path / "policy-b", "rules.yaml", purpose, purpose.replace("'", "\u2019")
     )

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from broker.core.errors import PolicyError
 from broker.core.notices import NOTICE_SENDERS, FeedbackStatus
-from broker.core.policy.model import LegalBasis, Recipient, Status
+from broker.core.policy.model import LegalBasis, PolicyLine, PolicyText, Recipient, Status
 
 INFORMED = "informed"
 INFORM_EXCEPTION = "inform-exception"
@@ -84,21 +84,21 @@ class Closes(_Duty):
 
 class ExceptionCode(_Duty):
     code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    summary: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    summary: PolicyLine
 
 
 class Duty(_Duty):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     kind: DutyKind
-    statute: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    statute: PolicyLine = Field(description="the citation as text, as a lawyer writes it")
     source: str = Field(pattern=r"^https://lovdata\.no/")
     status: Status
-    summary: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    summary: PolicyLine
     holder: Holder
     opens: list[Opens] = Field(default_factory=list)
     closes: Closes | None = None
     deadline_days: int | None = Field(default=None, ge=1, le=366)
-    deadline_note: str = ""
+    deadline_note: PolicyText | None = None
     exceptions: list[ExceptionCode] = Field(default_factory=list)
 
     @model_validator(mode="after")

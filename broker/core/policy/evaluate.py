@@ -329,11 +329,14 @@ def _confidentiality(
     policy: PolicySet, recipient: str, doc: Mapping[str, Any]
 ) -> Confidentiality | None:
     """The duty the police imposed (prl § 35 second paragraph) if the notice imposes one and
-    the recipient is a municipal body; the reason the notice gives is part of the text."""
+    the recipient is a municipal body. The text is the policy's, bokmål then English in one
+    string (ImposedConfidentiality.copy_text), then the reason the notice gives."""
     imposed, settings = doc.get("confidentiality_imposed"), policy.imposed_confidentiality
     if not isinstance(imposed, Mapping) or settings is None:
         return None
     if not policy.recipients[recipient].municipal:
         return None
     basis = policy.legal_bases[settings.legal_basis].ref()
-    return Confidentiality(basis=basis, text=f"{settings.text} {imposed.get('reason', '')}".strip())
+    return Confidentiality(
+        basis=basis, text=f"{settings.copy_text} {imposed.get('reason', '')}".strip()
+    )

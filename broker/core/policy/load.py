@@ -31,6 +31,7 @@ from broker.core.policy.model import (
     Requirement,
     Rule,
     Subjects,
+    said,
 )
 from broker.core.policy.view import View, union
 from broker.core.redaction import APPLIES_TO
@@ -113,7 +114,7 @@ def _parse(where: str, items: list[Any], model: type[M]) -> list[M]:
             parsed.append(model.model_validate(item))
         except ValidationError as exc:
             problems += [
-                f"{label}: {'.'.join(map(str, e['loc'])) or '(entry)'}: {e['msg']}"
+                f"{label}: {'.'.join(map(str, e['loc'])) or '(entry)'}: {said(e)}"
                 for e in exc.errors()
             ]
     ids = [str(getattr(p, "id", "")) for p in parsed]
@@ -178,7 +179,7 @@ def _settings(
         if doc.get("imposed_confidentiality") is not None:
             imposed = ImposedConfidentiality.model_validate(doc["imposed_confidentiality"])
     except ValidationError as exc:
-        problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems += [f"{'.'.join(map(str, e['loc']))}: {said(e)}" for e in exc.errors()]
     types = {t for t, _ in NOTICE_MODELS}
     problems += [
         f"subjects: adults_decided_for: unknown notice type '{t}'"

@@ -29,6 +29,64 @@ class _Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LANGUAGES = ("nb", "en")
+_BOTH = "write the text in both languages: {nb: …, en: …}"
+
+
+class TextError(ValueError):
+    """A policy text not written in both languages: said as it stands (see ``said``)."""
+
+
+def said(error: Mapping[str, Any]) -> str:
+    """A validation error's message as a policy problem: a TextError's without pydantic's
+    'Value error, ' before it (it already says what to write), any other as pydantic says it."""
+    cause = (error.get("ctx") or {}).get("error")
+    return str(cause) if isinstance(cause, TextError) else str(error["msg"])
+
+
+Line = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")]
+
+
+class PolicyText(_Policy):
+    """A text of the policies that people read, written by the lawyers in both languages."""
+
+    nb: str = Field(min_length=1, description="bokmål")
+    en: str = Field(min_length=1, description="English")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _both_languages(cls, value: Any) -> Any:
+        """A plain string, or a mapping without one of the languages, is refused naming what
+        is needed: pydantic's own words ('a valid dictionary', 'Field required') would not."""
+        if isinstance(value, PolicyText):  # another kind's constraints are checked again
+            return value if isinstance(value, cls) else value.model_dump()
+        if not isinstance(value, Mapping):
+            raise TextError(_BOTH)
+        missing = [lang for lang in LANGUAGES if lang not in value]
+        if missing:
+            raise TextError(f"{_BOTH}; {' and '.join(missing)} is missing")
+        return value
+
+    def of(self, lang: str) -> str:
+        """The text in the reader's language: bokmål for "nb", English for anything else."""
+        return self.nb if lang == "nb" else self.en
+
+    def __str__(self) -> str:
+        return self.en  # the stable form records carry
+
+
+class PolicyLine(PolicyText):
+    """A policy text of one line, at most 300 characters in each language."""
+
+    nb: Line = Field(description="bokmål")
+    en: Line = Field(description="English")
+
+
+def text_of(text: PolicyText | None, lang: str) -> str:
+    """An optional policy text in the reader's language; "" when there is none."""
+    return "" if text is None else text.of(lang)
+
+
 class Status(StrEnum):
     """How far a citation is established (shared/legal-bases.md defines the words)."""
 
@@ -75,13 +133,13 @@ class LegalBasis(_Policy):
     paragraph: int | None = Field(default=None, ge=1, le=len(_ORDINALS), description="ledd")
     number: int | None = Field(default=None, ge=1, description="nr.")
     letter: str | None = Field(default=None, pattern=r"^[a-zæøå]$", description="bokstav")
-    summary: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    summary: PolicyLine
     source: str = Field(pattern=r"^https://lovdata\.no/")
     status: Status
     # whether the basis lets anything be released: a duty of confidentiality (prl § 23, fvl § 13)
     # or a duty to cooperate (bvl § 15-8) does not, so no allow rule may cite it
     permits_disclosure: StrictBool
-    conditions: str = ""
+    conditions: PolicyText | None = None
     discretionary: bool = False
     requires: list[Requirement] = Field(default_factory=list)
     # in force from valid_from (inclusive) to valid_to (exclusive); statutes get renumbered
@@ -158,11 +216,11 @@ class OpenQuestion(_Policy):
     """A legal question a lawyer must still decide, and what it concerns."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    question: str = Field(min_length=1)
+    question: PolicyText
     bases: list[str] = Field(default_factory=list, description="legal basis ids")
     rules: list[str] = Field(default_factory=list, description="rule ids")
     status: QuestionStatus
-    answer: str = ""
+    answer: PolicyText | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> OpenQuestion:
@@ -234,16 +292,16 @@ class Invariant(_Policy):
     """A statement about every rule, in words and in a machine form proved over the rules."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    statement: str = Field(min_length=1, max_length=300, pattern=r"^[^\n]+$")
+    statement: PolicyLine
     check: InvariantCheck
 
 
 class Recipient(_Policy):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name: str = Field(min_length=1)
-    agency: str = Field(min_length=1)
+    name: PolicyText
+    agency: str = Field(min_length=1, description="a proper name, the same in both languages")
     topic: str = Field(pattern=r"^[a-zA-Z0-9._-]+$", description="delivery topic (before prefix)")
-    description: str = ""
+    description: PolicyText | None = None
     # a municipal body: the police may impose confidentiality on it (prl § 35 second paragraph)
     municipal: StrictBool = False
 
@@ -263,7 +321,7 @@ class Rule(_Policy):
     notice_type: str
     recipient: str
     legal_basis: str
-    purpose: str = Field(min_length=1)
+    purpose: PolicyText
     condition: str = Field(default="true", description="a CEL expression over notice, child_age")
     urgent: bool = Field(
         default=False,
@@ -317,11 +375,22 @@ class Subjects(_Policy):
     )
 
 
+class ConfidentialityText(PolicyText):
+    nb: str = Field(min_length=1, max_length=600, description="bokmål")
+    en: str = Field(min_length=1, max_length=600, description="English")
+
+
 class ImposedConfidentiality(_Policy):
     """What a municipal recipient's copy says when the police impose confidentiality."""
 
     legal_basis: str = Field(description="the basis the duty is imposed under (a basis id)")
-    text: str = Field(min_length=1, max_length=600)
+    text: ConfidentialityText
+
+    @property
+    def copy_text(self) -> str:
+        """The text a delivered copy carries: the bokmål, then the English, in one string
+        (what the copies have always carried; the recipient's staff read the one they read)."""
+        return f"{self.text.nb} {self.text.en}"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ what the notice must carry before anything is released, the duties a disclosure 
 fields released (by label, with the path) and how, the open questions that concern it; then
 the invariants that hold for the role and what it never receives. Conditions are said in words
 (broker.core.policy.words), with the CEL beside them for the engineer. The report's own words
-come from the message catalogue; the policy's texts (purposes, summaries, statements,
-questions) are shown as the policy files hold them.
+come from the message catalogue; the policy's own texts (names, purposes, summaries,
+statements, questions), which the policy files hold in both languages, are shown in the
+reader's (``PolicyText.of``). The text a copy carries when the police impose confidentiality
+is quoted as the copy carries it: bokmål, then English.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from broker.core.policy.model import (
     Recipient,
     Requirement,
     Rule,
+    text_of,
 )
 from broker.core.policy.report_tables import (
     STATUS,
@@ -141,7 +144,7 @@ def _before_any_rule(policy: PolicySet, t: Translator) -> list[Block]:
                     'text: "%(text)s"',
                     law=cite(basis, t),
                     recipients=", ".join(municipal),
-                    text=imposed.text,
+                    text=imposed.copy_text,
                 ),
             )
         )
@@ -157,7 +160,7 @@ def _overview(policy: PolicySet, t: Translator) -> Block:
         bases = sorted({cite(policy.legal_bases[r.legal_basis], t) for r in allows})
         rows.append(
             (
-                f"{recipient.name} ({recipient.id})",
+                f"{recipient.name.of(t.lang)} ({recipient.id})",
                 t.number(len(allows)),
                 t.number(len(rules) - len(allows)),
                 "; ".join(bases) or t.gettext("nothing: no rule"),
@@ -178,8 +181,8 @@ def _recipient_blocks(
     """A recipient's section: who it is, its rules, its invariants, what it never gets."""
     rules = [r for r in policy.rules if r.recipient == recipient.id]
     out = [
-        Block("h2", f"{recipient.name} ({recipient.id})"),
-        Block("p", f"{recipient.agency}. {recipient.description}".strip()),
+        Block("h2", f"{recipient.name.of(t.lang)} ({recipient.id})"),
+        Block("p", f"{recipient.agency}. {text_of(recipient.description, t.lang)}".strip()),
     ]
     if not rules:
         return [*out, Block("p", t.gettext("No rule: this recipient receives nothing."))]
@@ -221,7 +224,7 @@ def _rule_rows(policy: PolicySet, rule: Rule, t: Translator) -> list[tuple[str, 
     else:
         effect = t.gettext("releases the fields below")
     rows = [
-        (t.gettext("purpose"), rule.purpose),
+        (t.gettext("purpose"), rule.purpose.of(t.lang)),
         (
             t.gettext("from"),
             t.gettext("%(sender)s: %(type)s notices", sender=rule.sender, type=rule.notice_type),
@@ -238,7 +241,7 @@ def _rule_rows(policy: PolicySet, rule: Rule, t: Translator) -> list[tuple[str, 
                 "%(law)s (%(id)s): %(summary)s",
                 law=cite(basis, t),
                 id=basis.id,
-                summary=basis.summary,
+                summary=basis.summary.of(t.lang),
             ),
         ),
         (t.gettext("status of the citation"), t.gettext(STATUS[basis.status])),
@@ -246,7 +249,7 @@ def _rule_rows(policy: PolicySet, rule: Rule, t: Translator) -> list[tuple[str, 
         (t.gettext("source"), basis.source),
     ]
     if basis.conditions:
-        rows.append((t.gettext("conditions of the basis"), basis.conditions))
+        rows.append((t.gettext("conditions of the basis"), basis.conditions.of(t.lang)))
     if basis.covers is not None:
         covered = ", ".join(basis.covers) or t.gettext("no field of a notice")
         rows.append((t.gettext("the basis covers only"), covered))
@@ -260,7 +263,7 @@ def _rule_rows(policy: PolicySet, rule: Rule, t: Translator) -> list[tuple[str, 
         q for q in policy.open_questions if rule.id in q.rules or rule.legal_basis in q.bases
     ]
     if questions:
-        asked = "; ".join(f"{q.id}: {q.question}" for q in questions)
+        asked = "; ".join(f"{q.id}: {q.question.of(t.lang)}" for q in questions)
         rows.append((t.gettext("open questions"), asked))
     return rows
 
@@ -323,8 +326,8 @@ def _duties(policy: PolicySet, rule: Rule, t: Translator) -> list[str]:
                 t.gettext(
                     "%(id)s: %(summary)s (%(statute)s; %(when)s)",
                     id=duty.id,
-                    summary=duty.summary,
-                    statute=duty.statute,
+                    summary=duty.summary.of(t.lang),
+                    statute=duty.statute.of(t.lang),
                     when=when,
                 )
             )

@@ -1,6 +1,8 @@
 """The policy report's catalogue tables (legal bases, duties, invariants, open questions), and
-the report's blocks as Markdown and HTML. The words are the reader's (``Translator``); the
-policy's own texts (purposes, summaries, statements) are shown as the policy files hold them."""
+the report's blocks as Markdown and HTML. The words are the reader's (``Translator``), and so
+are the policy's own texts (summaries, conditions, statements, questions, answers, deadline
+notes): the policy files hold each in both languages, and the reader's is shown
+(``PolicyText.of``)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from broker.core.citations import citation
 from broker.core.i18n import N_, Translator
 from broker.core.policy import invariants as proofs
 from broker.core.policy.duties import Duty, DutyKind
-from broker.core.policy.model import Commencement, Invariant, LegalBasis, PolicySet
+from broker.core.policy.model import Commencement, Invariant, LegalBasis, PolicySet, text_of
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def cite(basis: LegalBasis, t: Translator) -> str:
 def due(duty: Duty, t: Translator) -> str:
     if duty.deadline_days:
         return t.ngettext("due within %(n)s day", "due within %(n)s days", duty.deadline_days)
-    return duty.deadline_note or t.gettext("no deadline in days")
+    return text_of(duty.deadline_note, t.lang) or t.gettext("no deadline in days")
 
 
 def validity(basis: LegalBasis, t: Translator) -> str:
@@ -85,8 +87,8 @@ def duties_table(policy: PolicySet, t: Translator) -> Block:
             (
                 d.id,
                 d.kind.value,
-                d.summary,
-                d.statute,
+                d.summary.of(t.lang),
+                d.statute.of(t.lang),
                 t.gettext(STATUS[d.status]),
                 d.holder.value,
                 due(d, t) if d.kind is DutyKind.obligation else "-",
@@ -133,7 +135,7 @@ def invariants_table(
                 ),
             )
         )
-        rows.append((inv.id, inv.statement, state))
+        rows.append((inv.id, inv.statement.of(t.lang), state))
     if not rows:
         return Block("table", headers=headers, rows=(("-", t.gettext("none"), "-"),))
     return Block("table", headers=headers, rows=tuple(rows))
@@ -158,8 +160,8 @@ def legal_bases_table(policy: PolicySet, t: Translator) -> Block:
         (
             b.id,
             t.gettext("%(name)s (%(id)s)", name=cite(b, t), id=b.statute.id),
-            b.summary,
-            b.conditions,
+            b.summary.of(t.lang),
+            text_of(b.conditions, t.lang),
             t.gettext(STATUS[b.status.value]),
             validity(b, t),
             b.source,
@@ -195,10 +197,12 @@ def questions_blocks(policy: PolicySet, t: Translator) -> list[Block]:
                 (
                     q.id,
                     t.gettext(
-                        "%(question)s Answer: %(answer)s", question=q.question, answer=q.answer
+                        "%(question)s Answer: %(answer)s",
+                        question=q.question.of(t.lang),
+                        answer=q.answer.of(t.lang),
                     )
                     if q.answer
-                    else q.question,
+                    else q.question.of(t.lang),
                     ", ".join(q.bases) or "-",
                     ", ".join(q.rules) or "-",
                     q.status.value,

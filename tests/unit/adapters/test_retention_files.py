@@ -17,6 +17,7 @@ from broker.core.crypto import sealing
 from broker.core.crypto.registry import KeyKind
 from broker.core.errors import PolicyError
 from broker.core.notices import NOTICE_MODELS
+from broker.core.policy.model import PolicyText
 from broker.core.retention import DEAD_LETTER_KIND, RetentionPolicy, RetentionRule
 from tests.conftest import ROOT
 
@@ -27,7 +28,9 @@ DAY = timedelta(days=1)
 def policy(**days: int) -> RetentionPolicy:
     return RetentionPolicy(
         {
-            t: RetentionRule(notice_type=t, days=d, reason="test", status="inferred")
+            t: RetentionRule(
+                notice_type=t, days=d, reason=PolicyText(nb="prøve", en="test"), status="inferred"
+            )
             for t, d in days.items()
         }
     )

@@ -13,9 +13,10 @@ from broker.adapters.policy_files import load_directory
 from broker.core.directory import Directory, Organisation, Unresolved, parse_directory
 from broker.core.errors import PolicyError
 from broker.core.policy import PolicySet, Recipient
+from broker.core.policy.model import PolicyText
 
 ROLES = {
-    r: Recipient(id=r, name=r, agency="Oslo kommune", topic=f"deliveries.{r}")
+    r: Recipient(id=r, name=PolicyText(nb=r, en=r), agency="Oslo kommune", topic=f"deliveries.{r}")
     for r in ("school", "child-welfare", "barnevernvakta", "salto", "police", "youth-club")
 }
 # Oslo's districts as the issue lists them (not taken from the code under test)

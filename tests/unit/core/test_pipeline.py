@@ -20,6 +20,12 @@ from broker.testing.fakes import ReadyPipeline
 from tests.conftest import ROOT, ce_headers, redate
 
 SRC = Source("t.notices", 0, 7)
+# What a copy has carried since before the policy texts were written in both languages: the
+# bokmål, then the English, in one string (rules.yaml imposed_confidentiality.text).
+IMPOSED = (
+    "Politiet har pålagt taushetsplikt om opplysningene i denne meldingen (politiregisterloven "
+    "§ 35 annet ledd). The police have imposed a duty of confidentiality on this information."
+)
 
 
 def _run(ready: ReadyPipeline, doc: Any, headers: Any = None) -> Result:
@@ -79,7 +85,7 @@ def test_audit_records_hold_no_personal_data(
 
 
 def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
-    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]]
+    ready: ReadyPipeline, policy: PolicySet, notice: Callable[..., dict[str, Any]]
 ) -> None:
     """A delivery names its rule and legal basis, carries the redacted copy, and is keyed
     differently per recipient so that recipients cannot join on the key."""
@@ -92,6 +98,10 @@ def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
     assert headers["ce_type"] == b"no.oslo.broker.delivery.v1"
     body = ready.open(school)
     assert body["legal_basis"]["id"] == "prl-27-2-1"
+    rule = next(r for r in policy.rules if r.id == body["rule_id"])
+    # the English, as the audit records have it; the bokmål for the people who read the copy
+    assert (body["purpose"], body["purpose_nb"]) == (rule.purpose.en, rule.purpose.nb)
+    assert body["purpose"] != body["purpose_nb"]
     assert "national_id" not in body["notice"]["child"]
     assert school.key != by_topic["t.deliveries.child-welfare.bydel-frogner-barnevern"].key
     assert school.key is not None
@@ -304,7 +314,7 @@ def test_imposed_confidentiality_is_carried_to_municipal_recipients(
         duty = copy["confidentiality"]
         assert duty["basis"]["id"] == "prl-35-2"
         assert duty["basis"]["citation"] == "§ 35 second paragraph"
-        assert doc["confidentiality_imposed"]["reason"] in duty["text"]
+        assert duty["text"] == f"{IMPOSED} {doc['confidentiality_imposed']['reason']}"
     records = _records(result)
     assert {r for r, rec in records.items() if rec["confidentiality_imposed"]} == {
         "school",

@@ -18,6 +18,7 @@ from broker.core import retention
 from broker.core.crypto import sealing
 from broker.core.crypto.registry import KeyKind, KeyStatus
 from broker.core.errors import NoticeError, PolicyError
+from broker.core.policy.model import PolicyText
 from broker.core.records import Delivery, LegalBasisRef
 from broker.core.retention import (
     RetentionPolicy,
@@ -30,13 +31,14 @@ from broker.testing.fakes import MemoryDataKeyStore, MemoryKeys
 from tests.conftest import ROOT
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+REASON = PolicyText(nb="prøve", en="test")
 DAY = timedelta(days=1)
 
 
 def policy(**days: int) -> RetentionPolicy:
     return RetentionPolicy(
         {
-            t: RetentionRule(notice_type=t, days=d, reason="test", status="inferred")
+            t: RetentionRule(notice_type=t, days=d, reason=REASON, status="inferred")
             for t, d in days.items()
         }
     )
@@ -204,7 +206,7 @@ def test_purge_command_dry_run_then_purge(tmp_path: Path, monkeypatch: pytest.Mo
 def test_retention_may_not_be_shorter_than_the_delivery_topics_keep_deliveries() -> None:
     """A key destroyed while Kafka still holds the delivery would make purge a half-measure."""
     with pytest.raises(ValueError, match="greater than or equal to 15"):
-        RetentionRule(notice_type="incident", days=14, reason="test", status="inferred")
+        RetentionRule(notice_type="incident", days=14, reason=REASON, status="inferred")
 
 
 def test_the_retention_text_is_parsed_in_the_core() -> None:

@@ -105,7 +105,7 @@ def test_an_unknown_recipient_or_status_is_refused(policy_copy: Path) -> None:
 
 def test_an_obligation_without_what_closes_it_is_refused(policy_copy: Path) -> None:
     _edit(policy_copy, "      feedback: [followed-up, not-followed-up]\n", "")
-    _edit(policy_copy, "    closes:\n    deadline_note: Three", "    deadline_note: Three")
+    _edit(policy_copy, "    closes:\n    deadline_note:\n", "    deadline_note:\n")
     with pytest.raises(PolicyError) as exc:
         load_policy(policy_copy)
     assert any(p.startswith("follow-up-feedback: (entry)") for p in exc.value.problems), (

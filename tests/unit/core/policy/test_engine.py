@@ -62,7 +62,7 @@ def test_deny_rule_overrides_an_earlier_allow(
     notice_type: risk
     recipient: school
     legal_basis: prl-23
-    purpose: test
+    purpose: {nb: prøve, en: test}
     condition: "'staff' in notice.risk.at_risk"
 """,
     )
@@ -83,7 +83,7 @@ def test_first_applicable_allow_decides_not_a_union(
     notice_type: risk
     recipient: school
     legal_basis: prl-27-2-1
-    purpose: test
+    purpose: {nb: prøve, en: test}
     fields: {child.national_id: keep, guardians: keep}
 """,
     )
@@ -105,7 +105,7 @@ def test_failing_deny_condition_denies(
     notice_type: risk
     recipient: school
     legal_basis: prl-23
-    purpose: test
+    purpose: {nb: prøve, en: test}
     condition: notice.no_such_field == 1
 """,
     )
@@ -125,7 +125,7 @@ def test_deny_rule_may_not_release_fields(policy_copy: Path) -> None:
     notice_type: risk
     recipient: school
     legal_basis: prl-23
-    purpose: test
+    purpose: {nb: prøve, en: test}
     fields: {child.name: keep}
 """,
         )
@@ -268,7 +268,7 @@ def test_lint_finds_unreachable_uncited_and_unconfirmed(policy_copy: Path) -> No
     notice_type: concern-feedback
     recipient: police
     legal_basis: bvl-feedback
-    purpose: test
+    purpose: {nb: prøve, en: test}
     fields: {status: keep}
 """,
     )

@@ -23,7 +23,9 @@ YOUTH_CLUB_RULE = """
     notice_type: incident
     recipient: youth-club
     legal_basis: prl-23
-    purpose: Let the youth club keep an eye on the child.
+    purpose:
+      nb: La fritidsklubben holde øye med barnet.
+      en: Let the youth club keep an eye on the child.
     condition: child_age < 18
     fields:
       notice_id: keep
@@ -172,7 +174,7 @@ def test_gate_names_lint_warnings(policy_copy: Path) -> None:
     notice_type: risk
     recipient: salto
     legal_basis: prl-24-1
-    purpose: test
+    purpose: {nb: prøve, en: test}
     urgent: true
     condition: child_age < 18
     fields: {notice_type: keep}

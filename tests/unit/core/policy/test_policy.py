@@ -205,5 +205,5 @@ def test_bad_policy_file_is_named(
 def test_policy_version_changes_with_content(policy_copy: Path, policy: PolicySet) -> None:
     """Any edit gives a new policy version; an identical copy keeps it."""
     assert load_policy(policy_copy).version == policy.version
-    _break(policy_copy / "rules.yaml", "purpose: ", "purpose: Edited. ")
+    _break(policy_copy / "rules.yaml", "      en: The police", "      en: Edited. The police")
     assert load_policy(policy_copy).version != policy.version

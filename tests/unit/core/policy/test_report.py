@@ -22,7 +22,7 @@ LEAK = """
     notice_type: risk
     recipient: salto
     legal_basis: prl-24-1
-    purpose: A deliberately wrong rule.
+    purpose: {nb: En bevisst feil regel., en: A deliberately wrong rule.}
     condition: child_age < 18 && 'child' in notice.risk.at_risk
     fields:
       notice_id: keep
@@ -46,7 +46,7 @@ def test_a_rule_reads_in_words_with_its_basis_status_and_source(policy: PolicySe
     md = markdown(policy, EN)
     rule = next(r for r in policy.rules if r.recipient == "salto" and r.legal_basis == "prl-24-1")
     text = _rule(md, rule.id)
-    assert f"| purpose | {rule.purpose} |" in text
+    assert f"| purpose | {rule.purpose.en} |" in text
     assert "| from | police: risk notices |" in text
     assert "Politiregisterloven § 24 nr. 1 (prl-24-1)" in text
     assert "| status of the citation | confirmed (read in the statute text) |" in text
@@ -77,7 +77,7 @@ def test_the_invariants_hold_per_recipient_and_overall(policy: PolicySet) -> Non
     assert "| intelligence-stays-with-the-police |" in salto
     overall = _section(md, "\n## Invariants\n")
     for inv in policy.invariants:
-        assert f"| {inv.id} | {inv.statement} | holds" in overall
+        assert f"| {inv.id} | {inv.statement.en} | holds" in overall
     assert "FAILS" not in md
 
 
@@ -103,7 +103,7 @@ def test_a_recipient_without_rules_receives_nothing(policy: PolicySet) -> None:
         assert "No rule: this recipient receives nothing." in _section(md, f"({rid})\n")
     overview = md[: md.index("\n## ")]
     for recipient in policy.recipients.values():
-        assert f"| {recipient.name} ({recipient.id}) |" in overview
+        assert f"| {recipient.name.en} ({recipient.id}) |" in overview
 
 
 def test_html_links_the_sources_and_escapes_the_rest(policy: PolicySet) -> None:
