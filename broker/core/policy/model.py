@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from broker.core.i18n import LANGUAGES
 from broker.core.records import LegalBasisRef
 from broker.core.redaction import FieldOp, Plan, parse_op
 
@@ -29,7 +30,6 @@ class _Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-LANGUAGES = ("nb", "en")
 _BOTH = "write the text in both languages: {nb: …, en: …}"
 
 
