@@ -3,6 +3,10 @@
 barneverntjenesten"). Records carry the ids; the page and the reports show the names, the ids
 beside them for those who want them.
 
+A decision's purpose is its rule's, in the reader's language, shown only for a record decided
+under the policy version loaded (an older rule may have said something else; the record keeps
+the English it was decided with).
+
 Pure: the shell loads the policies and the directory and passes ``Names`` in.
 """
 
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 class Names:
     recipients: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # role -> lang ->
     organisations: Mapping[str, str] = field(default_factory=dict)  # id -> name (retired too)
+    purposes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # rule -> lang ->
+    version: str = ""  # the policy version the purposes are of
 
     @classmethod
     def of(cls, policy: PolicySet, directory: Directory | None = None) -> Names:
@@ -30,7 +36,8 @@ class Names:
             r.id: {lang: r.name.of(lang) for lang in LANGUAGES} for r in policy.recipients.values()
         }
         orgs = {} if directory is None else {**directory.retired, **directory.organisations}
-        return cls(recipients, {o.id: o.name for o in orgs.values()})
+        purposes = {r.id: {lang: r.purpose.of(lang) for lang in LANGUAGES} for r in policy.rules}
+        return cls(recipients, {o.id: o.name for o in orgs.values()}, purposes, policy.version)
 
     def recipient(self, role: str, lang: str) -> str:
         """The role's name; an unknown role (a record older than the policies) as its id."""
@@ -39,6 +46,12 @@ class Names:
     def organisation(self, org: str) -> str:
         """The organisation's name; one the directory does not have as its id."""
         return self.organisations.get(org) or org
+
+    def purpose(self, rule: str, policy_version: str, lang: str) -> str:
+        """Why: the rule's purpose, if the record was decided under these policies; else ""."""
+        if not rule or policy_version != self.version:
+            return ""
+        return self.purposes.get(rule, {}).get(lang, "")
 
     def whom(self, role: str, org: str | None, t: Translator) -> str:
         """'Bydel Alna, barneverntjenesten (barneverntjenesten i bydelen)': the organisation

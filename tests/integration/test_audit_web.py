@@ -278,6 +278,7 @@ def test_the_page_shows_status_search_subject_report_and_chart(
     page.locator("#subject-table details summary").first.click()
     table = page.inner_text("#subject-table")
     assert all(policy.recipients[str(r)].name.nb in table for r in delivered)
+    assert "formål: " in table  # why: the rule's purpose, in bokmål
     assert nid not in page.content()  # the input is cleared and the number never echoed
 
     page.wait_for_selector("#chart-body svg rect.bar")

@@ -39,6 +39,7 @@ class Disclosure:
     review_required: bool
     record_id: str
     organisation: str | None = None  # the organisation that filled the role (newer records)
+    policy_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def subject_report(documents: Iterable[Mapping[str, Any]], now: datetime) -> Sub
                     review_required=bool(d.get("review_required", False)),
                     record_id=rid,
                     organisation=str(d["organisation"]) if d.get("organisation") else None,
+                    policy_version=str(d.get("policy_version") or ""),
                 )
             )
     disclosures.sort(key=lambda x: x.when)
@@ -101,10 +103,14 @@ def moment(text: str, t: Translator) -> str:
 
 def shown(d: Disclosure, t: Translator, names: Names | None = None) -> dict[str, Any]:
     """One disclosure as a person reads it (the page's rows, the Markdown's and HTML's): to
-    whom by name (the organisation and its role, ``names``; without them, the codes)."""
+    whom by name (the organisation and its role, ``names``; without them, the codes), and why
+    (the rule's purpose, where ``names`` has the policies it was decided under)."""
+    names = names or Names()
+    purpose = names.purpose(d.rule_id, d.policy_version, t.lang)
     return {
         "when": moment(d.when, t),
-        "recipient": (names or Names()).whom(d.recipient, d.organisation, t),
+        "recipient": names.whom(d.recipient, d.organisation, t),
+        "purpose": t.gettext("purpose: %(purpose)s", purpose=purpose) if purpose else "",
         "notice": t.gettext(
             "%(kind)s %(ref)s", kind=notice_type_label(d.notice_type, t), ref=d.notice_id[:8]
         ),
@@ -159,12 +165,13 @@ def to_markdown(report: SubjectReport, t: Translator, names: Names | None = None
         for d in report.disclosures:
             row = shown(d, t, names)
             urgent = f" ({row['urgent']})" if row["urgent"] else ""
+            why = f"; {row['purpose']}" if row["purpose"] else ""
             fields = ", ".join(f"{f['label']} (`{f['path']}`)" for f in row["fields"])
             cells = [
                 row["when"],
                 row["recipient"],
                 row["notice"],
-                f"{row['law']} ({row['basis']}){urgent}",
+                f"{row['law']} ({row['basis']}){urgent}{why}",
                 fields,
             ]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -178,6 +185,7 @@ def to_html(report: SubjectReport, t: Translator, names: Names | None = None) ->
     for d in report.disclosures:
         row = shown(d, t, names)
         urgent = f" <strong>{e(row['urgent'])}</strong>" if row["urgent"] else ""
+        why = f"<br><small>{e(row['purpose'])}</small>" if row["purpose"] else ""
         fields = ", ".join(
             f'<span title="{e(f["path"])}">{e(f["label"])}</span> <code>{e(f["path"])}</code>'
             for f in row["fields"]
@@ -185,7 +193,7 @@ def to_html(report: SubjectReport, t: Translator, names: Names | None = None) ->
         rows.append(
             f"<tr><td>{e(row['when'])}</td><td>{e(row['recipient'])}</td>"
             f"<td>{e(row['notice'])}</td>"
-            f"<td>{e(row['law'])} <small>({e(row['basis'])})</small>{urgent}</td>"
+            f"<td>{e(row['law'])} <small>({e(row['basis'])})</small>{urgent}{why}</td>"
             f"<td>{fields}</td></tr>"
         )
     header = "".join(f"<th>{e(h)}</th>" for h in _headers(t))

@@ -65,7 +65,7 @@ async function search(ev) {
         el("span", {title: x.recipient ?? ""}, x.shown.recipient),
         el("span", {title: x.organisation ?? ""}, x.shown.organisation || "-"),
         el("span", {class: x.decision, title: x.decision ?? ""}, x.shown.decision + (x.review_required ? " " + tr("review_required") : "")),
-        x.rule_id ?? "-", el("span", {title: x.legal_basis ?? ""}, x.shown.law || "-"), fieldGroups(x.shown.groups),
+        x.rule_id ?? "-", el("span", {title: x.shown.purpose || x.legal_basis || ""}, x.shown.law || "-"), fieldGroups(x.shown.groups),
         el("code", {}, (x.record_id ?? "").slice(0, 12))])));
   box.querySelector("table").id = "results";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
@@ -84,7 +84,9 @@ async function subject(ev) {
   box.replaceChildren(
     el("p", {id: "subject-summary"}, data.summary.counts),
     table([tr("when"), tr("to_whom"), tr("notice"), tr("legal_basis"), tr("fields")], data.shown.map(d =>
-      [d.when, d.recipient, d.notice, `${d.law} (${d.basis})${d.urgent ? " — " + d.urgent : ""}`, fieldGroups(d.groups)])));
+      [d.when, d.recipient, d.notice,
+        el("span", {}, `${d.law} (${d.basis})${d.urgent ? " — " + d.urgent : ""}`, ...(d.purpose ? [el("br"), el("small", {class: "purpose"}, d.purpose)] : [])),
+        fieldGroups(d.groups)])));
   box.querySelector("table").id = "subject-table";
   if (data.tampered && data.tampered.length) box.prepend(tamperedNote(data.tampered));
 }

@@ -148,4 +148,7 @@ def record_shown(d: Mapping[str, Any], t: Translator, names: Names) -> dict[str,
             {"path": str(f), "label": field_label(str(f), t.lang)} for f in d.get("fields_kept", [])
         ],
         "groups": field_groups([str(f) for f in d.get("fields_kept", [])], t),
+        "purpose": names.purpose(
+            str(d.get("rule_id") or ""), str(d.get("policy_version") or ""), t.lang
+        ),
     }

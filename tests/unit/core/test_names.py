@@ -36,3 +36,21 @@ def test_the_shipped_policies_name_every_role_in_both_languages(policy: PolicySe
         assert names.recipient(role, "en") == recipient.name.en != role
     alna = names.organisation("bydel-alna-barnevern")
     assert alna == "Bydel Alna, barneverntjenesten"
+
+
+def test_why_is_the_rules_purpose_only_under_the_policies_it_was_decided_by() -> None:
+    names = Names(
+        purposes={"r1": {"nb": "Forebygge vold.", "en": "Prevent violence."}}, version="sha256:a"
+    )
+    assert names.purpose("r1", "sha256:a", "nb") == "Forebygge vold."
+    assert names.purpose("r1", "sha256:a", "en") == "Prevent violence."
+    assert names.purpose("r1", "sha256:b", "nb") == ""  # decided under other policies
+    assert names.purpose("r2", "sha256:a", "nb") == ""
+    assert names.purpose("", "", "nb") == ""
+
+
+def test_the_shipped_rules_purposes_are_named(policy: PolicySet) -> None:
+    names = Names.of(policy)
+    rule = policy.rules[0]
+    assert names.purpose(rule.id, policy.version, "nb") == rule.purpose.nb
+    assert names.purpose(rule.id, policy.version, "en") == rule.purpose.en

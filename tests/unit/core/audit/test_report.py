@@ -128,3 +128,14 @@ def test_the_report_names_the_organisation_and_its_role() -> None:
     assert json.loads(report.to_json())["disclosures"][0]["organisation"] == (
         "bydel-alna-barnevern"
     )
+
+
+def test_the_report_says_why_where_it_has_the_policies_the_record_was_decided_by() -> None:
+    names = Names(
+        purposes={"r1": {"nb": "Akutt oppfølging.", "en": "Acute follow-up."}}, version="v1"
+    )
+    now = subject_report([_record("a", "2026-11-25T10:00:00Z", policy_version="v1")], NOW)
+    assert "; formål: Akutt oppfølging. |" in to_markdown(now, NB, names)
+    assert "<br><small>purpose: Acute follow-up.</small>" in to_html(now, EN, names)
+    older = subject_report([_record("a", "2026-11-25T10:00:00Z", policy_version="v0")], NOW)
+    assert "formål" not in to_markdown(older, NB, names)
