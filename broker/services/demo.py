@@ -40,7 +40,7 @@ from broker.core.deployment.topics import SINGLE_NODE
 from broker.core.directory import Directory
 from broker.core.envelope import header_map
 from broker.core.i18n import Translator
-from broker.core.labels import field_label
+from broker.core.labels import field_groups
 from broker.core.pipeline import AUDIT_TYPE
 from broker.core.policy import PolicySet
 from broker.services import demo_duties
@@ -430,7 +430,14 @@ def _show_received(
         for o in got:
             for d in received[o.id]:
                 basis = d["legal_basis"]
-                fields = [field_label(f, t.lang) for f in _top_fields(d["notice"])]
+                # by the part of the notice, with how many fields of each: the table compares
+                # what each recipient got (`broker subscribe` shows a copy field by field)
+                fields = [
+                    t.gettext(
+                        "%(part)s (%(count)s)", part=g["label"], count=t.number(len(g["fields"]))
+                    )
+                    for g in field_groups(_top_fields(d["notice"]), t)
+                ]
                 cited = f"{law(basis['statute'], basis['citation'], t)} ({basis['id']})"
                 if duty := d.get("confidentiality"):  # imposed by the police: shown with the law
                     imposed = t.gettext(
@@ -463,7 +470,7 @@ def _show_received(
 
 
 def _top_fields(doc: dict[str, Any], prefix: str = "") -> list[str]:
-    """Readable field list: objects one level deep (child.name, child.school, …)."""
+    """The copy's fields, objects one level deep (child.name, child.school, …)."""
     names = []
     for key, value in doc.items():
         path = f"{prefix}{key}"
