@@ -103,6 +103,7 @@ def show(console: Console, settings: Settings, audit: list[dict[str, Any]], t: T
         + "\n"
         + t.gettext("after:  %(after)s", after=after),
         highlight=False,
+        soft_wrap=True,  # one line each, however wide: readers and tests compare the two
     )
     if before is None or "open" not in before or after is None or "closed" not in after:
         stuck = t.gettext("the duty to inform did not go from open to closed")
