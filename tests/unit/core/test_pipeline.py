@@ -15,7 +15,7 @@ from broker.core.crypto import sealing
 from broker.core.paths import leaves
 from broker.core.pipeline import Result, Source
 from broker.core.policy import PolicySet
-from broker.core.records import SealedCopy
+from broker.core.records import AuditRecord, SealedCopy
 from broker.testing.fakes import ReadyPipeline
 from tests.conftest import ROOT, ce_headers, redate
 
@@ -332,3 +332,16 @@ def test_no_duty_without_the_police_imposing_it(
     result = _run(ready, notice("threat", confidentiality_imposed=None))
     assert all(ready.open(m).get("confidentiality") is None for m in result.deliveries)
     assert not any(rec["confidentiality_imposed"] for rec in _records(result).values())
+
+
+@pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
+def test_every_audit_record_passes_validation_as_written(
+    ready: ReadyPipeline, notice: Callable[..., dict[str, Any]], name: str
+) -> None:
+    """An audit record reads back as exactly the record written: what the auditors' tools
+    validate is byte for byte what the worker wrote."""
+    result = _run(ready, notice(name))
+    assert result.audit_records
+    for m in result.audit_records:
+        record = AuditRecord.model_validate_json(m.value)
+        assert record.model_dump_json(exclude_none=True).encode() == m.value  # as the envelope
