@@ -164,6 +164,10 @@ def _print(delivery: dict[str, Any], t: Translator) -> None:
         source=basis.source or t.gettext("no source named"),
     )
     out.print(escape(said), highlight=False)
+    # why, in the reader's language: a copy sealed before purpose_nb has the English only
+    why = (delivery.get("purpose_nb") if t.lang == "nb" else None) or delivery.get("purpose")
+    if why:
+        out.print(escape(t.gettext("purpose: %(purpose)s", purpose=why)), highlight=False)
     out.print_json(data=delivery["notice"])
     withheld = [
         t.gettext("%(label)s (%(path)s)", label=field_label(p, t.lang), path=p)

@@ -33,7 +33,8 @@ def _delivery(**extra: Any) -> dict[str, Any]:
         "recipient": "school",
         "rule_id": "risk-school-staff-threat",
         "legal_basis": BASIS,
-        "purpose": "test",
+        "purpose": "Protect the teacher.",
+        "purpose_nb": "Beskytte læreren.",
         "policy_version": "sha256:x",
         "fields_withheld": ["child.national_id"],
         "notice": {"contact": {"name": "Lise Moe", "role": "etterforsker"}},
@@ -68,3 +69,15 @@ def test_a_delivery_reads_in_bokmal(capsys: pytest.CaptureFixture[str]) -> None:
     assert "regel risk-school-staff-threat etter Politiregisterloven § 27 andre ledd nr. 1" in text
     assert "risikomelding" in text
     assert "holdt tilbake: barnets fødselsnummer (child.national_id)" in text
+    assert "formål: Beskytte læreren." in text
+
+
+def test_the_purpose_is_in_the_readers_language_or_as_the_copy_has_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    subscribe._print(_delivery(), EN)
+    assert "purpose: Protect the teacher." in capsys.readouterr().out
+    older = _delivery()
+    del older["purpose_nb"]  # sealed before the policies' texts were in bokmål
+    subscribe._print(older, NB)
+    assert "formål: Protect the teacher." in capsys.readouterr().out
