@@ -74,18 +74,20 @@ class Translator:
         one, other = self.catalogue.plurals.get(singular) or (singular, plural)
         return (one if count == 1 else other) % {"n": self.number(count), **params}
 
-    def when(self, moment: datetime) -> str:
-        """'1. desember 2026 kl. 14.05' (Oslo time); a naive time is refused."""
+    def _local(self, moment: datetime) -> datetime:
+        """``moment`` in the zone shown on screen; a naive time is refused."""
         if moment.tzinfo is None:
             raise ValueError("time must carry a time zone")
-        return format_datetime(moment.astimezone(self.zone), _DATETIME[self.lang], locale=self.lang)
+        return moment.astimezone(self.zone)
+
+    def when(self, moment: datetime) -> str:
+        """'1. desember 2026 kl. 14.05' (Oslo time)."""
+        return format_datetime(self._local(moment), _DATETIME[self.lang], locale=self.lang)
 
     def clock(self, moment: datetime) -> str:
         """The time of day in Oslo time, to the second: '14.05.09' / '14:05:09' (a table's
         column, where the day is the same for every row or given elsewhere)."""
-        if moment.tzinfo is None:
-            raise ValueError("time must carry a time zone")
-        return format_time(moment.astimezone(self.zone), _CLOCK[self.lang], locale=self.lang)
+        return format_time(self._local(moment), _CLOCK[self.lang], locale=self.lang)
 
     def day(self, day: date) -> str:
         """'1. desember 2026'."""
