@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,7 @@ async def _create(conn: Connection, topic: str) -> None:
         await admin.close()
 
 
-def _latency_run(bench: kit.Bench, rate: int, seconds: int) -> tuple[list[float], float | None]:
+def _latency_run(bench: kit.Bench, rate: int, seconds: int) -> tuple[list[Sample], float | None]:
     settings = bench.fresh("latency")
     worker = WorkerProcess(settings, bench.work / "latency-worker.log")
     worker.start()
@@ -190,7 +191,7 @@ def _latency_run(bench: kit.Bench, rate: int, seconds: int) -> tuple[list[float]
         worker.stop()
 
 
-def _floor_latency(bench: kit.Bench, rate: int, seconds: int) -> list[float]:
+def _floor_latency(bench: kit.Bench, rate: int, seconds: int) -> list[Sample]:
     settings = bench.fresh("floor")
     return list(
         kit.run(_latency(bench.connection(), settings, settings.topics.notices, rate, seconds))
@@ -199,7 +200,7 @@ def _floor_latency(bench: kit.Bench, rate: int, seconds: int) -> list[float]:
 
 async def _latency(
     conn: Connection, settings: Settings, watched: str, rate: int, seconds: int
-) -> list[float]:
+) -> list[Sample]:
     """Milliseconds from publishing each notice to its first record on ``watched`` (read
     committed), at ``rate`` notices/s. On the notices topic itself the record is the notice
     (its ce_id header); on the audit topic an audit record naming it."""
@@ -245,7 +246,37 @@ async def _latency(
     finally:
         await consumer.stop()
     measured = [d["notice_id"] for d in docs[warm:]]
-    return [(seen[k] - sent[k]) * 1000 for k in measured if k in seen]
+    t0 = min(sent[k] for k in measured)
+    return [Sample(sent[k] - t0, (seen[k] - sent[k]) * 1000) for k in measured if k in seen]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One notice: when it was published (seconds into the measured run), and its latency."""
+
+    at: float
+    ms: float
+
+
+def _over_time(latency: list[Sample], seconds: int, title: str) -> Table:
+    """Latency per stretch of the run, with a bar of its worst: a stall shows where it was
+    (at the start: the worker still settling; throughout: the steady state)."""
+    t = Table("seconds", "notices", "p50", "max", "", title=title)
+    step = max(1, seconds // 10)
+    worst = max((s.ms for s in latency), default=1.0) or 1.0
+    for start in range(0, seconds, step):
+        part = [s.ms for s in latency if start <= s.at < start + step]
+        if not part:
+            continue
+        top = max(part)
+        t.add_row(
+            f"{start}–{start + step}",
+            str(len(part)),
+            f"{statistics.median(part):.1f} ms",
+            f"{top:.1f} ms",
+            "█" * max(1, round(30 * top / worst)),
+        )
+    return t
 
 
 def _notice_id(record: Any) -> str | None:
@@ -261,8 +292,8 @@ def _show(  # noqa: PLR0917 - one table from the run's figures
     n: int,
     drains: dict[int, tuple[float, int]],
     base_rate: float,
-    latency: list[float],
-    floor: list[float],
+    latency: list[Sample],
+    floor: list[Sample],
     rss: float | None,
 ) -> None:
     t = Table("measure", "worker", "baseline (same run)", "ratio", "target", title="bench/e2e.py")
@@ -294,13 +325,15 @@ def _show(  # noqa: PLR0917 - one table from the run's figures
         )
     t.add_row("latency samples", str(len(latency)), str(len(floor)), "", "")
     t.add_row("worker peak RSS", f"{rss:.0f} MiB" if rss else "?", "", "", "")
+    console.print(_over_time(latency, args.seconds, f"worker latency over time, {args.rate}/s"))
+    console.print(_over_time(floor, args.seconds, "publish → readable over time"))
     console.print(t)
 
 
-def _pct(values: list[float], p: int) -> float:
-    if len(values) < 2:
+def _pct(samples: list[Sample], p: int) -> float:
+    if len(samples) < 2:
         return float("nan")
-    return statistics.quantiles(values, n=100)[p - 1]
+    return statistics.quantiles([s.ms for s in samples], n=100)[p - 1]
 
 
 if __name__ == "__main__":
