@@ -128,14 +128,19 @@ class Pipeline:
         headers: envelope.RawHeaders | None,
         source: Source,
         route: Route | None = None,
+        batch: sealing.SealBatch | None = None,
     ) -> Result:
         """Decide one input read at ``source``. ``route``: how it reached this worker's routed
         partition (broker.core.repartition), which owns its id; None for an input decided
-        where it was read (stage 1's dead letters, tests, `policy explain`). Never raises."""
+        where it was read (stage 1's dead letters, tests, `policy explain`). ``batch``: the
+        batch keys of the transaction this input's outputs go in (its own if None). Never
+        raises."""
         raw = tuple(headers or ())
         data = value if value is not None else b""
         try:
-            result = self._process(value, raw, source, route)
+            result = self._process(
+                value, raw, source, route, batch if batch is not None else sealing.SealBatch()
+            )
         except Exception as exc:  # a bug must cost this input only, not its batch
             error = NoticeError("internal-error", [FieldProblem("(worker)", type(exc).__name__)])
             return self._reference(data, source, error)
@@ -157,6 +162,7 @@ class Pipeline:
         raw: tuple[tuple[str, bytes | None], ...],
         source: Source,
         route: Route | None,
+        batch: sealing.SealBatch,
     ) -> Result:
         now = self.clock()
         data = value if value is not None else b""
@@ -196,7 +202,7 @@ class Pipeline:
         except NoticeError as error:
             result = self._dead_letter(data, raw, hmap, source, error, plain=plain, now=now)
             return _with(result, claim)
-        return _with(self._decide(notice, publisher, source, now, data_key), claim)
+        return _with(self._decide(notice, publisher, source, now, data_key, batch=batch), claim)
 
     def _publisher(self, verified: signing.Verified) -> Organisation:
         """The organisation that published the notice, as the directory lists it: a notice
@@ -238,6 +244,8 @@ class Pipeline:
         source: Source,
         now: datetime,
         data_key: bytes,
+        *,
+        batch: sealing.SealBatch,
     ) -> Result:
         """Per recipient: decide (pure policy), build the delivery, seal it, build the audit
         record (broker.core.decisions). One decision and one audit record per recipient."""
@@ -254,7 +262,9 @@ class Pipeline:
             delivery = decisions.delivery(verdict, decision)
             sent = None
             if delivery is not None and organisation is not None:
-                message, sent = self._seal(delivery, notice, organisation, now, data_key)
+                message, sent = self._seal(
+                    delivery, notice, organisation, now, data_key, batch=batch
+                )
                 deliveries.append(message)
             made.append(decision)
             record = decisions.audit_record(case, decision, str(source), now, sent)
@@ -268,6 +278,8 @@ class Pipeline:
         organisation: Organisation,
         now: datetime,
         data_key: bytes,
+        *,
+        batch: sealing.SealBatch,
     ) -> tuple[OutMessage, decisions.Sent]:
         """The delivery encrypted to its organisation and signed by the broker, on the
         organisation's own topic, keyed per organisation (two cannot join on the key)."""
@@ -280,6 +292,7 @@ class Pipeline:
             source=BROKER_SOURCE,
             time=now,
             key=refs.partition_key(self.subject_key, organisation.id, notice.child.national_id),
+            batch=batch,
         )
         topic = self.topics.delivery(self.directory.topics[organisation.id])
         message = OutMessage(topic, sealed.key, sealed.value, sealed.headers)

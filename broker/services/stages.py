@@ -26,6 +26,7 @@ from aiokafka.structs import TopicPartition
 from broker.adapters import metrics
 from broker.adapters.kafka.transactions import CommitImpossible, OutputRefused
 from broker.core import envelope, repartition
+from broker.core.crypto import sealing
 from broker.core.pipeline import OutMessage, Pipeline, Result, Source
 
 log = structlog.get_logger(__name__)
@@ -126,7 +127,8 @@ async def decide_and_commit(
 ) -> None:
     """Stage 2 (and any input decided where it is read): decide a batch of one partition's
     inputs and commit it."""
-    results = [pipeline.process(i.value, i.headers, i.source, i.route) for i in inputs]
+    batch = sealing.SealBatch()  # one key encapsulation per organisation for the batch
+    results = [pipeline.process(i.value, i.headers, i.source, i.route, batch) for i in inputs]
 
     def refuse(n: int, error_class: str) -> list[OutMessage]:
         results[n] = pipeline.refused(inputs[n].value, inputs[n].source, error_class)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,11 +49,14 @@ class RefusingCommitter:
         return True
 
 
-def _inputs(ready: ReadyPipeline, notice: Any) -> list[Message]:
-    """Three notices as their units publish them (signed, sealed to the broker)."""
+def _inputs(ready: ReadyPipeline, notice: Any, first: int = 0) -> list[Message]:
+    """Three notices as their units publish them (signed, sealed to the broker), at offsets
+    from ``first`` (a later batch: other notices)."""
     docs = [notice("threat"), notice("recruited"), notice("robbery")]
     out = []
-    for i, d in enumerate(docs):
+    for i, d in enumerate(docs, start=first):
+        if first:
+            d["notice_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{d['notice_id']}/{i}"))
         headers, value = ready.publish(json.dumps(d).encode(), ready.headers(d))
         out.append(Message(value, headers, i))
     return out
@@ -111,3 +115,38 @@ def test_when_even_the_reference_is_refused_the_worker_stops_loudly(
             )
         )
     assert committer.commits == []
+
+
+def _batch_keys(messages: list[OutMessage]) -> dict[str, set[str]]:
+    """Each delivery topic's sealed batch keys."""
+    found: dict[str, set[str]] = {}
+    for m in messages:
+        doc = json.loads(m.value)
+        if doc.get("sealed") == 2:
+            found.setdefault(m.topic, set()).add(doc["batch_key"])
+    return found
+
+
+def test_a_batch_seals_one_batch_key_per_organisation(ready: ReadyPipeline, notice: Any) -> None:
+    """The deliveries of one transaction to one organisation share its batch key (one key
+    encapsulation); each organisation has its own, and the next batch new ones."""
+    committer = RefusingCommitter(limit=10**9)
+    msgs = _inputs(ready, notice)
+    asyncio.run(
+        decide_and_commit(committer, ready.pipeline, TP, [Input.read(m) for m in msgs], 0.0)
+    )
+    [(_, _, batch)] = committer.commits
+    keys = _batch_keys(batch)
+    deliveries = [m for m in batch if json.loads(m.value).get("sealed") == 2]
+    assert len(deliveries) > len(keys) >= 2, "some organisation should get two deliveries"
+    assert all(len(k) == 1 for k in keys.values())
+    assert len(set().union(*keys.values())) == len(keys)  # none shared by two organisations
+    for m in deliveries:  # and each still opens as its organisation reads it
+        assert ready.open(m)["delivery_id"] == dict(m.headers)["ce_id"].decode()
+    again = _inputs(ready, notice, first=3)
+    asyncio.run(
+        decide_and_commit(committer, ready.pipeline, TP, [Input.read(m) for m in again], 0.0)
+    )
+    later = _batch_keys(committer.commits[-1][2])
+    assert later, "the second batch's notices are new ones: they are delivered too"
+    assert not set().union(*later.values()) & set().union(*keys.values())

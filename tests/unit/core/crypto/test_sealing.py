@@ -259,3 +259,136 @@ def test_sealing_keeps_no_state_between_calls(
                 owner=recipient,
                 data_key=world.store.lookup(other),
             )
+
+
+# --- batch keys: one key encapsulation per organisation and batch ----------------------------
+
+
+def _in_batch(
+    world: World, delivery: Delivery, batch: sealing.SealBatch, delivery_id: str
+) -> sealing.SealedMessage:
+    copy = delivery.model_copy(update={"delivery_id": delivery_id})
+    return world.sealer.seal(
+        copy,
+        data_key=world.store.data_key("n-1", delivery.notice_type, NOW),
+        delivery_id=delivery_id,
+        organisation=str(delivery.organisation),
+        event_type="no.oslo.broker.delivery.v1",
+        source="/broker",
+        time=NOW,
+        key=b"partition-key",
+        batch=batch,
+    )
+
+
+def _batch_sealed(message: sealing.SealedMessage) -> sealing.BatchSealedDelivery:
+    sealed = sealing.parse_sealed(message.value)
+    assert isinstance(sealed, sealing.BatchSealedDelivery)
+    return sealed
+
+
+def test_one_batch_seals_one_batch_key_per_organisation(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Three deliveries to one organisation in a batch carry one sealed batch key, which its
+    subscriber opens once; another organisation's deliveries in the same batch have their own,
+    and a new batch has new keys."""
+    a, b = sorted(deliveries)[:2]
+    batch = sealing.SealBatch()
+    to_a = [_in_batch(world, deliveries[a], batch, f"d-a-{i}") for i in range(3)]
+    to_b = _in_batch(world, deliveries[b], batch, "d-b-0")
+    assert len({_batch_sealed(m).batch_key for m in to_a}) == 1
+    assert len({_batch_sealed(m).wrapped_key for m in to_a}) == 3
+    assert _batch_sealed(to_b).batch_key != _batch_sealed(to_a[0]).batch_key
+    assert len(batch.keys) == 2
+    opener = world.opener(a)
+    for i, m in enumerate(to_a):
+        assert opener.open(dict(m.headers), m.value)["delivery_id"] == f"d-a-{i}"
+    assert len(opener.batch_keys) == 1  # opened once for the three
+    later = _in_batch(world, deliveries[a], sealing.SealBatch(), "d-a-9")
+    assert _batch_sealed(later).batch_key != _batch_sealed(to_a[0]).batch_key
+    assert world.opener(b).open(dict(to_b.headers), to_b.value)["organisation"] == b
+
+
+def test_a_wrapped_key_or_batch_key_moved_does_not_open(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Within one batch to one organisation, another delivery's wrapped content key fails its
+    AAD; another organisation's batch key fails HPKE's info, with the keys already opened or
+    not."""
+    a, b = sorted(deliveries)[:2]
+    batch = sealing.SealBatch()
+    first, second = (_in_batch(world, deliveries[a], batch, f"d-a-{i}") for i in range(2))
+    other = _batch_sealed(_in_batch(world, deliveries[b], batch, "d-b-0"))
+    keys = keyfiles.decryption_keys(world.paths, world.registry, a)
+    opened: dict[tuple[str, str, str], bytes] = {}
+    sealed = _batch_sealed(second)
+    assert sealing.open_sealed(sealed, delivery_id="d-a-1", owner=a, keys=keys, batch_keys=opened)
+    swapped = sealed.model_copy(update={"wrapped_key": _batch_sealed(first).wrapped_key})
+    for known in ({}, opened):
+        with pytest.raises(sealing.DecryptionError) as caught:
+            sealing.open_sealed(swapped, delivery_id="d-a-1", owner=a, keys=keys, batch_keys=known)
+        assert caught.value.code == "decryption-failed"
+    # b's batch key under a's key id: HPKE's info names b, not a (and a's key did not seal it)
+    stolen = sealed.model_copy(update={"batch_key": other.batch_key})
+    with pytest.raises(sealing.DecryptionError) as caught:
+        sealing.open_sealed(stolen, delivery_id="d-a-1", owner=a, keys=keys)
+    assert caught.value.code == "decryption-failed"
+    # a's own sealed batch key, but presented as another owner's: the info binds the owner
+    disguised = [DecryptionKey(b, k.key_id, k.private) for k in keys]
+    with pytest.raises(sealing.DecryptionError) as caught:
+        sealing.open_sealed(sealed, delivery_id="d-a-1", owner=b, keys=disguised)
+    assert caught.value.code == "decryption-failed"
+
+
+def test_a_subscriber_keeps_a_bounded_number_of_batch_keys(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    recipient, delivery = next(iter(deliveries.items()))
+    opener = world.opener(recipient)
+    for i in range(sealing.OPENED_BATCH_KEYS + 5):
+        m = _in_batch(world, delivery, sealing.SealBatch(), f"d-{i}")
+        opener.open(dict(m.headers), m.value)
+    assert len(opener.batch_keys) == sealing.OPENED_BATCH_KEYS
+
+
+def test_a_delivery_sealed_before_batch_keys_still_opens(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """``sealed: 1`` (the content key sealed by HPKE itself), as written before: still opened
+    by its subscriber and, within retention, with the data key."""
+    recipient, delivery = next(iter(deliveries.items()))
+    entry = world.registry.active(KeyKind.recipient, recipient)
+    assert entry is not None
+    data_key = world.store.data_key("n-1", delivery.notice_type, NOW)
+    old = sealing.seal(
+        delivery.model_dump_json(exclude_none=True).encode(),
+        data_key=data_key,
+        delivery_id=delivery.delivery_id,
+        owner=recipient,
+        recipient_key_id=entry.key_id,
+        recipient_public=entry.encryption_key(),
+    )
+    value = old.model_dump_json().encode()
+    assert json.loads(value)["sealed"] == 1
+    headers = [("ce_id", delivery.delivery_id.encode()), ("ce_time", NOW.isoformat().encode())]
+    signed = dict(signing.sign(headers, value, world.sealer.broker_key, signing.DELIVERY))
+    assert world.opener(recipient).open(signed, value)["organisation"] == recipient
+    assert sealing.open_with_data_key(
+        sealing.parse_sealed(value),
+        delivery_id=delivery.delivery_id,
+        owner=recipient,
+        data_key=data_key,
+    )
+
+
+def test_a_notice_sealed_in_a_batch_is_refused(
+    world: World, deliveries: dict[str, Delivery]
+) -> None:
+    """Publishers seal one notice at a time: the inbox takes no batch-sealed value."""
+    recipient, delivery = next(iter(deliveries.items()))
+    message = _in_batch(world, delivery, sealing.SealBatch(), "d-0")
+    inbox = sealing.NoticeOpener(keyfiles.decryption_keys(world.paths, world.registry, recipient))
+    with pytest.raises(sealing.DecryptionError) as caught:
+        inbox.open({"ce_sealed": b"1", "ce_id": b"n-1"}, message.value)
+    assert caught.value.code == "sealed-invalid"
