@@ -123,13 +123,25 @@ def transaction_steps(text: str) -> dict[tuple[str, str], tuple[float, float]]:
 
 def pipeline_report(n: int) -> None:
     spent, whole, delivered = pipeline_steps.by_step(n)
-    t = Table("step", "µs per notice", "share", title=f"the pipeline in process: {n} notices")
+    t = Table(
+        "step",
+        "µs per notice",
+        "share",
+        title=f"the pipeline in process: {n} notices, {pipeline_steps.BATCH} to a batch",
+    )
     for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         t.add_row(label, f"{seconds / n * 1e6:,.0f}", f"{seconds / whole:.0%}")
     rest = whole - sum(spent.values())
     t.add_row("rest of process()", f"{rest / n * 1e6:,.0f}", f"{rest / whole:.0%}")
     t.add_row("[b]whole[/]", f"[b]{whole / n * 1e6:,.0f}[/]", "100%")
     t.add_row("deliveries per notice", f"{delivered / n:.2f}", "")
+    # the baseline: a batch (and so a key encapsulation per delivery, nearly) per notice
+    _, alone, _ = pipeline_steps.by_step(n, per_batch=1)
+    t.add_row(
+        "whole, a batch per notice (baseline)",
+        f"{alone / n * 1e6:,.0f}",
+        f"{whole / alone:.2f}×",
+    )
     console.print(t)
     kinds, total = pipeline_steps.by_kind(n)
     t = Table("kind of work", "share of own time", title="the same, by kind (cProfile)")

@@ -22,13 +22,14 @@ from typing import Any
 
 from broker.adapters.policy_files import load_policy
 from broker.core import decisions, envelope
-from broker.core.crypto import signing
+from broker.core.crypto import sealing, signing
 from broker.core.pipeline import Pipeline, Source
 from broker.testing.fakes import ready_pipeline
 from broker.testing.processes import synthetic_notices
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # the notices' time and the pipeline's clock
+BATCH = 100  # notices per batch (one SealBatch each), as a busy worker's transactions hold
 
 # (label, owner, attribute): what is timed, in the order of the pipeline; inner steps are
 # subtracted from the step that calls them, so the rows add up to the whole
@@ -101,14 +102,17 @@ def timed_steps() -> Iterator[dict[str, float]]:
             setattr(owner, name, original)
 
 
-def by_step(n: int) -> tuple[dict[str, float], float, int]:
-    """Seconds per step over ``n`` notices, the whole time, and the deliveries made."""
+def by_step(n: int, per_batch: int = BATCH) -> tuple[dict[str, float], float, int]:
+    """Seconds per step over ``n`` notices, ``per_batch`` to a batch (its batch keys), the
+    whole time, and the deliveries made."""
     ready, inputs = prepared(n)
     delivered = 0
     with timed_steps() as spent:
         t0 = time.perf_counter()
         for i, (headers, value) in enumerate(inputs):
-            result = ready.pipeline.process(value, headers, Source("t.notices", 0, i))
+            if i % per_batch == 0:
+                batch = sealing.SealBatch()
+            result = ready.pipeline.process(value, headers, Source("t.notices", 0, i), batch=batch)
             delivered += len(result.deliveries)
         whole = time.perf_counter() - t0
     return dict(spent), whole, delivered
@@ -120,7 +124,9 @@ def by_kind(n: int) -> tuple[dict[str, float], float]:
     profiler = cProfile.Profile()
     profiler.enable()
     for i, (headers, value) in enumerate(inputs):
-        ready.pipeline.process(value, headers, Source("t.notices", 0, i))
+        if i % BATCH == 0:
+            batch = sealing.SealBatch()
+        ready.pipeline.process(value, headers, Source("t.notices", 0, i), batch=batch)
     profiler.disable()
     stats = pstats.Stats(profiler)
     kinds: dict[str, float] = defaultdict(float)
