@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,8 +16,8 @@ from broker.core.paths import leaves
 from broker.core.pipeline import Result, Source
 from broker.core.policy import PolicySet
 from broker.core.records import AuditRecord, SealedCopy
-from broker.testing.fakes import ReadyPipeline
-from tests.conftest import ROOT, ce_headers, redate
+from broker.testing.fakes import ReadyPipeline, ready_pipeline
+from tests.conftest import ROOT, SUBJECT_KEY, ce_headers, example, redate
 
 SRC = Source("t.notices", 0, 7)
 # What a copy has carried since before the policy texts were written in both languages: the
@@ -68,20 +68,60 @@ def test_one_decision_and_one_audit_record_per_recipient(
     assert len(result.deliveries) == len(delivered)
 
 
+def _found(doc: dict[str, Any], text: str) -> list[str]:
+    """The notice's personal values found in ``text``, once the values an audit record
+    carries by design are taken out: the controller's decision, whose timestamp can contain
+    another field's date (CI, 2026-12-03 00:xx UTC: decided_at 2026-11-30T23:50+01:00 held
+    investigation_opened 2026-11-30)."""
+    for path, value in leaves(doc):
+        if path.startswith("controller_decision."):
+            text = text.replace(json.dumps(value, ensure_ascii=False).strip('"'), "")
+    return [v for v in _personal_values(doc) if v in text]
+
+
+def _leaked(ready: ReadyPipeline, doc: dict[str, Any]) -> list[str]:
+    """The notice's personal values anywhere in its audit records: values, headers, keys."""
+    result = _run(ready, doc)
+    text = b"\n".join(
+        m.value + repr(m.headers).encode() + (m.key or b"") for m in result.audit_records
+    ).decode()
+    record = json.loads(result.audit_records[0].value)
+    assert record["subject_ref"].startswith("hs256:")
+    return _found(doc, text)
+
+
 @pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
 def test_audit_records_hold_no_personal_data(
     ready: ReadyPipeline, notice: Callable[..., dict[str, Any]], name: str
 ) -> None:
     """Audit records carry field names and a keyed child reference, never a value."""
-    doc = notice(name)
-    result = _run(ready, doc)
-    text = b"\n".join(
-        m.value + repr(m.headers).encode() + (m.key or b"") for m in result.audit_records
-    ).decode()
-    leaked = [v for v in _personal_values(doc) if v in text]
-    assert leaked == []
-    record = json.loads(result.audit_records[0].value)
-    assert record["subject_ref"].startswith("hs256:")
+    assert _leaked(ready, notice(name)) == []
+
+
+@pytest.mark.parametrize("hour", [0, 3, 9, 15, 21])
+@pytest.mark.parametrize("name", ["recruited", "threat", "robbery"])
+def test_audit_records_hold_no_personal_data_at_any_hour(
+    policy: PolicySet, name: str, hour: int
+) -> None:
+    """The same at fixed clocks around the day, because the examples' timestamps move by the
+    exact offset and their dates by whole days: at some hours a moved timestamp and a moved
+    date share a day, which only the by-design values may explain."""
+    now = datetime(2026, 12, 3, hour, tzinfo=UTC)
+    ready = ready_pipeline(policy, now=now, subject_key=SUBJECT_KEY)
+    assert _leaked(ready, example(name, now)) == []
+
+
+def test_a_date_beside_the_controllers_timestamp_is_still_found() -> None:
+    """Taking out the by-design values leaves the check able to fail: the incident's date is
+    found when it stands on its own, though decided_at holds the same day (the case CI met)."""
+    now = datetime(2026, 12, 3, 3, tzinfo=UTC)
+    doc = example("recruited", now)
+    day = doc["incident"]["investigation_opened"]
+    decided = doc["controller_decision"]["decided_at"]
+    assert decided.startswith(day)
+    assert _found(doc, f'{{"decided_at":"{decided}"}}') == []
+    assert _found(doc, f'{{"decided_at":"{decided}","opened":"{day}"}}') == [day]
+    assert doc["child"]["name"] in _found(doc, f'{{"note":"{doc["child"]["name"]}"}}')
 
 
 def test_delivery_is_a_cloudevent_with_the_law_and_the_copy(
