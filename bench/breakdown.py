@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/breakdown.py pipeline [--notices 1000]
     .venv/bin/python bench/breakdown.py worker [--notices 4000] [--profile plaintext|secure]
+                                               [--rate R]
 
 pipeline: the core alone, in process (no Kafka): by step and by kind of work
 (bench/pipeline_steps.py).
@@ -17,6 +18,7 @@ from its metrics endpoint.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import signal
 import subprocess
@@ -24,7 +26,9 @@ import sys
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import kit
 import pipeline_steps
 
+from broker.adapters.kafka.clients import Connection
 from broker.adapters.kafka.local import free_ports
 from broker.adapters.policy_files import load_policy
 from broker.services.local import WorkerProcess
@@ -157,8 +162,10 @@ def worker_report(args: argparse.Namespace) -> None:
         conn = bench.connection()
         recipients = len(load_policy(settings.policy_dir).recipients)
         n = args.notices
-        console.print(f"publishing {n} notices (× {recipients} recipients)")
-        kit.run(kit.publish(conn, [encode(d, settings) for d in synthetic_notices(n, seed=11)]))
+        messages = [encode(d, settings) for d in synthetic_notices(n, seed=11)]
+        if not args.rate:
+            console.print(f"publishing {n} notices (× {recipients} recipients)")
+            kit.run(kit.publish(conn, messages))
         port = free_ports()
         worker = WorkerProcess(
             settings, bench.work / "worker.log", env_extra={"BROKER_METRICS_PORT": str(port)}
@@ -187,15 +194,11 @@ def worker_report(args: argparse.Namespace) -> None:
         )
         t0 = time.time()
         with Progress(console=console) as progress:
-            audit = kit.run(
-                kit.count(
-                    conn,
-                    settings.topics.audit,
-                    n * recipients,
-                    progress=progress,
-                    label="worker drains the backlog",
-                )
+            label = f"{args.rate}/s published" if args.rate else "worker drains the backlog"
+            counted = kit.count(
+                conn, settings.topics.audit, n * recipients, progress=progress, label=label
             )
+            audit = kit.run(_while_publishing(conn, messages, args.rate, counted))
         wall = max(r.timestamp / 1000 for _, r in audit) - t0
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=30)
@@ -203,6 +206,17 @@ def worker_report(args: argparse.Namespace) -> None:
             metrics_text = r.read().decode()
         worker.stop()
         show_worker(samples(raw), transaction_steps(metrics_text), n, wall, args.profile)
+
+
+async def _while_publishing(
+    conn: Connection, messages: list[Any], rate: float, counted: Awaitable[list[Any]]
+) -> list[Any]:
+    """What ``counted`` returns, with ``messages`` published at ``rate`` meanwhile (if any)."""
+    if not rate:
+        return await counted
+    found: list[Any]
+    found, _ = await asyncio.gather(counted, kit.publish_paced(conn, messages, rate))
+    return found
 
 
 def show_worker(
@@ -256,6 +270,9 @@ def main() -> None:
     w = sub.add_parser("worker")
     w.add_argument("--notices", type=int, default=4000)
     w.add_argument("--profile", choices=["plaintext", "secure"], default="plaintext")
+    w.add_argument(
+        "--rate", type=float, default=0, help="publish at this many notices/s instead of a backlog"
+    )
     args = parser.parse_args()
     if args.mode == "pipeline":
         console.print(kit.machine_table(kit.calibrate(), "bench/breakdown.py pipeline"))

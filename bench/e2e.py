@@ -1,7 +1,7 @@
 """End-to-end benchmark of the worker on a Kafka of its own (prints tables; asserts nothing).
 
     .venv/bin/python bench/e2e.py [--notices 6000] [--rate 50] [--seconds 20]
-                                  [--profile plaintext|secure] [--workers 1,2]
+                                  [--profile plaintext|secure] [--workers 1,2] [--settle S]
 
 Every figure comes with its baseline from the same run, and the machine with a crypto
 calibration measured at start (these machines are shared: compare ratios, not absolutes).
@@ -100,6 +100,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="length of the latency run")
     parser.add_argument("--profile", choices=["plaintext", "secure"], default="plaintext")
     parser.add_argument("--workers", default="1", help="worker counts to drain with, e.g. 1,2")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0,
+        help="seconds to wait between the drains and the latency run (a loaded machine's tail)",
+    )
     parser.add_argument("--passthrough", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.passthrough:
@@ -127,9 +133,12 @@ def _run(args: argparse.Namespace, bench: kit.Bench) -> None:
         drains[workers] = _drain(bench, settings, workers, n * recipients)
     assert first is not None
     base_rate = _baseline(conn, first, n)
-    latency, rss = _latency_run(bench, args.rate, args.seconds)
+    if args.settle:
+        console.print(f"the machine settles for {args.settle:.0f} s before the latency run")
+        time.sleep(args.settle)
+    latency, rss, machine = _latency_run(bench, args.rate, args.seconds)
     floor = _floor_latency(bench, args.rate, args.seconds)
-    _show(args, n, drains, base_rate, latency, floor, rss)
+    _show(args, n, drains, base_rate, (latency, machine), floor, rss)
 
 
 def _drain(bench: kit.Bench, settings: Settings, workers: int, expected: int) -> tuple[float, int]:
@@ -179,14 +188,20 @@ async def _create(conn: Connection, topic: str) -> None:
         await admin.close()
 
 
-def _latency_run(bench: kit.Bench, rate: int, seconds: int) -> tuple[list[Sample], float | None]:
+def _latency_run(
+    bench: kit.Bench, rate: int, seconds: int
+) -> tuple[list[Sample], float | None, kit.Sampler]:
+    """The worker's latency, with what the worker, Kafka's JVM and the disk did meanwhile."""
     settings = bench.fresh("latency")
     worker = WorkerProcess(settings, bench.work / "latency-worker.log")
     worker.start()
+    assert worker.process is not None
+    pids = {"worker": [worker.process.pid], "Kafka": kit.pids_running(str(bench.work / "kafka"))}
     try:
         audit = settings.topics.audit
-        found = kit.run(_latency(bench.connection(), settings, audit, rate, seconds))
-        return found, worker.peak_rss_mib()
+        with kit.Sampler(pids) as sampler:
+            found = kit.run(_latency(bench.connection(), settings, audit, rate, seconds))
+        return found, worker.peak_rss_mib(), sampler
     finally:
         worker.stop()
 
@@ -247,7 +262,9 @@ async def _latency(
         await consumer.stop()
     measured = [d["notice_id"] for d in docs[warm:]]
     t0 = min(sent[k] for k in measured)
-    return [Sample(sent[k] - t0, (seen[k] - sent[k]) * 1000) for k in measured if k in seen]
+    return [
+        Sample(sent[k] - t0, (seen[k] - sent[k]) * 1000, sent[k]) for k in measured if k in seen
+    ]
 
 
 @dataclass(frozen=True)
@@ -256,24 +273,36 @@ class Sample:
 
     at: float
     ms: float
+    sent: float  # time.time() when published: where the machine's samples line up
 
 
-def _over_time(latency: list[Sample], seconds: int, title: str) -> Table:
+def _over_time(
+    latency: list[Sample], seconds: int, title: str, machine: kit.Sampler | None = None
+) -> Table:
     """Latency per stretch of the run, with a bar of its worst: a stall shows where it was
-    (at the start: the worker still settling; throughout: the steady state)."""
-    t = Table("seconds", "notices", "p50", "max", "", title=title)
+    (at the start: the worker still settling; throughout: the steady state). With
+    ``machine``: the worker's and Kafka's CPU (1.0 = a core) and the most page cache not yet
+    on disk in each stretch, to tell the worker's own time from a busy machine."""
+    extra = ["worker CPU", "Kafka CPU", "dirty MiB"] if machine else []
+    t = Table("seconds", "notices", "p50", "max", *extra, "", title=title)
     step = max(1, seconds // 10)
     worst = max((s.ms for s in latency), default=1.0) or 1.0
+    t0 = min((s.sent - s.at for s in latency), default=0.0)
     for start in range(0, seconds, step):
         part = [s.ms for s in latency if start <= s.at < start + step]
         if not part:
             continue
         top = max(part)
+        cells = []
+        if machine:
+            cpu, dirty = machine.usage(t0 + start, t0 + start + step)
+            cells = [f"{cpu['worker']:.2f}", f"{cpu['Kafka']:.2f}", f"{dirty:.0f}"]
         t.add_row(
             f"{start}–{start + step}",
             str(len(part)),
             f"{statistics.median(part):.1f} ms",
             f"{top:.1f} ms",
+            *cells,
             "█" * max(1, round(30 * top / worst)),
         )
     return t
@@ -292,10 +321,11 @@ def _show(  # noqa: PLR0917 - one table from the run's figures
     n: int,
     drains: dict[int, tuple[float, int]],
     base_rate: float,
-    latency: list[Sample],
+    measured: tuple[list[Sample], kit.Sampler],
     floor: list[Sample],
     rss: float | None,
 ) -> None:
+    latency, machine = measured
     t = Table("measure", "worker", "baseline (same run)", "ratio", "target", title="bench/e2e.py")
     one = drains.get(1) or next(iter(drains.values()))
     for workers, (seconds, out) in drains.items():
@@ -325,7 +355,8 @@ def _show(  # noqa: PLR0917 - one table from the run's figures
         )
     t.add_row("latency samples", str(len(latency)), str(len(floor)), "", "")
     t.add_row("worker peak RSS", f"{rss:.0f} MiB" if rss else "?", "", "", "")
-    console.print(_over_time(latency, args.seconds, f"worker latency over time, {args.rate}/s"))
+    title = f"worker latency over time, {args.rate}/s"
+    console.print(_over_time(latency, args.seconds, title, machine))
     console.print(_over_time(floor, args.seconds, "publish → readable over time"))
     console.print(t)
 

@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,6 +141,15 @@ async def publish(conn: Connection, messages: list[OutMessage]) -> None:
             await send_all(p, messages[i : i + 2000])
 
 
+async def publish_paced(conn: Connection, messages: list[OutMessage], rate: float) -> None:
+    """``messages`` one at a time at ``rate`` per second, as publishers send when it is quiet."""
+    async with producer(conn.bootstrap, conn.security) as p:
+        start = time.monotonic()
+        for i, m in enumerate(messages):
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            await p.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+
+
 async def count(
     conn: Connection,
     topic: str,
@@ -172,6 +182,80 @@ async def count(
     finally:
         await consumer.stop()
     return records
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
+
+
+def dirty_mib() -> float:
+    """Page cache not yet on disk (Dirty + Writeback): what an fsync may wait behind."""
+    kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("Dirty", "Writeback"):
+            kib += int(rest.split()[0])
+    return kib / 1024
+
+
+def pids_running(marker: str) -> list[int]:
+    """Processes whose command line contains ``marker`` (e.g. a Kafka's data folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                if marker in entry.joinpath("cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@dataclasses.dataclass
+class Sampler:
+    """What else the machine did during a run: CPU of named processes and the dirty page
+    cache, sampled from a thread every ``every`` seconds."""
+
+    pids: dict[str, list[int]]
+    every: float = 0.25
+    samples: list[tuple[float, dict[str, float], float]] = dataclasses.field(default_factory=list)
+    _stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def __enter__(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            cpu = {
+                name: sum(c for c in map(cpu_seconds, pids) if c is not None)
+                for name, pids in self.pids.items()
+            }
+            self.samples.append((time.time(), cpu, dirty_mib()))
+            self._stop.wait(self.every)
+
+    def usage(self, start: float, end: float) -> tuple[dict[str, float], float]:
+        """CPU share of each name (1.0 = one core) between two times, and the most dirty
+        page cache seen then (MiB)."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return {name: float("nan") for name in self.pids}, float("nan")
+        (t0, c0, _), (t1, c1, _) = inside[0], inside[-1]
+        share = {name: (c1[name] - c0[name]) / (t1 - t0) for name in self.pids}
+        return share, max(d for _, _, d in inside)
 
 
 def run(coro: Any) -> Any:
