@@ -47,7 +47,6 @@ from broker.adapters.kafka.clients import (
     new_admin,
     new_consumer,
     new_producer,
-    producer,
 )
 from broker.adapters.policy_files import load_policy
 from broker.adapters.settings import Settings
@@ -223,7 +222,6 @@ async def _latency(
     n = rate * seconds + warm  # transactional producer, claims and coordinators are set up then
     docs = list(synthetic_notices(n, seed=99))
     messages = [encode(d, settings) for d in docs]
-    sent: dict[str, float] = {}
     # its own wait short: a committed record is readable a few ms after its commit, and a
     # fetch parked for aiokafka's default 500 ms measured itself (bench/breakdown.py's probe)
     consumer: AIOKafkaConsumer = new_consumer(
@@ -248,12 +246,8 @@ async def _latency(
                         seen[nid] = now
 
     reader = asyncio.create_task(read())
-    async with producer(conn.bootstrap, conn.security) as p:
-        start = time.monotonic()
-        for i, (doc, m) in enumerate(zip(docs, messages, strict=True)):
-            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-            sent[doc["notice_id"]] = time.time()
-            await p.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+    times = await kit.publish_paced(conn, messages, rate)
+    sent = {doc["notice_id"]: at for doc, at in zip(docs, times, strict=True)}
     try:
         await asyncio.wait_for(reader, timeout=60)
     except TimeoutError:

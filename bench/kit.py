@@ -141,13 +141,17 @@ async def publish(conn: Connection, messages: list[OutMessage]) -> None:
             await send_all(p, messages[i : i + 2000])
 
 
-async def publish_paced(conn: Connection, messages: list[OutMessage], rate: float) -> None:
-    """``messages`` one at a time at ``rate`` per second, as publishers send when it is quiet."""
+async def publish_paced(conn: Connection, messages: list[OutMessage], rate: float) -> list[float]:
+    """``messages`` one at a time at ``rate`` per second, as publishers send when it is quiet:
+    the time.time() each was sent at."""
+    sent = []
     async with producer(conn.bootstrap, conn.security) as p:
         start = time.monotonic()
         for i, m in enumerate(messages):
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            sent.append(time.time())
             await p.send(m.topic, m.value, key=m.key, headers=list(m.headers))
+    return sent
 
 
 async def count(
